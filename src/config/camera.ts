@@ -1,0 +1,56 @@
+import { z } from 'zod';
+
+const psf = z.object({
+  shape: z.enum(['gauss', 'airy']).default('gauss'),
+  /** PSF width in camera pixels (σ of exp(-r²/σ²), or the Airy scale) */
+  width: z.number().positive().max(50).default(2),
+});
+
+export const simCameraSchema = z.object({
+  type: z.literal('sim'),
+  width: z.number().int().min(8).max(4096).default(64),
+  height: z.number().int().min(8).max(4096).default(64),
+  fps: z.number().positive().max(1000).default(5),
+  psf: psf.prefault({}),
+  /** emitters per 50×50 camera pixels */
+  density: z.number().min(0).max(2000).default(50),
+  photons: z.number().positive().default(5000),
+  background: z.number().min(0).default(10),
+  seed: z.number().int().default(1),
+});
+
+export const fileCameraSchema = z.object({
+  type: z.literal('file'),
+  path: z.string().min(1),
+  fps: z.number().positive().max(1000).default(5),
+  loop: z.boolean().default(true),
+});
+
+export const rpicamCameraSchema = z.object({
+  type: z.literal('rpicam'),
+  width: z.number().int().min(16).max(9152).default(1456),
+  height: z.number().int().min(16).max(6944).default(1088),
+  fps: z.number().positive().max(240).default(10),
+  /** microseconds; 0 = auto */
+  shutter: z.number().int().min(0).default(0),
+  gain: z.number().min(0).default(0),
+  binary: z.string().default('rpicam-vid'),
+  camera: z.number().int().min(0).default(0),
+});
+
+export const gstreamerCameraSchema = z.object({
+  type: z.literal('gstreamer'),
+  width: z.number().int().min(16).max(8192).default(1920),
+  height: z.number().int().min(16).max(8192).default(1080),
+  fps: z.number().positive().max(240).default(10),
+  format: z.enum(['GRAY8', 'GRAY16_LE']).default('GRAY8'),
+  sensorId: z.number().int().min(0).default(0),
+  binary: z.string().default('gst-launch-1.0'),
+});
+
+export const cameraSchema = z
+  .discriminatedUnion('type', [simCameraSchema, fileCameraSchema, rpicamCameraSchema, gstreamerCameraSchema])
+  .prefault({ type: 'sim' });
+
+export type CameraConfig = z.output<typeof cameraSchema>;
+export type SimCameraConfig = z.output<typeof simCameraSchema>;

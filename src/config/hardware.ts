@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+/** I2C bus number on the board, or "sim" for the simulated bus with device models. */
+const busRef = z.union([z.number().int().min(0), z.literal('sim')]);
+
+export const dmdSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('none') }),
+    z.object({
+      type: z.enum(['dlpc900', 'dlpc347x']),
+      bus: busRef.default('sim'),
+      /** 7-bit address; default per controller (0x1A DLPC900, 0x1B DLPC347x) */
+      address: z.number().int().min(0x03).max(0x77).optional(),
+      /** framebuffer device for the video-port path, e.g. /dev/fb1 */
+      framebuffer: z.string().optional(),
+      width: z.number().int().positive().optional(),
+      height: z.number().int().positive().optional(),
+      ledCurrent: z.number().int().min(0).max(255).default(100),
+      timeoutMs: z.number().int().min(10).default(500),
+    }),
+  ])
+  .prefault({ type: 'dlpc900' });
+
+const axis = z.object({
+  stepPin: z.number().int().min(0),
+  dirPin: z.number().int().min(0),
+  enablePin: z.number().int().min(0).optional(),
+  limitPin: z.number().int().min(0).optional(),
+  stepsPerUm: z.number().positive().default(1),
+  microstep: z.number().int().min(1).max(256).default(16),
+  minUm: z.number().default(0),
+  maxUm: z.number().default(10000),
+  maxSpeedUmS: z.number().positive().default(2000),
+  accelUmS2: z.number().positive().default(10000),
+  homeDirection: z.enum(['min', 'max']).default('min'),
+});
+
+export const stageSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('none') }),
+    z.object({
+      type: z.literal('gpio'),
+      /** "sim" runs against simulated GPIO lines and a stage model */
+      chip: z.union([z.literal('sim'), z.literal('sysfs')]).default('sim'),
+      axes: z.record(z.string(), axis).default({}),
+      debounceMs: z.number().min(0).default(5),
+      motionTimeoutMs: z.number().int().min(100).default(30000),
+    }),
+    z.object({
+      type: z.literal('firmata'),
+      /** serial port, e.g. /dev/ttyACM0, or "sim" for the protocol-level fake */
+      port: z.string().default('sim'),
+      axes: z.record(z.string(), axis).default({}),
+      motionTimeoutMs: z.number().int().min(100).default(30000),
+    }),
+  ])
+  .prefault({ type: 'none' });
+
+export const hardwareSchema = z
+  .object({
+    dmd: dmdSchema,
+    stage: stageSchema,
+  })
+  .prefault({});
+
+export type HardwareConfig = z.output<typeof hardwareSchema>;
