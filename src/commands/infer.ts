@@ -1,0 +1,103 @@
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import type { Command } from 'commander';
+import { loadSettings } from '../config/load.ts';
+import { UserError } from '../errors.ts';
+import { createReconstructor } from '../inference/registry.ts';
+import { readImage, writeImage } from '../io/index.ts';
+import { createLogger } from '../log.ts';
+import { preprocess } from '../pipeline/preprocess.ts';
+
+const INPUT_EXT = new Set(['.npy', '.tif', '.tiff', '.png', '.fits', '.fit', '.fts']);
+const OUTPUT_FORMATS = ['npy', 'tiff', 'png'] as const;
+type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+interface InferOptions {
+  model: string;
+  input: string;
+  output: string;
+  format?: string;
+  psf?: string;
+  iterations?: string;
+  config?: string;
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function listInputs(dir: string): string[] {
+  const files = readdirSync(dir)
+    .filter((f) => INPUT_EXT.has(extname(f).toLowerCase()))
+    .sort()
+    .map((f) => join(dir, f));
+  if (files.length === 0) throw new UserError(`no images (.npy .tif .tiff .png .fits) in ${dir}`);
+  return files;
+}
+
+export async function runInfer(o: InferOptions): Promise<string[]> {
+  const settings = loadSettings(o.config);
+  if (o.psf) settings.inference.rl.psf = o.psf;
+  if (o.iterations) {
+    const n = Number(o.iterations);
+    if (!Number.isInteger(n) || n < 1) throw new UserError(`--iterations must be a positive integer, got ${o.iterations}`);
+    settings.inference.rl.iterations = n;
+  }
+  let format: OutputFormat | undefined;
+  if (o.format) {
+    if (!(OUTPUT_FORMATS as readonly string[]).includes(o.format)) throw new UserError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}`);
+    format = o.format as OutputFormat;
+  }
+  const inputIsDir = isDir(o.input);
+  const inputs = inputIsDir ? listInputs(o.input) : [o.input];
+  if (!inputIsDir) {
+    try {
+      statSync(o.input);
+    } catch {
+      throw new UserError(`input not found: ${o.input}`);
+    }
+  }
+  const outputIsDir = inputIsDir || isDir(o.output) || o.output.endsWith('/');
+  if (outputIsDir) mkdirSync(o.output, { recursive: true });
+  else {
+    const ext = extname(o.output).toLowerCase().slice(1);
+    if (!['npy', 'tif', 'tiff', 'png'].includes(ext)) throw new UserError(`output ${o.output}: extension must be .npy, .tiff or .png`);
+  }
+
+  const log = createLogger(process.env.RAYLEIGH_LOG_LEVEL ?? 'warn');
+  const recon = await createReconstructor(o.model, settings, log);
+  const written: string[] = [];
+  try {
+    for (const file of inputs) {
+      const img = await readImage(file);
+      const out = await recon.reconstruct(preprocess(img, {}));
+      const dest = outputIsDir ? join(o.output, `${basename(file, extname(file))}.${format ?? 'npy'}`) : o.output;
+      await writeImage(dest, out);
+      written.push(dest);
+    }
+  } finally {
+    await recon.close();
+  }
+  return written;
+}
+
+export function register(program: Command): void {
+  program
+    .command('infer')
+    .description('reconstruct one image or a directory of images with one model session')
+    .requiredOption('--model <id>', 'model id from `rayleigh models`, or "rl" for Richardson–Lucy')
+    .requiredOption('--input <path>', 'image file (.npy .tiff .png .fits) or directory')
+    .requiredOption('--output <path>', 'output file (.npy .tiff .png) or directory')
+    .option('--format <fmt>', 'output format for directory output: npy (default), tiff, png')
+    .option('--psf <spec>', 'Richardson–Lucy PSF, e.g. gauss:2 or airy:1.5 (camera px)')
+    .option('--iterations <n>', 'Richardson–Lucy iterations')
+    .option('--config <file>', 'settings file (inference section)')
+    .action(async (o: InferOptions) => {
+      const written = await runInfer(o);
+      process.stdout.write(`wrote ${written.length} file${written.length === 1 ? '' : 's'}${written.length === 1 ? `: ${written[0]}` : ` to ${o.output}`}\n`);
+    });
+}
