@@ -17,6 +17,10 @@ export const dmdSchema = z
       height: z.number().int().positive().optional(),
       ledCurrent: z.number().int().min(0).max(255).default(100),
       timeoutMs: z.number().int().min(10).default(500),
+      /** DLPC900 pattern image encoding: enhanced RLE (small for point masks) or uncompressed */
+      compression: z.enum(['erle', 'none']).default('erle'),
+      /** DLPC900 pattern exposure in µs (the single pattern repeats indefinitely) */
+      exposureUs: z.number().int().min(1).max(0xffffff).default(100000),
     }),
   ])
   .prefault({ type: 'dlpc900' });
@@ -33,7 +37,15 @@ const axis = z.object({
   maxSpeedUmS: z.number().positive().default(2000),
   accelUmS2: z.number().positive().default(10000),
   homeDirection: z.enum(['min', 'max']).default('min'),
+  /** limit switch wired to ground with a pull-up: pressed reads electrically low */
+  limitActiveLow: z.boolean().default(false),
+  /** how far homing backs off the switch before the slow re-approach */
+  homeBackoffUm: z.number().positive().default(100),
+  /** most drivers (A4988, DRV8825, TMC2209) enable the output stage when ENABLE is low */
+  enableActiveLow: z.boolean().default(true),
 });
+
+export type StageAxisConfig = z.output<typeof axis>;
 
 export const stageSchema = z
   .discriminatedUnion('type', [
@@ -64,3 +76,4 @@ export const hardwareSchema = z
   .prefault({});
 
 export type HardwareConfig = z.output<typeof hardwareSchema>;
+export type StageConfig = z.output<typeof stageSchema>;
