@@ -7,6 +7,7 @@ type Register = (program: Command) => void;
 
 const commandModules: Array<() => Promise<{ register: Register }>> = [
   // one line per command module
+  () => import('./commands/simulate.ts'),
 ];
 
 async function main(argv: string[]): Promise<void> {

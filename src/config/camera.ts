@@ -36,6 +36,10 @@ export const rpicamCameraSchema = z.object({
   gain: z.number().min(0).default(0),
   binary: z.string().default('rpicam-vid'),
   camera: z.number().int().min(0).default(0),
+  /** Y-plane row stride in bytes; default align64(width) as the Pi ISP pads YUV420 rows */
+  stride: z.number().int().min(16).optional(),
+  /** restart rpicam-vid when no frame arrived for this long */
+  stallTimeoutMs: z.number().int().min(100).default(5000),
 });
 
 export const gstreamerCameraSchema = z.object({
@@ -46,6 +50,7 @@ export const gstreamerCameraSchema = z.object({
   format: z.enum(['GRAY8', 'GRAY16_LE']).default('GRAY8'),
   sensorId: z.number().int().min(0).default(0),
   binary: z.string().default('gst-launch-1.0'),
+  stallTimeoutMs: z.number().int().min(100).default(5000),
 });
 
 export const cameraSchema = z
@@ -54,3 +59,6 @@ export const cameraSchema = z
 
 export type CameraConfig = z.output<typeof cameraSchema>;
 export type SimCameraConfig = z.output<typeof simCameraSchema>;
+export type FileCameraConfig = z.output<typeof fileCameraSchema>;
+export type RpicamCameraConfig = z.output<typeof rpicamCameraSchema>;
+export type GstreamerCameraConfig = z.output<typeof gstreamerCameraSchema>;

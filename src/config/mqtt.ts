@@ -31,12 +31,24 @@ export const mqttSchema = z
     allowInsecureRemote: z.boolean().default(false),
     keepalive: z.number().int().min(5).max(3600).default(30),
     reconnectPeriodMs: z.number().int().min(100).default(2000),
+    /** reconnect delay doubles after each failed attempt up to this */
+    reconnectMaxMs: z.number().int().min(100).default(30000),
+    results: z
+      .object({
+        /** QoS of …/result/<stream>/meta and …/image; 1 = at least once, delivered from the spool */
+        qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
+        /** records published before waiting for acknowledgements */
+        inflight: z.number().int().min(1).max(1000).default(8),
+      })
+      .prefault({}),
     spool: z
       .object({
         /** relative to stateDir unless absolute */
         dir: z.string().default('spool'),
         maxBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
         maxCount: z.number().int().min(1).default(10000),
+        /** fsync each record before it counts as spooled (crash safety; costs SD-card writes) */
+        fsync: z.boolean().default(true),
       })
       .prefault({}),
     homeassistant: z
@@ -50,6 +62,12 @@ export const mqttSchema = z
         enabled: z.boolean().default(true),
         /** command names refused with an error response */
         disabled: z.array(z.string()).default([]),
+        /** larger request payloads are answered with an error */
+        maxPayloadBytes: z.number().int().min(64).default(64 * 1024),
+        /** a handler still running after this is answered with an error */
+        timeoutMs: z.number().int().min(100).default(120_000),
+        /** valid requests waiting behind the running one; more are refused as busy */
+        maxQueue: z.number().int().min(1).default(100),
       })
       .prefault({}),
   })

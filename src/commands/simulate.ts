@@ -1,0 +1,175 @@
+/**
+ * `rayleigh simulate` — simulated training/test samples, streamed as binary (see
+ * src/optics/stream.ts) or written as .npy files.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { UserError } from '../errors.ts';
+import { encodeNpy } from '../io/npy.ts';
+import { Rng } from '../optics/random.ts';
+import {
+  type DamnSampleSpec,
+  DEFAULT_DAMN_SPEC,
+  drawDamnSample,
+  parseLogRange,
+  parsePsfShapes,
+} from '../optics/sample.ts';
+import { encodeStreamHeader, encodeStreamRecord } from '../optics/stream.ts';
+
+interface SimulateOptions {
+  task: string;
+  size: string;
+  scale: string;
+  count?: string;
+  seed?: string;
+  stream?: boolean;
+  out?: string;
+  psf: string;
+  psfWidth: string;
+  photons: string;
+  background: string;
+  density: string;
+}
+
+function positiveInt(text: string, name: string, max: number): number {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v <= 0 || v > max)
+    throw new UserError(`--${name}: expected an integer in 1..${max}, got "${text}"`);
+  return v;
+}
+
+/** "64" → 64×64, "96x64" → width 96, height 64 */
+function parseSize(text: string): { width: number; height: number } {
+  const m = /^(\d+)(?:[x×](\d+))?$/.exec(String(text).trim());
+  if (!m) throw new UserError(`--size: expected N or WxH, got "${text}"`);
+  const width = positiveInt(m[1], 'size', 4096);
+  const height = m[2] ? positiveInt(m[2], 'size', 4096) : width;
+  if (width < 4 || height < 4) throw new UserError('--size: frames must be at least 4×4');
+  return { width, height };
+}
+
+export function buildDamnSpec(o: SimulateOptions): DamnSampleSpec {
+  const { width, height } = parseSize(o.size);
+  const scale = positiveInt(o.scale, 'scale', 16);
+  if (width * scale * height * scale > 64 * 1024 * 1024) throw new UserError('--size/--scale: truth grid too large');
+  return {
+    width,
+    height,
+    scale,
+    psfShapes: parsePsfShapes(o.psf),
+    psfWidth: parseLogRange(o.psfWidth, 'psf-width'),
+    photons: parseLogRange(o.photons, 'photons'),
+    background: parseLogRange(o.background, 'background', true),
+    density: parseLogRange(o.density, 'density', true),
+  };
+}
+
+const fmtRange = (r: { min: number; max: number }): string => (r.min === r.max ? `${r.min}` : `${r.min}:${r.max}`);
+
+export function register(program: Command): void {
+  const d = DEFAULT_DAMN_SPEC;
+  program
+    .command('simulate')
+    .description('write or stream simulated samples (training data, tests)')
+    .option('--task <task>', 'damn (emitters) or unet (nanoholes)', 'damn')
+    .option('--size <N|WxH>', 'camera frame size in pixels', String(d.width))
+    .option('--scale <k>', 'truth grid is k× finer than the camera', String(d.scale))
+    .option('--count <n>', 'number of samples (default: endless with --stream, 100 with --out)')
+    .option('--seed <s>', 'random seed (default: random, printed to stderr)')
+    .option('--stream', 'write the binary sample stream to stdout')
+    .option('--out <dir>', 'write frame_XXXX.npy, truth_XXXX.npy and params_XXXX.json')
+    .option('--psf <shapes>', 'comma-separated PSF shapes chosen uniformly', d.psfShapes.join(','))
+    .option('--psf-width <a:b>', 'PSF width σ in camera px (log-uniform range or fixed)', '0.56:17.8')
+    .option('--photons <a:b>', 'photons per emitter', fmtRange(d.photons))
+    .option('--background <a:b>', 'mean background photons per pixel', fmtRange(d.background))
+    .option('--density <a:b>', 'emitters per 50×50 px', fmtRange(d.density))
+    .action(async (o: SimulateOptions) => {
+      await runSimulate(o);
+    });
+}
+
+async function runSimulate(o: SimulateOptions): Promise<void> {
+  if (o.task === 'unet') throw new UserError('simulate --task unet: the nanohole simulator is not implemented yet');
+  if (o.task !== 'damn') throw new UserError(`--task: unknown task "${o.task}" (use damn or unet)`);
+  const spec = buildDamnSpec(o);
+  let seed: number;
+  if (o.seed !== undefined) {
+    seed = Number(o.seed);
+    if (!Number.isInteger(seed)) throw new UserError(`--seed: expected an integer, got "${o.seed}"`);
+  } else {
+    seed = Math.floor(Math.random() * 2 ** 31);
+    process.stderr.write(`rayleigh simulate: seed ${seed}\n`);
+  }
+  const count = o.count !== undefined ? positiveInt(o.count, 'count', 1e9) : undefined;
+  if (o.stream && o.out) throw new UserError('give either --stream or --out, not both');
+  if (o.stream) return streamSamples(spec, seed, count);
+  if (o.out) return writeSamples(spec, seed, count ?? 100, o.out);
+  throw new UserError('simulate: give --stream (binary to stdout) or --out DIR');
+}
+
+async function streamSamples(spec: DamnSampleSpec, seed: number, count: number | undefined): Promise<void> {
+  const out = process.stdout;
+  let closed = false;
+  let wake: (() => void) | null = null;
+  const onGone = (): void => {
+    closed = true;
+    wake?.();
+  };
+  // EPIPE (reader went away) is the normal way a consumer stops an endless stream.
+  out.on('error', onGone);
+  out.on('close', onGone);
+  const waitDrain = (): Promise<void> =>
+    new Promise((resolve) => {
+      wake = () => {
+        wake = null;
+        out.off('drain', onDrain);
+        resolve();
+      };
+      const onDrain = (): void => wake?.();
+      out.once('drain', onDrain);
+    });
+
+  const rng = new Rng(seed);
+  let ok = out.write(encodeStreamHeader(spec.height, spec.width, spec.scale));
+  for (let i = 0; count === undefined || i < count; i++) {
+    if (closed) break;
+    if (!ok) await waitDrain();
+    if (closed) break;
+    ok = out.write(encodeStreamRecord(drawDamnSample(rng, spec)));
+    // let 'error'/'close' events through even when the consumer never applies backpressure
+    if (ok && i % 16 === 15) await new Promise((r) => setImmediate(r));
+  }
+  if (!closed)
+    await new Promise<void>((resolve) => (out.writableNeedDrain ? out.once('drain', () => resolve()) : resolve()));
+  out.off('error', onGone);
+  out.on('error', () => {});
+}
+
+async function writeSamples(spec: DamnSampleSpec, seed: number, count: number, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const rng = new Rng(seed);
+  const digits = Math.max(4, String(count - 1).length);
+  for (let i = 0; i < count; i++) {
+    const s = drawDamnSample(rng, spec);
+    const id = String(i).padStart(digits, '0');
+    await writeFile(join(dir, `frame_${id}.npy`), encodeNpy(s.frame));
+    await writeFile(join(dir, `truth_${id}.npy`), encodeNpy(s.truth));
+    const meta = {
+      task: 'damn',
+      seed,
+      index: i,
+      width: spec.width,
+      height: spec.height,
+      scale: spec.scale,
+      psf: s.params.psf,
+      photons: s.params.photons,
+      background: s.params.background,
+      density: s.params.density,
+      emitterCount: s.params.emitterCount,
+      emitters: s.emitters,
+    };
+    await writeFile(join(dir, `params_${id}.json`), `${JSON.stringify(meta)}\n`);
+  }
+  process.stderr.write(`rayleigh simulate: wrote ${count} samples to ${dir}\n`);
+}

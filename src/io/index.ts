@@ -1,0 +1,1 @@
+export * from './image-file.ts';

@@ -1,0 +1,307 @@
+/**
+ * Point spread functions, integrated exactly (Gaussian) or by quadrature (Airy) over pixels.
+ *
+ * Convention (ARCHITECTURE.md): Gaussian ∝ exp(-r²/σ²), Airy ∝ [J1(2r/σ)/(r/σ)]², σ = "width" in
+ * camera pixels. Both have the same analytic total πσ², so they are normalised to unit energy
+ * over the infinite plane; light falling outside the frame (or beyond the render radius) is lost,
+ * as it is on a real sensor. Camera pixel i covers [i, i+1).
+ */
+import { besselJ1, erfc } from './special.ts';
+
+export type PsfShape = 'gauss' | 'airy';
+export const PSF_SHAPES: readonly PsfShape[] = ['gauss', 'airy'];
+
+export interface Psf {
+  shape: PsfShape;
+  /** σ in camera pixels */
+  width: number;
+}
+
+/** Unit-energy PSF intensity per unit area at distance r (same length unit as width). */
+export function psfDensity(psf: Psf, r: number): number {
+  const s = psf.width;
+  const norm = 1 / (Math.PI * s * s);
+  if (psf.shape === 'gauss') return norm * Math.exp(-(r * r) / (s * s));
+  const q = r / s;
+  if (q < 1e-6) return norm;
+  const j = besselJ1(2 * q) / q;
+  return norm * j * j;
+}
+
+/**
+ * Energy of the unit-energy PSF inside radius r (encircled energy), analytic:
+ * Gaussian 1 - exp(-r²/σ²), Airy 1 - J0(u)² - J1(u)² with u = 2r/σ.
+ */
+export function encircledEnergy(psf: Psf, r: number, j0?: (x: number) => number): number {
+  const q = r / psf.width;
+  if (psf.shape === 'gauss') return 1 - Math.exp(-q * q);
+  if (!j0) throw new Error('encircledEnergy(airy) needs J0');
+  const u = 2 * q;
+  const a = j0(u);
+  const b = besselJ1(u);
+  return 1 - a * a - b * b;
+}
+
+/**
+ * Radius (in the grid's pixels) inside which the renderer draws the PSF. The Gaussian tail beyond
+ * 5σ is < 1e-10 of the energy; the Airy tail decays only as σ/(πr), so we go to 32σ (≤ 1 % lost).
+ */
+export function renderRadius(shape: PsfShape, widthPx: number): number {
+  if (shape === 'gauss') return 5 * widthPx + 1;
+  return Math.max(32 * widthPx, 8);
+}
+
+// 3-point Gauss–Legendre on [0, 1]
+const GL3_X = [0.5 - 0.5 * Math.sqrt(0.6), 0.5, 0.5 + 0.5 * Math.sqrt(0.6)];
+const GL3_W = [5 / 18, 8 / 18, 5 / 18];
+// 2-point Gauss–Legendre on [0, 1]
+const GL2_X = [0.5 - 0.5 / Math.sqrt(3), 0.5 + 0.5 / Math.sqrt(3)];
+const GL2_W = [0.5, 0.5];
+
+/**
+ * out[k] = scaleBy × fraction of a 1-D Gaussian exp(-t²/σ²) (centre c) falling in [first+k,
+ * first+k+1). Each boundary's erfc is evaluated once and shared by its two pixels; tails are
+ * differenced as erfc values so they keep relative precision.
+ */
+function pixelFractions(out: Float64Array, first: number, n: number, c: number, s: number, scaleBy: number): void {
+  let tPrev = (first - c) / s;
+  let ePrev = erfc(Math.abs(tPrev));
+  const h = 0.5 * scaleBy;
+  for (let k = 0; k < n; k++) {
+    const t = (first + k + 1 - c) / s;
+    const e = erfc(Math.abs(t));
+    let d: number;
+    if (tPrev >= 0) d = ePrev - e;
+    else if (t <= 0) d = e - ePrev;
+    else d = 2 - ePrev - e;
+    out[k] = h * d;
+    tPrev = t;
+    ePrev = e;
+  }
+}
+
+/** A quadrature rule on the unit interval: nodes and weights summing to 1. */
+interface Rule {
+  x: Float64Array;
+  w: Float64Array;
+}
+
+function compositeGL3(m: number): Rule {
+  const x = new Float64Array(3 * m);
+  const w = new Float64Array(3 * m);
+  for (let c = 0; c < m; c++) {
+    for (let k = 0; k < 3; k++) {
+      x[3 * c + k] = (c + GL3_X[k]) / m;
+      w[3 * c + k] = GL3_W[k] / m;
+    }
+  }
+  return { x, w };
+}
+
+/**
+ * Draws emitters onto a pixel grid whose pixels are `pixelSize` camera pixels wide (1 for the
+ * camera, 1/scale for a super-resolved grid). Reuse one renderer for many emitters with the
+ * same PSF: the Airy profile table is built once per renderer.
+ */
+export class PsfRenderer {
+  readonly psf: Psf;
+  readonly pixelSize: number;
+  /** σ in grid pixels */
+  private readonly s: number;
+  private readonly radius: number;
+  // Airy profile: against r² (no sqrt) every σ²/64 out to 8σ, where the core needs the
+  // resolution; against r every σ/32 beyond, where only the ring spacing matters.
+  private inner: Float64Array | null = null;
+  private outer: Float64Array | null = null;
+  private innerStep = 1;
+  private innerMax2 = 0;
+  private outerStep = 1;
+  private coreRule: Rule | null = null;
+  private farRule: Rule | null = null;
+  private farEnvelope = false;
+  // scratch for the separable Gaussian
+  private wx = new Float64Array(0);
+  private wy = new Float64Array(0);
+
+  constructor(psf: Psf, pixelSize = 1) {
+    if (!(psf.width > 0) || !Number.isFinite(psf.width)) throw new Error(`invalid PSF width ${psf.width}`);
+    if (!(pixelSize > 0)) throw new Error(`invalid pixel size ${pixelSize}`);
+    this.psf = psf;
+    this.pixelSize = pixelSize;
+    this.s = psf.width / pixelSize;
+    this.radius = renderRadius(psf.shape, this.s);
+  }
+
+  /** Add `photons` × (PSF integrated over each pixel) for an emitter at camera coords (x, y). */
+  addEmitter(
+    target: Float32Array | Float64Array,
+    width: number,
+    height: number,
+    x: number,
+    y: number,
+    photons: number,
+  ): void {
+    const gx = x / this.pixelSize;
+    const gy = y / this.pixelSize;
+    const r = this.radius;
+    const c0 = Math.max(0, Math.floor(gx - r));
+    const c1 = Math.min(width - 1, Math.floor(gx + r));
+    const r0 = Math.max(0, Math.floor(gy - r));
+    const r1 = Math.min(height - 1, Math.floor(gy + r));
+    if (c0 > c1 || r0 > r1) return;
+    if (this.psf.shape === 'gauss') this.addGauss(target, width, gx, gy, photons, c0, c1, r0, r1);
+    else this.addAiry(target, width, gx, gy, photons, c0, c1, r0, r1);
+  }
+
+  render(
+    target: Float32Array | Float64Array,
+    width: number,
+    height: number,
+    emitters: ReadonlyArray<{ x: number; y: number; photons: number }>,
+  ): void {
+    for (const e of emitters) this.addEmitter(target, width, height, e.x, e.y, e.photons);
+  }
+
+  private addGauss(
+    t: Float32Array | Float64Array,
+    width: number,
+    gx: number,
+    gy: number,
+    photons: number,
+    c0: number,
+    c1: number,
+    r0: number,
+    r1: number,
+  ): void {
+    const s = this.s;
+    const nx = c1 - c0 + 1;
+    const ny = r1 - r0 + 1;
+    if (this.wx.length < nx) this.wx = new Float64Array(nx);
+    if (this.wy.length < ny) this.wy = new Float64Array(ny);
+    const wx = this.wx;
+    const wy = this.wy;
+    pixelFractions(wx, c0, nx, gx, s, 1);
+    pixelFractions(wy, r0, ny, gy, s, photons);
+    for (let j = 0; j < ny; j++) {
+      const a = wy[j];
+      if (a === 0) continue;
+      const base = (r0 + j) * width + c0;
+      for (let i = 0; i < nx; i++) t[base + i] += a * wx[i];
+    }
+  }
+
+  private ensureAiryTables(): void {
+    if (this.inner) return;
+    const s = this.s;
+    const unit: Psf = { shape: 'airy', width: s };
+    this.innerStep = (s * s) / 64;
+    this.innerMax2 = 64 * s * s;
+    const inner = new Float64Array(64 * 64 + 2);
+    for (let i = 0; i < inner.length; i++) inner[i] = psfDensity(unit, Math.sqrt(i * this.innerStep));
+    this.outerStep = s / 32;
+    const outer = new Float64Array(Math.ceil((this.radius + 2) / this.outerStep) + 2);
+    for (let i = 0; i < outer.length; i++) outer[i] = psfDensity(unit, i * this.outerStep);
+    this.inner = inner;
+    this.outer = outer;
+    // Rules are chosen from the profile's curvature on the pixel scale (∝ 1/σ²): fine where
+    // the PSF varies within a pixel, a single midpoint where it is smooth — the wide PSFs
+    // cover the whole frame, so their per-pixel cost dominates rendering time.
+    const gl2: Rule = {
+      x: Float64Array.from(GL2_X),
+      w: Float64Array.from(GL2_W),
+    };
+    const mid: Rule = { x: Float64Array.of(0.5), w: Float64Array.of(1) };
+    this.coreRule =
+      s < 1.2 ? compositeGL3(Math.min(4, Math.ceil(1.2 / s))) : s < 2 ? compositeGL3(1) : s < 8 ? gl2 : mid;
+    // Far from the core the rings are narrower than a pixel when σ is small: there the pixel
+    // integral is the ring-averaged envelope.
+    this.farEnvelope = s < 0.64;
+    this.farRule = s < 3 ? gl2 : mid;
+  }
+
+  /** unit-energy Airy density at squared distance r2 (grid units), 0 beyond the tables */
+  private profile2(r2: number): number {
+    if (r2 < this.innerMax2) {
+      const t = this.inner as Float64Array;
+      const f = r2 / this.innerStep;
+      const k = f | 0;
+      return t[k] + (f - k) * (t[k + 1] - t[k]);
+    }
+    const t = this.outer as Float64Array;
+    const f = Math.sqrt(r2) / this.outerStep;
+    const k = f | 0;
+    if (k + 1 >= t.length) return 0;
+    return t[k] + (f - k) * (t[k + 1] - t[k]);
+  }
+
+  private addAiry(
+    t: Float32Array | Float64Array,
+    width: number,
+    gx: number,
+    gy: number,
+    photons: number,
+    c0: number,
+    c1: number,
+    r0: number,
+    r1: number,
+  ): void {
+    const s = this.s;
+    this.ensureAiryTables();
+    const core = Math.max(2 * s + 1.5, 5);
+    const rmax = this.radius;
+    const envNorm = 4 / (Math.PI * Math.PI * s * s) / 8; // (1/πσ²)·4/(π u³) with u³ = 8 q³
+    const core2 = core * core;
+    const rmax2 = rmax * rmax;
+    const cr = this.coreRule as Rule;
+    const fr = this.farRule as Rule;
+    for (let row = r0; row <= r1; row++) {
+      const dyc = row + 0.5 - gy;
+      const base = row * width;
+      for (let col = c0; col <= c1; col++) {
+        const dxc = col + 0.5 - gx;
+        const d2 = dxc * dxc + dyc * dyc;
+        if (d2 > rmax2) continue;
+        let v: number;
+        if (d2 < core2) v = this.quad(cr, col - gx, row - gy);
+        else if (this.farEnvelope) {
+          const q = Math.sqrt(d2) / s;
+          v = envNorm / (q * q * q);
+        } else v = this.quad(fr, col - gx, row - gy);
+        t[base + col] += photons * v;
+      }
+    }
+  }
+
+  /** ∫∫ over the unit pixel whose corner is at (ox, oy) relative to the emitter */
+  private quad(rule: Rule, ox: number, oy: number): number {
+    const { x, w } = rule;
+    const n = x.length;
+    let acc = 0;
+    for (let j = 0; j < n; j++) {
+      const dy = oy + x[j];
+      const dy2 = dy * dy;
+      let row = 0;
+      for (let i = 0; i < n; i++) {
+        const dx = ox + x[i];
+        row += w[i] * this.profile2(dx * dx + dy2);
+      }
+      acc += w[j] * row;
+    }
+    return acc;
+  }
+}
+
+/**
+ * A centred PSF kernel on a grid of `pixelSize` camera px, odd side, emitter at the centre of
+ * the centre pixel — for deconvolution. `radiusPx` bounds the half-side in grid pixels.
+ */
+export function psfKernel(psf: Psf, pixelSize: number, radiusPx?: number): { size: number; data: Float64Array } {
+  const s = psf.width / pixelSize;
+  const half = Math.ceil(radiusPx ?? (psf.shape === 'gauss' ? 4 * s + 1 : Math.max(8 * s, 4)));
+  const size = 2 * half + 1;
+  const data = new Float64Array(size * size);
+  const r = new PsfRenderer(psf, pixelSize);
+  const c = (half + 0.5) * pixelSize;
+  r.addEmitter(data, size, size, c, c, 1);
+  return { size, data };
+}

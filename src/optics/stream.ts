@@ -1,0 +1,81 @@
+/**
+ * Binary sample stream of `rayleigh simulate --stream` (the training script reads it; keep it
+ * byte-stable). Everything little-endian.
+ *
+ *   header, once, 32 bytes:
+ *     0  char[4]  magic "RLSM"
+ *     4  uint32   version = 1
+ *     8  uint32   H (camera rows)
+ *    12  uint32   W (camera columns)
+ *    16  uint32   scale (truth grid is H·scale × W·scale)
+ *    20  uint32×3 reserved, 0
+ *
+ *   then per sample, (8 + H·W + H·scale·W·scale) float32:
+ *     float32[8]            params = [psfShape (0 gauss, 1 airy), psfWidth (camera px),
+ *                                     photons per emitter, background (photons/px),
+ *                                     emitterCount, 0, 0, 0]
+ *     float32[H·W]          noisy camera frame, row-major, photon counts incl. background
+ *     float32[Hs·Ws]        truth map, row-major, photons per fine pixel
+ */
+import type { DamnSample } from './sample.ts';
+
+export const STREAM_MAGIC = 'RLSM';
+export const STREAM_VERSION = 1;
+export const STREAM_HEADER_BYTES = 32;
+export const STREAM_PARAM_COUNT = 8;
+
+export function encodeStreamHeader(height: number, width: number, scale: number): Buffer {
+  const b = Buffer.alloc(STREAM_HEADER_BYTES);
+  b.write(STREAM_MAGIC, 0, 'ascii');
+  b.writeUInt32LE(STREAM_VERSION, 4);
+  b.writeUInt32LE(height, 8);
+  b.writeUInt32LE(width, 12);
+  b.writeUInt32LE(scale, 16);
+  return b;
+}
+
+export interface StreamHeader {
+  version: number;
+  height: number;
+  width: number;
+  scale: number;
+}
+
+export function decodeStreamHeader(b: Uint8Array): StreamHeader {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  if (buf.length < STREAM_HEADER_BYTES || buf.toString('ascii', 0, 4) !== STREAM_MAGIC) {
+    throw new Error('not a rayleigh sample stream (bad magic)');
+  }
+  return {
+    version: buf.readUInt32LE(4),
+    height: buf.readUInt32LE(8),
+    width: buf.readUInt32LE(12),
+    scale: buf.readUInt32LE(16),
+  };
+}
+
+export function streamRecordBytes(height: number, width: number, scale: number): number {
+  return 4 * (STREAM_PARAM_COUNT + height * width + height * scale * width * scale);
+}
+
+const littleEndianHost = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+export function encodeStreamRecord(s: DamnSample): Buffer {
+  const nf = s.frame.data.length;
+  const nt = s.truth.data.length;
+  const out = Buffer.alloc(4 * (STREAM_PARAM_COUNT + nf + nt));
+  const p = s.params;
+  const params = [p.psf.shape === 'airy' ? 1 : 0, p.psf.width, p.photons, p.background, p.emitterCount, 0, 0, 0];
+  if (littleEndianHost) {
+    const f = new Float32Array(out.buffer, out.byteOffset, out.length / 4);
+    f.set(params, 0);
+    f.set(s.frame.data, STREAM_PARAM_COUNT);
+    f.set(s.truth.data, STREAM_PARAM_COUNT + nf);
+  } else {
+    let o = 0;
+    for (const v of params) o = out.writeFloatLE(v, o);
+    for (const v of s.frame.data) o = out.writeFloatLE(v, o);
+    for (const v of s.truth.data) o = out.writeFloatLE(v, o);
+  }
+  return out;
+}

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { SimCamera } from '../../../src/camera/sim.ts';
+import type { Frame } from '../../../src/camera/types.ts';
+import { simCameraSchema } from '../../../src/config/camera.ts';
+
+const config = simCameraSchema.parse({
+  type: 'sim',
+  width: 32,
+  height: 24,
+  fps: 200,
+  density: 30,
+  photons: 2000,
+  background: 5,
+});
+
+describe('SimCamera', () => {
+  it('captures frames of the configured size with truth inside the frame', async () => {
+    const cam = new SimCamera(config);
+    const f = await cam.capture();
+    expect(f.image.width).toBe(32);
+    expect(f.image.height).toBe(24);
+    expect(f.source).toBe('sim');
+    expect(f.truth?.length).toBeGreaterThan(0);
+    expect(f.truth?.every((e) => e.x >= 0 && e.x < 32 && e.y >= 0 && e.y < 24)).toBe(true);
+    const f2 = await cam.capture();
+    expect(f2.seq).toBe(f.seq + 1);
+  });
+
+  it('uses the scene hook and applies the stage offset', async () => {
+    const cam = new SimCamera(
+      { ...config, background: 0 },
+      {
+        scene: () => ({ emitters: [{ x: 10.5, y: 8.5, photons: 50000 }] }),
+        offset: () => ({ x: 5, y: -2 }),
+      },
+    );
+    const f = await cam.capture();
+    expect(f.truth).toEqual([{ x: 15.5, y: 6.5, photons: 50000 }]);
+    let best = 0;
+    for (let i = 1; i < f.image.data.length; i++) if (f.image.data[i] > f.image.data[best]) best = i;
+    expect(best % 32).toBe(15);
+    expect(Math.floor(best / 32)).toBe(6);
+  });
+
+  it('falls back to a random scene when the hook returns null', async () => {
+    const cam = new SimCamera(config, { scene: () => null });
+    const f = await cam.capture();
+    expect(f.truth?.length).toBeGreaterThan(0);
+  });
+
+  it('streams frames until stopped', async () => {
+    const cam = new SimCamera(config);
+    const frames: Frame[] = [];
+    await new Promise<void>((resolve, reject) => {
+      void cam.start((f) => {
+        frames.push(f);
+        if (frames.length === 3) resolve();
+      }, reject);
+    });
+    await cam.stop();
+    const n = frames.length;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(frames.length).toBe(n);
+    expect(frames.map((f) => f.seq)).toEqual([0, 1, 2]);
+    expect(cam.stats().frames).toBe(3);
+  });
+
+  it('reports hook errors through onError and keeps running', async () => {
+    let calls = 0;
+    const cam = new SimCamera(config, {
+      scene: () => {
+        calls++;
+        if (calls === 1) throw new Error('dmd offline');
+        return null;
+      },
+    });
+    const errors: string[] = [];
+    await new Promise<void>((resolve) => {
+      void cam.start(
+        () => resolve(),
+        (e) => errors.push(e.message),
+      );
+    });
+    await cam.stop();
+    expect(errors).toEqual(['dmd offline']);
+    expect(cam.stats().errors).toBe(1);
+  });
+});
