@@ -8,6 +8,8 @@ type Register = (program: Command) => void;
 const commandModules: Array<() => Promise<{ register: Register }>> = [
   // one line per command module
   () => import('./commands/simulate.ts'),
+  () => import('./commands/watch.ts'),
+  () => import('./commands/infer.ts'),
 ];
 
 async function main(argv: string[]): Promise<void> {

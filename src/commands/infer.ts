@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { loadSettings } from '../config/load.ts';
 import { UserError } from '../errors.ts';
 import { createReconstructor } from '../inference/registry.ts';
-import { readImage, writeImage } from '../io/index.ts';
+import { readImage, writeImage } from '../io/image-file.ts';
 import { createLogger } from '../log.ts';
 import { preprocess } from '../pipeline/preprocess.ts';
 

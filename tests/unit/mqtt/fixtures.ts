@@ -1,0 +1,136 @@
+import mqtt, { type IClientOptions, type MqttClient as RawClient } from 'mqtt';
+import { type MqttConfig, mqttSchema } from '../../../src/config/mqtt.ts';
+import type { CommandParams, DmdPattern } from '../../../src/mqtt/payloads.ts';
+import type { DeviceApi, SetConfigResult } from '../../../src/mqtt/commands.ts';
+import { makeImage } from '../../../src/optics/image.ts';
+import type { FrameResult } from '../../../src/pipeline/types.ts';
+
+export function mqttConfig(over: Record<string, unknown> = {}): MqttConfig {
+  return mqttSchema.parse({ reconnectPeriodMs: 200, reconnectMaxMs: 1000, ...over });
+}
+
+/** A small result whose output encodes its seq, so a consumer can check which one it got. */
+export function makeResult(seq: number, stream = 'main', withTruth = false): FrameResult {
+  const input = makeImage(8, 8);
+  const out = makeImage(16, 16);
+  out.data[seq % 256] = 1;
+  return {
+    stream,
+    seq,
+    timestamp: 1_700_000_000_000 + seq,
+    source: 'sim',
+    model: { id: 'damn-int8', fingerprint: 'abc123', provider: 'cpu' },
+    input,
+    output: out,
+    scale: 2,
+    localizations: [{ x: 1.5, y: 2.5, photons: 100, peak: 1 }],
+    timings: { queue: 0.1, preprocess: 0.2, reconstruct: 3, postprocess: 0.4, total: 3.7 },
+    dropped: 0,
+    ...(withTruth ? { truth: [{ x: 1.6, y: 2.4, photons: 90 }, { x: 6, y: 6, photons: 50 }] } : {}),
+  };
+}
+
+/** DeviceApi that records its calls; `fail` makes a command throw, `hang` never resolve. */
+export class RecordingApi implements DeviceApi {
+  calls: Array<{ name: string; params: unknown }> = [];
+  fail = new Set<string>();
+  hang = new Set<string>();
+  config: Record<string, unknown> = { device: { id: 'd1' } };
+
+  private rec(name: string, params: unknown): Promise<unknown> {
+    this.calls.push({ name, params });
+    if (this.hang.has(name)) return new Promise(() => {});
+    if (this.fail.has(name)) return Promise.reject(new Error(`${name} failed on purpose`));
+    return Promise.resolve({ did: name });
+  }
+  getConfig(): Promise<unknown> {
+    this.calls.push({ name: 'get_config', params: {} });
+    return Promise.resolve(this.config);
+  }
+  async setConfig(p: CommandParams<'set_config'>): Promise<SetConfigResult> {
+    await this.rec('set_config', p);
+    return { restartRequired: 'mqtt' in p.patch, applied: Object.keys(p.patch) };
+  }
+  selectModel(p: CommandParams<'select_model'>) {
+    return this.rec('select_model', p);
+  }
+  capture(p: CommandParams<'capture'>) {
+    return this.rec('capture', p);
+  }
+  start(p: CommandParams<'start'>) {
+    return this.rec('start', p);
+  }
+  stop(p: CommandParams<'stop'>) {
+    return this.rec('stop', p);
+  }
+  dmdShow(p: CommandParams<'dmd_show'>) {
+    return this.rec('dmd_show', p);
+  }
+  stageMove(p: CommandParams<'stage_move'>) {
+    return this.rec('stage_move', p);
+  }
+  stageHome(p: CommandParams<'stage_home'>) {
+    return this.rec('stage_home', p);
+  }
+  estop() {
+    return this.rec('estop', {});
+  }
+  selftest(p: CommandParams<'selftest'>) {
+    return this.rec('selftest', p);
+  }
+  restart(p: CommandParams<'restart'>) {
+    return this.rec('restart', p);
+  }
+}
+
+/** One valid request per command, with the params the API should receive after defaults. */
+export const validRequests: Array<{ name: string; req: Record<string, unknown>; expect: unknown }> = [
+  { name: 'get_config', req: {}, expect: {} },
+  { name: 'set_config', req: { patch: { health: { interval: 5 } } }, expect: { patch: { health: { interval: 5 } }, persist: false } },
+  { name: 'select_model', req: { model: 'damn-int8' }, expect: { model: 'damn-int8' } },
+  { name: 'capture', req: { count: 3 }, expect: { count: 3 } },
+  { name: 'start', req: {}, expect: {} },
+  { name: 'stop', req: { stream: 'main' }, expect: { stream: 'main' } },
+  {
+    name: 'dmd_show',
+    req: { pattern: { kind: 'grid', pitch: 16 } },
+    expect: { pattern: { kind: 'grid', pitch: 16, offsetX: 0, offsetY: 0 } satisfies DmdPattern },
+  },
+  { name: 'stage_move', req: { axes: { x: 100, y: -5 }, relative: true }, expect: { axes: { x: 100, y: -5 }, relative: true } },
+  { name: 'stage_home', req: { axes: ['x'] }, expect: { axes: ['x'] } },
+  { name: 'estop', req: {}, expect: {} },
+  { name: 'selftest', req: {}, expect: { patterns: 5 } },
+  { name: 'restart', req: { delayMs: 10 }, expect: { delayMs: 10 } },
+];
+
+export interface Collected {
+  topic: string;
+  payload: Buffer;
+  retain: boolean;
+  properties?: Record<string, unknown>;
+}
+
+/** An observer client that records every message it gets. */
+export async function observer(url: string, filters: string[], opts: IClientOptions = {}): Promise<{ raw: RawClient; msgs: Collected[]; close(): Promise<void> }> {
+  const raw = await mqtt.connectAsync(url, { reconnectPeriod: 200, connectTimeout: 5000, ...opts });
+  const msgs: Collected[] = [];
+  raw.on('message', (topic, payload, packet) => {
+    msgs.push({ topic, payload, retain: packet.retain, properties: packet.properties as Record<string, unknown> | undefined });
+  });
+  await raw.subscribeAsync(filters, { qos: 1 });
+  return {
+    raw,
+    msgs,
+    close: async () => {
+      await raw.endAsync(true);
+    },
+  };
+}
+
+export async function until(cond: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
