@@ -10,6 +10,7 @@ const commandModules: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/simulate.ts'),
   () => import('./commands/watch.ts'),
   () => import('./commands/infer.ts'),
+  () => import('./commands/eval.ts'),
 ];
 
 async function main(argv: string[]): Promise<void> {
