@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { patternSpecSchema } from '../hardware/patterns.ts';
 import type { Localization } from '../optics/emitter.ts';
 import type { FrameResult } from '../pipeline/types.ts';
 
@@ -76,35 +77,8 @@ export type CommandResponse = z.output<typeof responseSchema>;
 
 const coord = finite;
 
-export const dmdPatternSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('blank') }).strict(),
-  z.object({ kind: z.literal('full') }).strict(),
-  z
-    .object({
-      kind: z.literal('points'),
-      /** DMD mirror coordinates */
-      points: z.array(z.object({ x: coord, y: coord }).strict()).min(1).max(100_000),
-    })
-    .strict(),
-  z
-    .object({
-      kind: z.literal('grid'),
-      pitch: z.number().int().min(1).max(10_000),
-      offsetX: z.number().int().min(0).default(0),
-      offsetY: z.number().int().min(0).default(0),
-    })
-    .strict(),
-  z
-    .object({
-      kind: z.literal('random'),
-      count: z.number().int().min(1).max(100_000),
-      seed: z.number().int().optional(),
-      /** mirrors between any two points */
-      minDistance: z.number().min(0).default(0),
-    })
-    .strict(),
-  z.object({ kind: z.literal('checkerboard'), size: z.number().int().min(1).max(10_000) }).strict(),
-]);
+/** One pattern vocabulary for the whole project: the DMD pattern generator's. */
+export const dmdPatternSchema = patternSpecSchema;
 export type DmdPattern = z.output<typeof dmdPatternSchema>;
 
 const streamName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only');

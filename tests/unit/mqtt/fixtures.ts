@@ -94,7 +94,7 @@ export const validRequests: Array<{ name: string; req: Record<string, unknown>; 
   {
     name: 'dmd_show',
     req: { pattern: { kind: 'grid', pitch: 16 } },
-    expect: { pattern: { kind: 'grid', pitch: 16, offsetX: 0, offsetY: 0 } satisfies DmdPattern },
+    expect: { pattern: { kind: 'grid', pitch: 16 } satisfies DmdPattern },
   },
   { name: 'stage_move', req: { axes: { x: 100, y: -5 }, relative: true }, expect: { axes: { x: 100, y: -5 }, relative: true } },
   { name: 'stage_home', req: { axes: ['x'] }, expect: { axes: ['x'] } },

@@ -1,0 +1,143 @@
+import type { Settings } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { ResultSink } from '../pipeline/types.ts';
+import { type CommandHandler, WebServer } from '../web/server.ts';
+import { type BrokerStatus, type DeviceStatus, type HealthPayload, Metrics } from './metrics.ts';
+import { SystemMonitor } from './system.ts';
+import { type Notifier, SystemdNotifier, watchdogIntervalMs } from './systemd-notify.ts';
+import { Watchdog, type WatchdogProgress } from './watchdog.ts';
+
+export interface HealthDeps {
+  settings: Pick<Settings, 'device' | 'health' | 'web' | 'systemd'>;
+  log: Logger;
+  /** pipeline progress for the watchdog, e.g. from Pipeline.stats() */
+  progress: () => WatchdogProgress & { framesIn?: number; dropped?: number; queueDepth?: number };
+  devices?: () => DeviceStatus[];
+  broker?: () => BrokerStatus | null;
+  /** dashboard buttons (capture, selftest, start, stop) */
+  commands: CommandHandler;
+  /** called every health.interval with the payload for the retained …/health topic; must not throw */
+  publishHealth?: (payload: HealthPayload) => void;
+  env?: NodeJS.ProcessEnv;
+  /** override for tests; default: SystemdNotifier from env + settings.systemd.notify */
+  notifier?: Notifier;
+  /** sysfs root for tests */
+  sysRoot?: string;
+}
+
+export interface HealthServices {
+  metrics: Metrics;
+  notifier: Notifier;
+  watchdog: Watchdog | null;
+  web: WebServer | null;
+  system: SystemMonitor;
+  /** add to the pipeline's sinks: feeds metrics and the dashboard */
+  sink: ResultSink;
+  /** once the pipeline runs: READY=1 and the watchdog starts */
+  ready(status?: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Everything this module offers, wired the way the daemon needs it: metrics hub, board sensors,
+ * periodic health publication, systemd READY/WATCHDOG/STATUS, and the optional dashboard.
+ * A dashboard that cannot start (port taken) is logged and skipped: an unattended device should
+ * keep measuring rather than crash-loop over a convenience.
+ */
+export async function startHealth(deps: HealthDeps): Promise<HealthServices> {
+  const { settings, log } = deps;
+  const env = deps.env ?? process.env;
+  const system = new SystemMonitor({ sysRoot: deps.sysRoot, intervalMs: Math.max(1000, settings.health.interval * 1000), log });
+  await system.start();
+  const streaming = (): boolean => {
+    try {
+      return deps.progress().streaming;
+    } catch {
+      return false;
+    }
+  };
+  const metrics = new Metrics({
+    deviceId: settings.device.id,
+    devices: deps.devices,
+    broker: deps.broker,
+    system: () => system.snapshot(),
+    streaming,
+  });
+  const notifier = deps.notifier ?? new SystemdNotifier({ env, enabled: settings.systemd.notify, log });
+  const petMs = notifier.enabled ? watchdogIntervalMs(env) : null;
+  const watchdog =
+    petMs === null
+      ? null
+      : new Watchdog({ notifier, progress: deps.progress, stallSeconds: settings.systemd.stallSeconds, intervalMs: petMs, log });
+
+  let web: WebServer | null = null;
+  if (settings.web.enabled) {
+    const candidate = new WebServer({
+      host: settings.web.host,
+      port: settings.web.port,
+      token: settings.web.token,
+      health: metrics,
+      commands: deps.commands,
+      log,
+    });
+    try {
+      const { url } = await candidate.start();
+      web = candidate;
+      log.info({ url }, 'dashboard listening');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'dashboard not started');
+    }
+  }
+
+  const tick = (): void => {
+    try {
+      const p = deps.progress();
+      if (p.framesIn !== undefined && p.dropped !== undefined && p.queueDepth !== undefined) {
+        metrics.updateFromPipeline({ framesIn: p.framesIn, dropped: p.dropped, queueDepth: p.queueDepth });
+      }
+    } catch {
+      // progress is also the watchdog's probe; its failure is reported there
+    }
+    const payload = metrics.snapshot();
+    try {
+      deps.publishHealth?.(payload);
+    } catch (err) {
+      log.warn({ err }, 'health publication failed');
+    }
+    if (notifier.enabled && !watchdog?.stalled) {
+      void notifier.status(
+        `${payload.streaming ? 'streaming' : 'stopped'} ${payload.frames.outPerSecond.toFixed(1)} fps, model ${payload.model?.id ?? 'none'}`,
+      );
+    }
+  };
+  const healthTimer = setInterval(tick, settings.health.interval * 1000);
+  healthTimer.unref();
+
+  const sink: ResultSink = {
+    publish(result) {
+      metrics.observeResult(result);
+      web?.publish(result);
+    },
+  };
+
+  return {
+    metrics,
+    notifier,
+    watchdog,
+    web,
+    system,
+    sink,
+    async ready(status = 'running') {
+      await notifier.ready(status);
+      watchdog?.start();
+      tick();
+    },
+    async stop() {
+      clearInterval(healthTimer);
+      watchdog?.stop();
+      system.stop();
+      await web?.close();
+      metrics.close();
+    },
+  };
+}

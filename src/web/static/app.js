@@ -1,0 +1,295 @@
+// rayleigh dashboard: plain browser JavaScript, no build step, no libraries (it ships to the board as is).
+(() => {
+  const token = new URLSearchParams(location.search).get('token');
+  const MAX_VIEW = 384;
+  const HISTORY = 150;
+
+  function apiUrl(path, params) {
+    const q = new URLSearchParams(params || {});
+    if (token) q.set('token', token);
+    const s = q.toString();
+    return s ? `${path}?${s}` : path;
+  }
+
+  const $ = (id) => document.getElementById(id);
+  const fmt = (v, digits = 1) => (v === null || v === undefined || Number.isNaN(v) ? '—' : Number(v).toFixed(digits));
+
+  // ---- images -------------------------------------------------------------------------------
+  let loading = false;
+  let pendingMeta = null;
+
+  async function fetchBitmap(path, params) {
+    const res = await fetch(apiUrl(path, params), { cache: 'no-store' });
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
+    const seq = Number(res.headers.get('X-Rayleigh-Seq'));
+    const bitmap = await createImageBitmap(await res.blob());
+    return { bitmap, seq };
+  }
+
+  function fitCanvas(canvas, w, h) {
+    const k = Math.min(MAX_VIEW / w, MAX_VIEW / h);
+    canvas.width = Math.max(1, Math.round(w * k));
+    canvas.height = Math.max(1, Math.round(h * k));
+    return k;
+  }
+
+  function drawMarks(ctx, points, k, color, radius) {
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.5;
+    for (const p of points) {
+      ctx.beginPath();
+      ctx.arc(p.x * k, p.y * k, radius, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+  }
+
+  function drawLayer(canvas, bitmap, meta, cameraToCanvas) {
+    const ctx = canvas.getContext('2d');
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    if ($('show-truth').checked && meta.truth) drawMarks(ctx, meta.truth, cameraToCanvas, '#66bb6a', 6);
+    if ($('show-loc').checked) drawMarks(ctx, meta.localizations, cameraToCanvas, '#ff5252', 4);
+  }
+
+  let lastBitmaps = null;
+
+  function render() {
+    if (!lastBitmaps) return;
+    const { frame, output, meta } = lastBitmaps;
+    const kf = fitCanvas($('frame'), frame.width, frame.height);
+    drawLayer($('frame'), frame, meta, kf);
+    const ko = fitCanvas($('output'), output.width, output.height);
+    // localisations are in camera pixels; the output grid is finer by output/input width
+    drawLayer($('output'), output, meta, ko * (meta.output.width / meta.input.width));
+  }
+
+  async function loadImages(meta) {
+    if (loading) {
+      pendingMeta = meta;
+      return;
+    }
+    loading = true;
+    try {
+      const params = { stream: meta.stream };
+      const [frame, output] = await Promise.all([
+        fetchBitmap('/api/frame.png', params),
+        fetchBitmap('/api/output.png', { ...params, gamma: '0.5' }),
+      ]);
+      // the server may have moved on between the two requests; show only a matching pair
+      if (frame.seq === output.seq) {
+        const shown = frame.seq === meta.seq ? meta : await fetchMeta(meta.stream);
+        if (shown && shown.seq === frame.seq) {
+          lastBitmaps = { frame: frame.bitmap, output: output.bitmap, meta: shown };
+          render();
+          showMeta(shown);
+        }
+      }
+    } catch (err) {
+      $('cmd-result').textContent = String(err.message || err);
+    } finally {
+      loading = false;
+      if (pendingMeta) {
+        const next = pendingMeta;
+        pendingMeta = null;
+        loadImages(next);
+      }
+    }
+  }
+
+  async function fetchMeta(stream) {
+    const res = await fetch(apiUrl('/api/latest', { stream }), { cache: 'no-store' });
+    return res.ok ? res.json() : null;
+  }
+
+  function showMeta(meta) {
+    $('seq').textContent = String(meta.seq);
+    $('stream').textContent = meta.stream;
+    $('nloc').textContent = String(meta.localizations.length);
+    $('latency-now').textContent = fmt(meta.timings.total);
+    $('frame-size').textContent = `${meta.input.width}×${meta.input.height}`;
+    $('output-size').textContent = `${meta.output.width}×${meta.output.height} (×${meta.scale})`;
+  }
+
+  // ---- charts -------------------------------------------------------------------------------
+  const history = { fpsIn: [], fpsOut: [], fpsDrop: [], p50: [], p99: [] };
+
+  function pushHistory(key, v) {
+    const a = history[key];
+    a.push(v === null || v === undefined ? null : v);
+    if (a.length > HISTORY) a.shift();
+  }
+
+  function drawChart(canvas, series) {
+    const ctx = canvas.getContext('2d');
+    const w = canvas.width;
+    const h = canvas.height;
+    const padL = 40;
+    const padB = 4;
+    ctx.clearRect(0, 0, w, h);
+    ctx.fillStyle = '#0d0f11';
+    ctx.fillRect(0, 0, w, h);
+    let max = 0;
+    for (const s of series) for (const v of s.values) if (v !== null && v > max) max = v;
+    max = max > 0 ? niceCeil(max) : 1;
+    ctx.strokeStyle = '#2b2f35';
+    ctx.fillStyle = '#8a9099';
+    ctx.font = '10px system-ui';
+    for (let i = 0; i <= 4; i++) {
+      const y = padB + ((h - 2 * padB) * i) / 4;
+      ctx.beginPath();
+      ctx.moveTo(padL, y);
+      ctx.lineTo(w, y);
+      ctx.stroke();
+      const tick = (max * (4 - i)) / 4;
+      ctx.fillText(fmt(tick, Number.isInteger(tick) ? 0 : 1), 2, y + 3);
+    }
+    const step = (w - padL) / (HISTORY - 1);
+    for (const s of series) {
+      ctx.strokeStyle = s.color;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      let pen = false;
+      const offset = HISTORY - s.values.length;
+      s.values.forEach((v, i) => {
+        if (v === null) {
+          pen = false;
+          return;
+        }
+        const x = padL + (offset + i) * step;
+        const y = h - padB - (v / max) * (h - 2 * padB);
+        if (pen) ctx.lineTo(x, y);
+        else ctx.moveTo(x, y);
+        pen = true;
+      });
+      ctx.stroke();
+    }
+  }
+
+  function niceCeil(v) {
+    const p = 10 ** Math.floor(Math.log10(v));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
+
+  // ---- health -------------------------------------------------------------------------------
+  function setChip(id, text, state) {
+    const el = $(id);
+    el.textContent = text;
+    if (state) el.dataset.state = state;
+    else delete el.dataset.state;
+  }
+
+  function fillRows(tbody, rows) {
+    tbody.replaceChildren(
+      ...rows.map((cells) => {
+        const tr = document.createElement('tr');
+        for (const c of cells) {
+          const td = document.createElement('td');
+          td.textContent = c;
+          tr.appendChild(td);
+        }
+        return tr;
+      }),
+    );
+  }
+
+  function showHealth(h) {
+    if (h.error) return;
+    $('device').textContent = h.deviceId || '';
+    setChip('model', h.model ? `model ${h.model.id} (${h.model.provider}) ${h.model.hash.slice(0, 8)}` : 'no model', h.model ? 'ok' : 'bad');
+    if (h.broker) setChip('broker', `broker ${h.broker.state}${h.broker.spoolMessages ? `, spool ${h.broker.spoolMessages}` : ''}`, h.broker.connected ? 'ok' : 'bad');
+    setChip('uptime', `up ${formatDuration(h.uptimeSeconds)}${h.streaming ? '' : ' · stopped'}`);
+    setChip('version', `v${h.version}`);
+
+    pushHistory('fpsIn', h.frames.inPerSecond);
+    pushHistory('fpsOut', h.frames.outPerSecond);
+    pushHistory('fpsDrop', h.frames.droppedPerSecond);
+    pushHistory('p50', h.latencyMs.total.p50);
+    pushHistory('p99', h.latencyMs.total.p99);
+    drawChart($('chart-fps'), [
+      { values: history.fpsIn, color: '#90a4ae' },
+      { values: history.fpsOut, color: '#4fc3f7' },
+      { values: history.fpsDrop, color: '#ef5350' },
+    ]);
+    drawChart($('chart-latency'), [
+      { values: history.p50, color: '#66bb6a' },
+      { values: history.p99, color: '#ffb74d' },
+    ]);
+
+    fillRows(
+      $('stages').tBodies[0],
+      Object.entries(h.latencyMs).map(([stage, q]) => [stage, fmt(q.p50), fmt(q.p95), fmt(q.p99)]),
+    );
+    fillRows(
+      $('devices').tBodies[0],
+      h.devices.map((d) => [d.name, d.ok ? 'ok' : 'FAULT', String(d.faults), d.lastFault || '']),
+    );
+    const sys = [
+      ['frames in/out/dropped', `${h.frames.in} / ${h.frames.out} / ${h.frames.dropped}`],
+      ['queue depth', String(h.queueDepth)],
+      ['camera restarts', String(h.camera.restarts)],
+      ['RSS', `${fmt(h.process.rssBytes / 1048576)} MiB`],
+      ['event-loop lag p99', h.process.eventLoopLagMs ? `${fmt(h.process.eventLoopLagMs.p99)} ms` : '—'],
+      ['self-test', h.selfTest ? `${fmt(h.selfTest.score, 3)} at ${new Date(h.selfTest.at).toLocaleTimeString()}` : '—'],
+    ];
+    if (h.system) {
+      sys.push(['CPU temperature', h.system.cpuTemperatureC === null ? '—' : `${fmt(h.system.cpuTemperatureC)} °C`]);
+      const t = h.system.throttling;
+      if (t) {
+        const now = ['underVoltage', 'freqCapped', 'throttled', 'softTempLimit'].filter((k) => t[k]);
+        const past = ['underVoltageOccurred', 'freqCappedOccurred', 'throttledOccurred', 'softTempLimitOccurred'].filter((k) => t[k]);
+        sys.push(['throttling now', now.join(', ') || 'none']);
+        sys.push(['throttling since boot', past.join(', ') || 'none']);
+      }
+    }
+    fillRows($('system').tBodies[0], sys);
+  }
+
+  function formatDuration(s) {
+    if (s < 120) return `${Math.round(s)} s`;
+    if (s < 7200) return `${Math.round(s / 60)} min`;
+    if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+    return `${(s / 86400).toFixed(1)} d`;
+  }
+
+  // ---- commands -----------------------------------------------------------------------------
+  for (const button of document.querySelectorAll('button[data-cmd]')) {
+    button.addEventListener('click', async () => {
+      const name = button.dataset.cmd;
+      button.disabled = true;
+      $('cmd-result').textContent = `${name}…`;
+      try {
+        const headers = { 'Content-Type': 'application/json' };
+        if (token) headers.Authorization = `Bearer ${token}`;
+        const res = await fetch(`/api/cmd/${encodeURIComponent(name)}`, { method: 'POST', headers, body: '{}' });
+        const body = await res.json();
+        $('cmd-result').textContent =
+          body.status === 'ok' ? `${name}: ok${body.data === undefined ? '' : ` ${JSON.stringify(body.data)}`}` : `${name}: ${body.error}`;
+      } catch (err) {
+        $('cmd-result').textContent = `${name}: ${err.message || err}`;
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+  $('show-loc').addEventListener('change', render);
+  $('show-truth').addEventListener('change', render);
+
+  // ---- live updates -------------------------------------------------------------------------
+  function connect() {
+    const events = new EventSource(apiUrl('/api/events'));
+    events.addEventListener('open', () => setChip('conn', 'live', 'ok'));
+    events.addEventListener('error', () => setChip('conn', 'reconnecting…', 'bad'));
+    events.addEventListener('health', (e) => showHealth(JSON.parse(e.data)));
+    events.addEventListener('result', (e) => loadImages(JSON.parse(e.data)));
+  }
+
+  // EventSource hides HTTP status codes, so ask once whether the token is accepted
+  fetch(apiUrl('/api/health'), { cache: 'no-store' }).then(
+    (res) => {
+      if (res.status === 401) setChip('conn', token ? 'token rejected' : 'token required: open with ?token=…', 'bad');
+      else connect();
+    },
+    () => connect(),
+  );
+})();

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { parseSettings } from '../../../src/config/load.ts';
+import type { HealthPayload } from '../../../src/health/metrics.ts';
+import { startHealth } from '../../../src/health/service.ts';
+import type { Notifier } from '../../../src/health/systemd-notify.ts';
+import { silentLogger } from '../../../src/log.ts';
+import { makeImage } from '../../../src/optics/image.ts';
+
+function recordingNotifier(sent: string[]): Notifier {
+  const send = async (a: Record<string, string>) => {
+    sent.push(Object.entries(a).map(([k, v]) => `${k}=${v}`).join(' '));
+  };
+  return {
+    enabled: true,
+    send,
+    ready: (s) => send({ READY: '1', STATUS: s ?? '' }),
+    watchdog: () => send({ WATCHDOG: '1' }),
+    stopping: () => send({ STOPPING: '1' }),
+    status: (s) => send({ STATUS: s }),
+  };
+}
+
+describe('startHealth', () => {
+  it('wires metrics, periodic health, READY + watchdog and the dashboard', async () => {
+    const settings = parseSettings({ device: { id: 'svc01' }, health: { interval: 0.05 }, web: { port: 0 }, systemd: { stallSeconds: 5 } });
+    const sent: string[] = [];
+    const published: HealthPayload[] = [];
+    let framesOut = 0;
+    const h = await startHealth({
+      settings,
+      log: silentLogger,
+      progress: () => ({ framesOut: ++framesOut, streaming: true, framesIn: framesOut + 2, dropped: 1, queueDepth: 2 }),
+      commands: async () => 'ok',
+      publishHealth: (p) => published.push(p),
+      env: { WATCHDOG_USEC: '100000', NOTIFY_SOCKET: '/unused' },
+      notifier: recordingNotifier(sent),
+      sysRoot: '/nonexistent',
+    });
+    try {
+      expect(h.watchdog).not.toBeNull();
+      expect(h.web?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      await h.ready('serving');
+      expect(sent[0]).toBe('READY=1 STATUS=serving');
+      h.sink.publish({
+        stream: 'main',
+        seq: 1,
+        timestamp: 0,
+        source: 'sim',
+        model: { id: 'm', fingerprint: 'f', provider: 'cpu' },
+        input: makeImage(4, 4),
+        output: makeImage(8, 8),
+        scale: 2,
+        localizations: [],
+        timings: { queue: 1, preprocess: 1, reconstruct: 1, postprocess: 1, total: 4 },
+        dropped: 0,
+      });
+      await expect.poll(() => published.length).toBeGreaterThan(2);
+      await expect.poll(() => sent.filter((s) => s === 'WATCHDOG=1').length).toBeGreaterThan(1);
+      const last = published.at(-1)!;
+      expect(last.deviceId).toBe('svc01');
+      expect(last.frames.out).toBe(1);
+      expect(last.frames.dropped).toBe(1);
+      expect(last.queueDepth).toBe(2);
+      expect(last.model?.id).toBe('m');
+      const api = (await (await fetch(`${h.web!.url}/api/health`)).json()) as HealthPayload;
+      expect(api.deviceId).toBe('svc01');
+      expect(sent.some((s) => /^STATUS=streaming .* fps, model m$/.test(s))).toBe(true);
+    } finally {
+      await h.stop();
+    }
+    const count = sent.length;
+    await new Promise((r) => setTimeout(r, 150));
+    expect(sent.length).toBe(count);
+  });
+
+  it('keeps running without a dashboard when its port is taken, and without a watchdog outside systemd', async () => {
+    const first = await startHealth({
+      settings: parseSettings({ web: { port: 0 } }),
+      log: silentLogger,
+      progress: () => ({ framesOut: 0, streaming: false }),
+      commands: async () => undefined,
+      env: {},
+    });
+    const port = Number(new URL(first.web!.url!).port);
+    const second = await startHealth({
+      settings: parseSettings({ web: { port } }),
+      log: silentLogger,
+      progress: () => ({ framesOut: 0, streaming: false }),
+      commands: async () => undefined,
+      env: {},
+    });
+    expect(second.web).toBeNull();
+    expect(second.watchdog).toBeNull();
+    expect(second.notifier.enabled).toBe(false);
+    await second.stop();
+    await first.stop();
+  });
+});
