@@ -11,6 +11,7 @@ const commandModules: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/watch.ts'),
   () => import('./commands/infer.ts'),
   () => import('./commands/eval.ts'),
+  () => import('./commands/run.ts'),
 ];
 
 async function main(argv: string[]): Promise<void> {

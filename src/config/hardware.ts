@@ -21,6 +21,20 @@ export const dmdSchema = z
       compression: z.enum(['erle', 'none']).default('erle'),
       /** DLPC900 pattern exposure in µs (the single pattern repeats indefinitely) */
       exposureUs: z.number().int().min(1).max(0xffffff).default(100000),
+      /**
+       * DMD mirror → camera pixel registration (from `rayleigh calibrate`); camera = A·(mirror+½) + b.
+       * Absent: the whole mirror array is fitted, centred, into the camera frame.
+       */
+      mapping: z
+        .object({
+          scale: z.number().positive().optional(),
+          matrix: z.tuple([z.number(), z.number(), z.number(), z.number()]).optional(),
+          offsetX: z.number().default(0),
+          offsetY: z.number().default(0),
+        })
+        .optional(),
+      /** photons per lit mirror reaching the (simulated) camera */
+      photonsPerMirror: z.number().positive().default(5000),
     }),
   ])
   .prefault({ type: 'dlpc900' });

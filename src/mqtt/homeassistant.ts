@@ -5,19 +5,19 @@ import type { MqttClient } from './client.ts';
  * templates below name the fields the health module is expected to publish (top level).
  */
 export const HA_SENSORS = [
-  { key: 'fps', name: 'Frame rate', unit: 'fps', field: 'fps', stateClass: 'measurement', icon: 'mdi:speedometer' },
-  { key: 'latency', name: 'Latency', unit: 'ms', field: 'latencyMs', stateClass: 'measurement', icon: 'mdi:timer-outline' },
-  { key: 'drops', name: 'Dropped frames', unit: undefined, field: 'dropped', stateClass: 'total_increasing', icon: 'mdi:delete-outline' },
+  { key: 'fps', name: 'Frame rate', unit: 'fps', field: 'frames.outPerSecond', stateClass: 'measurement', icon: 'mdi:speedometer' },
+  { key: 'latency', name: 'Latency', unit: 'ms', field: 'latencyMs.total.p50', stateClass: 'measurement', icon: 'mdi:timer-outline' },
+  { key: 'drops', name: 'Dropped frames', unit: undefined, field: 'frames.dropped', stateClass: 'total_increasing', icon: 'mdi:delete-outline' },
   {
     key: 'temperature',
     name: 'SoC temperature',
     unit: '°C',
-    field: 'temperatureC',
+    field: 'system.cpuTemperatureC',
     stateClass: 'measurement',
     icon: undefined,
     deviceClass: 'temperature',
   },
-  { key: 'selftest', name: 'Last self-test score', unit: undefined, field: 'selftestScore', stateClass: 'measurement', icon: 'mdi:check-decagram' },
+  { key: 'selftest', name: 'Last self-test score', unit: undefined, field: 'selfTest.score', stateClass: 'measurement', icon: 'mdi:check-decagram' },
 ] as const;
 
 export interface HomeAssistantOptions {

@@ -39,7 +39,9 @@ export async function startMqtt(settings: Settings, opts: StartMqttOptions = {})
     broker = new EmbeddedBroker({ host: cfg.embedded.host, port: cfg.embedded.port, logger });
     url = await broker.start();
   }
-  const client = new MqttClient({ url, deviceId: settings.device.id, config: cfg, logger });
+  // aedes speaks 3.1.1 only: skip the refused MQTT 5 attempt and its reconnect delay
+  const clientCfg = broker ? { ...cfg, protocolVersion: 4 as const } : cfg;
+  const client = new MqttClient({ url, deviceId: settings.device.id, config: clientCfg, logger });
   const dir = isAbsolute(cfg.spool.dir) ? cfg.spool.dir : join(settings.stateDir, cfg.spool.dir);
   const spool = new Spool({ dir, maxBytes: cfg.spool.maxBytes, maxCount: cfg.spool.maxCount, fsync: cfg.spool.fsync, logger });
   const publisher = new ResultPublisher({ client, spool, config: cfg, images: settings.pipeline.publishImage, logger });

@@ -1,0 +1,23 @@
+import type { CameraConfig } from '../config/camera.ts';
+import type { Logger } from '../log.ts';
+import { FileFrameSource } from './file.ts';
+import { createGstreamerSource } from './gstreamer.ts';
+import { createRpicamSource } from './rpicam.ts';
+import { SimCamera, type SimCameraOptions } from './sim.ts';
+import type { FrameSource } from './types.ts';
+
+/** `camera.type` picks the implementation; simulated hooks (DMD scene, stage offset) only apply to "sim". */
+export function createFrameSource(cfg: CameraConfig, log: Logger, sim: SimCameraOptions = {}): FrameSource {
+  switch (cfg.type) {
+    case 'sim':
+      return new SimCamera(cfg, sim);
+    case 'file':
+      return new FileFrameSource(cfg);
+    case 'rpicam':
+      return createRpicamSource(cfg, log);
+    case 'gstreamer':
+      return createGstreamerSource(cfg, log);
+  }
+}
+
+export type { Frame, FrameSource } from './types.ts';

@@ -1,0 +1,334 @@
+import { EventEmitter } from 'node:events';
+import { renameSync, writeFileSync } from 'node:fs';
+import { stringify as toYaml } from 'yaml';
+import { createFrameSource } from './camera/index.ts';
+import type { FrameSource } from './camera/types.ts';
+import { deepMerge, parseSettings } from './config/load.ts';
+import type { Settings } from './config/schema.ts';
+import { UserError } from './errors.ts';
+import { devicesFromFaults, brokerFromMqtt } from './health/adapters.ts';
+import type { Metrics } from './health/metrics.ts';
+import { type HealthServices, startHealth } from './health/service.ts';
+import { openDmd, type OpenedDmd } from './hardware/dmd/open.ts';
+import { FaultRegistry } from './hardware/faults.ts';
+import { type DmdCameraMapping, renderPattern } from './hardware/patterns.ts';
+import { createStage, type CreatedStage } from './hardware/stage/index.ts';
+import { createReconstructor } from './inference/registry.ts';
+import type { Reconstructor } from './inference/types.ts';
+import { readImage } from './io/image-file.ts';
+import type { Logger } from './log.ts';
+import { type DeviceApi, redactMqttConfig, type SetConfigResult, startMqtt } from './mqtt/index.ts';
+import type { MqttStack } from './mqtt/index.ts';
+import type { CommandParams } from './mqtt/payloads.ts';
+import { Pipeline } from './pipeline/pipeline.ts';
+import type { Calibration } from './pipeline/preprocess.ts';
+import { checkCalibration } from './pipeline/preprocess.ts';
+import { fitMapping, runSelfTest, SELFTEST_DEFAULTS } from './selftest.ts';
+
+/**
+ * The daemon: wires independent parts, each with its own start/stop, in this order —
+ * MQTT (so the broker URL is known and announced first), devices, model, pipeline, health.
+ * Nothing here knows a protocol; it only routes commands to the part that owns them.
+ */
+export interface Daemon {
+  readonly url: string;
+  readonly settings: Settings;
+  readonly pipeline: Pipeline;
+  readonly metrics: Metrics;
+  readonly api: DeviceApi;
+  readonly events: EventEmitter<{ restart: [] }>;
+  stop(opts?: { drain?: boolean }): Promise<void>;
+}
+
+export interface DaemonOptions {
+  log: Logger;
+  /** where set_config {persist: true} writes */
+  configFile?: string;
+  /** settings as the user wrote them (file + env), for persisting patches */
+  rawSettings?: Record<string, unknown>;
+  /** called once the broker URL is known, before anything slower starts */
+  onBroker?: (url: string, embedded: boolean) => void;
+}
+
+/** Settings whose change can be applied to a running daemon without a restart. */
+const HOT_KEYS = new Set(['pipeline.postprocess', 'pipeline.publishImage', 'inference.model', 'health.interval']);
+
+function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
+  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && !Array.isArray(a) && !Array.isArray(b)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => changedKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
+}
+
+async function loadCalibration(s: Settings): Promise<Calibration> {
+  const cal: Calibration = {};
+  try {
+    if (s.pipeline.preprocess.dark) cal.dark = await readImage(s.pipeline.preprocess.dark);
+    if (s.pipeline.preprocess.flat) cal.flat = await readImage(s.pipeline.preprocess.flat);
+    checkCalibration(cal);
+  } catch (e) {
+    throw new UserError(`pipeline.preprocess: ${(e as Error).message}`);
+  }
+  return cal;
+}
+
+export async function startDaemon(settings: Settings, opts: DaemonOptions): Promise<Daemon> {
+  const log = opts.log;
+  const faults = new FaultRegistry();
+  const events = new EventEmitter<{ restart: [] }>();
+  let current = settings;
+  let rawSettings = opts.rawSettings ?? {};
+  const stopping: { v: boolean } = { v: false };
+
+  // Parts are created below; the API closes over these bindings.
+  let dmd: OpenedDmd | null = null;
+  let stage: CreatedStage = { stage: null };
+  let source: FrameSource;
+  let pipeline: Pipeline;
+  let health: HealthServices;
+  let mqtt: MqttStack;
+  let dmdTimer: NodeJS.Timeout | null = null;
+
+  const camSize = (): { width: number; height: number } =>
+    current.camera.type === 'sim' || current.camera.type === 'rpicam' || current.camera.type === 'gstreamer'
+      ? { width: current.camera.width, height: current.camera.height }
+      : { width: 0, height: 0 };
+
+  const dmdMapping = (): DmdCameraMapping => {
+    const d = current.hardware.dmd;
+    if (d.type === 'none' || !dmd) return {};
+    const photons = d.photonsPerMirror;
+    if (d.mapping) return { ...d.mapping, photons };
+    return { ...fitMapping(dmd.dmd, camSize()), photons };
+  };
+
+  const requireDmd = (): NonNullable<typeof dmd> => {
+    if (!dmd) throw new UserError('no DMD configured (hardware.dmd.type is "none" or it failed to open)');
+    return dmd;
+  };
+  const requireStage = () => {
+    if (!stage.stage) throw new UserError('no stage configured (hardware.stage.type is "none")');
+    return stage.stage;
+  };
+
+  const swapModel = async (id: string): Promise<Reconstructor> => {
+    // Load first: a model that fails (missing, hash mismatch, bad graph) leaves the running one in place.
+    const next = await createReconstructor(id, current, log);
+    const old = pipeline.setReconstructor(next);
+    health.metrics.setModel({ id: next.id, hash: next.fingerprint, provider: next.provider });
+    await old.close().catch(() => undefined);
+    return next;
+  };
+
+  const api: DeviceApi = {
+    getConfig: () => ({ ...current, mqtt: redactMqttConfig(current.mqtt), web: { ...current.web, token: current.web.token ? '***' : undefined } }),
+    async setConfig(p: CommandParams<'set_config'>): Promise<SetConfigResult> {
+      const nextRaw = deepMerge(rawSettings, p.patch) as Record<string, unknown>;
+      const next = parseSettings(deepMerge(nextRaw, {}));
+      if (p.patch.mqtt && typeof p.patch.mqtt === 'object' && 'password' in (p.patch.mqtt as object)) {
+        throw new UserError('mqtt.password cannot be set over MQTT; use passwordFile or the environment');
+      }
+      const changed = changedKeys(current, next);
+      const needsRestart = changed.filter((k) => ![...HOT_KEYS].some((h) => k === h || k.startsWith(`${h}.`)));
+      if (changed.some((k) => k.startsWith('inference.model')) && next.inference.model !== pipeline.reconstructor.id) {
+        await swapModel(next.inference.model);
+      }
+      pipeline.postprocessOptions = next.pipeline.postprocess;
+      if (p.persist) {
+        if (!opts.configFile) throw new UserError('the daemon was started without --config, so there is no file to persist to');
+        const tmp = `${opts.configFile}.tmp`;
+        writeFileSync(tmp, toYaml(nextRaw));
+        renameSync(tmp, opts.configFile);
+      }
+      rawSettings = nextRaw;
+      // Keys that need a restart are reported now and take effect on the next (re)start.
+      current = next;
+      return { restartRequired: needsRestart.length > 0, changed, pendingRestart: needsRestart };
+    },
+    async selectModel(p) {
+      const r = await swapModel(p.model);
+      return { model: r.id, fingerprint: r.fingerprint, provider: r.provider, scale: r.scale };
+    },
+    async capture(p) {
+      const out = [];
+      for (let i = 0; i < p.count; i++) {
+        const frame = await source.capture();
+        const r = await pipeline.processOne(frame);
+        out.push({ seq: r.seq, localizations: r.localizations.length, timings: r.timings });
+      }
+      return { frames: out };
+    },
+    async start() {
+      if (pipeline.streaming) return { streaming: true, already: true };
+      await pipeline.start(source);
+      return { streaming: true };
+    },
+    async stop() {
+      await pipeline.stop({ drain: true });
+      return { streaming: false };
+    },
+    async dmdShow(p) {
+      const d = requireDmd();
+      const mask = renderPattern(p.pattern, d.dmd.width, d.dmd.height);
+      if (dmdTimer) clearTimeout(dmdTimer);
+      await d.dmd.setLeds(true);
+      await d.dmd.showMask(mask);
+      if (p.durationMs) {
+        dmdTimer = setTimeout(() => {
+          d.dmd.blank().catch((e: Error) => log.warn({ err: e.message }, 'DMD blank failed'));
+        }, p.durationMs);
+        dmdTimer.unref();
+      }
+      return { shown: p.pattern.kind, points: mask.points.length, width: mask.width, height: mask.height };
+    },
+    async stageMove(p) {
+      const st = requireStage();
+      for (const [axis, v] of Object.entries(p.axes)) {
+        if (p.relative) await st.moveBy(axis, v);
+        else await st.moveTo(axis, v);
+      }
+      return st.status();
+    },
+    async stageHome(p) {
+      const st = requireStage();
+      if (p.axes) for (const a of p.axes) await st.home(a);
+      else await st.home();
+      return st.status();
+    },
+    async estop() {
+      stage.stage?.estop();
+      await dmd?.dmd.stop().catch(() => undefined);
+      mqtt.publisher.event({ type: 'estop', severity: 'warning', message: 'emergency stop: stage halted, DMD stopped' });
+      return { stage: stage.stage ? 'halted' : 'none', dmd: dmd ? 'stopped' : 'none' };
+    },
+    async selftest(p) {
+      const d = requireDmd();
+      const report = await runSelfTest(
+        { dmd: d.dmd, source, pipeline, mapping: dmdMapping(), camera: camSize() },
+        { ...SELFTEST_DEFAULTS, patterns: p.patterns, seed: Date.now() % 1_000_000 },
+      );
+      health.metrics.setSelfTest({ score: report.score, at: Date.now(), passed: report.passed });
+      mqtt.publisher.event({ type: 'selftest', severity: report.passed ? 'info' : 'warning', message: `self-test score ${report.score.toFixed(3)}`, data: report });
+      return report;
+    },
+    restart(p) {
+      setTimeout(() => events.emit('restart'), p.delayMs).unref();
+      return { restartingInMs: p.delayMs };
+    },
+  };
+
+  // 1. MQTT first: the broker URL is the first thing a user needs.
+  mqtt = await startMqtt(settings, { api, logger: log.child({ part: 'mqtt' }), swVersion: process.env.npm_package_version });
+  opts.onBroker?.(mqtt.url, mqtt.broker !== undefined);
+
+  try {
+    // 2. Devices. A device that fails to open is a fault, not a reason to stop the instrument.
+    try {
+      dmd = await openDmd(settings.hardware.dmd, log.child({ part: 'dmd' }), faults);
+    } catch (e) {
+      faults.record('dmd', e);
+      log.error({ err: (e as Error).message }, 'DMD not available');
+    }
+    try {
+      stage = await createStage(settings.hardware.stage, log, { onFault: (d, e) => faults.record(d, e) });
+    } catch (e) {
+      faults.record('stage', e);
+      log.error({ err: (e as Error).message }, 'stage not available');
+    }
+    const dmdSceneFn = dmd?.sim?.scene(dmdMapping());
+    source = createFrameSource(settings.camera, log.child({ part: 'camera' }), {
+      // a dark DMD lights nothing; the simulated sample then shows its own random emitters
+      scene: dmdSceneFn
+        ? () => {
+            const s = dmdSceneFn();
+            return s && s.emitters.length > 0 ? s : null;
+          }
+        : undefined,
+      offset: stage.twin ? () => stage.twin!.offsetPx() : undefined,
+    });
+
+    // 3. Model: fall back to Richardson–Lucy rather than refuse to run.
+    let recon: Reconstructor;
+    try {
+      recon = await createReconstructor(settings.inference.model, settings, log);
+    } catch (e) {
+      log.error({ err: (e as Error).message, model: settings.inference.model }, 'model not loaded; using Richardson–Lucy');
+      faults.record('model', e);
+      recon = await createReconstructor('rl', settings, log);
+    }
+    log.info({ model: recon.id, provider: recon.provider, fingerprint: recon.fingerprint.slice(0, 16) }, 'reconstruction engine ready');
+
+    // 4. Pipeline.
+    pipeline = new Pipeline({
+      stream: settings.pipeline.stream,
+      queueSize: settings.pipeline.queueSize,
+      reconstructor: recon,
+      postprocess: settings.pipeline.postprocess,
+      calibration: await loadCalibration(settings),
+      sinks: [mqtt.publisher],
+      log: log.child({ part: 'pipeline' }),
+    });
+
+    // 5. Health, dashboard, watchdog.
+    health = await startHealth({
+      settings,
+      log: log.child({ part: 'health' }),
+      progress: () => {
+        const s = pipeline.stats();
+        return { framesOut: s.framesOut, streaming: s.streaming, framesIn: s.framesIn, dropped: s.dropped, queueDepth: s.queueDepth };
+      },
+      devices: () => devicesFromFaults(faults.snapshot(), ['camera', ...(dmd ? ['dmd'] : []), ...(stage.stage ? ['stage'] : [])]),
+      broker: () => brokerFromMqtt(mqtt.client.state(), mqtt.spool.stats()),
+      commands: async (name) => {
+        switch (name) {
+          case 'capture':
+            return api.capture({ count: 1 });
+          case 'selftest':
+            return api.selftest({ patterns: SELFTEST_DEFAULTS.patterns });
+          case 'start':
+            return api.start({});
+          case 'stop':
+            return api.stop({});
+        }
+      },
+      publishHealth: (p) => {
+        health.metrics.setCameraRestartsTotal(source.stats().restarts);
+        mqtt.publisher.health(p as unknown as Record<string, unknown>);
+      },
+    });
+    health.metrics.setModel({ id: recon.id, hash: recon.fingerprint, provider: recon.provider });
+    pipeline.addSink(health.sink);
+
+    if (settings.pipeline.autostart) await pipeline.start(source);
+    await health.ready(pipeline.streaming ? 'streaming' : 'idle');
+  } catch (e) {
+    await mqtt.stop().catch(() => undefined);
+    throw e;
+  }
+
+  return {
+    url: mqtt.url,
+    get settings() {
+      return current;
+    },
+    pipeline,
+    metrics: health.metrics,
+    api,
+    events,
+    async stop(o = {}) {
+      if (stopping.v) return;
+      stopping.v = true;
+      if (dmdTimer) clearTimeout(dmdTimer);
+      await health.notifier.stopping().catch(() => undefined);
+      await pipeline.stop({ drain: o.drain ?? true });
+      await stage.stage?.park().catch((e: Error) => log.warn({ err: e.message }, 'stage did not park'));
+      await stage.stage?.close().catch(() => undefined);
+      await dmd?.dmd.blank().catch(() => undefined);
+      await dmd?.dmd.close().catch(() => undefined);
+      await pipeline.reconstructor.close().catch(() => undefined);
+      await health.stop().catch(() => undefined);
+      await mqtt.stop();
+    },
+  };
+}
