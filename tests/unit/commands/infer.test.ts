@@ -1,0 +1,59 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { decodeNpy, encodeNpy } from '../../../src/io/npy.ts';
+import { encodePng16 } from '../../../src/io/png.ts';
+import { Rng } from '../../../src/optics/random.ts';
+import { randomScene } from '../../../src/optics/scene.ts';
+import { renderFrame } from '../../../src/optics/simulate.ts';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const cli = (args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'rayleigh.mjs'), ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+
+describe('rayleigh infer (CLI)', () => {
+  it('turns a directory of frames into one unit-sum float32 .npy per input on the 4× grid', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rayleigh-infer-'));
+    const inDir = join(dir, 'in');
+    mkdirSync(inDir);
+    const rng = new Rng(3);
+    for (let i = 0; i < 3; i++) {
+      const em = randomScene(rng, { width: 24, height: 20, density: 30, photons: 3000 });
+      const img = renderFrame(em, { shape: 'gauss', width: 1.5 }, 24, 20, 5, rng);
+      if (i === 2) writeFileSync(join(inDir, `f${i}.png`), encodePng16(img));
+      else writeFileSync(join(inDir, `f${i}.npy`), encodeNpy(img));
+    }
+    writeFileSync(join(inDir, 'notes.txt'), 'ignored');
+    const out = join(dir, 'out');
+    const r = cli(['infer', '--model', 'rl', '--input', inDir, '--output', out, '--iterations', '10']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['f0.npy', 'f1.npy', 'f2.npy']);
+    for (const f of readdirSync(out)) {
+      const buf = readFileSync(join(out, f));
+      expect(buf.toString('latin1', 1, 6)).toBe('NUMPY');
+      expect(buf.toString('latin1', 0, 128)).toContain("'descr': '<f4'");
+      const img = decodeNpy(buf);
+      expect([img.width, img.height]).toEqual([96, 80]);
+      let sum = 0;
+      for (const v of img.data) sum += v;
+      expect(sum).toBeCloseTo(1, 4);
+    }
+  });
+
+  it('fails with one clear line, no stack, on bad input', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rayleigh-infer-bad-'));
+    writeFileSync(join(dir, 'broken.npy'), Buffer.from('\x93NUMPY garbage'));
+    const r = cli(['infer', '--model', 'rl', '--input', join(dir, 'broken.npy'), '--output', join(dir, 'o.npy')]);
+    expect(r.status).not.toBe(0);
+    const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^rayleigh: /);
+    const missing = cli(['infer', '--model', 'rl', '--input', join(dir, 'nope.npy'), '--output', join(dir, 'o.npy')]);
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/not found/);
+    const badModel = cli(['infer', '--model', 'no-such-model', '--input', join(dir, 'broken.npy'), '--output', join(dir, 'o.npy')]);
+    expect(badModel.status).not.toBe(0);
+    expect(badModel.stderr).not.toMatch(/\n\s+at /);
+  });
+});
