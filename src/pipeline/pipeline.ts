@@ -121,6 +121,7 @@ export class Pipeline {
     this.queue.close();
     await this.loop;
     this.droppedBefore += this.queue.dropped;
+    this.queue = new DropOldestQueue<Queued>(this.opts.queueSize);
     this.loop = null;
   }
 
@@ -142,7 +143,7 @@ export class Pipeline {
   }
 
   get dropped(): number {
-    return this.droppedBefore + (this.source ? this.queue.dropped : 0);
+    return this.droppedBefore + this.queue.dropped;
   }
 
   private async run(queue: DropOldestQueue<Queued>): Promise<void> {
