@@ -12,6 +12,9 @@ const commandModules: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/infer.ts'),
   () => import('./commands/eval.ts'),
   () => import('./commands/run.ts'),
+  () => import('./commands/models.ts'),
+  () => import('./commands/quantize.ts'),
+  () => import('./commands/bench.ts'),
 ];
 
 async function main(argv: string[]): Promise<void> {
