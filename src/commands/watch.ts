@@ -125,8 +125,14 @@ export function formatMessage(prefix: string, topic: string, payload: Buffer, as
       if (!e) return `${head} event  ${clip(payload.toString('utf8'), 200)}`;
       return `${head} event  ${String(e.type)} ${String(e.severity ?? 'info')}${e.message ? ` ${String(e.message)}` : ''}${e.data !== undefined ? ` ${clip(JSON.stringify(e.data), 160)}` : ''}`;
     }
-    case 'health':
-      return `${head} health ${clip(payload.toString('utf8'), 240)}`;
+    case 'health': {
+      const h = tryJson(payload) as
+        | { frames?: { outPerSecond?: number; dropped?: number }; latencyMs?: { total?: { p50?: number | null } }; queueDepth?: number; model?: { id?: string } | null }
+        | undefined;
+      if (!h?.frames) return `${head} health ${clip(payload.toString('utf8'), 240)}`;
+      const p50 = h.latencyMs?.total?.p50;
+      return `${head} health fps=${(h.frames.outPerSecond ?? 0).toFixed(1)} p50=${typeof p50 === 'number' ? `${p50.toFixed(1)}ms` : '-'} dropped=${String(h.frames.dropped ?? 0)} queue=${String(h.queueDepth ?? 0)} model=${h.model?.id ?? '-'}`;
+    }
     case 'command':
       return `${head} cmd    ${p.command} ${clip(payload.toString('utf8'), 200)}`;
     case 'response':
