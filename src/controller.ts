@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { renameSync, writeFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
-import { createFrameSource } from './camera/index.ts';
 import type { FrameSource } from './camera/types.ts';
 import { deepMerge, parseSettings } from './config/load.ts';
 import type { Settings } from './config/schema.ts';
@@ -9,10 +8,11 @@ import { UserError } from './errors.ts';
 import { devicesFromFaults, brokerFromMqtt } from './health/adapters.ts';
 import type { Metrics } from './health/metrics.ts';
 import { type HealthServices, startHealth } from './health/service.ts';
-import { openDmd, type OpenedDmd } from './hardware/dmd/open.ts';
+import type { OpenedDmd } from './hardware/dmd/open.ts';
+import { type Instrument, openInstrument } from './instrument.ts';
 import { FaultRegistry } from './hardware/faults.ts';
-import { type DmdCameraMapping, renderPattern } from './hardware/patterns.ts';
-import { createStage, type CreatedStage } from './hardware/stage/index.ts';
+import { renderPattern } from './hardware/patterns.ts';
+import type { CreatedStage } from './hardware/stage/index.ts';
 import { createReconstructor } from './inference/registry.ts';
 import type { Reconstructor } from './inference/types.ts';
 import { readImage } from './io/image-file.ts';
@@ -23,7 +23,7 @@ import type { CommandParams } from './mqtt/payloads.ts';
 import { Pipeline } from './pipeline/pipeline.ts';
 import type { Calibration } from './pipeline/preprocess.ts';
 import { checkCalibration } from './pipeline/preprocess.ts';
-import { fitMapping, runSelfTest, SELFTEST_DEFAULTS } from './selftest.ts';
+import { runSelfTest, SELFTEST_DEFAULTS } from './selftest.ts';
 
 /**
  * The daemon: wires independent parts, each with its own start/stop, in this order —
@@ -82,6 +82,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   const stopping: { v: boolean } = { v: false };
 
   // Parts are created below; the API closes over these bindings.
+  let instrument: Instrument;
   let dmd: OpenedDmd | null = null;
   let stage: CreatedStage = { stage: null };
   let source: FrameSource;
@@ -90,18 +91,6 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   let mqtt: MqttStack;
   let dmdTimer: NodeJS.Timeout | null = null;
 
-  const camSize = (): { width: number; height: number } =>
-    current.camera.type === 'sim' || current.camera.type === 'rpicam' || current.camera.type === 'gstreamer'
-      ? { width: current.camera.width, height: current.camera.height }
-      : { width: 0, height: 0 };
-
-  const dmdMapping = (): DmdCameraMapping => {
-    const d = current.hardware.dmd;
-    if (d.type === 'none' || !dmd) return {};
-    const photons = d.photonsPerMirror;
-    if (d.mapping) return { ...d.mapping, photons };
-    return { ...fitMapping(dmd.dmd, camSize()), photons };
-  };
 
   const requireDmd = (): NonNullable<typeof dmd> => {
     if (!dmd) throw new UserError('no DMD configured (hardware.dmd.type is "none" or it failed to open)');
@@ -205,7 +194,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     async selftest(p) {
       const d = requireDmd();
       const report = await runSelfTest(
-        { dmd: d.dmd, source, pipeline, mapping: dmdMapping(), camera: camSize() },
+        { dmd: d.dmd, source, pipeline, mapping: instrument.mapping(), camera: instrument.camera },
         { ...SELFTEST_DEFAULTS, patterns: p.patterns, seed: Date.now() % 1_000_000 },
       );
       health.metrics.setSelfTest({ score: report.score, at: Date.now(), passed: report.passed });
@@ -223,30 +212,11 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   opts.onBroker?.(mqtt.url, mqtt.broker !== undefined);
 
   try {
-    // 2. Devices. A device that fails to open is a fault, not a reason to stop the instrument.
-    try {
-      dmd = await openDmd(settings.hardware.dmd, log.child({ part: 'dmd' }), faults);
-    } catch (e) {
-      faults.record('dmd', e);
-      log.error({ err: (e as Error).message }, 'DMD not available');
-    }
-    try {
-      stage = await createStage(settings.hardware.stage, log, { onFault: (d, e) => faults.record(d, e) });
-    } catch (e) {
-      faults.record('stage', e);
-      log.error({ err: (e as Error).message }, 'stage not available');
-    }
-    const dmdSceneFn = dmd?.sim?.scene(dmdMapping());
-    source = createFrameSource(settings.camera, log.child({ part: 'camera' }), {
-      // a dark DMD lights nothing; the simulated sample then shows its own random emitters
-      scene: dmdSceneFn
-        ? () => {
-            const s = dmdSceneFn();
-            return s && s.emitters.length > 0 ? s : null;
-          }
-        : undefined,
-      offset: stage.twin ? () => stage.twin!.offsetPx() : undefined,
-    });
+    // 2. Devices.
+    instrument = await openInstrument(settings, log, faults);
+    dmd = instrument.dmd;
+    stage = instrument.stage;
+    source = instrument.source;
 
     // 3. Model: fall back to Richardson–Lucy rather than refuse to run.
     let recon: Reconstructor;
@@ -322,10 +292,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       if (dmdTimer) clearTimeout(dmdTimer);
       await health.notifier.stopping().catch(() => undefined);
       await pipeline.stop({ drain: o.drain ?? true });
-      await stage.stage?.park().catch((e: Error) => log.warn({ err: e.message }, 'stage did not park'));
-      await stage.stage?.close().catch(() => undefined);
-      await dmd?.dmd.blank().catch(() => undefined);
-      await dmd?.dmd.close().catch(() => undefined);
+      await instrument.close();
       await pipeline.reconstructor.close().catch(() => undefined);
       await health.stop().catch(() => undefined);
       await mqtt.stop();
