@@ -15,6 +15,7 @@ const commandModules: Array<() => Promise<{ register: Register }>> = [
   () => import('./commands/models.ts'),
   () => import('./commands/quantize.ts'),
   () => import('./commands/bench.ts'),
+  () => import('./commands/calibrate.ts'),
 ];
 
 async function main(argv: string[]): Promise<void> {
