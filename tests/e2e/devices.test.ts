@@ -32,12 +32,14 @@ describe('rayleigh run with a DMD and a stage, steered over MQTT', () => {
   let daemon: ChildProcess;
   let sub: mqtt.MqttClient;
   const responses = new Map<string, { status: string; data?: unknown; error?: string }>();
+  let results = 0;
 
   beforeAll(async () => {
     broker = await startTestBroker();
     const dir = mkdtempSync(join(tmpdir(), 'rayleigh-dev-'));
     sub = mqtt.connect(broker.url, { protocolVersion: 4, clientId: `dev-sub-${process.pid}` });
     sub.on('message', (topic, payload) => {
+      if (topic.endsWith('/result/main/meta')) results++;
       if (!topic.endsWith('/response')) return;
       try {
         const r = JSON.parse(payload.toString()) as { status: string; transaction?: string };
@@ -47,7 +49,7 @@ describe('rayleigh run with a DMD and a stage, steered over MQTT', () => {
       }
     });
     await new Promise<void>((resolve) => sub.on('connect', () => resolve()));
-    await sub.subscribeAsync('rayleigh/bench01/cmd/+/response', { qos: 1 });
+    await sub.subscribeAsync(['rayleigh/bench01/cmd/+/response', 'rayleigh/bench01/result/main/meta'], { qos: 1 });
     daemon = spawn(process.execPath, [join(root, 'bin', 'rayleigh.mjs'), 'run', '--config', simConfig], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -60,7 +62,9 @@ describe('rayleigh run with a DMD and a stage, steered over MQTT', () => {
         RAYLEIGH_LOG__LEVEL: 'warn',
       },
     });
-    await new Promise<void>((resolve) => daemon.stdout?.once('data', () => resolve()));
+    // results flow only once every part is up, command server included
+    const t0 = Date.now();
+    while (results === 0 && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
   });
 
   afterAll(async () => {
