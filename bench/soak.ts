@@ -20,13 +20,12 @@ import { Metrics } from '../src/health/metrics.ts';
 import { makeImage } from '../src/optics/image.ts';
 import type { FrameResult } from '../src/pipeline/types.ts';
 import { WebServer } from '../src/web/server.ts';
+import { startDaemon } from '../src/controller.ts';
+import { createLogger } from '../src/log.ts';
 
 interface Daemon {
   stop(): Promise<void>;
   metrics: Metrics;
-}
-interface ControllerModule {
-  startDaemon(settings: Settings): Promise<Daemon>;
 }
 
 interface Sample {
@@ -76,16 +75,7 @@ async function startFull(stateDir: string): Promise<Daemon> {
       web: { port: 0 },
     }),
   );
-  // a variable specifier keeps typechecking independent of whether the controller exists yet
-  const specifier = pathToFileURL(resolve('src/controller.ts')).href;
-  let mod: ControllerModule;
-  try {
-    mod = (await import(specifier)) as ControllerModule;
-  } catch (err) {
-    throw new Error(`cannot load src/controller.ts (${(err as Error).message}); use --standalone to soak the health/web parts only`);
-  }
-  if (typeof mod.startDaemon !== 'function') throw new Error('src/controller.ts does not export startDaemon(settings)');
-  return mod.startDaemon(settings);
+  return startDaemon(settings, { log: createLogger('warn') });
 }
 
 /** Health hub + dashboard fed synthetic 64×64 → 256×256 results at 10 fps, one SSE client. */
