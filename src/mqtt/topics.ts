@@ -1,5 +1,7 @@
 /** Topic names of the MQTT contract (ARCHITECTURE.md "MQTT contract"), in one place. */
 
+// MQTT forbids U+0000 in topic names (spec 4.7.3), so the NUL in these classes is deliberate
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what we reject
 const LEVEL = /^[^/#+\u0000]+$/;
 
 /** A stream or command name becomes one topic level; wildcards or slashes would change its meaning. */
@@ -14,6 +16,7 @@ export class Topics {
     readonly prefix: string,
     readonly deviceId: string,
   ) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what we reject
     if (!prefix || /[#+\u0000]/.test(prefix)) throw new Error(`invalid MQTT topic prefix "${prefix}"`);
     assertTopicLevel('device id', deviceId);
     this.base = `${prefix.replace(/\/+$/, '')}/${deviceId}`;

@@ -20,8 +20,14 @@ function waitFor<T>(fn: () => T | undefined, timeoutMs: number, what: string): P
     const t0 = Date.now();
     const tick = (): void => {
       const v = fn();
-      if (v !== undefined) return resolve(v);
-      if (Date.now() - t0 > timeoutMs) return reject(new Error(`timed out waiting for ${what}`));
+      if (v !== undefined) {
+        resolve(v);
+        return;
+      }
+      if (Date.now() - t0 > timeoutMs) {
+        reject(new Error(`timed out waiting for ${what}`));
+        return;
+      }
       setTimeout(tick, 50);
     };
     tick();

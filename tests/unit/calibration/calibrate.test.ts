@@ -18,7 +18,7 @@ describe('DMD↔camera registration', () => {
     ];
     const pairs = pts.map((m) => ({ m, c: { x: A[0] * (m.x + 0.5) + A[1] * (m.y + 0.5) + 3, y: A[2] * (m.x + 0.5) + A[3] * (m.y + 0.5) - 2 } }));
     const f = fitAffine(pairs);
-    f.matrix.forEach((v, i) => expect(v).toBeCloseTo(A[i], 9));
+    for (const [i, v] of f.matrix.entries()) expect(v).toBeCloseTo(A[i], 9);
     expect(f.offsetX).toBeCloseTo(3, 6);
     expect(f.offsetY).toBeCloseTo(-2, 6);
     expect(() => fitAffine(pairs.slice(0, 2))).toThrow(/at least 3/);
@@ -38,7 +38,7 @@ describe('DMD↔camera registration', () => {
       const guess = { scale: 64 / 1920, offsetX: 0, offsetY: 14 };
       const r = await calibrateDmd(inst, guess, { spacingPx: 5, density: 10, seed: 3 });
       expect(r.matched).toBeGreaterThan(0.8 * r.shown);
-      r.mapping.matrix.forEach((v, i) => expect(Math.abs(v - truth.matrix[i])).toBeLessThan(0.002));
+      for (const [i, v] of r.mapping.matrix.entries()) expect(Math.abs(v - truth.matrix[i])).toBeLessThan(0.002);
       expect(Math.abs(r.mapping.offsetX - truth.offsetX)).toBeLessThan(0.5);
       expect(Math.abs(r.mapping.offsetY - truth.offsetY)).toBeLessThan(0.5);
       expect(r.rmsPx).toBeLessThan(0.5);
