@@ -1,0 +1,71 @@
+/** `rayleigh quantize` — FP32 ONNX + calibration frames → QDQ INT8 ONNX that onnxruntime fuses into QLinearConv. */
+import type { Command } from 'commander';
+import { UserError } from '../errors.ts';
+import { quantizeModelFile, summariseOptimizedGraph, type RangeMethod } from '../inference/quantize/index.ts';
+
+interface QuantizeCliOptions {
+  model: string;
+  calibration: string;
+  out: string;
+  method: string;
+  percentile: string;
+  headroom: string;
+  multiple: string;
+  exclude?: string;
+  threads: string;
+  json?: boolean;
+}
+
+function number(text: string, name: string): number {
+  const v = Number(text);
+  if (!Number.isFinite(v)) throw new UserError(`--${name}: expected a number, got "${text}"`);
+  return v;
+}
+
+function integer(text: string, name: string, min: number, max: number): number {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v < min || v > max) throw new UserError(`--${name}: expected an integer in ${min}..${max}, got "${text}"`);
+  return v;
+}
+
+export function register(program: Command): void {
+  program
+    .command('quantize')
+    .description('INT8 QDQ model from an FP32 ONNX model and a directory of raw .npy calibration frames')
+    .requiredOption('--model <file>', 'FP32 ONNX model (opset ≥ 13)')
+    .requiredOption('--calibration <dir>', 'directory of 2-D .npy raw camera frames (see calibration/README.md)')
+    .requiredOption('--out <file>', 'where to write the INT8 model')
+    .option('--method <m>', 'activation range: percentile | entropy | minmax', 'percentile')
+    .option('--percentile <p>', 'percentile of activation magnitudes (method percentile)', '99.99')
+    .option('--headroom <h>', 'factor the clipping range is widened by', '1.1')
+    .option('--multiple <n>', 'pad calibration frames to multiples of this (2^pooling levels)', '8')
+    .option('--exclude <names>', 'comma-separated node names to keep in float')
+    .option('--threads <n>', 'onnxruntime intra-op threads', '2')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: QuantizeCliOptions) => {
+      const method = o.method as RangeMethod;
+      if (!['percentile', 'entropy', 'minmax'].includes(method)) throw new UserError(`--method: expected percentile, entropy or minmax, got "${o.method}"`);
+      const report = await quantizeModelFile({
+        model: o.model,
+        calibration: o.calibration,
+        out: o.out,
+        method,
+        percentile: number(o.percentile, 'percentile'),
+        headroom: number(o.headroom, 'headroom'),
+        multiple: integer(o.multiple, 'multiple', 1, 256),
+        exclude: o.exclude ? o.exclude.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+        threads: integer(o.threads, 'threads', 1, 64),
+      });
+      const fused = await summariseOptimizedGraph(o.out, 1);
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ ...report, optimized: fused }, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(
+        `wrote ${o.out}: ${report.convs} Conv quantized (${report.removedRelus} ReLU folded), ${report.tensors} activations, ` +
+          `${report.frames} calibration frames, method ${report.method}\n` +
+          `onnxruntime CPU graph: ${fused.qlinearConvs} QLinearConv, ${fused.floatConvs} float Conv\n`,
+      );
+      if (fused.floatConvs > 0) process.stderr.write('rayleigh: warning: some Conv nodes did not fuse into QLinearConv and run in float\n');
+    });
+}

@@ -1,0 +1,84 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { UserError } from '../errors.ts';
+import { INPUT_NORMALISATION } from './normalise.ts';
+
+export const manifestEntrySchema = z
+  .object({
+    id: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)
+      .refine((id) => id !== 'rl', '"rl" is reserved for the built-in Richardson–Lucy engine'),
+    /** relative to the manifest's directory */
+    file: z.string().min(1),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'lower-case hex sha256'),
+    task: z.enum(['damn', 'unet']),
+    precision: z.enum(['int8', 'fp32']),
+    input: z
+      .object({
+        name: z.string().min(1),
+        layout: z.literal('NCHW'),
+        normalisation: z.literal(INPUT_NORMALISATION),
+        /** frames are zero-padded and tiles aligned to multiples of this (2^pooling levels) */
+        multiple: z.number().int().min(1).max(256).default(1),
+      })
+      .strict(),
+    output: z
+      .object({
+        name: z.string().min(1),
+        scale: z.number().int().min(1).max(16),
+        meaning: z.string(),
+      })
+      .strict(),
+    opset: z.number().int().min(1),
+    macsPerPixel: z.number().nonnegative(),
+    /** radius in input pixels; the tiling halo must be at least this */
+    receptiveField: z.number().int().min(0),
+    accuracy: z.record(z.string(), z.unknown()).optional(),
+    trainedBy: z.string(),
+    notes: z.string().optional(),
+  })
+  .strict();
+
+export const manifestSchema = z
+  .object({
+    models: z.array(manifestEntrySchema),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const seen = new Set<string>();
+    for (const e of m.models) {
+      if (seen.has(e.id)) ctx.addIssue({ code: 'custom', message: `duplicate model id "${e.id}"` });
+      seen.add(e.id);
+    }
+  });
+
+export type ManifestEntry = z.output<typeof manifestEntrySchema>;
+export type Manifest = z.output<typeof manifestSchema>;
+
+export const MANIFEST_FILE = 'manifest.json';
+
+/** The models directory's manifest; a directory without one has no models. */
+export async function readManifest(modelsDir: string): Promise<Manifest> {
+  const path = join(modelsDir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { models: [] };
+    throw new UserError(`${path}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new UserError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new UserError(`${path}: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,38 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { UserError } from '../../../src/errors.ts';
+import { encodeNpy } from '../../../src/io/npy.ts';
+import { exposeTensors, listCalibrationFrames } from '../../../src/inference/quantize/calibrate.ts';
+import { tensorsToCalibrate } from '../../../src/inference/quantize/qdq.ts';
+import { buildTinyModel } from '../../fixtures/tiny-model.ts';
+import { spotFrame } from './helpers.ts';
+
+describe('calibration set', () => {
+  it('uses only frame_*.npy when a simulator directory also holds truth maps', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rayleigh-cal-'));
+    try {
+      for (const n of ['frame_0001.npy', 'frame_0000.npy', 'truth_0000.npy', 'params_0000.json']) writeFileSync(join(dir, n), encodeNpy(spotFrame(8, 8, 1)));
+      expect((await listCalibrationFrames(dir)).map((p) => basename(p))).toEqual(['frame_0000.npy', 'frame_0001.npy']);
+      rmSync(join(dir, 'frame_0000.npy'));
+      rmSync(join(dir, 'frame_0001.npy'));
+      expect((await listCalibrationFrames(dir)).map((p) => basename(p))).toEqual(['truth_0000.npy']);
+      await expect(listCalibrationFrames(join(dir, 'missing'))).rejects.toThrow(UserError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exposes every activation around quantizable ops as a graph output', () => {
+    const model = buildTinyModel();
+    const names = tensorsToCalibrate(model);
+    // input, 3 conv outputs, 3 relu outputs, the add output, the DepthToSpace output
+    expect(names).toHaveLength(9);
+    expect(names).toContain('input');
+    expect(names).toContain('output');
+    const outs = exposeTensors(model, names).graph?.output?.map((v) => v.name) ?? [];
+    // the graph input is observed from the feed, not re-exported
+    expect(new Set(outs)).toEqual(new Set(names.filter((n) => n !== 'input')));
+  });
+});
