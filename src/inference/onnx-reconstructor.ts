@@ -1,7 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.ts';
 import { makeImage, type Image } from '../optics/image.ts';
@@ -9,6 +5,7 @@ import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker.ts';
 import { providerPlan, type ProviderType } from './providers.ts';
 import type { LoadedModel } from './registry.ts';
 import type { Reconstructor } from './types.ts';
+import { workerEntry } from './worker-entry.ts';
 
 export interface OnnxReconstructorOptions {
   provider: ProviderType;
@@ -17,23 +14,6 @@ export interface OnnxReconstructorOptions {
   /** windows per network call (default 1: on a CPU batching buys little and multiplies peak memory) */
   batch?: number;
   log?: Logger;
-}
-
-/**
- * The worker is a .ts file when running from sources (tsx) and a .js file in the compiled dist.
- * A TypeScript worker gets a tiny eval'd bootstrap that registers tsx's loader in its own thread
- * first (execArgv --import is not honoured by every Node/test-runner combination).
- */
-function workerEntry(): { spec: string | URL; eval: boolean } {
-  const fromSource = import.meta.url.endsWith('.ts');
-  if (!fromSource) return { spec: new URL('./onnx-worker.js', import.meta.url), eval: false };
-  // the ESM entry of tsx/esm/api (require.resolve would pick the CommonJS one)
-  const pkgPath = createRequire(import.meta.url).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-  const tsxApi = pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api'].import.default)).href;
-  const worker = new URL('./onnx-worker.ts', import.meta.url).href;
-  const boot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(worker)}); })`;
-  return { spec: boot, eval: true };
 }
 
 /** An ONNX model behind the Reconstructor interface; the session lives in a worker thread. */
@@ -88,7 +68,7 @@ export class OnnxReconstructor implements Reconstructor {
       outputName: e.output.name,
       tiling: { size: o.tile.size, halo, multiple: e.input.multiple, scale: e.output.scale, batch: o.batch ?? 1 },
     };
-    const entry = workerEntry();
+    const entry = workerEntry(import.meta.url, 'onnx-worker');
     const worker = new Worker(entry.spec, { workerData: init, eval: entry.eval });
     const ready = await new Promise<Extract<WorkerReply, { type: 'ready' }>>((resolve, reject) => {
       const onMessage = (msg: WorkerReply) => {
