@@ -1,8 +1,9 @@
 import { UserError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { DeviceFault, type FaultRegistry, faults as defaultFaults } from '../faults.ts';
+import { DeviceFault, faults as defaultFaults, type FaultRegistry } from '../faults.ts';
 import type { I2cBus } from '../i2c/bus.ts';
 import { emptyMask, type Mask } from '../patterns.ts';
+import { guardOperation } from './fault-guard.ts';
 import { type Dmd, type DmdStatus, TEST_PATTERNS } from './types.ts';
 import type { VideoPort } from './video-port.ts';
 
@@ -80,7 +81,13 @@ export const TPG_COLORS = 0x07;
 export const COMM_STATUS_I2C = 0x02;
 
 /** Short Status bits (DLPU075B Read Short Status; same layout as DLPU072C Table 3-127). */
-export const SHORT_STATUS = { initialised: 0x01, communicationError: 0x02, systemError: 0x08, flashError: 0x20, mainApplication: 0x80 } as const;
+export const SHORT_STATUS = {
+  initialised: 0x01,
+  communicationError: 0x02,
+  systemError: 0x08,
+  flashError: 0x20,
+  mainApplication: 0x80,
+} as const;
 
 export interface Dlpc347xOptions {
   address?: number;
@@ -127,16 +134,8 @@ export class Dlpc347x implements Dmd {
     this.log = opts.log;
   }
 
-  private async guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof UserError) throw err;
-      const fault = err instanceof DeviceFault ? err : new DeviceFault(this.device, operation, err);
-      this.registry.record(this.device, fault);
-      this.log?.warn({ device: this.device, operation, err: fault.message }, 'DMD fault');
-      throw fault;
-    }
+  private guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return guardOperation({ device: this.device, registry: this.registry, log: this.log }, operation, fn);
   }
 
   private send(op: number, params: number[] = []): Promise<void> {
@@ -152,7 +151,11 @@ export class Dlpc347x implements Dmd {
     const [short] = await this.query(DLPC347X.READ_SHORT_STATUS, 1);
     if (short & SHORT_STATUS.communicationError) {
       const [comm, aborted] = await this.query(DLPC347X.READ_COMM_STATUS, 2, [COMM_STATUS_I2C]);
-      throw new DeviceFault(this.device, operation, `controller refused a command (communication status 0x${comm.toString(16)}, opcode 0x${aborted.toString(16)})`);
+      throw new DeviceFault(
+        this.device,
+        operation,
+        `controller refused a command (communication status 0x${comm.toString(16)}, opcode 0x${aborted.toString(16)})`,
+      );
     }
   }
 

@@ -1,9 +1,10 @@
 import { UserError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { DeviceFault, type FaultRegistry, faults as defaultFaults } from '../faults.ts';
+import { DeviceFault, faults as defaultFaults, type FaultRegistry } from '../faults.ts';
 import type { I2cBus } from '../i2c/bus.ts';
 import { emptyMask, type Mask } from '../patterns.ts';
 import { type Dlpc900Compression, encodePatternImage } from './dlpc900-image.ts';
+import { guardOperation } from './fault-guard.ts';
 import { type Dmd, type DmdStatus, TEST_PATTERNS } from './types.ts';
 
 /**
@@ -183,19 +184,12 @@ export class Dlpc900 implements Dmd {
     this.device = opts.device ?? 'dmd';
     this.registry = opts.faults ?? defaultFaults;
     this.log = opts.log;
-    if (this.exposureUs <= 0 || this.exposureUs > 0xffffff) throw new UserError(`DLPC900 exposure ${this.exposureUs} µs is outside 1..16777215`);
+    if (this.exposureUs <= 0 || this.exposureUs > 0xffffff)
+      throw new UserError(`DLPC900 exposure ${this.exposureUs} µs is outside 1..16777215`);
   }
 
-  private async guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof UserError) throw err;
-      const fault = err instanceof DeviceFault ? err : new DeviceFault(this.device, operation, err);
-      this.registry.record(this.device, fault);
-      this.log?.warn({ device: this.device, operation, err: fault.message }, 'DMD fault');
-      throw fault;
-    }
+  private guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return guardOperation({ device: this.device, registry: this.registry, log: this.log }, operation, fn);
   }
 
   private send(op: number, params: number[] | Uint8Array = []): Promise<void> {

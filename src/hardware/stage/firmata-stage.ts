@@ -2,8 +2,9 @@ import { createRequire } from 'node:module';
 import type { StageAxisConfig } from '../../config/hardware.ts';
 import { UserError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
+import { type AxisState, homeEndUm, initialAxisState, type MotionEnd, StageBase } from './base.ts';
 import { FLOAT_MAX } from './firmata-protocol.ts';
-import { type AxisStatus, type FaultSink, type Stage, StageFault, type StageStatus } from './types.ts';
+import { type FaultSink, StageFault } from './types.ts';
 
 /*
  * Stage driven by the firmware bridge (firmware-bridge/): ConfigurableFirmata with
@@ -66,39 +67,26 @@ export interface FirmataStageOptions {
   pinCount?: number;
 }
 
-interface Axis {
-  name: string;
+interface Axis extends AxisState {
   dev: number;
-  cfg: StageAxisConfig;
-  stepsPerUm: number;
   /** firmware counter + offset = host position in steps (set by homing) */
   offsetSteps: number;
   counter: number;
-  limitActive: boolean;
-  homed: boolean;
-  busy: boolean;
-  targetUm?: number;
-  cancel?: (err: StageFault) => void;
 }
 
-type MoveResult = { reason: 'done' | 'limit'; counter: number };
+type MoveResult = { reason: MotionEnd; counter: number };
 
-export class FirmataStage implements Stage {
+export class FirmataStage extends StageBase<Axis> {
   readonly kind = 'firmata';
-  readonly axes: string[];
-  private readonly ax = new Map<string, Axis>();
-  private estopped = false;
-  private closed = false;
-  private lastFault: string | undefined;
 
   private constructor(
     private readonly board: FirmataBoard,
     private readonly transport: FirmataTransport,
     private readonly opts: FirmataStageOptions,
-    private readonly log: Logger,
-    private readonly onFault: FaultSink,
+    log: Logger,
+    onFault: FaultSink,
   ) {
-    this.axes = Object.keys(opts.axes);
+    super(opts.axes, log, onFault);
   }
 
   static async open(
@@ -141,19 +129,8 @@ export class FirmataStage implements Stage {
   }
 
   private configureAxis(name: string, dev: number, cfg: StageAxisConfig): void {
-    if (cfg.minUm >= cfg.maxUm) throw new UserError(`stage axis ${name}: minUm ${cfg.minUm} must be below maxUm ${cfg.maxUm}`);
     const b = this.board;
-    const a: Axis = {
-      name,
-      dev,
-      cfg,
-      stepsPerUm: cfg.stepsPerUm * cfg.microstep,
-      offsetSteps: 0,
-      counter: 0,
-      limitActive: false,
-      homed: false,
-      busy: false,
-    };
+    const a: Axis = { ...initialAxisState(name, cfg), dev, offsetSteps: 0, counter: 0 };
     // microstepping is set on the driver's MS pins; the firmware only counts pulses (WHOLE)
     b.accelStepperConfig({
       deviceNum: dev,
@@ -191,100 +168,43 @@ export class FirmataStage implements Stage {
     return FLOAT_MAX;
   }
 
-  private axis(name: string): Axis {
-    const a = this.ax.get(name);
-    if (!a) throw new UserError(`unknown stage axis "${name}" (have: ${this.axes.join(', ') || 'none'})`);
-    return a;
+  protected positionSteps(a: Axis): number {
+    return a.counter + a.offsetSteps;
   }
 
-  position(axis: string): number {
-    const a = this.axis(axis);
-    return (a.counter + a.offsetSteps) / a.stepsPerUm;
-  }
-
-  status(): StageStatus {
-    const axes: Record<string, AxisStatus> = {};
-    for (const a of this.ax.values()) {
-      axes[a.name] = {
-        positionUm: this.position(a.name),
-        homed: a.homed,
-        moving: a.busy,
-        limit: a.limitActive,
-        targetUm: a.targetUm,
-      };
-    }
-    return {
-      kind: this.kind,
-      estopped: this.estopped,
-      axes,
-      lastFault: this.lastFault,
-    };
-  }
-
-  async moveBy(axis: string, deltaUm: number): Promise<void> {
-    if (!Number.isFinite(deltaUm)) throw new UserError(`stage move: distance must be a finite number of µm, got ${deltaUm}`);
-    return this.moveTo(axis, this.position(axis) + deltaUm);
-  }
-
-  async moveTo(axis: string, um: number): Promise<void> {
-    const a = this.axis(axis);
-    if (!Number.isFinite(um)) throw new UserError(`stage move: target must be a finite number of µm, got ${um}`);
-    if (um < a.cfg.minUm || um > a.cfg.maxUm) {
-      throw new UserError(`stage axis ${axis}: target ${um} µm is outside the soft limits [${a.cfg.minUm}, ${a.cfg.maxUm}] µm`);
-    }
-    this.assertCanMove(a);
-    a.targetUm = um;
+  protected async driveTo(a: Axis, um: number): Promise<MotionEnd> {
     const counterTarget = Math.round(um * a.stepsPerUm) - a.offsetSteps;
-    await this.guarded(a, async () => {
-      const r = await this.command(a, 'to', counterTarget, Math.sign(counterTarget - a.counter));
-      if (r.reason === 'limit') {
-        a.homed = false;
-        throw new StageFault('limit-hit', `stage axis ${axis}: limit switch hit at ${this.position(axis).toFixed(1)} µm; re-home the axis`);
-      }
-    });
+    return (await this.command(a, 'to', counterTarget, Math.sign(counterTarget - a.counter))).reason;
   }
 
-  async home(axis?: string): Promise<void> {
-    if (this.closed) throw new StageFault('closed', 'stage is closed');
-    const names = axis === undefined ? this.axes : [axis];
-    for (const n of names) this.axis(n);
-    this.estopped = false;
-    for (const n of names) await this.homeAxis(this.axis(n));
-  }
-
-  private async homeAxis(a: Axis): Promise<void> {
-    if (a.cfg.limitPin === undefined) throw new UserError(`stage axis ${a.name} has no limit switch (limitPin); it cannot be homed`);
-    this.assertCanMove(a);
+  protected async seekHome(a: Axis): Promise<void> {
     const toward = a.cfg.homeDirection === 'min' ? -1 : 1;
     const range = a.cfg.maxUm - a.cfg.minUm;
     const backoff = Math.round(Math.min(a.cfg.homeBackoffUm, range / 2) * a.stepsPerUm);
     const fast = this.opts.homingSpeedFraction ?? 0.5;
-    a.targetUm = a.cfg.homeDirection === 'min' ? a.cfg.minUm : a.cfg.maxUm;
-    await this.guarded(a, async () => {
-      try {
-        this.applySpeed(a, fast);
-        if (a.limitActive) await this.backOff(a, -toward * backoff);
-        const maxTravel = Math.round(range * 1.1 * a.stepsPerUm) + backoff;
-        const seek = await this.command(a, 'step', toward * maxTravel, toward);
-        if (seek.reason !== 'limit') {
-          throw new StageFault(
-            'home-not-found',
-            `stage axis ${a.name}: homing travelled ${(maxTravel / a.stepsPerUm).toFixed(0)} µm without reaching the limit switch (check wiring of pin ${a.cfg.limitPin})`,
-          );
-        }
-        await this.backOff(a, -toward * backoff);
-        this.applySpeed(a, fast / 10);
-        const approach = await this.command(a, 'step', toward * 2 * backoff, toward);
-        if (approach.reason !== 'limit')
-          throw new StageFault('home-not-found', `stage axis ${a.name}: limit switch not found again on the slow approach`);
-        this.board.accelStepperZero(a.dev);
-        a.counter = 0;
-        a.offsetSteps = Math.round((a.cfg.homeDirection === 'min' ? a.cfg.minUm : a.cfg.maxUm) * a.stepsPerUm);
-        a.homed = true;
-      } finally {
-        this.applySpeed(a, 1);
+    try {
+      this.applySpeed(a, fast);
+      if (a.limitActive) await this.backOff(a, -toward * backoff);
+      const maxTravel = Math.round(range * 1.1 * a.stepsPerUm) + backoff;
+      const seek = await this.command(a, 'step', toward * maxTravel, toward);
+      if (seek.reason !== 'limit') {
+        throw new StageFault(
+          'home-not-found',
+          `stage axis ${a.name}: homing travelled ${(maxTravel / a.stepsPerUm).toFixed(0)} µm without reaching the limit switch (check wiring of pin ${a.cfg.limitPin})`,
+        );
       }
-    });
+      await this.backOff(a, -toward * backoff);
+      this.applySpeed(a, fast / 10);
+      const approach = await this.command(a, 'step', toward * 2 * backoff, toward);
+      if (approach.reason !== 'limit')
+        throw new StageFault('home-not-found', `stage axis ${a.name}: limit switch not found again on the slow approach`);
+      this.board.accelStepperZero(a.dev);
+      a.counter = 0;
+      a.offsetSteps = Math.round(homeEndUm(a.cfg) * a.stepsPerUm);
+      a.homed = true;
+    } finally {
+      this.applySpeed(a, 1);
+    }
   }
 
   private async backOff(a: Axis, steps: number): Promise<void> {
@@ -294,70 +214,35 @@ export class FirmataStage implements Stage {
     if (a.limitActive) throw new StageFault('switch-stuck', `stage axis ${a.name}: limit switch still pressed after backing off`);
   }
 
-  estop(): void {
-    this.estopped = true;
-    for (const a of this.ax.values()) {
-      a.homed = false;
-      try {
-        this.board.accelStepperStop(a.dev);
-        // AccelStepper's stop() decelerates; cutting the driver makes the halt immediate
-        if (a.cfg.enablePin !== undefined) this.board.accelStepperEnable(a.dev, false);
-      } catch (err) {
-        this.log.error({ err, axis: a.name }, 'stage: cannot send e-stop to the firmware');
-      }
-      a.cancel?.(new StageFault('estop', `stage axis ${a.name}: emergency stop`));
-    }
-    this.log.warn('stage: emergency stop');
+  protected energise(a: Axis): void {
+    if (a.cfg.enablePin !== undefined) this.board.accelStepperEnable(a.dev, true);
   }
 
-  async park(): Promise<void> {
-    for (const a of this.ax.values()) {
-      if (a.homed && !this.estopped) await this.moveTo(a.name, a.cfg.homeDirection === 'min' ? a.cfg.minUm : a.cfg.maxUm);
-      if (a.cfg.enablePin !== undefined) this.board.accelStepperEnable(a.dev, false);
-    }
+  protected deenergise(a: Axis): void {
+    if (a.cfg.enablePin !== undefined) this.board.accelStepperEnable(a.dev, false);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const a of this.ax.values()) {
-      a.cancel?.(new StageFault('closed', `stage axis ${a.name}: stage closed during a move`));
-      try {
-        this.board.accelStepperStop(a.dev);
-        if (a.cfg.enablePin !== undefined) this.board.accelStepperEnable(a.dev, false);
-      } catch {
-        // the port may already be gone
-      }
-    }
-    await new Promise<void>((r) => (this.transport.close ? this.transport.close(() => r()) : r()));
-  }
-
-  private assertCanMove(a: Axis): void {
-    if (this.closed) throw new StageFault('closed', 'stage is closed');
-    if (this.estopped) throw new StageFault('estop', 'stage is emergency-stopped; home it to resume');
-    if (a.busy) throw new StageFault('busy', `stage axis ${a.name} is already moving`);
-  }
-
-  private async guarded(a: Axis, body: () => Promise<void>): Promise<void> {
-    a.busy = true;
+  protected halt(a: Axis): void {
     try {
-      if (a.cfg.enablePin !== undefined) this.board.accelStepperEnable(a.dev, true);
-      await body();
+      this.board.accelStepperStop(a.dev);
+      // AccelStepper's stop() decelerates; cutting the driver makes the halt immediate
+      this.deenergise(a);
     } catch (err) {
-      const fault =
-        err instanceof StageFault || err instanceof UserError
-          ? err
-          : new StageFault('io', `stage axis ${a.name}: ${(err as Error).message}`);
-      if (fault instanceof StageFault) {
-        this.lastFault = fault.message;
-        this.log.error({ axis: a.name, code: fault.code }, fault.message);
-        this.onFault('stage', fault);
-      }
-      throw fault;
-    } finally {
-      a.busy = false;
-      a.targetUm = undefined;
+      this.log.error({ err, axis: a.name }, 'stage: cannot send e-stop to the firmware');
     }
+  }
+
+  protected release(a: Axis): void {
+    try {
+      this.board.accelStepperStop(a.dev);
+      this.deenergise(a);
+    } catch {
+      // the port may already be gone
+    }
+  }
+
+  protected override releaseShared(): Promise<void> {
+    return new Promise<void>((r) => (this.transport.close ? this.transport.close(() => r()) : r()));
   }
 
   /**
@@ -366,8 +251,8 @@ export class FirmataStage implements Stage {
    * closing ahead of it stops the move.
    */
   private command(a: Axis, kind: 'to' | 'step', value: number, direction: number): Promise<MoveResult> {
-    if (this.estopped) return Promise.reject(new StageFault('estop', `stage axis ${a.name}: emergency stop`));
-    if (this.closed) return Promise.reject(new StageFault('closed', 'stage is closed'));
+    const refused = this.motionRefusal(a);
+    if (refused) return Promise.reject(refused);
     const towardSwitch = direction !== 0 && direction === (a.cfg.homeDirection === 'min' ? -1 : 1);
     const b = this.board;
     if ((kind === 'to' && value === a.counter) || (kind === 'step' && value === 0))
