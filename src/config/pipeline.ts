@@ -32,7 +32,7 @@ export const pipelineSchema = z
 export const inferenceSchema = z
   .object({
     /** model id from models-int8/manifest.json, or "rl" for Richardson–Lucy */
-    model: z.string().default('rl'),
+    model: z.string().default('damn'),
     provider: z.enum(['cpu', 'cuda', 'tensorrt']).default('cpu'),
     threads: z.number().int().min(1).max(64).default(2),
     modelsDir: z.string().default('models-int8'),

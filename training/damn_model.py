@@ -1,0 +1,85 @@
+"""DAMN emitter super-resolution network: a small U-Net with a 4x sub-pixel head.
+
+Fully convolutional with zero 'same' padding and no global operations, because the runtime tiles
+large frames with a halo and normalises the stitched output to unit sum itself. Every op exports
+to a QDQ-friendly ONNX op: Conv, Relu, MaxPool, Resize(nearest), Concat, DepthToSpace.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+SCALE = 4
+# The contract normalises a 50x50 frame to unit sum, so a typical input pixel is ~1/2500.
+# Scaling by 2500 inside the first conv keeps activations O(1) without an extra graph op.
+INPUT_GAIN = 2500.0
+
+
+def conv(cin: int, cout: int, dilation: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, padding=dilation, dilation=dilation)
+
+
+class Block(nn.Sequential):
+    def __init__(self, cin: int, cout: int, dilations: tuple[int, ...] = (1, 1)) -> None:
+        layers: list[nn.Module] = []
+        c = cin
+        for d in dilations:
+            layers += [conv(c, cout, d), nn.ReLU(inplace=True)]
+            c = cout
+        super().__init__(*layers)
+
+
+class DamnNet(nn.Module):
+    def __init__(self, c0: int = 16, c1: int = 32, c2: int = 48, c3: int = 96, cdec0: int = 32) -> None:
+        super().__init__()
+        self.input_gain = INPUT_GAIN
+        self.enc0 = Block(1, c0)
+        self.enc1 = Block(c0, c1)
+        self.enc2 = Block(c1, c2)
+        self.enc3 = Block(c2, c3, (1, 2, 1))
+        self.dec2 = Block(c3 + c2, c2)
+        self.dec1 = Block(c2 + c1, c1)
+        self.dec0 = Block(c1 + c0, cdec0, (1, 1, 1))
+        self.head = nn.Conv2d(cdec0, SCALE * SCALE, 3, padding=1)
+        # A small positive bias keeps the ReLU output alive at the start, so the unit-sum
+        # normalisation in the loss never divides an all-zero map.
+        nn.init.constant_(self.head.bias, 0.01)
+
+    @staticmethod
+    def _up(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_gain != 1.0:
+            x = x * self.input_gain
+        e0 = self.enc0(x)
+        e1 = self.enc1(F.max_pool2d(e0, 2))
+        e2 = self.enc2(F.max_pool2d(e1, 2))
+        e3 = self.enc3(F.max_pool2d(e2, 2))
+        d2 = self.dec2(torch.cat([self._up(e3), e2], 1))
+        d1 = self.dec1(torch.cat([self._up(d2), e1], 1))
+        d0 = self.dec0(torch.cat([self._up(d1), e0], 1))
+        return F.relu(F.pixel_shuffle(self.head(d0), SCALE))
+
+    def fold_input_gain(self) -> None:
+        """Move the input gain into the first conv's weights so the exported graph starts with Conv."""
+        with torch.no_grad():
+            self.enc0[0].weight.mul_(self.input_gain)
+        self.input_gain = 1.0
+
+
+def normalise_input(frame: torch.Tensor) -> torch.Tensor:
+    """Contract normalisation: subtract the frame minimum, unit sum, times H*W/2500. frame: [N,1,H,W]."""
+    n, _, h, w = frame.shape
+    flat = frame.reshape(n, -1)
+    flat = flat - flat.min(dim=1, keepdim=True).values
+    flat = flat / flat.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    return (flat * (h * w / 2500.0)).reshape(frame.shape)
+
+
+def unit_sum(m: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    n = m.shape[0]
+    s = m.reshape(n, -1).sum(dim=1).clamp_min(eps)
+    return m / s.view(n, 1, 1, 1)
