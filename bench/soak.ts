@@ -16,12 +16,12 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { deepMerge, parseSettings, readConfigFile } from '../src/config/load.ts';
 import type { Settings } from '../src/config/schema.ts';
+import { startDaemon } from '../src/controller.ts';
 import { Metrics } from '../src/health/metrics.ts';
+import { createLogger } from '../src/log.ts';
 import { makeImage } from '../src/optics/image.ts';
 import type { FrameResult } from '../src/pipeline/types.ts';
 import { WebServer } from '../src/web/server.ts';
-import { startDaemon } from '../src/controller.ts';
-import { createLogger } from '../src/log.ts';
 
 interface Daemon {
   stop(): Promise<void>;
@@ -113,7 +113,8 @@ async function startStandalone(): Promise<Daemon> {
     metrics.observeResult(r);
     web.publish(r);
     // the dashboard fetches both PNGs per result; do the same every tenth frame
-    if (seq % 10 === 0) await Promise.all([fetch(`${url}/api/frame.png`), fetch(`${url}/api/output.png`)].map((p) => p.then((res) => res.arrayBuffer())));
+    if (seq % 10 === 0)
+      await Promise.all([fetch(`${url}/api/frame.png`), fetch(`${url}/api/output.png`)].map((p) => p.then((res) => res.arrayBuffer())));
   }, 100);
   return {
     metrics,
@@ -223,10 +224,26 @@ async function main(): Promise<void> {
       rssStartMB: samples[0]?.rssMB ?? null,
       rssEndMB: samples.at(-1)?.rssMB ?? null,
       rssMaxMB: samples.length ? Math.max(...samples.map((s) => s.rssMB)) : null,
-      rssSlopeMBPerHourAfterWarmup: round(slopePerHour(warm.map((s) => s.t), warm.map((s) => s.rssMB))),
-      heapSlopeMBPerHourAfterWarmup: round(slopePerHour(warm.map((s) => s.t), warm.map((s) => s.heapUsedMB))),
-      lagP50MsMedian: percentile(samples.map((s) => s.lagP50Ms), 0.5),
-      lagP99MsP95OfSamples: percentile(samples.map((s) => s.lagP99Ms), 0.95),
+      rssSlopeMBPerHourAfterWarmup: round(
+        slopePerHour(
+          warm.map((s) => s.t),
+          warm.map((s) => s.rssMB),
+        ),
+      ),
+      heapSlopeMBPerHourAfterWarmup: round(
+        slopePerHour(
+          warm.map((s) => s.t),
+          warm.map((s) => s.heapUsedMB),
+        ),
+      ),
+      lagP50MsMedian: percentile(
+        samples.map((s) => s.lagP50Ms),
+        0.5,
+      ),
+      lagP99MsP95OfSamples: percentile(
+        samples.map((s) => s.lagP99Ms),
+        0.95,
+      ),
       lagMaxMs: samples.length ? Math.max(...samples.map((s) => s.lagMaxMs)) : null,
       framesOut: samples.at(-1)?.framesOut ?? 0,
       meanOutPerSecond: meanRate(samples),

@@ -5,20 +5,20 @@ import type { FrameSource } from './camera/types.ts';
 import { deepMerge, parseSettings } from './config/load.ts';
 import type { Settings } from './config/schema.ts';
 import { UserError } from './errors.ts';
-import { devicesFromFaults, brokerFromMqtt } from './health/adapters.ts';
-import type { Metrics } from './health/metrics.ts';
-import { type HealthServices, startHealth } from './health/service.ts';
 import type { OpenedDmd } from './hardware/dmd/open.ts';
-import { type Instrument, openInstrument } from './instrument.ts';
 import { FaultRegistry } from './hardware/faults.ts';
 import { renderPattern } from './hardware/patterns.ts';
 import type { CreatedStage } from './hardware/stage/index.ts';
+import { brokerFromMqtt, devicesFromFaults } from './health/adapters.ts';
+import type { Metrics } from './health/metrics.ts';
+import { type HealthServices, startHealth } from './health/service.ts';
 import { createReconstructor } from './inference/registry.ts';
 import type { Reconstructor } from './inference/types.ts';
+import { type Instrument, openInstrument } from './instrument.ts';
 import { readImage } from './io/image-file.ts';
 import type { Logger } from './log.ts';
-import { type DeviceApi, redactMqttConfig, type SetConfigResult, startMqtt } from './mqtt/index.ts';
 import type { MqttStack } from './mqtt/index.ts';
+import { type DeviceApi, redactMqttConfig, type SetConfigResult, startMqtt } from './mqtt/index.ts';
 import type { CommandParams } from './mqtt/payloads.ts';
 import { Pipeline } from './pipeline/pipeline.ts';
 import type { Calibration } from './pipeline/preprocess.ts';
@@ -56,7 +56,9 @@ const HOT_KEYS = new Set(['pipeline.postprocess', 'pipeline.publishImage', 'infe
 function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
   if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && !Array.isArray(a) && !Array.isArray(b)) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].flatMap((k) => changedKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k));
+    return [...keys].flatMap((k) =>
+      changedKeys((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k),
+    );
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
 }
@@ -91,7 +93,6 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   let mqtt: MqttStack;
   let dmdTimer: NodeJS.Timeout | null = null;
 
-
   const requireDmd = (): NonNullable<typeof dmd> => {
     if (!dmd) throw new UserError('no DMD configured (hardware.dmd.type is "none" or it failed to open)');
     return dmd;
@@ -111,7 +112,11 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   };
 
   const api: DeviceApi = {
-    getConfig: () => ({ ...current, mqtt: redactMqttConfig(current.mqtt), web: { ...current.web, token: current.web.token ? '***' : undefined } }),
+    getConfig: () => ({
+      ...current,
+      mqtt: redactMqttConfig(current.mqtt),
+      web: { ...current.web, token: current.web.token ? '***' : undefined },
+    }),
     async setConfig(p: CommandParams<'set_config'>): Promise<SetConfigResult> {
       const nextRaw = deepMerge(rawSettings, p.patch) as Record<string, unknown>;
       const next = parseSettings(deepMerge(nextRaw, {}));
@@ -198,7 +203,12 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
         { ...SELFTEST_DEFAULTS, patterns: p.patterns, seed: Date.now() % 1_000_000 },
       );
       health.metrics.setSelfTest({ score: report.score, at: Date.now(), passed: report.passed });
-      mqtt.publisher.event({ type: 'selftest', severity: report.passed ? 'info' : 'warning', message: `self-test score ${report.score.toFixed(3)}`, data: report });
+      mqtt.publisher.event({
+        type: 'selftest',
+        severity: report.passed ? 'info' : 'warning',
+        message: `self-test score ${report.score.toFixed(3)}`,
+        data: report,
+      });
       return report;
     },
     restart(p) {

@@ -1,7 +1,7 @@
 import { createFrameSource } from './camera/index.ts';
 import type { FrameSource } from './camera/types.ts';
 import type { Settings } from './config/schema.ts';
-import { openDmd, type OpenedDmd } from './hardware/dmd/open.ts';
+import { type OpenedDmd, openDmd } from './hardware/dmd/open.ts';
 import type { FaultRegistry } from './hardware/faults.ts';
 import type { DmdCameraMapping } from './hardware/patterns.ts';
 import { type CreatedStage, createStage } from './hardware/stage/index.ts';

@@ -85,9 +85,17 @@ export async function runSelfTest(
       await dmd.showMask(mask);
       const frame = await source.capture();
       const result = await pipeline.processOne(frame);
-      const truth = groundTruthEmitters(mask, mapping).filter((e) => e.x >= 0 && e.y >= 0 && e.x < frame.image.width && e.y < frame.image.height);
+      const truth = groundTruthEmitters(mask, mapping).filter(
+        (e) => e.x >= 0 && e.y >= 0 && e.x < frame.image.width && e.y < frame.image.height,
+      );
       const m = matchEmitters(truth, result.localizations, o.maxDistance);
-      scores.push({ emitters: truth.length, found: result.localizations.length, jaccard: m.jaccard, rmse: Number.isFinite(m.rmse) ? m.rmse : null, seq: result.seq });
+      scores.push({
+        emitters: truth.length,
+        found: result.localizations.length,
+        jaccard: m.jaccard,
+        rmse: Number.isFinite(m.rmse) ? m.rmse : null,
+        seq: result.seq,
+      });
     }
   } finally {
     await dmd.blank().catch(() => undefined);

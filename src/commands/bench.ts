@@ -5,8 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { type Command, Option } from 'commander';
 import { loadSettings } from '../config/load.ts';
 import { UserError } from '../errors.ts';
-import { drawTestSample } from '../eval/damn.ts';
 import { DAMN_CONDITIONS, TEST_SEED_BASE } from '../eval/conditions.ts';
+import { drawTestSample } from '../eval/damn.ts';
 import { readManifest } from '../inference/manifest.ts';
 import { createReconstructor } from '../inference/registry.ts';
 import { createLogger } from '../log.ts';
@@ -114,7 +114,11 @@ export function register(program: Command): void {
       const size = Number(o.size);
       const frames = Number(o.frames);
       const rlFrames = Number(o.rlFrames);
-      for (const [k, v] of [['--size', size], ['--frames', frames], ['--rl-frames', rlFrames]] as const) {
+      for (const [k, v] of [
+        ['--size', size],
+        ['--frames', frames],
+        ['--rl-frames', rlFrames],
+      ] as const) {
         if (!Number.isInteger(v) || v < 1) throw new UserError(`${k} must be a positive integer`);
       }
       if (o.child) {
@@ -137,7 +141,13 @@ export function register(program: Command): void {
         int8OverRl: ratio(by('damn'), by('rl')),
         fp32OverRl: ratio(by('damn-fp32'), by('rl')),
       };
-      const report = { measured: new Date().toISOString(), host: { cpus: (await import('node:os')).cpus().length, node: process.version }, size, results, ratios };
+      const report = {
+        measured: new Date().toISOString(),
+        host: { cpus: (await import('node:os')).cpus().length, node: process.version },
+        size,
+        results,
+        ratios,
+      };
       if (o.out) {
         mkdirSync(dirname(o.out), { recursive: true });
         writeFileSync(o.out, `${JSON.stringify(report, null, 2)}\n`);
@@ -146,13 +156,17 @@ export function register(program: Command): void {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         return;
       }
-      process.stdout.write(`| engine | provider | frame | MP/s | fps | p50 ms | p99 ms | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n`);
+      process.stdout.write(
+        `| engine | provider | frame | MP/s | fps | p50 ms | p99 ms | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n`,
+      );
       for (const r of results) {
         process.stdout.write(
           `| ${r.engine} | ${r.provider} | ${r.size}×${r.size} | ${r.megapixelsPerSecond.toFixed(3)} | ${r.framesPerSecond.toFixed(1)} | ${r.latencyMs.p50.toFixed(2)} | ${r.latencyMs.p99.toFixed(2)} | ${r.peakRssMB.toFixed(0)} |\n`,
         );
       }
       const f = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(2)}×`);
-      process.stdout.write(`INT8/FP32 throughput ${f(ratios.int8OverFp32)}; INT8/RL ${f(ratios.int8OverRl)}; FP32/RL ${f(ratios.fp32OverRl)}\n`);
+      process.stdout.write(
+        `INT8/FP32 throughput ${f(ratios.int8OverFp32)}; INT8/RL ${f(ratios.int8OverRl)}; FP32/RL ${f(ratios.fp32OverRl)}\n`,
+      );
     });
 }

@@ -6,11 +6,11 @@ import { FaultRegistry } from '../hardware/faults.ts';
 import { type DmdCameraMapping, renderPattern } from '../hardware/patterns.ts';
 import { type RegistrationResult, registerDmd } from '../hardware/registration.ts';
 import { findPeaks } from '../inference/peaks.ts';
+import { type Instrument, openInstrument } from '../instrument.ts';
 import { readImage, writeImage } from '../io/image-file.ts';
+import { createLogger } from '../log.ts';
 import { type Image, makeImage } from '../optics/image.ts';
 import { estimateBackground } from '../optics/richardson-lucy.ts';
-import { createLogger } from '../log.ts';
-import { type Instrument, openInstrument } from '../instrument.ts';
 
 export async function averageFrames(inst: Instrument, n: number): Promise<Image> {
   let acc: Float64Array | null = null;
@@ -52,18 +52,32 @@ export function makeFlat(mean: Image, dark?: Image): Image {
 }
 
 /** Show a random point mask (unambiguous, unlike a grid), find the spots, fit the affine map. */
-export async function calibrateDmd(inst: Instrument, initial: DmdCameraMapping, opts: { spacingPx: number; density: number; seed: number }): Promise<RegistrationResult> {
+export async function calibrateDmd(
+  inst: Instrument,
+  initial: DmdCameraMapping,
+  opts: { spacingPx: number; density: number; seed: number },
+): Promise<RegistrationResult> {
   const d = inst.dmd;
   if (!d) throw new UserError('no DMD configured (hardware.dmd)');
-  const s = initial.matrix ? Math.sqrt(Math.abs(initial.matrix[0] * initial.matrix[3] - initial.matrix[1] * initial.matrix[2])) : (initial.scale ?? 1);
+  const s = initial.matrix
+    ? Math.sqrt(Math.abs(initial.matrix[0] * initial.matrix[3] - initial.matrix[1] * initial.matrix[2]))
+    : (initial.scale ?? 1);
   const count = Math.max(6, Math.round((opts.density * inst.camera.width * inst.camera.height) / 2500));
-  const mask = renderPattern({ kind: 'random', count, minSpacing: opts.spacingPx / s, seed: opts.seed, margin: Math.ceil(2 / s) }, d.dmd.width, d.dmd.height);
+  const mask = renderPattern(
+    { kind: 'random', count, minSpacing: opts.spacingPx / s, seed: opts.seed, margin: Math.ceil(2 / s) },
+    d.dmd.width,
+    d.dmd.height,
+  );
   await d.dmd.setLeds(true);
   await d.dmd.showMask(mask);
   try {
     const frame = await inst.source.capture();
     const bg = estimateBackground(frame.image.data);
-    const sub = makeImage(frame.image.width, frame.image.height, frame.image.data.map((v) => Math.max(0, v - bg)));
+    const sub = makeImage(
+      frame.image.width,
+      frame.image.height,
+      frame.image.data.map((v) => Math.max(0, v - bg)),
+    );
     const spots = findPeaks(sub, 1, { threshold: 0.15, minDistance: 2, window: 2 });
     return registerDmd(mask.points, spots, initial);
   } finally {
@@ -117,7 +131,8 @@ export function register(program: Command): void {
     .action(async (o: CalOpts) => {
       const dark = o.dark ? await readImage(o.dark) : undefined;
       const mean = await withInstrument(o, (inst) => averageFrames(inst, frames(o.frames)));
-      if (dark && (dark.width !== mean.width || dark.height !== mean.height)) throw new UserError(`dark frame is ${dark.width}x${dark.height}, camera gives ${mean.width}x${mean.height}`);
+      if (dark && (dark.width !== mean.width || dark.height !== mean.height))
+        throw new UserError(`dark frame is ${dark.width}x${dark.height}, camera gives ${mean.width}x${mean.height}`);
       const flat = makeFlat(mean, dark);
       await writeImage(o.out as string, flat);
       process.stdout.write(`wrote ${o.out} (${flat.width}x${flat.height})\n`);
@@ -129,8 +144,12 @@ export function register(program: Command): void {
     .option('--seed <n>', 'pattern seed', '7')
     .option('--config <file>', 'settings file (camera, hardware.dmd; its mapping is the initial guess)')
     .action(async (o: CalOpts) => {
-      const r = await withInstrument(o, (inst) => calibrateDmd(inst, inst.mapping(), { spacingPx: Number(o.spacing), density: 10, seed: Number(o.seed) }));
-      process.stdout.write(`matched ${r.matched}/${r.shown} points (${r.detected} spots detected), residual ${r.rmsPx.toFixed(3)} px RMS\n`);
+      const r = await withInstrument(o, (inst) =>
+        calibrateDmd(inst, inst.mapping(), { spacingPx: Number(o.spacing), density: 10, seed: Number(o.seed) }),
+      );
+      process.stdout.write(
+        `matched ${r.matched}/${r.shown} points (${r.detected} spots detected), residual ${r.rmsPx.toFixed(3)} px RMS\n`,
+      );
       process.stdout.write(`# paste under hardware.dmd:\n${toYaml({ mapping: r.mapping })}`);
     });
 }

@@ -90,7 +90,9 @@ export function register(program: Command): void {
           process.stdout.write(`${formatTable(results, engines)}\n`);
           for (const id of ids) {
             const ratios = results.map((r) => r.engines[id].maeFine / r.engines.rl.maeFine);
-            process.stdout.write(`${id}: MAE/RL (fine grid) per condition ${ratios.map((x) => x.toFixed(3)).join(', ')}; worst ${Math.max(...ratios).toFixed(3)}\n`);
+            process.stdout.write(
+              `${id}: MAE/RL (fine grid) per condition ${ratios.map((x) => x.toFixed(3)).join(', ')}; worst ${Math.max(...ratios).toFixed(3)}\n`,
+            );
           }
         }
         if (o.writeManifest) {

@@ -49,7 +49,8 @@ export async function runInfer(o: InferOptions): Promise<string[]> {
   }
   let format: OutputFormat | undefined;
   if (o.format) {
-    if (!(OUTPUT_FORMATS as readonly string[]).includes(o.format)) throw new UserError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}`);
+    if (!(OUTPUT_FORMATS as readonly string[]).includes(o.format))
+      throw new UserError(`--format must be one of ${OUTPUT_FORMATS.join(', ')}`);
     format = o.format as OutputFormat;
   }
   const inputIsDir = isDir(o.input);
@@ -98,6 +99,8 @@ export function register(program: Command): void {
     .option('--config <file>', 'settings file (inference section)')
     .action(async (o: InferOptions) => {
       const written = await runInfer(o);
-      process.stdout.write(`wrote ${written.length} file${written.length === 1 ? '' : 's'}${written.length === 1 ? `: ${written[0]}` : ` to ${o.output}`}\n`);
+      process.stdout.write(
+        `wrote ${written.length} file${written.length === 1 ? '' : 's'}${written.length === 1 ? `: ${written[0]}` : ` to ${o.output}`}\n`,
+      );
     });
 }

@@ -1,7 +1,7 @@
 /** `rayleigh models [--json]` — what the manifest ships, as a table or JSON. */
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.ts';
-import { readManifest, type ManifestEntry } from '../inference/manifest.ts';
+import { type ManifestEntry, readManifest } from '../inference/manifest.ts';
 
 interface ModelsOptions {
   json?: boolean;
@@ -52,6 +52,18 @@ const rlRow: ModelRow = {
 
 function fmtAccuracy(a: Record<string, unknown> | null): string {
   if (!a) return '-';
+  // `rayleigh eval --write-manifest` records per-condition figures; the table shows their range
+  const conditions = a.conditions as Record<string, { maeRatioToRl?: number; model?: { jaccard?: number } }> | undefined;
+  if (conditions && typeof conditions === 'object') {
+    const ratios = Object.values(conditions)
+      .map((c) => c.maeRatioToRl)
+      .filter((x): x is number => typeof x === 'number');
+    const jac = Object.values(conditions)
+      .map((c) => c.model?.jaccard)
+      .filter((x): x is number => typeof x === 'number');
+    const range = (xs: number[], d: number) => `${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)}`;
+    return `MAE/RL ${ratios.length ? range(ratios, 2) : '-'}, Jaccard ${jac.length ? range(jac, 2) : '-'} (${Object.keys(conditions).length} conditions, ${String(a.measured ?? '')})`;
+  }
   return Object.entries(a)
     .map(([k, v]) => `${k}=${typeof v === 'number' ? Number(v.toPrecision(4)) : JSON.stringify(v)}`)
     .join(' ');
@@ -90,7 +102,13 @@ export function register(program: Command): void {
         ]),
       ];
       const widths = table[0].map((_, c) => Math.max(...table.map((t) => t[c].length)));
-      for (const t of table) process.stdout.write(`${t.map((v, c) => v.padEnd(widths[c])).join('  ').trimEnd()}\n`);
+      for (const t of table)
+        process.stdout.write(
+          `${t
+            .map((v, c) => v.padEnd(widths[c]))
+            .join('  ')
+            .trimEnd()}\n`,
+        );
       for (const r of rows) process.stdout.write(`  ${r.id}: input ${r.input}\n`);
     });
 }

@@ -1,7 +1,7 @@
 /** `rayleigh quantize` — FP32 ONNX + calibration frames → QDQ INT8 ONNX that onnxruntime fuses into QLinearConv. */
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
-import { quantizeModelFile, summariseOptimizedGraph, type RangeMethod } from '../inference/quantize/index.ts';
+import { quantizeModelFile, type RangeMethod, summariseOptimizedGraph } from '../inference/quantize/index.ts';
 
 interface QuantizeCliOptions {
   model: string;
@@ -44,7 +44,8 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action(async (o: QuantizeCliOptions) => {
       const method = o.method as RangeMethod;
-      if (!['percentile', 'entropy', 'minmax'].includes(method)) throw new UserError(`--method: expected percentile, entropy or minmax, got "${o.method}"`);
+      if (!['percentile', 'entropy', 'minmax'].includes(method))
+        throw new UserError(`--method: expected percentile, entropy or minmax, got "${o.method}"`);
       const report = await quantizeModelFile({
         model: o.model,
         calibration: o.calibration,
@@ -53,7 +54,12 @@ export function register(program: Command): void {
         percentile: number(o.percentile, 'percentile'),
         headroom: number(o.headroom, 'headroom'),
         multiple: integer(o.multiple, 'multiple', 1, 256),
-        exclude: o.exclude ? o.exclude.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+        exclude: o.exclude
+          ? o.exclude
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean)
+          : undefined,
         threads: integer(o.threads, 'threads', 1, 64),
       });
       const fused = await summariseOptimizedGraph(o.out, 1);

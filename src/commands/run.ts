@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { loadSettings, readConfigFile, deepMerge, envOverrides } from '../config/load.ts';
+import { deepMerge, envOverrides, loadSettings, readConfigFile } from '../config/load.ts';
 import { type Daemon, startDaemon } from '../controller.ts';
 import { installShutdownHandlers } from '../health/lifecycle.ts';
 import { createLogger } from '../log.ts';

@@ -8,13 +8,7 @@ import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { encodeNpy } from '../io/npy.ts';
 import { Rng } from '../optics/random.ts';
-import {
-  type DamnSampleSpec,
-  DEFAULT_DAMN_SPEC,
-  drawDamnSample,
-  parseLogRange,
-  parsePsfShapes,
-} from '../optics/sample.ts';
+import { type DamnSampleSpec, DEFAULT_DAMN_SPEC, drawDamnSample, parseLogRange, parsePsfShapes } from '../optics/sample.ts';
 import { encodeStreamHeader, encodeStreamRecord } from '../optics/stream.ts';
 
 interface SimulateOptions {
@@ -34,8 +28,7 @@ interface SimulateOptions {
 
 function positiveInt(text: string, name: string, max: number): number {
   const v = Number(text);
-  if (!Number.isInteger(v) || v <= 0 || v > max)
-    throw new UserError(`--${name}: expected an integer in 1..${max}, got "${text}"`);
+  if (!Number.isInteger(v) || v <= 0 || v > max) throw new UserError(`--${name}: expected an integer in 1..${max}, got "${text}"`);
   return v;
 }
 
@@ -140,8 +133,7 @@ async function streamSamples(spec: DamnSampleSpec, seed: number, count: number |
     // let 'error'/'close' events through even when the consumer never applies backpressure
     if (ok && i % 16 === 15) await new Promise((r) => setImmediate(r));
   }
-  if (!closed)
-    await new Promise<void>((resolve) => (out.writableNeedDrain ? out.once('drain', () => resolve()) : resolve()));
+  if (!closed) await new Promise<void>((resolve) => (out.writableNeedDrain ? out.once('drain', () => resolve()) : resolve()));
   out.off('error', onGone);
   out.on('error', () => {});
 }

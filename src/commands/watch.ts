@@ -61,7 +61,11 @@ async function connect(url: string, opts: IClientOptions, timeoutMs: number): Pr
         clearTimeout(t);
         c.end(true);
         const code = (err as { code?: unknown }).code;
-        reject(code === 1 || code === 132 ? Object.assign(new Error('protocol'), { fallback: true }) : new UserError(`cannot connect to ${redactUrl(url)}: ${err.message}`));
+        reject(
+          code === 1 || code === 132
+            ? Object.assign(new Error('protocol'), { fallback: true })
+            : new UserError(`cannot connect to ${redactUrl(url)}: ${err.message}`),
+        );
       });
       c.once('close', () => {
         clearTimeout(t);
@@ -127,7 +131,12 @@ export function formatMessage(prefix: string, topic: string, payload: Buffer, as
     }
     case 'health': {
       const h = tryJson(payload) as
-        | { frames?: { outPerSecond?: number; dropped?: number }; latencyMs?: { total?: { p50?: number | null } }; queueDepth?: number; model?: { id?: string } | null }
+        | {
+            frames?: { outPerSecond?: number; dropped?: number };
+            latencyMs?: { total?: { p50?: number | null } };
+            queueDepth?: number;
+            model?: { id?: string } | null;
+          }
         | undefined;
       if (!h?.frames) return `${head} health ${clip(payload.toString('utf8'), 240)}`;
       const p50 = h.latencyMs?.total?.p50;
@@ -206,7 +215,8 @@ export function register(program: Command): void {
       const count = Number(o.count);
       const timeout = Number(o.timeout);
       if (!Number.isInteger(count) || count < 0) throw new UserError(`--count must be a non-negative integer, got "${String(o.count)}"`);
-      if (!Number.isFinite(timeout) || timeout <= 0) throw new UserError(`--timeout must be a positive number of seconds, got "${String(o.timeout)}"`);
+      if (!Number.isFinite(timeout) || timeout <= 0)
+        throw new UserError(`--timeout must be a positive number of seconds, got "${String(o.timeout)}"`);
       const ac = new AbortController();
       const onSig = (): void => ac.abort();
       process.once('SIGINT', onSig);

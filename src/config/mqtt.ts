@@ -12,7 +12,10 @@ export const mqttSchema = z
       })
       .prefault({}),
     /** topic prefix; the device id is appended: <prefix>/<deviceId>/… */
-    prefix: z.string().regex(/^[^#+]+$/).default('rayleigh'),
+    prefix: z
+      .string()
+      .regex(/^[^#+]+$/)
+      .default('rayleigh'),
     clientId: z.string().optional(),
     protocolVersion: z.union([z.literal(5), z.literal(4)]).default(5),
     username: z.string().optional(),
@@ -45,7 +48,11 @@ export const mqttSchema = z
       .object({
         /** relative to stateDir unless absolute */
         dir: z.string().default('spool'),
-        maxBytes: z.number().int().min(1024).default(256 * 1024 * 1024),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(256 * 1024 * 1024),
         maxCount: z.number().int().min(1).default(10000),
         /** fsync each record before it counts as spooled (crash safety; costs SD-card writes) */
         fsync: z.boolean().default(true),
@@ -63,7 +70,11 @@ export const mqttSchema = z
         /** command names refused with an error response */
         disabled: z.array(z.string()).default([]),
         /** larger request payloads are answered with an error */
-        maxPayloadBytes: z.number().int().min(64).default(64 * 1024),
+        maxPayloadBytes: z
+          .number()
+          .int()
+          .min(64)
+          .default(64 * 1024),
         /** a handler still running after this is answered with an error */
         timeoutMs: z.number().int().min(100).default(120_000),
         /** valid requests waiting behind the running one; more are refused as busy */

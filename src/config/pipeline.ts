@@ -3,7 +3,10 @@ import { z } from 'zod';
 export const pipelineSchema = z
   .object({
     /** name used in result topics: …/result/<stream>/… */
-    stream: z.string().regex(/^[A-Za-z0-9_-]+$/).default('main'),
+    stream: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/)
+      .default('main'),
     /** frames buffered between capture and reconstruction; the oldest is dropped when full */
     queueSize: z.number().int().min(1).max(1000).default(4),
     /** start streaming at daemon start */
@@ -47,7 +50,10 @@ export const inferenceSchema = z
     rl: z
       .object({
         /** e.g. "gauss:2", "airy:1.5" — width in camera px */
-        psf: z.string().regex(/^(gauss|airy):[0-9]*\.?[0-9]+$/).default('gauss:2'),
+        psf: z
+          .string()
+          .regex(/^(gauss|airy):[0-9]*\.?[0-9]+$/)
+          .default('gauss:2'),
         iterations: z.number().int().min(1).max(2000).default(50),
         /** stop when the relative change of the estimate falls below this */
         tolerance: z.number().min(0).default(1e-4),

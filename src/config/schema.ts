@@ -10,13 +10,14 @@ export const settingsSchema = z
     device: z
       .object({
         /** unique per device; appears in every topic */
-        id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('sim01'),
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
+          .default('sim01'),
         name: z.string().default('rayleigh simulated instrument'),
       })
       .prefault({}),
-    log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-      .prefault({}),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
     /** spool, calibration and other state; /var/lib/rayleigh under systemd */
     stateDir: z.string().default('state'),
     camera: cameraSchema,

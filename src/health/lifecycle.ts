@@ -33,7 +33,12 @@ export async function runShutdownSteps(steps: ShutdownStep[], log?: Logger, now:
     });
     let outcome: StepOutcome;
     try {
-      const r = await Promise.race([Promise.resolve().then(step.run).then(() => 'ok' as const), timeout]);
+      const r = await Promise.race([
+        Promise.resolve()
+          .then(step.run)
+          .then(() => 'ok' as const),
+        timeout,
+      ]);
       outcome = { name: step.name, status: r, ms: now() - t0 };
       if (r === 'timeout') outcome.error = `did not finish within ${step.timeoutMs} ms`;
     } catch (err) {

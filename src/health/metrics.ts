@@ -5,9 +5,7 @@ import type { FrameResult, StageTimings } from '../pipeline/types.ts';
 import type { SystemSnapshot } from './system.ts';
 import { type Quantiles, RateWindow, SampleWindow } from './window.ts';
 
-export const STAGES = ['queue', 'preprocess', 'reconstruct', 'postprocess', 'total'] as const satisfies ReadonlyArray<
-  keyof StageTimings
->;
+export const STAGES = ['queue', 'preprocess', 'reconstruct', 'postprocess', 'total'] as const satisfies ReadonlyArray<keyof StageTimings>;
 export type Stage = (typeof STAGES)[number];
 
 export interface ModelInfo {
@@ -382,7 +380,7 @@ export class Metrics {
       help: '1 while the pipeline is meant to stream',
       registers,
       collect() {
-        this.set(self.opts.streaming?.() ?? true ? 1 : 0);
+        this.set((self.opts.streaming?.() ?? true) ? 1 : 0);
       },
     });
     new Gauge({

@@ -67,10 +67,7 @@ export async function readThermalZones(sysRoot = '/'): Promise<ThermalZone[]> {
   const zones: ThermalZone[] = [];
   for (const zone of entries.filter((e) => /^thermal_zone\d+$/.test(e)).sort(byZoneNumber)) {
     try {
-      const [type, temp] = await Promise.all([
-        readFile(join(base, zone, 'type'), 'utf8'),
-        readFile(join(base, zone, 'temp'), 'utf8'),
-      ]);
+      const [type, temp] = await Promise.all([readFile(join(base, zone, 'type'), 'utf8'), readFile(join(base, zone, 'temp'), 'utf8')]);
       const milli = Number.parseInt(temp.trim(), 10);
       if (!Number.isFinite(milli)) continue;
       zones.push({ zone, type: type.trim(), celsius: milli / 1000 });

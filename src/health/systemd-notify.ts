@@ -111,7 +111,11 @@ export function formatAssignments(assignments: Record<string, string>): string[]
   const out: string[] = [];
   for (const [k, v] of Object.entries(assignments)) {
     if (!/^[A-Z][A-Z0-9_]*$/.test(k)) throw new Error(`invalid sd_notify key ${JSON.stringify(k)}`);
-    out.push(`${k}=${String(v).replace(/[\r\n]+/g, ' ').slice(0, 1000)}`);
+    out.push(
+      `${k}=${String(v)
+        .replace(/[\r\n]+/g, ' ')
+        .slice(0, 1000)}`,
+    );
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { makeImage, normaliseUnitSum, type Image } from '../optics/image.ts';
+import { type Image, makeImage, normaliseUnitSum } from '../optics/image.ts';
 
 /** The one input normalisation the shipped models are trained with (manifest `input.normalisation`). */
 export const INPUT_NORMALISATION = 'min-sub-unit-sum-x-hw/2500';

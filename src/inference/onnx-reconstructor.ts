@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.ts';
-import { makeImage, type Image } from '../optics/image.ts';
+import { type Image, makeImage } from '../optics/image.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker.ts';
-import { providerPlan, type ProviderType } from './providers.ts';
+import { type ProviderType, providerPlan } from './providers.ts';
 import type { LoadedModel } from './registry.ts';
 import type { Reconstructor } from './types.ts';
 import { workerEntry } from './worker-entry.ts';
@@ -56,10 +56,16 @@ export class OnnxReconstructor implements Reconstructor {
     const e = model.entry;
     const halo = o.tile.halo ?? e.receptiveField;
     if (halo < e.receptiveField) {
-      o.log?.warn({ model: e.id, halo, receptiveField: e.receptiveField }, 'tile halo is smaller than the receptive field: tile seams will show');
+      o.log?.warn(
+        { model: e.id, halo, receptiveField: e.receptiveField },
+        'tile halo is smaller than the receptive field: tile seams will show',
+      );
     }
     const plan = providerPlan(o.provider);
-    const chains = [plan.primary, ...(plan.fallback ? [plan.fallback] : [])].map((p) => ({ name: p.type, providers: p.sessionProviders() }));
+    const chains = [plan.primary, ...(plan.fallback ? [plan.fallback] : [])].map((p) => ({
+      name: p.type,
+      providers: p.sessionProviders(),
+    }));
     const init: WorkerInit = {
       model: model.bytes,
       providerChains: chains,

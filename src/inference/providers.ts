@@ -50,7 +50,11 @@ export function supportedBackends(): string[] {
  * not list is skipped at once; one it lists can still fail at session creation (no GPU driver),
  * which the caller handles by retrying with the fallback.
  */
-export function providerPlan(requested: ProviderType): { primary: ExecutionProvider; fallback: ExecutionProvider | undefined; note?: string } {
+export function providerPlan(requested: ProviderType): {
+  primary: ExecutionProvider;
+  fallback: ExecutionProvider | undefined;
+  note?: string;
+} {
   const want = executionProviders[requested];
   if (want.type === 'cpu') return { primary: cpu, fallback: undefined };
   if (!supportedBackends().includes(want.backend)) {

@@ -5,9 +5,9 @@ import type { z } from 'zod';
 import type { inferenceSchema } from '../config/pipeline.ts';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { WorkerRichardsonLucy } from './rl-reconstructor.ts';
-import { readManifest, type ManifestEntry } from './manifest.ts';
+import { type ManifestEntry, readManifest } from './manifest.ts';
 import { OnnxReconstructor } from './onnx-reconstructor.ts';
+import { WorkerRichardsonLucy } from './rl-reconstructor.ts';
 import type { Reconstructor } from './types.ts';
 
 export type InferenceSettings = z.output<typeof inferenceSchema>;
@@ -73,7 +73,12 @@ export async function createReconstructor(
 ): Promise<Reconstructor> {
   const inf = settings.inference;
   if (id === RL_ID) {
-    return WorkerRichardsonLucy.create({ psf: inf.rl.psf, iterations: inf.rl.iterations, tolerance: inf.rl.tolerance, scale: inf.rl.scale });
+    return WorkerRichardsonLucy.create({
+      psf: inf.rl.psf,
+      iterations: inf.rl.iterations,
+      tolerance: inf.rl.tolerance,
+      scale: inf.rl.scale,
+    });
   }
   const model = await loadModel(id, inf.modelsDir);
   return OnnxReconstructor.create(model, {

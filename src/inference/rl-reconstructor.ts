@@ -1,11 +1,14 @@
 import { Worker } from 'node:worker_threads';
 import { type Image, makeImage } from '../optics/image.ts';
 import { parsePsfSpec, RichardsonLucy } from '../optics/richardson-lucy.ts';
+import type { RlWorkerInit } from './rl-worker.ts';
 import type { Reconstructor } from './types.ts';
 import { workerEntry } from './worker-entry.ts';
-import type { RlWorkerInit } from './rl-worker.ts';
 
-type Reply = { type: 'ready' } | { type: 'result'; id: number; width: number; height: number; data: Float32Array } | { type: 'error'; id: number; error: string };
+type Reply =
+  | { type: 'ready' }
+  | { type: 'result'; id: number; width: number; height: number; data: Float32Array }
+  | { type: 'error'; id: number; error: string };
 
 /** Richardson–Lucy behind the Reconstructor interface, computed in a worker thread. */
 export class WorkerRichardsonLucy implements Reconstructor {
@@ -23,7 +26,11 @@ export class WorkerRichardsonLucy implements Reconstructor {
   ) {
     this.scale = init.scale;
     // the same fingerprint as the in-thread engine: same algorithm, same parameters
-    this.fingerprint = new RichardsonLucy(init.psf, { iterations: init.iterations, tolerance: init.tolerance, scale: init.scale }).fingerprint;
+    this.fingerprint = new RichardsonLucy(init.psf, {
+      iterations: init.iterations,
+      tolerance: init.tolerance,
+      scale: init.scale,
+    }).fingerprint;
     worker.on('message', (m: Reply) => {
       if (m.type === 'ready') return;
       const p = this.pending.get(m.id);

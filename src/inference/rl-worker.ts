@@ -26,7 +26,10 @@ port.on('message', (msg: { type: 'run'; id: number; width: number; height: numbe
     return;
   }
   rl.reconstruct(makeImage(msg.width, msg.height, msg.data)).then(
-    (out) => port.postMessage({ type: 'result', id: msg.id, width: out.width, height: out.height, data: out.data }, [out.data.buffer as ArrayBuffer]),
+    (out) =>
+      port.postMessage({ type: 'result', id: msg.id, width: out.width, height: out.height, data: out.data }, [
+        out.data.buffer as ArrayBuffer,
+      ]),
     (err: Error) => port.postMessage({ type: 'error', id: msg.id, error: err.message }),
   );
 });

@@ -5,7 +5,7 @@
  * the stitched map equals the untiled one up to float rounding, while memory stays bounded by one
  * batch of windows.
  */
-import { makeImage, type Image } from '../optics/image.ts';
+import { type Image, makeImage } from '../optics/image.ts';
 import { normaliseInput, padToMultiple } from './normalise.ts';
 
 export interface AxisWindow {

@@ -9,8 +9,7 @@ const BLOCK = 2880;
 const CARD = 80;
 
 export function decodeFits(buf: Buffer, name = 'input'): Image {
-  if (buf.length < CARD || !buf.toString('latin1', 0, 30).startsWith('SIMPLE  ='))
-    throw new UserError(`${name}: not a FITS file`);
+  if (buf.length < CARD || !buf.toString('latin1', 0, 30).startsWith('SIMPLE  =')) throw new UserError(`${name}: not a FITS file`);
   const cards = new Map<string, string>();
   let end = -1;
   for (let o = 0; o + CARD <= buf.length; o += CARD) {
@@ -38,8 +37,7 @@ export function decodeFits(buf: Buffer, name = 'input'): Image {
   const dims: number[] = [];
   for (let i = 1; i <= naxis; i++) dims.push(num(`NAXIS${i}`));
   const sig = dims.filter((d, i) => i < 2 || d !== 1);
-  if (naxis < 2 || sig.length !== 2)
-    throw new UserError(`${name}: expected a 2-D FITS image, got NAXIS=${naxis} (${dims.join('×')})`);
+  if (naxis < 2 || sig.length !== 2) throw new UserError(`${name}: expected a 2-D FITS image, got NAXIS=${naxis} (${dims.join('×')})`);
   const [width, height] = dims;
   if (!(width > 0 && height > 0)) throw new UserError(`${name}: FITS image is empty`);
   const bzero = num('BZERO', 0);

@@ -52,9 +52,7 @@ export async function readImage(path: string): Promise<Image> {
     buf = await readFile(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(
-      `${path}: cannot read (${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)})`,
-    );
+    throw new UserError(`${path}: cannot read (${code === 'ENOENT' ? 'no such file' : (code ?? (err as Error).message)})`);
   }
   return decodeImage(buf, format, path);
 }

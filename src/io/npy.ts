@@ -37,8 +37,7 @@ function parseHeader(buf: Buffer, name: string): NpyHeader {
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .map((s) => Number(s));
-  if (shape.some((v) => !Number.isInteger(v) || v < 0))
-    throw new UserError(`${name}: malformed .npy shape (${shapeText})`);
+  if (shape.some((v) => !Number.isInteger(v) || v < 0)) throw new UserError(`${name}: malformed .npy shape (${shapeText})`);
   return { descr, fortran: fortran === 'True', shape, dataOffset: start + len };
 }
 
@@ -83,8 +82,7 @@ function half(h: number): number {
 /** Decode a 2-D .npy (a trailing or leading axis of length 1 is squeezed away). */
 export function decodeNpy(buf: Buffer, name = 'input'): Image {
   const h = parseHeader(buf, name);
-  const shape =
-    h.shape.length > 2 ? h.shape.filter((v, i) => !(v === 1 && (i === 0 || i === h.shape.length - 1))) : h.shape;
+  const shape = h.shape.length > 2 ? h.shape.filter((v, i) => !(v === 1 && (i === 0 || i === h.shape.length - 1))) : h.shape;
   if (shape.length !== 2) {
     throw new UserError(`${name}: expected a 2-D array, got shape (${h.shape.join(', ')})`);
   }

@@ -65,7 +65,10 @@ export class EmbeddedBroker {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || first === 0) throw e;
       this.server = await this.listen(handler, 0);
-      this.log.warn({ wanted: first, port: (this.server.address() as { port: number }).port }, 'embedded broker port busy; using a free port');
+      this.log.warn(
+        { wanted: first, port: (this.server.address() as { port: number }).port },
+        'embedded broker port busy; using a free port',
+      );
     }
     this.boundPort = (this.server.address() as { port: number }).port;
     this.log.info({ url: this.url }, 'embedded MQTT broker listening');

@@ -248,7 +248,9 @@ export class MqttClient extends EventEmitter<ClientEvents> {
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => {
         this.off('connect', ok);
-        reject(new Error(`no MQTT connection to ${redactUrl(this.url)} within ${timeoutMs} ms${this.lastError ? ` (${this.lastError})` : ''}`));
+        reject(
+          new Error(`no MQTT connection to ${redactUrl(this.url)} within ${timeoutMs} ms${this.lastError ? ` (${this.lastError})` : ''}`),
+        );
       }, timeoutMs);
       const ok = (): void => {
         clearTimeout(t);

@@ -186,7 +186,8 @@ export class CommandServer {
       }
       if (!this.cfg.enabled) throw new CommandError('commands are disabled on this device (mqtt.commands.enabled)');
       if (!isCommandName(name)) throw new CommandError(`unknown command "${clip(name)}"; known: ${commandNames.join(', ')}`);
-      if (this.cfg.disabled.includes(name)) throw new CommandError(`command "${name}" is disabled by configuration (mqtt.commands.disabled)`);
+      if (this.cfg.disabled.includes(name))
+        throw new CommandError(`command "${name}" is disabled by configuration (mqtt.commands.disabled)`);
     } catch (e) {
       this.answerError(reply, e);
       return;
@@ -226,7 +227,9 @@ export class CommandServer {
       throw new CommandError(`payload is not valid JSON: ${clip((e as Error).message, 120)}`);
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new CommandError(`payload must be a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+      throw new CommandError(
+        `payload must be a JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+      );
     }
     return value as Record<string, unknown>;
   }
@@ -260,7 +263,11 @@ export class CommandServer {
     try {
       text = JSON.stringify(full);
     } catch (e) {
-      text = JSON.stringify({ status: 'error', error: `result is not JSON-serialisable: ${(e as Error).message}`, transaction: reply.transaction });
+      text = JSON.stringify({
+        status: 'error',
+        error: `result is not JSON-serialisable: ${(e as Error).message}`,
+        transaction: reply.transaction,
+      });
     }
     try {
       await this.client.publish(reply.topic, text, {

@@ -7,7 +7,14 @@ import type { MqttClient } from './client.ts';
 export const HA_SENSORS = [
   { key: 'fps', name: 'Frame rate', unit: 'fps', field: 'frames.outPerSecond', stateClass: 'measurement', icon: 'mdi:speedometer' },
   { key: 'latency', name: 'Latency', unit: 'ms', field: 'latencyMs.total.p50', stateClass: 'measurement', icon: 'mdi:timer-outline' },
-  { key: 'drops', name: 'Dropped frames', unit: undefined, field: 'frames.dropped', stateClass: 'total_increasing', icon: 'mdi:delete-outline' },
+  {
+    key: 'drops',
+    name: 'Dropped frames',
+    unit: undefined,
+    field: 'frames.dropped',
+    stateClass: 'total_increasing',
+    icon: 'mdi:delete-outline',
+  },
   {
     key: 'temperature',
     name: 'SoC temperature',
@@ -17,7 +24,14 @@ export const HA_SENSORS = [
     icon: undefined,
     deviceClass: 'temperature',
   },
-  { key: 'selftest', name: 'Last self-test score', unit: undefined, field: 'selfTest.score', stateClass: 'measurement', icon: 'mdi:check-decagram' },
+  {
+    key: 'selftest',
+    name: 'Last self-test score',
+    unit: undefined,
+    field: 'selfTest.score',
+    stateClass: 'measurement',
+    icon: 'mdi:check-decagram',
+  },
 ] as const;
 
 export interface HomeAssistantOptions {
@@ -108,6 +122,8 @@ export class HomeAssistantDiscovery {
 
   /** Retained empty payloads remove the entities from Home Assistant. */
   async remove(): Promise<void> {
-    await Promise.all(discoveryMessages(this.opts).map((m) => this.opts.client.publish(m.topic, '', { qos: 1, retain: true }).catch(() => undefined)));
+    await Promise.all(
+      discoveryMessages(this.opts).map((m) => this.opts.client.publish(m.topic, '', { qos: 1, retain: true }).catch(() => undefined)),
+    );
   }
 }

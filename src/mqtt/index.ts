@@ -45,7 +45,8 @@ export async function startMqtt(settings: Settings, opts: StartMqttOptions = {})
   const dir = isAbsolute(cfg.spool.dir) ? cfg.spool.dir : join(settings.stateDir, cfg.spool.dir);
   const spool = new Spool({ dir, maxBytes: cfg.spool.maxBytes, maxCount: cfg.spool.maxCount, fsync: cfg.spool.fsync, logger });
   const publisher = new ResultPublisher({ client, spool, config: cfg, images: settings.pipeline.publishImage, logger });
-  const commands = opts.api && cfg.commands.enabled ? new CommandServer({ client, api: opts.api, config: cfg.commands, logger }) : undefined;
+  const commands =
+    opts.api && cfg.commands.enabled ? new CommandServer({ client, api: opts.api, config: cfg.commands, logger }) : undefined;
   const homeassistant = cfg.homeassistant.enabled
     ? new HomeAssistantDiscovery({
         client,
@@ -78,9 +79,9 @@ export async function startMqtt(settings: Settings, opts: StartMqttOptions = {})
 }
 
 export { EmbeddedBroker } from './broker.ts';
-export { MqttClient, checkBrokerUrl, isLoopbackHost, redactMqttConfig, redactUrl } from './client.ts';
+export { checkBrokerUrl, isLoopbackHost, MqttClient, redactMqttConfig, redactUrl } from './client.ts';
 export { CommandServer, type DeviceApi, type SetConfigResult } from './commands.ts';
-export { HomeAssistantDiscovery, discoveryMessages } from './homeassistant.ts';
+export { discoveryMessages, HomeAssistantDiscovery } from './homeassistant.ts';
 export { ResultPublisher } from './publisher.ts';
 export { Spool } from './spool.ts';
-export { Topics, parseTopic } from './topics.ts';
+export { parseTopic, Topics } from './topics.ts';

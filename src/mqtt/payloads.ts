@@ -102,14 +102,19 @@ export const commandParamSchemas = {
   stage_move: z
     .object({
       /** axis name → target (or offset when relative), micrometres */
-      axes: z
-        .record(z.string().regex(/^[A-Za-z0-9_-]{1,16}$/), finite)
-        .refine((a) => Object.keys(a).length > 0, 'name at least one axis'),
+      axes: z.record(z.string().regex(/^[A-Za-z0-9_-]{1,16}$/), finite).refine((a) => Object.keys(a).length > 0, 'name at least one axis'),
       relative: z.boolean().default(false),
       speedUmS: z.number().positive().finite().optional(),
     })
     .strict(),
-  stage_home: z.object({ axes: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,16}$/)).min(1).optional() }).strict(),
+  stage_home: z
+    .object({
+      axes: z
+        .array(z.string().regex(/^[A-Za-z0-9_-]{1,16}$/))
+        .min(1)
+        .optional(),
+    })
+    .strict(),
   estop: z.object({}).strict(),
   selftest: z.object({ patterns: z.number().int().min(1).max(100).default(5) }).strict(),
   restart: z.object({ delayMs: z.number().int().min(0).max(60_000).default(0) }).strict(),
@@ -129,7 +134,11 @@ export function isCommandName(name: string): name is CommandName {
  * Greedy nearest-neighbour matching of localisations to truth within radiusPx.
  * Skipped (undefined) for very large scenes to keep it cheap on the publishing path.
  */
-export function scoreAgainstTruth(locs: Localization[], truth: ReadonlyArray<{ x: number; y: number }>, radiusPx = 1): TruthScore | undefined {
+export function scoreAgainstTruth(
+  locs: Localization[],
+  truth: ReadonlyArray<{ x: number; y: number }>,
+  radiusPx = 1,
+): TruthScore | undefined {
   if (locs.length * truth.length > 4_000_000) return undefined;
   const pairs: Array<[number, number, number]> = [];
   const r2 = radiusPx * radiusPx;

@@ -1,4 +1,16 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { type Logger, silentLogger } from '../log.ts';
@@ -208,13 +220,11 @@ export class Spool {
       return undefined;
     }
     const ok =
-      buf.length >= HEADER &&
-      buf.subarray(0, 4).equals(MAGIC) &&
-      HEADER + buf.readUInt32BE(4) + buf.readUInt32BE(8) === buf.length;
+      buf.length >= HEADER && buf.subarray(0, 4).equals(MAGIC) && HEADER + buf.readUInt32BE(4) + buf.readUInt32BE(8) === buf.length;
     if (ok) {
       const meta = buf.subarray(HEADER, HEADER + buf.readUInt32BE(4));
       const image = buf.subarray(HEADER + meta.length);
-      if ((crc32(image, crc32(meta)) >>> 0) === buf.readUInt32BE(12)) return { id, meta, image };
+      if (crc32(image, crc32(meta)) >>> 0 === buf.readUInt32BE(12)) return { id, meta, image };
     }
     this.counters.corrupt++;
     this.log.warn({ id }, 'dropping corrupted spool record');

@@ -200,23 +200,40 @@ export function tensorValues(t: OnnxTensor): Float64Array {
   if (view) {
     for (let i = 0; i < n; i++) {
       switch (dt) {
-        case DataType.FLOAT: out[i] = view.getFloat32(i * 4, true); break;
-        case DataType.DOUBLE: out[i] = view.getFloat64(i * 8, true); break;
-        case DataType.INT8: out[i] = view.getInt8(i); break;
-        case DataType.UINT8: out[i] = view.getUint8(i); break;
-        case DataType.INT32: out[i] = view.getInt32(i * 4, true); break;
-        case DataType.INT64: out[i] = Number(view.getBigInt64(i * 8, true)); break;
-        default: throw new Error(`tensor ${t.name}: data type ${dt} not supported`);
+        case DataType.FLOAT:
+          out[i] = view.getFloat32(i * 4, true);
+          break;
+        case DataType.DOUBLE:
+          out[i] = view.getFloat64(i * 8, true);
+          break;
+        case DataType.INT8:
+          out[i] = view.getInt8(i);
+          break;
+        case DataType.UINT8:
+          out[i] = view.getUint8(i);
+          break;
+        case DataType.INT32:
+          out[i] = view.getInt32(i * 4, true);
+          break;
+        case DataType.INT64:
+          out[i] = Number(view.getBigInt64(i * 8, true));
+          break;
+        default:
+          throw new Error(`tensor ${t.name}: data type ${dt} not supported`);
       }
     }
     return out;
   }
   const src =
-    dt === DataType.FLOAT ? t.float_data
-    : dt === DataType.DOUBLE ? t.double_data
-    : dt === DataType.INT64 ? t.int64_data
-    : dt === DataType.INT8 || dt === DataType.UINT8 || dt === DataType.INT32 ? t.int32_data
-    : undefined;
+    dt === DataType.FLOAT
+      ? t.float_data
+      : dt === DataType.DOUBLE
+        ? t.double_data
+        : dt === DataType.INT64
+          ? t.int64_data
+          : dt === DataType.INT8 || dt === DataType.UINT8 || dt === DataType.INT32
+            ? t.int32_data
+            : undefined;
   if (src === undefined) throw new Error(`tensor ${t.name}: data type ${dt} not supported`);
   if (src.length !== n) throw new Error(`tensor ${t.name}: ${src.length} values for ${n} elements`);
   for (let i = 0; i < n; i++) out[i] = src[i];
@@ -228,12 +245,17 @@ type TypedData = Float32Array | Int8Array | Uint8Array | Int32Array | BigInt64Ar
 /** A tensor with its values in raw_data (little-endian, as ONNX requires). */
 export function makeTensor(name: string, dims: number[], values: TypedData): OnnxTensor {
   const dataType =
-    values instanceof Float32Array ? DataType.FLOAT
-    : values instanceof Int8Array ? DataType.INT8
-    : values instanceof Uint8Array ? DataType.UINT8
-    : values instanceof Int32Array ? DataType.INT32
-    : values instanceof BigInt64Array ? DataType.INT64
-    : DataType.DOUBLE;
+    values instanceof Float32Array
+      ? DataType.FLOAT
+      : values instanceof Int8Array
+        ? DataType.INT8
+        : values instanceof Uint8Array
+          ? DataType.UINT8
+          : values instanceof Int32Array
+            ? DataType.INT32
+            : values instanceof BigInt64Array
+              ? DataType.INT64
+              : DataType.DOUBLE;
   const n = dims.reduce((a, b) => a * b, 1);
   if (n !== values.length) throw new Error(`tensor ${name}: ${values.length} values for dims [${dims}]`);
   const bytes = new Uint8Array(values.byteLength);

@@ -109,11 +109,7 @@ export interface MatchResult {
  * greedily by increasing distance — equal to the optimal assignment whenever emitters are
  * further apart than 2·maxDistance, which is the regime where Jaccard is meaningful.
  */
-export function matchEmitters(
-  truth: ReadonlyArray<Point>,
-  found: ReadonlyArray<Point>,
-  maxDistance = 0.5,
-): MatchResult {
+export function matchEmitters(truth: ReadonlyArray<Point>, found: ReadonlyArray<Point>, maxDistance = 0.5): MatchResult {
   const cand: Array<[number, number, number]> = [];
   const md2 = maxDistance * maxDistance;
   for (let i = 0; i < truth.length; i++) {

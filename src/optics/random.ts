@@ -153,7 +153,5 @@ const logFactTable: Float64Array = (() => {
 export function logFactorial(k: number): number {
   if (k < LOG_FACT_TABLE_SIZE) return logFactTable[k];
   const k2 = k * k;
-  return (
-    k * Math.log(k) - k + 0.5 * Math.log(2 * Math.PI * k) + 1 / (12 * k) - 1 / (360 * k * k2) + 1 / (1260 * k2 * k2 * k)
-  );
+  return k * Math.log(k) - k + 0.5 * Math.log(2 * Math.PI * k) + 1 / (12 * k) - 1 / (360 * k * k2) + 1 / (1260 * k2 * k2 * k);
 }

@@ -37,8 +37,7 @@ export function parsePsfShapes(text: string): PsfShape[] {
     .filter((s) => s.length > 0);
   if (shapes.length === 0) throw new UserError('--psf: give at least one of gauss, airy');
   for (const s of shapes) {
-    if (!(PSF_SHAPES as readonly string[]).includes(s))
-      throw new UserError(`--psf: unknown PSF shape "${s}" (use gauss, airy)`);
+    if (!(PSF_SHAPES as readonly string[]).includes(s)) throw new UserError(`--psf: unknown PSF shape "${s}" (use gauss, airy)`);
   }
   return shapes as PsfShape[];
 }

@@ -8,12 +8,7 @@ import { type Psf, PsfRenderer } from './psf.ts';
 import type { Rng } from './random.ts';
 
 /** Expected photons per camera pixel (no noise, no background). */
-export function renderExpected(
-  emitters: ReadonlyArray<Emitter>,
-  psf: Psf,
-  width: number,
-  height: number,
-): Float64Array {
+export function renderExpected(emitters: ReadonlyArray<Emitter>, psf: Psf, width: number, height: number): Float64Array {
   const out = new Float64Array(width * height);
   new PsfRenderer(psf, 1).render(out, width, height, emitters);
   return out;

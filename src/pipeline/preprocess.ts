@@ -16,7 +16,8 @@ export function checkCalibration(cal: Calibration): void {
   }
   if (cal.flat) {
     for (let i = 0; i < cal.flat.data.length; i++) {
-      if (!(cal.flat.data[i] > 0) || !Number.isFinite(cal.flat.data[i])) throw new Error('flat field must be positive and finite everywhere');
+      if (!(cal.flat.data[i] > 0) || !Number.isFinite(cal.flat.data[i]))
+        throw new Error('flat field must be positive and finite everywhere');
     }
   }
 }

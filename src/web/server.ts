@@ -134,9 +134,7 @@ export class WebServer implements ResultSink {
 
   constructor(opts: WebServerOptions) {
     if (!isLoopbackHost(opts.host) && !opts.token) {
-      throw new UserError(
-        `refusing to serve the dashboard on non-loopback host ${opts.host} without web.token (set RAYLEIGH_WEB__TOKEN)`,
-      );
+      throw new UserError(`refusing to serve the dashboard on non-loopback host ${opts.host} without web.token (set RAYLEIGH_WEB__TOKEN)`);
     }
     if (opts.token !== undefined && opts.token.length < 16) {
       throw new UserError('web.token must be at least 16 characters');

@@ -65,7 +65,10 @@ describe('rayleigh run, end to end', () => {
     sub.on('message', (topic, payload, packet) => got.push({ topic, payload, retain: packet.retain }));
     await new Promise<void>((resolve) => sub.on('connect', () => resolve()));
     await sub.subscribeAsync('rayleigh/e2e01/#', { qos: 1 });
-    daemon = spawn(process.execPath, [join(root, 'bin', 'rayleigh.mjs'), 'run', '--config', cfg], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    daemon = spawn(process.execPath, [join(root, 'bin', 'rayleigh.mjs'), 'run', '--config', cfg], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     daemon.stdout?.on('data', (d: Buffer) => {
       stdout += d.toString();
     });
@@ -136,7 +139,12 @@ describe('rayleigh run, end to end', () => {
 
     await sub.publishAsync('rayleigh/e2e01/cmd/capture', '{not json', { qos: 1 });
     const bad = await waitFor(
-      () => got.find((x) => x.topic === 'rayleigh/e2e01/cmd/capture/response' && (JSON.parse(x.payload.toString()) as { status: string }).status === 'error'),
+      () =>
+        got.find(
+          (x) =>
+            x.topic === 'rayleigh/e2e01/cmd/capture/response' &&
+            (JSON.parse(x.payload.toString()) as { status: string }).status === 'error',
+        ),
       30_000,
       'error response',
     );
@@ -149,7 +157,11 @@ describe('rayleigh run, end to end', () => {
     expect(rep.patterns[0].emitters).toBeGreaterThan(0);
     expect(rep.score).toBeGreaterThanOrEqual(0);
     expect(rep.score).toBeLessThanOrEqual(1);
-    await waitFor(() => got.find((x) => x.topic === 'rayleigh/e2e01/event' && x.payload.toString().includes('selftest')), 10_000, 'selftest event');
+    await waitFor(
+      () => got.find((x) => x.topic === 'rayleigh/e2e01/event' && x.payload.toString().includes('selftest')),
+      10_000,
+      'selftest event',
+    );
   });
 
   it('exits cleanly on SIGTERM and leaves status "stopped"', async () => {

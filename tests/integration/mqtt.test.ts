@@ -95,7 +95,10 @@ describe.each(brokerKinds())('MQTT against %s', (kind) => {
       expect(body.transaction).toBe(`t${i}`);
       expect(api.calls.find((x) => x.name === r.name)?.params).toEqual(r.expect);
     }
-    expect(json(obs.msgs.find((m) => m.topic.endsWith('/set_config/response'))!).data).toEqual({ restartRequired: false, applied: ['health'] });
+    expect(json(obs.msgs.find((m) => m.topic.endsWith('/set_config/response'))!).data).toEqual({
+      restartRequired: false,
+      applied: ['health'],
+    });
     expect(json(obs.msgs.find((m) => m.topic.endsWith('/get_config/response'))!).data).toEqual(api.config);
   });
 
@@ -141,7 +144,11 @@ describe.each(brokerKinds())('MQTT against %s', (kind) => {
     // a timed-out handler does not block the queue
     await obs.raw.publishAsync('rayleigh/cmd2/cmd/start', '{"transaction":42}', { qos: 1 });
     await until(() => obs.msgs.some((m) => m.topic.endsWith('/start/response')), 5000, 'start after timeout');
-    expect(json(obs.msgs.find((m) => m.topic.endsWith('/start/response'))!)).toEqual({ status: 'ok', data: { did: 'start' }, transaction: 42 });
+    expect(json(obs.msgs.find((m) => m.topic.endsWith('/start/response'))!)).toEqual({
+      status: 'ok',
+      data: { did: 'start' },
+      transaction: 42,
+    });
   });
 
   it('ignores retained requests and never answers into its own command topics', async () => {
@@ -262,11 +269,14 @@ describe.each(brokerKinds())('MQTT against %s', (kind) => {
           return JSON.stringify(values());
         case 3: {
           const o: Record<string, unknown> = {};
-          for (const key of ['count', 'axes', 'pattern', 'model', 'patch', 'delayMs', 'transaction', 'kind']) if (rnd() < 0.4) o[key] = values();
+          for (const key of ['count', 'axes', 'pattern', 'model', 'patch', 'delayMs', 'transaction', 'kind'])
+            if (rnd() < 0.4) o[key] = values();
           return JSON.stringify(o);
         }
         case 4:
-          return JSON.stringify({ pattern: { kind: ['grid', 'points', 'random'][Math.floor(rnd() * 3)], pitch: values(), points: values(), count: values() } });
+          return JSON.stringify({
+            pattern: { kind: ['grid', 'points', 'random'][Math.floor(rnd() * 3)], pitch: values(), points: values(), count: values() },
+          });
         case 5:
           return 'x'.repeat(Math.floor(rnd() * 70_000));
         default:
@@ -310,11 +320,19 @@ describe.each(brokerKinds())('TLS against %s', (kind) => {
   });
 
   it('fails without a trusted client certificate or without the CA', async () => {
-    const rogue = new MqttClient({ url: broker.url, deviceId: 'tls2', config: mqttConfig({ tls: { ca: pki.ca, cert: pki.rogueCert, key: pki.rogueKey } }) });
+    const rogue = new MqttClient({
+      url: broker.url,
+      deviceId: 'tls2',
+      config: mqttConfig({ tls: { ca: pki.ca, cert: pki.rogueCert, key: pki.rogueKey } }),
+    });
     cleanups.push(() => rogue.stop(200));
     rogue.start();
     await expect(rogue.waitForConnect(2500)).rejects.toThrow(/no MQTT connection/);
-    const noCa = new MqttClient({ url: broker.url, deviceId: 'tls3', config: mqttConfig({ tls: { cert: pki.clientCert, key: pki.clientKey } }) });
+    const noCa = new MqttClient({
+      url: broker.url,
+      deviceId: 'tls3',
+      config: mqttConfig({ tls: { cert: pki.clientCert, key: pki.clientKey } }),
+    });
     cleanups.push(() => noCa.stop(200));
     noCa.start();
     await expect(noCa.waitForConnect(2500)).rejects.toThrow(/self-signed|unable to verify|certificate/i);

@@ -48,7 +48,9 @@ afterEach(async () => {
   for (const m of hubs.splice(0)) m.close();
 });
 
-async function serve(over: Partial<WebServerOptions> = {}): Promise<{ server: WebServer; url: string; metrics: Metrics; calls: Array<[string, unknown]> }> {
+async function serve(
+  over: Partial<WebServerOptions> = {},
+): Promise<{ server: WebServer; url: string; metrics: Metrics; calls: Array<[string, unknown]> }> {
   const metrics = new Metrics({ defaultMetrics: false, version: '0.0.1-test', deviceId: 'web01' });
   hubs.push(metrics);
   const calls: Array<[string, unknown]> = [];

@@ -2,8 +2,8 @@
 import type { Logger } from '../../log.ts';
 import type { FaultRegistry } from '../faults.ts';
 import { type I2cBus, openI2cBus } from '../i2c/bus.ts';
-import { type SimDmdRig, createSimDmdRig } from '../sim/dmd-rig.ts';
-import { type DmdConfig, createDmd } from './index.ts';
+import { createSimDmdRig, type SimDmdRig } from '../sim/dmd-rig.ts';
+import { createDmd, type DmdConfig } from './index.ts';
 import type { Dmd } from './types.ts';
 import { LinuxFramebuffer, VideoPort } from './video-port.ts';
 

@@ -3,14 +3,8 @@
  * src/hardware/dmd/dlpc347x.ts (DLPU075 opcodes) and, in external-video mode, shows whatever frame
  * the host wrote to the (memory) framebuffer feeding its video port.
  */
-import {
-  COMM_STATUS_I2C,
-  DLPC347X,
-  DLPC347X_TPG,
-  OPERATING_MODE,
-  SHORT_STATUS,
-} from '../dmd/dlpc347x.ts';
-import { type MemoryFramebuffer, decodeFrame } from '../dmd/video-port.ts';
+import { COMM_STATUS_I2C, DLPC347X, DLPC347X_TPG, OPERATING_MODE, SHORT_STATUS } from '../dmd/dlpc347x.ts';
+import { decodeFrame, type MemoryFramebuffer } from '../dmd/video-port.ts';
 import type { Mask } from '../patterns.ts';
 import { testPatternMask } from './dmd-test-patterns.ts';
 import type { I2cDeviceModel } from './i2c-bus.ts';
@@ -73,9 +67,7 @@ export class SimDlpc347x implements I2cDeviceModel {
       case DLPC347X.READ_SHORT_STATUS:
         this.pending = Uint8Array.of(this.shortStatus);
         // reading clears the communication and system error bits (guide, Read Short Status)
-        this.shortStatus &= ~(
-          SHORT_STATUS.communicationError | SHORT_STATUS.systemError
-        );
+        this.shortStatus &= ~(SHORT_STATUS.communicationError | SHORT_STATUS.systemError);
         return;
       case DLPC347X.READ_COMM_STATUS:
         if (p.length !== 1 || p[0] !== COMM_STATUS_I2C) {
@@ -97,9 +89,7 @@ export class SimDlpc347x implements I2cDeviceModel {
         this.pending = Uint8Array.of(this.ledEnable);
         return;
       case DLPC347X.READ_LED_CURRENT:
-        this.pending = Uint8Array.from(
-          this.ledCurrent.flatMap((c) => [c & 0xff, c >> 8]),
-        );
+        this.pending = Uint8Array.from(this.ledCurrent.flatMap((c) => [c & 0xff, c >> 8]));
         return;
     }
     this.commands.push({ op, params: p.slice() });
@@ -131,11 +121,7 @@ export class SimDlpc347x implements I2cDeviceModel {
         this.ledEnable = p[0] & 0x07;
         return;
       case DLPC347X.WRITE_LED_CURRENT: {
-        const cur = [
-          p[0] | (p[1] << 8),
-          p[2] | (p[3] << 8),
-          p[4] | (p[5] << 8),
-        ];
+        const cur = [p[0] | (p[1] << 8), p[2] | (p[3] << 8), p[4] | (p[5] << 8)];
         if (cur.some((c) => c > 1023)) {
           this.refuse(COMM.invalidParameter, op);
           return;
@@ -158,24 +144,15 @@ export class SimDlpc347x implements I2cDeviceModel {
   }
 
   private computeShown(): Mask | null {
-    const lit = [0, 1, 2].some(
-      (c) => (this.ledEnable >> c) & 1 && this.ledCurrent[c] > 0,
-    );
+    const lit = [0, 1, 2].some((c) => (this.ledEnable >> c) & 1 && this.ledCurrent[c] > 0);
     if (!lit) return null;
     if (this.operatingMode === OPERATING_MODE.externalVideo) {
       if (!this.framebuffer) return null;
-      return decodeFrame(
-        this.framebuffer.frame,
-        this.framebuffer.info,
-        this.width,
-        this.height,
-      );
+      return decodeFrame(this.framebuffer.frame, this.framebuffer.info, this.width, this.height);
     }
     if (this.operatingMode === OPERATING_MODE.testPatternGenerator) {
       const code = this.testPattern[0] & 0x0f;
-      const name =
-        Object.keys(DLPC347X_TPG).find((k) => DLPC347X_TPG[k].code === code) ??
-        'solid';
+      const name = Object.keys(DLPC347X_TPG).find((k) => DLPC347X_TPG[k].code === code) ?? 'solid';
       return testPatternMask(name, this.width, this.height);
     }
     return null;

@@ -7,7 +7,7 @@
  * Read Error Code register reflects the last executed write command, as the guide describes.
  */
 import { DISPLAY_MODE, DLPC900, DLPC900_TPG, LED_SEQUENCER_CONTROL, START_STOP } from '../dmd/dlpc900.ts';
-import { type DecodedImage, ImageFormatError, bitPlane, decodePatternImage } from '../dmd/dlpc900-image.ts';
+import { bitPlane, type DecodedImage, decodePatternImage, ImageFormatError } from '../dmd/dlpc900-image.ts';
 import { type Mask, maskFromBits } from '../patterns.ts';
 import { testPatternMask } from './dmd-test-patterns.ts';
 import type { I2cDeviceModel } from './i2c-bus.ts';

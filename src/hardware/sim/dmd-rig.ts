@@ -4,11 +4,11 @@
  * and tests use it wherever hardware.dmd.bus is "sim".
  */
 import type { Logger } from '../../log.ts';
-import { type DmdConfig, createDmd } from '../dmd/index.ts';
+import type { Emitter } from '../../optics/emitter.ts';
+import { createDmd, type DmdConfig } from '../dmd/index.ts';
 import type { Dmd } from '../dmd/types.ts';
 import { MemoryFramebuffer, VideoPort } from '../dmd/video-port.ts';
 import type { FaultRegistry } from '../faults.ts';
-import type { Emitter } from '../../optics/emitter.ts';
 import type { DmdCameraMapping } from '../patterns.ts';
 import { SimDlpc347x } from './dmd-dlpc347x.ts';
 import { SimDlpc900 } from './dmd-dlpc900.ts';

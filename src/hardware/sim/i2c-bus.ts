@@ -3,7 +3,7 @@
  * and answer reads with bytes, so drivers are exercised at the protocol level. Faults (NACK, hang,
  * corruption) can be injected per address, and every transfer is logged with its raw bytes.
  */
-import { I2cError, type I2cBus, TransferQueue, checkAddress, hex, withDeadline } from '../i2c/bus.ts';
+import { checkAddress, hex, type I2cBus, I2cError, TransferQueue, withDeadline } from '../i2c/bus.ts';
 
 export interface I2cDeviceModel {
   /** one complete write transaction (START, address+W, bytes..., STOP) */

@@ -2,10 +2,10 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { UserError } from '../../errors.ts';
 import { decodeModel, encodeModel, type OnnxModel } from '../../onnx/model.ts';
 import { collectStats, listCalibrationFrames } from './calibrate.ts';
-import { quantizeQdq, tensorsToCalibrate, type QdqReport } from './qdq.ts';
+import { type QdqReport, quantizeQdq, tensorsToCalibrate } from './qdq.ts';
 import type { RangeMethod } from './ranges.ts';
 
-export { summariseOptimizedGraph, type OptimizedGraphSummary } from './inspect.ts';
+export { type OptimizedGraphSummary, summariseOptimizedGraph } from './inspect.ts';
 export type { RangeMethod } from './ranges.ts';
 
 export interface QuantizeOptions {

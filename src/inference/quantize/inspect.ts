@@ -27,7 +27,8 @@ export async function summariseOptimizedGraph(model: string | Uint8Array, thread
       executionProviders: ['cpu'],
       logSeverityLevel: 3,
     };
-    const session = typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
+    const session =
+      typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
     await session.release();
     const g = decodeModel(await readFile(file)).graph ?? {};
     const ops: Record<string, number> = {};

@@ -5,16 +5,16 @@
  * sums), int32 bias with scale x_scale·w_scale, uint8 asymmetric activations.
  */
 import {
-  DataType,
   attr,
+  DataType,
   defaultOpset,
   makeTensor,
-  tensorValues,
   type OnnxModel,
   type OnnxNode,
   type OnnxTensor,
+  tensorValues,
 } from '../../onnx/model.ts';
-import { clipRange, uint8Params, type QParams, type RangeOptions, type TensorStats } from './ranges.ts';
+import { clipRange, type QParams, type RangeOptions, type TensorStats, uint8Params } from './ranges.ts';
 
 /** Which inputs of each quantized op are activations that get Q/DQ. */
 const ACTIVATION_INPUTS: Record<string, (n: OnnxNode) => number[]> = {

@@ -196,8 +196,17 @@
   function showHealth(h) {
     if (h.error) return;
     $('device').textContent = h.deviceId || '';
-    setChip('model', h.model ? `model ${h.model.id} (${h.model.provider}) ${h.model.hash.slice(0, 8)}` : 'no model', h.model ? 'ok' : 'bad');
-    if (h.broker) setChip('broker', `broker ${h.broker.state}${h.broker.spoolMessages ? `, spool ${h.broker.spoolMessages}` : ''}`, h.broker.connected ? 'ok' : 'bad');
+    setChip(
+      'model',
+      h.model ? `model ${h.model.id} (${h.model.provider}) ${h.model.hash.slice(0, 8)}` : 'no model',
+      h.model ? 'ok' : 'bad',
+    );
+    if (h.broker)
+      setChip(
+        'broker',
+        `broker ${h.broker.state}${h.broker.spoolMessages ? `, spool ${h.broker.spoolMessages}` : ''}`,
+        h.broker.connected ? 'ok' : 'bad',
+      );
     setChip('uptime', `up ${formatDuration(h.uptimeSeconds)}${h.streaming ? '' : ' · stopped'}`);
     setChip('version', `v${h.version}`);
 

@@ -16,7 +16,10 @@ describe('DMD↔camera registration', () => {
       { x: 200, y: 700 },
       { x: 900, y: 500 },
     ];
-    const pairs = pts.map((m) => ({ m, c: { x: A[0] * (m.x + 0.5) + A[1] * (m.y + 0.5) + 3, y: A[2] * (m.x + 0.5) + A[3] * (m.y + 0.5) - 2 } }));
+    const pairs = pts.map((m) => ({
+      m,
+      c: { x: A[0] * (m.x + 0.5) + A[1] * (m.y + 0.5) + 3, y: A[2] * (m.x + 0.5) + A[3] * (m.y + 0.5) - 2 },
+    }));
     const f = fitAffine(pairs);
     for (const [i, v] of f.matrix.entries()) expect(v).toBeCloseTo(A[i], 9);
     expect(f.offsetX).toBeCloseTo(3, 6);
@@ -27,7 +30,11 @@ describe('DMD↔camera registration', () => {
   it('finds a rotated, shifted DMD through the simulated camera, from a rough initial guess', async () => {
     const theta = 0.03;
     const s = 0.034;
-    const truth = { matrix: [s * Math.cos(theta), -s * Math.sin(theta), s * Math.sin(theta), s * Math.cos(theta)] as [number, number, number, number], offsetX: 1.2, offsetY: 12.5 };
+    const truth = {
+      matrix: [s * Math.cos(theta), -s * Math.sin(theta), s * Math.sin(theta), s * Math.cos(theta)] as [number, number, number, number],
+      offsetX: 1.2,
+      offsetY: 12.5,
+    };
     const settings = parseSettings({
       camera: { type: 'sim', width: 64, height: 64, background: 5, psf: { shape: 'gauss', width: 1.2 } },
       hardware: { dmd: { type: 'dlpc900', bus: 'sim', mapping: truth, photonsPerMirror: 8000 } },
@@ -50,7 +57,10 @@ describe('DMD↔camera registration', () => {
 
 describe('dark and flat frames', () => {
   it('averages captured frames: the mean of a flat background approaches its expectation', async () => {
-    const settings = parseSettings({ camera: { type: 'sim', width: 16, height: 16, density: 0, background: 40 }, hardware: { dmd: { type: 'none' } } });
+    const settings = parseSettings({
+      camera: { type: 'sim', width: 16, height: 16, density: 0, background: 40 },
+      hardware: { dmd: { type: 'none' } },
+    });
     const inst = await openInstrument(settings, silentLogger, new FaultRegistry());
     const dark = await averageFrames(inst, 16);
     let sum = 0;

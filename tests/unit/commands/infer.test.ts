@@ -10,7 +10,8 @@ import { randomScene } from '../../../src/optics/scene.ts';
 import { renderFrame } from '../../../src/optics/simulate.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
-const cli = (args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'rayleigh.mjs'), ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, [join(root, 'bin', 'rayleigh.mjs'), ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
 
 describe('rayleigh infer (CLI)', () => {
   it('turns a directory of frames into one unit-sum float32 .npy per input on the 4× grid', () => {
@@ -46,7 +47,10 @@ describe('rayleigh infer (CLI)', () => {
     writeFileSync(join(dir, 'broken.npy'), Buffer.from('\x93NUMPY garbage'));
     const r = cli(['infer', '--model', 'rl', '--input', join(dir, 'broken.npy'), '--output', join(dir, 'o.npy')]);
     expect(r.status).not.toBe(0);
-    const lines = r.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('npm warn'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^rayleigh: /);
     const missing = cli(['infer', '--model', 'rl', '--input', join(dir, 'nope.npy'), '--output', join(dir, 'o.npy')]);

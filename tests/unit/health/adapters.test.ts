@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { brokerFromMqtt, devicesFromFaults } from '../../../src/health/adapters.ts';
 import { FaultRegistry } from '../../../src/hardware/faults.ts';
+import { brokerFromMqtt, devicesFromFaults } from '../../../src/health/adapters.ts';
 import { Metrics } from '../../../src/health/metrics.ts';
 
 describe('devicesFromFaults', () => {

@@ -8,7 +8,11 @@ import { makeImage } from '../../../src/optics/image.ts';
 
 function recordingNotifier(sent: string[]): Notifier {
   const send = async (a: Record<string, string>) => {
-    sent.push(Object.entries(a).map(([k, v]) => `${k}=${v}`).join(' '));
+    sent.push(
+      Object.entries(a)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+    );
   };
   return {
     enabled: true,

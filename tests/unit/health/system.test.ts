@@ -74,7 +74,12 @@ describe('vcgencmd get_throttled', () => {
       throttledOccurred: true,
       softTempLimitOccurred: false,
     });
-    expect(decodeThrottled(0x8000a)).toMatchObject({ freqCapped: true, softTempLimit: true, softTempLimitOccurred: true, underVoltage: false });
+    expect(decodeThrottled(0x8000a)).toMatchObject({
+      freqCapped: true,
+      softTempLimit: true,
+      softTempLimitOccurred: true,
+      underVoltage: false,
+    });
   });
 
   it('parses the tool output', () => {
@@ -156,7 +161,12 @@ describe('SystemMonitor', () => {
 
   it('survives a tegrastats binary that does not exist', async () => {
     const root = await fakeSys([]);
-    const mon = new SystemMonitor({ sysRoot: root, run: async () => 'throttled=0x1', tegrastats: '/nonexistent/tegrastats', intervalMs: 60_000 });
+    const mon = new SystemMonitor({
+      sysRoot: root,
+      run: async () => 'throttled=0x1',
+      tegrastats: '/nonexistent/tegrastats',
+      intervalMs: 60_000,
+    });
     await mon.start();
     await new Promise((r) => setTimeout(r, 50));
     const s = mon.snapshot();

@@ -108,7 +108,13 @@ describe('Watchdog', () => {
 
   it('rejects a non-positive stall threshold', () => {
     expect(
-      () => new Watchdog({ notifier: { watchdog: async () => undefined, status: async () => undefined }, progress: () => ({ framesOut: 0, streaming: true }), stallSeconds: 0, intervalMs: null }),
+      () =>
+        new Watchdog({
+          notifier: { watchdog: async () => undefined, status: async () => undefined },
+          progress: () => ({ framesOut: 0, streaming: true }),
+          stallSeconds: 0,
+          intervalMs: null,
+        }),
     ).toThrow(/stallSeconds/);
   });
 });

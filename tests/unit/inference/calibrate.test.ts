@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../../src/errors.ts';
-import { encodeNpy } from '../../../src/io/npy.ts';
 import { exposeTensors, listCalibrationFrames } from '../../../src/inference/quantize/calibrate.ts';
 import { tensorsToCalibrate } from '../../../src/inference/quantize/qdq.ts';
+import { encodeNpy } from '../../../src/io/npy.ts';
 import { buildTinyModel } from '../../fixtures/tiny-model.ts';
 import { spotFrame } from './helpers.ts';
 
@@ -13,7 +13,8 @@ describe('calibration set', () => {
   it('uses only frame_*.npy when a simulator directory also holds truth maps', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rayleigh-cal-'));
     try {
-      for (const n of ['frame_0001.npy', 'frame_0000.npy', 'truth_0000.npy', 'params_0000.json']) writeFileSync(join(dir, n), encodeNpy(spotFrame(8, 8, 1)));
+      for (const n of ['frame_0001.npy', 'frame_0000.npy', 'truth_0000.npy', 'params_0000.json'])
+        writeFileSync(join(dir, n), encodeNpy(spotFrame(8, 8, 1)));
       expect((await listCalibrationFrames(dir)).map((p) => basename(p))).toEqual(['frame_0000.npy', 'frame_0001.npy']);
       rmSync(join(dir, 'frame_0000.npy'));
       rmSync(join(dir, 'frame_0001.npy'));

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeNpy } from '../../../src/io/npy.ts';
-import { makeImage, type Image } from '../../../src/optics/image.ts';
+import { type Image, makeImage } from '../../../src/optics/image.ts';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -32,7 +32,8 @@ export function spotFrame(width: number, height: number, seed: number, spots = 1
 
 export function writeCalibrationSet(dir: string, count: number, size = 48): void {
   mkdirSync(dir, { recursive: true });
-  for (let i = 0; i < count; i++) writeFileSync(join(dir, `frame-${String(i).padStart(3, '0')}.npy`), encodeNpy(spotFrame(size, size, 1000 + i)));
+  for (let i = 0; i < count; i++)
+    writeFileSync(join(dir, `frame-${String(i).padStart(3, '0')}.npy`), encodeNpy(spotFrame(size, size, 1000 + i)));
 }
 
 export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {

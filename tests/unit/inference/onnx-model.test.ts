@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { DataType, attrInts, decodeModel, encodeModel, makeTensor, tensorValues } from '../../../src/onnx/model.ts';
+import { attrInts, DataType, decodeModel, encodeModel, makeTensor, tensorValues } from '../../../src/onnx/model.ts';
 import { buildTinyModel, buildTinyUNet } from '../../fixtures/tiny-model.ts';
 
 const fixture = new URL('../../fixtures/tiny-fp32.onnx', import.meta.url);

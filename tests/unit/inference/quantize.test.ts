@@ -95,7 +95,9 @@ describe('quantize methods and errors', () => {
 
   it('rejects a calibration directory without frames and a file that is not ONNX', async () => {
     const empty = mkdtempSync(join(dir, 'empty-'));
-    await expect(quantizeModelFile({ model: join(fixtures, 'tiny-fp32.onnx'), calibration: empty, out: join(dir, 'x.onnx') })).rejects.toThrow(UserError);
+    await expect(
+      quantizeModelFile({ model: join(fixtures, 'tiny-fp32.onnx'), calibration: empty, out: join(dir, 'x.onnx') }),
+    ).rejects.toThrow(UserError);
     await expect(
       quantizeModelFile({ model: join(dir, 'cal', 'frame-000.npy'), calibration: join(dir, 'cal'), out: join(dir, 'x.onnx') }),
     ).rejects.toThrow(/--model/);
@@ -105,7 +107,13 @@ describe('quantize methods and errors', () => {
 describe('quantize --exclude', () => {
   it('keeps an excluded Conv and the data-movement ops after it in float', async () => {
     const out = join(dir, 'tiny-head-float.onnx');
-    const r = await quantizeModelFile({ model: join(fixtures, 'tiny-fp32.onnx'), calibration: join(dir, 'cal'), out, exclude: ['Conv_5'], threads: 1 });
+    const r = await quantizeModelFile({
+      model: join(fixtures, 'tiny-fp32.onnx'),
+      calibration: join(dir, 'cal'),
+      out,
+      exclude: ['Conv_5'],
+      threads: 1,
+    });
     expect(r.convs).toBe(2);
     const s = await summariseOptimizedGraph(out);
     expect(s.qlinearConvs).toBe(2);
@@ -122,7 +130,13 @@ describe('quantize --exclude', () => {
 describe('quantize --exclude on the first layer', () => {
   it('runs the excluded first Conv in float and still fuses the layers after it', async () => {
     const out = join(dir, 'tiny-first-float.onnx');
-    const r = await quantizeModelFile({ model: join(fixtures, 'tiny-fp32.onnx'), calibration: join(dir, 'cal'), out, exclude: ['Conv_0'], threads: 1 });
+    const r = await quantizeModelFile({
+      model: join(fixtures, 'tiny-fp32.onnx'),
+      calibration: join(dir, 'cal'),
+      out,
+      exclude: ['Conv_0'],
+      threads: 1,
+    });
     expect(r.convs).toBe(2);
     const s = await summariseOptimizedGraph(out);
     expect(s.qlinearConvs).toBe(2);

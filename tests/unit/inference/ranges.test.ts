@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { HISTOGRAM_BINS, TensorStats, clipRange, entropyThreshold, percentileOfHistogram, uint8Params } from '../../../src/inference/quantize/ranges.ts';
+import {
+  clipRange,
+  entropyThreshold,
+  HISTOGRAM_BINS,
+  percentileOfHistogram,
+  TensorStats,
+  uint8Params,
+} from '../../../src/inference/quantize/ranges.ts';
 
 function statsOf(values: number[]): TensorStats {
   const s = new TensorStats();

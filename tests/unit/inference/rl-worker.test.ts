@@ -8,7 +8,14 @@ import { renderFrame } from '../../../src/optics/simulate.ts';
 describe('Richardson–Lucy in a worker thread', () => {
   it('gives exactly the in-thread result while the event loop stays free', async () => {
     const rng = new Rng(11);
-    const frame = renderFrame(randomScene(rng, { width: 40, height: 32, density: 30, photons: 4000 }), { shape: 'gauss', width: 1.5 }, 40, 32, 8, rng);
+    const frame = renderFrame(
+      randomScene(rng, { width: 40, height: 32, density: 30, photons: 4000 }),
+      { shape: 'gauss', width: 1.5 },
+      40,
+      32,
+      8,
+      rng,
+    );
     const opts = { psf: 'gauss:1.5', iterations: 40, tolerance: 0, scale: 4 };
     const local = await new RichardsonLucy(opts.psf, opts).reconstruct(frame);
     const w = await WorkerRichardsonLucy.create(opts);

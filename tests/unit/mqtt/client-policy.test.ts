@@ -29,9 +29,9 @@ describe('broker URL policy', () => {
     expect(c.clientId).toBe('rayleigh-d1');
   });
   it('reports unreadable TLS files as a user error', () => {
-    expect(() => new MqttClient({ url: 'mqtts://127.0.0.1:1', deviceId: 'd1', config: mqttConfig({ tls: { ca: '/nonexistent/ca.pem' } }) })).toThrow(
-      /mqtt\.tls\.ca: cannot read/,
-    );
+    expect(
+      () => new MqttClient({ url: 'mqtts://127.0.0.1:1', deviceId: 'd1', config: mqttConfig({ tls: { ca: '/nonexistent/ca.pem' } }) }),
+    ).toThrow(/mqtt\.tls\.ca: cannot read/);
   });
 });
 

@@ -1,7 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient as RawClient } from 'mqtt';
 import { type MqttConfig, mqttSchema } from '../../../src/config/mqtt.ts';
-import type { CommandParams, DmdPattern } from '../../../src/mqtt/payloads.ts';
 import type { DeviceApi, SetConfigResult } from '../../../src/mqtt/commands.ts';
+import type { CommandParams, DmdPattern } from '../../../src/mqtt/payloads.ts';
 import { makeImage } from '../../../src/optics/image.ts';
 import type { FrameResult } from '../../../src/pipeline/types.ts';
 
@@ -26,7 +26,14 @@ export function makeResult(seq: number, stream = 'main', withTruth = false): Fra
     localizations: [{ x: 1.5, y: 2.5, photons: 100, peak: 1 }],
     timings: { queue: 0.1, preprocess: 0.2, reconstruct: 3, postprocess: 0.4, total: 3.7 },
     dropped: 0,
-    ...(withTruth ? { truth: [{ x: 1.6, y: 2.4, photons: 90 }, { x: 6, y: 6, photons: 50 }] } : {}),
+    ...(withTruth
+      ? {
+          truth: [
+            { x: 1.6, y: 2.4, photons: 90 },
+            { x: 6, y: 6, photons: 50 },
+          ],
+        }
+      : {}),
   };
 }
 
@@ -111,7 +118,11 @@ export interface Collected {
 }
 
 /** An observer client that records every message it gets. */
-export async function observer(url: string, filters: string[], opts: IClientOptions = {}): Promise<{ raw: RawClient; msgs: Collected[]; close(): Promise<void> }> {
+export async function observer(
+  url: string,
+  filters: string[],
+  opts: IClientOptions = {},
+): Promise<{ raw: RawClient; msgs: Collected[]; close(): Promise<void> }> {
   const raw = await mqtt.connectAsync(url, { reconnectPeriod: 200, connectTimeout: 5000, ...opts });
   const msgs: Collected[] = [];
   raw.on('message', (topic, payload, packet) => {

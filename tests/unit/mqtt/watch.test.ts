@@ -37,15 +37,24 @@ describe('rayleigh watch', () => {
 
   it('emits JSON lines with --json', () => {
     const line = formatMessage('rayleigh', 'rayleigh/d/event', Buffer.from('{"type":"fault","severity":"error"}'), true);
-    expect(JSON.parse(line)).toMatchObject({ topic: 'rayleigh/d/event', device: 'd', kind: 'event', payload: { type: 'fault', severity: 'error' } });
+    expect(JSON.parse(line)).toMatchObject({
+      topic: 'rayleigh/d/event',
+      device: 'd',
+      kind: 'event',
+      payload: { type: 'fault', severity: 'error' },
+    });
     const img = JSON.parse(formatMessage('rayleigh', 'rayleigh/d/result/s/image', Buffer.alloc(9), true));
     expect(img).toMatchObject({ kind: 'image', stream: 's', bytes: 9 });
     expect(img.payload).toBeUndefined();
   });
 
   it('fails with a user error when the broker is unreachable or the device is a pattern', async () => {
-    await expect(watch({ ...watchDefaults, url: 'mqtt://127.0.0.1:1', prefix: 'rayleigh', device: '+', timeout: 2 }, () => {})).rejects.toThrow(UserError);
+    await expect(
+      watch({ ...watchDefaults, url: 'mqtt://127.0.0.1:1', prefix: 'rayleigh', device: '+', timeout: 2 }, () => {}),
+    ).rejects.toThrow(UserError);
     await expect(watch({ ...watchDefaults, url, prefix: 'rayleigh', device: 'a/#' }, () => {})).rejects.toThrow(/--device/);
-    await expect(watch({ ...watchDefaults, url: 'mqtt://203.0.113.9', prefix: 'rayleigh', device: '+' }, () => {})).rejects.toThrow(/plaintext/);
+    await expect(watch({ ...watchDefaults, url: 'mqtt://203.0.113.9', prefix: 'rayleigh', device: '+' }, () => {})).rejects.toThrow(
+      /plaintext/,
+    );
   });
 });

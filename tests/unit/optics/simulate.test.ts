@@ -12,8 +12,7 @@ describe('scene', () => {
     expect(meanEmitterCount(100, 100, 50)).toBe(200);
     const counts: number[] = [];
     const rng = new Rng(4);
-    for (let i = 0; i < 400; i++)
-      counts.push(randomScene(rng, { width: 64, height: 64, density: 20, photons: 1 }).length);
+    for (let i = 0; i < 400; i++) counts.push(randomScene(rng, { width: 64, height: 64, density: 20, photons: 1 }).length);
     const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
     const expected = meanEmitterCount(20, 64, 64);
     expect(Math.abs(mean - expected)).toBeLessThan(5 * Math.sqrt(expected / counts.length));
@@ -104,8 +103,7 @@ describe('samples', () => {
     expect(parseLogRange('1:100', 'x')).toEqual({ min: 1, max: 100 });
     expect(parseLogRange('5', 'x')).toEqual({ min: 5, max: 5 });
     expect(parseLogRange('0', 'x', true)).toEqual({ min: 0, max: 0 });
-    for (const bad of ['a', '1:2:3', '-1', '5:1', '0:4', ''])
-      expect(() => parseLogRange(bad, 'x', bad === '0:4')).toThrow(UserError);
+    for (const bad of ['a', '1:2:3', '-1', '5:1', '0:4', '']) expect(() => parseLogRange(bad, 'x', bad === '0:4')).toThrow(UserError);
     expect(parsePsfShapes('gauss, airy')).toEqual(['gauss', 'airy']);
     expect(() => parsePsfShapes('lorentz')).toThrow(UserError);
   });

@@ -49,21 +49,7 @@ describe('sample stream format', () => {
   it('`rayleigh simulate --stream --count 2` writes header + 2 records and exits 0', async () => {
     const child = spawn(
       process.execPath,
-      [
-        'bin/rayleigh.mjs',
-        'simulate',
-        '--task',
-        'damn',
-        '--stream',
-        '--count',
-        '2',
-        '--size',
-        '16',
-        '--scale',
-        '2',
-        '--seed',
-        '3',
-      ],
+      ['bin/rayleigh.mjs', 'simulate', '--task', 'damn', '--stream', '--count', '2', '--size', '16', '--scale', '2', '--seed', '3'],
       {
         cwd: new URL('../../..', import.meta.url).pathname,
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { Frame, FrameSource, FrameSourceStats } from '../../../src/camera/types.ts';
 import { SimCamera } from '../../../src/camera/sim.ts';
+import type { Frame, FrameSource, FrameSourceStats } from '../../../src/camera/types.ts';
+import { parseSettings } from '../../../src/config/load.ts';
 import type { Reconstructor } from '../../../src/inference/types.ts';
 import { type Image, makeImage } from '../../../src/optics/image.ts';
 import { RichardsonLucy } from '../../../src/optics/richardson-lucy.ts';
 import { Pipeline } from '../../../src/pipeline/pipeline.ts';
 import type { FrameResult } from '../../../src/pipeline/types.ts';
-import { parseSettings } from '../../../src/config/load.ts';
 
 /** A source that emits `n` frames as fast as it can, synchronously, like a burst from a fast camera. */
 class BurstSource implements FrameSource {
@@ -60,7 +60,13 @@ const post = { threshold: 0.5, minDistance: 1, maxLocalizations: 10 };
 describe('Pipeline', () => {
   it('keeps the newest frames when reconstruction falls behind, counts drops, and times every stage', async () => {
     const results: FrameResult[] = [];
-    const p = new Pipeline({ stream: 'main', queueSize: 2, reconstructor: new SlowEngine(), postprocess: post, sinks: [{ publish: (r) => results.push(r) }] });
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 2,
+      reconstructor: new SlowEngine(),
+      postprocess: post,
+      sinks: [{ publish: (r) => results.push(r) }],
+    });
     await p.start(new BurstSource(10));
     await p.stop({ drain: true });
     const s = p.stats();
@@ -80,7 +86,13 @@ describe('Pipeline', () => {
 
   it('a frame that fails is counted and the stream goes on', async () => {
     const results: FrameResult[] = [];
-    const p = new Pipeline({ stream: 'main', queueSize: 20, reconstructor: new SlowEngine(), postprocess: post, sinks: [{ publish: (r) => results.push(r) }] });
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 20,
+      reconstructor: new SlowEngine(),
+      postprocess: post,
+      sinks: [{ publish: (r) => results.push(r) }],
+    });
     await p.start(new BurstSource(5, new Set([2])));
     await p.stop({ drain: true });
     expect(p.stats().errors).toBe(1);
@@ -90,7 +102,13 @@ describe('Pipeline', () => {
 
   it('stop without drain discards the queue', async () => {
     const results: FrameResult[] = [];
-    const p = new Pipeline({ stream: 'main', queueSize: 20, reconstructor: new SlowEngine(), postprocess: post, sinks: [{ publish: (r) => results.push(r) }] });
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 20,
+      reconstructor: new SlowEngine(),
+      postprocess: post,
+      sinks: [{ publish: (r) => results.push(r) }],
+    });
     await p.start(new BurstSource(10));
     await p.stop({ drain: false });
     expect(results.length).toBeLessThan(10);
@@ -101,7 +119,12 @@ describe('Pipeline', () => {
     const settings = parseSettings({ camera: { type: 'sim', width: 32, height: 32, fps: 50, density: 8, photons: 20000, background: 2 } });
     if (settings.camera.type !== 'sim') throw new Error('sim expected');
     const cam = new SimCamera(settings.camera, { seed: 5 });
-    const p = new Pipeline({ stream: 'main', queueSize: 2, reconstructor: new RichardsonLucy('gauss:2', { iterations: 30 }), postprocess: { threshold: 0.2, minDistance: 4, maxLocalizations: 100 } });
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 2,
+      reconstructor: new RichardsonLucy('gauss:2', { iterations: 30 }),
+      postprocess: { threshold: 0.2, minDistance: 4, maxLocalizations: 100 },
+    });
     const r = await p.processOne(await cam.capture());
     expect(r.output.width).toBe(128);
     let sum = 0;

@@ -1,16 +1,16 @@
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../../../src/errors.ts';
 import { Dlpc347x } from '../../../../src/hardware/dmd/dlpc347x.ts';
 import {
-  LinuxFramebuffer,
-  MemoryFramebuffer,
-  VideoPort,
   decodeFrame,
   encodeMaskFrame,
+  LinuxFramebuffer,
+  MemoryFramebuffer,
   readFramebufferInfo,
+  VideoPort,
 } from '../../../../src/hardware/dmd/video-port.ts';
 import { DeviceFault, FaultRegistry } from '../../../../src/hardware/faults.ts';
 import { gridPoints, maskFromPoints, masksEqual, randomPoints } from '../../../../src/hardware/patterns.ts';

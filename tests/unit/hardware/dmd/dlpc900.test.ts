@@ -19,14 +19,14 @@ function rig(width = 64, height = 48, opts: { compression?: 'erle' | 'none'; mod
 }
 
 describe('DLPC900 command bytes (DLPU018)', () => {
-  it('LUT definition matches the guide\'s On-The-Fly example rows', () => {
+  it("LUT definition matches the guide's On-The-Fly example rows", () => {
     // DLPU018 "Image On-The-Fly Pattern Mode" example, step 2 and 3 data columns
-    expect(hex(lutDefinition({ index: 0, exposureUs: 200, bitDepth: 1, color: 0b001, clearAfter: true, imageIndex: 0, bitPosition: 0 }))).toBe(
-      '00 00 c8 00 00 11 00 00 00 00 00 00',
-    );
-    expect(hex(lutDefinition({ index: 1, exposureUs: 400, bitDepth: 2, color: 0b010, clearAfter: true, imageIndex: 0, bitPosition: 1 }))).toBe(
-      '01 00 90 01 00 23 00 00 00 00 00 08',
-    );
+    expect(
+      hex(lutDefinition({ index: 0, exposureUs: 200, bitDepth: 1, color: 0b001, clearAfter: true, imageIndex: 0, bitPosition: 0 })),
+    ).toBe('00 00 c8 00 00 11 00 00 00 00 00 00');
+    expect(
+      hex(lutDefinition({ index: 1, exposureUs: 400, bitDepth: 2, color: 0b010, clearAfter: true, imageIndex: 0, bitPosition: 1 })),
+    ).toBe('01 00 90 01 00 23 00 00 00 00 00 08');
   });
 
   it('LED commands: current 0xCB r g b, enable 0x90 with bit 3 = sequencer control', async () => {
@@ -51,12 +51,17 @@ describe('DLPC900 command bytes (DLPU018)', () => {
   it('test pattern: stop, video mode, internal TPG source, pattern select 0x8A', async () => {
     const { bus, dmd, model } = rig();
     await dmd.testPattern('checkerboard');
-    expect(bus.writes(0x1a).map(hex).filter((s) => s !== '32')).toEqual(['e5 00', 'e9 00', '80 01', '8a 07']);
+    expect(
+      bus
+        .writes(0x1a)
+        .map(hex)
+        .filter((s) => s !== '32'),
+    ).toEqual(['e5 00', 'e9 00', '80 01', '8a 07']);
     expect(model.tpg).toBe(7);
     await expect(dmd.testPattern('plaid')).rejects.toBeInstanceOf(UserError);
   });
 
-  it('show mask: the guide\'s On-The-Fly sequence with a 48-byte header and 504-byte packets', async () => {
+  it("show mask: the guide's On-The-Fly sequence with a 48-byte header and 504-byte packets", async () => {
     const { bus, dmd } = rig(16, 16, { compression: 'none' });
     await dmd.showMask(maskFromPoints(16, 16, [{ x: 1, y: 0 }]));
     const w = bus.writes(0x1a);

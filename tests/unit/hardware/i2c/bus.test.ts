@@ -71,10 +71,7 @@ describe('SimI2cBus', () => {
   it('keeps concurrent write-read pairs from interleaving', async () => {
     const bus = new SimI2cBus();
     bus.attach(0x1a, new EchoDevice());
-    const [a, b] = await Promise.all([
-      bus.writeRead(0x1a, Uint8Array.of(1, 2), 2),
-      bus.writeRead(0x1a, Uint8Array.of(3, 4), 2),
-    ]);
+    const [a, b] = await Promise.all([bus.writeRead(0x1a, Uint8Array.of(1, 2), 2), bus.writeRead(0x1a, Uint8Array.of(3, 4), 2)]);
     expect(Array.from(a)).toEqual([2, 1]);
     expect(Array.from(b)).toEqual([4, 3]);
   });
