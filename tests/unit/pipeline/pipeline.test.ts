@@ -57,16 +57,22 @@ class SlowEngine implements Reconstructor {
 
 const post = { threshold: 0.5, minDistance: 1, maxLocalizations: 10 };
 
+/** A pipeline on the slow engine that collects what it publishes. */
+function slowPipeline(queueSize: number): { p: Pipeline; results: FrameResult[] } {
+  const results: FrameResult[] = [];
+  const p = new Pipeline({
+    stream: 'main',
+    queueSize,
+    reconstructor: new SlowEngine(),
+    postprocess: post,
+    sinks: [{ publish: (r) => results.push(r) }],
+  });
+  return { p, results };
+}
+
 describe('Pipeline', () => {
   it('keeps the newest frames when reconstruction falls behind, counts drops, and times every stage', async () => {
-    const results: FrameResult[] = [];
-    const p = new Pipeline({
-      stream: 'main',
-      queueSize: 2,
-      reconstructor: new SlowEngine(),
-      postprocess: post,
-      sinks: [{ publish: (r) => results.push(r) }],
-    });
+    const { p, results } = slowPipeline(2);
     await p.start(new BurstSource(10));
     await p.stop({ drain: true });
     const s = p.stats();
@@ -85,14 +91,7 @@ describe('Pipeline', () => {
   });
 
   it('a frame that fails is counted and the stream goes on', async () => {
-    const results: FrameResult[] = [];
-    const p = new Pipeline({
-      stream: 'main',
-      queueSize: 20,
-      reconstructor: new SlowEngine(),
-      postprocess: post,
-      sinks: [{ publish: (r) => results.push(r) }],
-    });
+    const { p, results } = slowPipeline(20);
     await p.start(new BurstSource(5, new Set([2])));
     await p.stop({ drain: true });
     expect(p.stats().errors).toBe(1);
@@ -101,14 +100,7 @@ describe('Pipeline', () => {
   });
 
   it('stop without drain discards the queue', async () => {
-    const results: FrameResult[] = [];
-    const p = new Pipeline({
-      stream: 'main',
-      queueSize: 20,
-      reconstructor: new SlowEngine(),
-      postprocess: post,
-      sinks: [{ publish: (r) => results.push(r) }],
-    });
+    const { p, results } = slowPipeline(20);
     await p.start(new BurstSource(10));
     await p.stop({ drain: false });
     expect(results.length).toBeLessThan(10);
