@@ -65,7 +65,11 @@ describe.skipIf(!mosquittoAvailable())('fleet: many devices into one Mosquitto, 
     }
     // the load is actually shared, not all on one consumer
     expect(got.every((m) => [...m.values()].some((l) => l.length > 0))).toBe(true);
-    for (const s of stacks) expect(s.spool.stats().count).toBe(0);
+    // records leave the spool once the broker's PUBACK is processed, which can trail delivery
+    const spooled = (): number => stacks.reduce((n, s) => n + s.spool.stats().count, 0);
+    const t1 = Date.now();
+    while (spooled() > 0 && Date.now() - t1 < 10_000) await new Promise((r) => setTimeout(r, 50));
+    expect(spooled()).toBe(0);
   });
 
   it('a device id that would break the topic tree is refused', () => {
