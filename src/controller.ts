@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { renameSync, writeFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import type { FrameSource } from './camera/types.ts';
-import { deepMerge, parseSettings } from './config/load.ts';
+import { deepMerge, resolveSettings } from './config/load.ts';
 import type { Settings } from './config/schema.ts';
 import { UserError } from './errors.ts';
 import type { OpenedDmd } from './hardware/dmd/open.ts';
@@ -44,14 +44,17 @@ export interface DaemonOptions {
   log: Logger;
   /** where set_config {persist: true} writes */
   configFile?: string;
-  /** settings as the user wrote them (file + env), for persisting patches */
-  rawSettings?: Record<string, unknown>;
+  /**
+   * settings as written in the config file, without env overrides: patches persist onto this,
+   * so secrets given through the environment never end up in the file
+   */
+  writtenSettings?: Record<string, unknown>;
   /** called once the broker URL is known, before anything slower starts */
   onBroker?: (url: string, embedded: boolean) => void;
 }
 
-/** Settings whose change can be applied to a running daemon without a restart. */
-const HOT_KEYS = new Set(['pipeline.postprocess', 'pipeline.publishImage', 'inference.model', 'health.interval']);
+/** Settings whose change set_config applies to the running daemon; anything else needs a restart. */
+const HOT_KEYS = new Set(['pipeline.postprocess', 'inference.model']);
 
 function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
   if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && !Array.isArray(a) && !Array.isArray(b)) {
@@ -80,7 +83,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   const faults = new FaultRegistry();
   const events = new EventEmitter<{ restart: [] }>();
   let current = settings;
-  let rawSettings = opts.rawSettings ?? {};
+  let writtenSettings = opts.writtenSettings ?? {};
   const stopping: { v: boolean } = { v: false };
 
   // Parts are created below; the API closes over these bindings.
@@ -118,24 +121,24 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       web: { ...current.web, token: current.web.token ? '***' : undefined },
     }),
     async setConfig(p: CommandParams<'set_config'>): Promise<SetConfigResult> {
-      const nextRaw = deepMerge(rawSettings, p.patch) as Record<string, unknown>;
-      const next = parseSettings(deepMerge(nextRaw, {}));
       if (p.patch.mqtt && typeof p.patch.mqtt === 'object' && 'password' in (p.patch.mqtt as object)) {
         throw new UserError('mqtt.password cannot be set over MQTT; use passwordFile or the environment');
       }
+      if (p.persist && !opts.configFile) throw new UserError('the daemon was started without --config, so there is no file to persist to');
+      const nextWritten = deepMerge(writtenSettings, p.patch) as Record<string, unknown>;
+      const next = resolveSettings(nextWritten);
       const changed = changedKeys(current, next);
       const needsRestart = changed.filter((k) => ![...HOT_KEYS].some((h) => k === h || k.startsWith(`${h}.`)));
       if (changed.some((k) => k.startsWith('inference.model')) && next.inference.model !== pipeline.reconstructor.id) {
         await swapModel(next.inference.model);
       }
       pipeline.postprocessOptions = next.pipeline.postprocess;
-      if (p.persist) {
-        if (!opts.configFile) throw new UserError('the daemon was started without --config, so there is no file to persist to');
+      if (p.persist && opts.configFile) {
         const tmp = `${opts.configFile}.tmp`;
-        writeFileSync(tmp, toYaml(nextRaw));
+        writeFileSync(tmp, toYaml(nextWritten));
         renameSync(tmp, opts.configFile);
       }
-      rawSettings = nextRaw;
+      writtenSettings = nextWritten;
       // Keys that need a restart are reported now and take effect on the next (re)start.
       current = next;
       return { restartRequired: needsRestart.length > 0, changed, pendingRestart: needsRestart };

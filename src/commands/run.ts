@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { deepMerge, envOverrides, loadSettings, readConfigFile } from '../config/load.ts';
+import { readConfigFile, resolveSettings } from '../config/load.ts';
 import { type Daemon, startDaemon } from '../controller.ts';
 import { installShutdownHandlers } from '../health/lifecycle.ts';
 import { createLogger } from '../log.ts';
@@ -14,16 +14,17 @@ export function register(program: Command): void {
     .description('run the daemon (no config: simulated camera, DMD and embedded MQTT broker)')
     .option('--config <file>', 'YAML settings file (env RAYLEIGH_<SECTION>__<KEY> overrides it)')
     .action(async (o: RunOptions) => {
-      const settings = loadSettings(o.config);
-      const raw = deepMerge(o.config ? readConfigFile(o.config) : {}, envOverrides(process.env)) as Record<string, unknown>;
-      const log = createLogger(settings.log.level);
+      // read on every boot: a restart picks up what set_config persisted
+      const written = (): Record<string, unknown> => (o.config ? (readConfigFile(o.config) as Record<string, unknown>) : {});
+      const log = createLogger(resolveSettings(written()).log.level);
       let daemon: Daemon | null = null;
       const boot = async (): Promise<Daemon> => {
-        const s = loadSettings(o.config);
+        const file = written();
+        const s = resolveSettings(file);
         const d = await startDaemon(s, {
           log,
           configFile: o.config,
-          rawSettings: raw,
+          writtenSettings: file,
           onBroker: (url, embedded) => {
             const prefix = `${s.mqtt.prefix}/${s.device.id}`;
             process.stdout.write(`rayleigh: publishing to ${url}${embedded ? ' (embedded broker)' : ''} under ${prefix}/\n`);

@@ -93,11 +93,9 @@ export function readConfigFile(file: string): unknown {
   }
 }
 
-/** File (optional) < env overrides. Secrets referenced by *File keys are read here. */
-export function loadSettings(file?: string, env: NodeJS.ProcessEnv = process.env): Settings {
-  const fromFile = file ? readConfigFile(file) : {};
-  const merged = deepMerge(fromFile, envOverrides(env));
-  const settings = parseSettings(merged);
+/** Settings as written (a parsed file, possibly patched) < env overrides; secrets referenced by *File keys are read here. */
+export function resolveSettings(written: unknown, env: NodeJS.ProcessEnv = process.env): Settings {
+  const settings = parseSettings(deepMerge(written ?? {}, envOverrides(env)));
   if (settings.mqtt.passwordFile && settings.mqtt.password === undefined) {
     try {
       settings.mqtt.password = readFileSync(settings.mqtt.passwordFile, 'utf8').trim();
@@ -106,4 +104,9 @@ export function loadSettings(file?: string, env: NodeJS.ProcessEnv = process.env
     }
   }
   return settings;
+}
+
+/** File (optional) < env overrides. */
+export function loadSettings(file?: string, env: NodeJS.ProcessEnv = process.env): Settings {
+  return resolveSettings(file ? readConfigFile(file) : {}, env);
 }
