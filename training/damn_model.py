@@ -1,8 +1,16 @@
 """DAMN emitter super-resolution network: a small U-Net with a 4x sub-pixel head.
 
 Fully convolutional with zero 'same' padding and no global operations, because the runtime tiles
-large frames with a halo and normalises the stitched output to unit sum itself. Every op exports
-to a QDQ-friendly ONNX op: Conv, Relu, MaxPool, Resize(nearest), Concat, DepthToSpace.
+large frames with a halo and normalises the stitched output to unit sum itself. The body exports
+to QDQ-friendly ONNX ops (Conv, Relu, MaxPool, Resize(nearest), Concat); the head is two convs on
+the camera grid, a mass map through Softplus and 16 sub-pixel logits through a per-pixel Softmax
+(local, over channels, so tiling stays exact), multiplied and rearranged by DepthToSpace.
+
+Why that head: the first version ended in ReLU(conv → 16 channels). A sub-pixel channel whose
+pre-activation was negative got no gradient, so once the net put an emitter in the wrong quarter
+pixel nothing pulled it back; its sub-pixel placement plateaued far from what the photons allow.
+Softplus and Softmax pass gradient everywhere, and the softmax makes the sub-pixel choice a
+classification that a cross-entropy term can train directly.
 """
 
 from __future__ import annotations
@@ -42,16 +50,15 @@ class DamnNet(nn.Module):
         self.dec2 = Block(c3 + c2, c2)
         self.dec1 = Block(c2 + c1, c1)
         self.dec0 = Block(c1 + c0, cdec0, (1, 1, 1))
-        self.head = nn.Conv2d(cdec0, SCALE * SCALE, 3, padding=1)
-        # A small positive bias keeps the ReLU output alive at the start, so the unit-sum
-        # normalisation in the loss never divides an all-zero map.
-        nn.init.constant_(self.head.bias, 0.01)
+        self.mass = nn.Conv2d(cdec0, 1, 3, padding=1)
+        self.subpixel = nn.Conv2d(cdec0, SCALE * SCALE, 3, padding=1)
 
     @staticmethod
     def _up(x: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, scale_factor=2.0, mode="nearest")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Camera-grid emitter mass (>= 0) and the 16 sub-pixel logits, before they are combined."""
         if self.input_gain != 1.0:
             x = x * self.input_gain
         e0 = self.enc0(x)
@@ -61,7 +68,14 @@ class DamnNet(nn.Module):
         d2 = self.dec2(torch.cat([self._up(e3), e2], 1))
         d1 = self.dec1(torch.cat([self._up(d2), e1], 1))
         d0 = self.dec0(torch.cat([self._up(d1), e0], 1))
-        return F.relu(F.pixel_shuffle(self.head(d0), SCALE))
+        return F.softplus(self.mass(d0)), self.subpixel(d0)
+
+    @staticmethod
+    def combine(mass: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(mass * torch.softmax(logits, 1), SCALE)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.combine(*self.heads(x))
 
     def fold_input_gain(self) -> None:
         """Move the input gain into the first conv's weights so the exported graph starts with Conv."""

@@ -26,7 +26,7 @@ sys.path.insert(0, str(HERE))
 from damn_model import DamnNet, normalise_input  # noqa: E402
 from macs import macs_per_input_pixel, receptive_field_radius  # noqa: E402
 
-ALLOWED_OPS = {"Conv", "Relu", "MaxPool", "Resize", "Concat", "DepthToSpace", "Constant"}
+ALLOWED_OPS = {"Conv", "Relu", "MaxPool", "Resize", "Concat", "DepthToSpace", "Constant", "Softplus", "Softmax", "Mul"}
 
 
 def main() -> None:

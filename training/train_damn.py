@@ -76,6 +76,15 @@ def loss_fn(out: torch.Tensor, truth: torch.Tensor, w_bin: float, w_mse: float) 
     return loss
 
 
+def subpixel_ce(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the per-camera-pixel sub-pixel softmax against where the truth's mass sits
+    inside that pixel, weighted by the pixel's share of the frame's truth mass (empty pixels: 0)."""
+    t = F.pixel_unshuffle(truth, truth.shape[-1] // logits.shape[-1])
+    n = t.shape[0]
+    t = t / t.reshape(n, -1).sum(1).clamp_min(1e-12).view(n, 1, 1, 1)
+    return -(t * F.log_softmax(logits, 1)).reshape(n, -1).sum(1).mean()
+
+
 def to_tensors(samples: list[Sample], scale: int) -> tuple[torch.Tensor, torch.Tensor]:
     h, w = samples[0].frame.shape
     frames = torch.from_numpy(np.stack([s.frame for s in samples])[:, None])
@@ -103,6 +112,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--w-bin", type=float, default=1.0)
     ap.add_argument("--w-mse", type=float, default=0.0)
+    ap.add_argument("--w-ce", type=float, default=0.5, help="weight of the sub-pixel cross-entropy term")
     ap.add_argument("--focused-weight", type=float, default=0.6)
     ap.add_argument("--val-per-condition", type=int, default=16)
     ap.add_argument("--val-every", type=int, default=200)
@@ -124,7 +134,10 @@ def main() -> None:
 
     model = DamnNet()
     if args.init is not None:
-        model.load_state_dict(torch.load(args.init))
+        # Non-strict so a checkpoint of an earlier head still seeds the body; say what was not loaded.
+        missing, unexpected = model.load_state_dict(torch.load(args.init), strict=False)
+        if missing or unexpected:
+            print(f"init {args.init}: new {missing}, ignored {unexpected}", flush=True)
     macs = macs_per_input_pixel(model, args.size)
     rf = receptive_field_radius(DamnNet)
     log(f"model params={sum(p.numel() for p in model.parameters())} macs_per_input_px={macs:.0f} rf_radius_px={rf}")
@@ -177,8 +190,11 @@ def main() -> None:
             g["lr"] = lr
         frames, truths, _params = buf.batch(args.batch, rng)
         x = normalise_input(torch.from_numpy(frames))
-        out = model(x)
-        loss = loss_fn(out, torch.from_numpy(truths), args.w_bin, args.w_mse)
+        mass, logits = model.heads(x)
+        truth_t = torch.from_numpy(truths)
+        loss = loss_fn(model.combine(mass, logits), truth_t, args.w_bin, args.w_mse)
+        if args.w_ce > 0:
+            loss = loss + args.w_ce * subpixel_ce(logits, truth_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -16,6 +16,7 @@ interface EvalCli {
   models?: string;
   samples: string;
   rlSamples: string;
+  oracleTrials: string;
   seed: string;
   conditions?: string;
   writeManifest?: boolean;
@@ -28,11 +29,19 @@ function posInt(v: string, name: string): number {
   return n;
 }
 
+function nonNegInt(v: string, name: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`${name} must be a non-negative integer, got ${v}`);
+  return n;
+}
+
 const fmt = (x: number): string => (Number.isFinite(x) ? x.toExponential(2) : 'n/a');
 
 export function formatTable(results: ConditionResult[], engines: string[]): string {
   const lines: string[] = [];
   const head = ['condition', ...engines.flatMap((e) => [`${e} MAE fine`, `${e} MAE cam`, `${e} Jacc`])];
+  const withOracle = results.some((r) => r.oracle);
+  if (withOracle) head.push('oracle MAE fine', '¼·RL MAE fine');
   lines.push(`| ${head.join(' | ')} |`);
   lines.push(`|${head.map(() => '---').join('|')}|`);
   for (const r of results) {
@@ -41,6 +50,7 @@ export function formatTable(results: ConditionResult[], engines: string[]): stri
       const s = r.engines[e];
       cells.push(s ? fmt(s.maeFine) : '-', s ? fmt(s.maeCamera) : '-', s ? s.jaccard.toFixed(3) : '-');
     }
+    if (withOracle) cells.push(r.oracle ? fmt(r.oracle.maeFine) : '-', r.engines.rl ? fmt(r.engines.rl.maeFine / 4) : '-');
     lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
@@ -55,6 +65,7 @@ export function register(program: Command): void {
     .option('--models <ids>', 'comma-separated model ids (default: every damn model in the manifest)')
     .option('--samples <n>', 'test frames per condition', String(DEFAULT_EVAL.samples))
     .option('--rl-samples <n>', 'of those, frames also run through Richardson–Lucy', String(DEFAULT_EVAL.rlSamples))
+    .option('--oracle-trials <n>', 'Monte-Carlo trials of the isolated-emitter oracle per condition (0 = skip)', String(DEFAULT_EVAL.oracleTrials))
     .option('--seed <n>', 'first test seed (training uses seeds below 1000000)', String(DEFAULT_EVAL.seed))
     .option('--conditions <names>', `subset of ${DAMN_CONDITIONS.map((c) => c.name).join(',')}`)
     .option('--write-manifest', 'record the figures in models-int8/manifest.json')
@@ -80,6 +91,7 @@ export function register(program: Command): void {
           samples: posInt(o.samples, '--samples'),
           rlSamples: posInt(o.rlSamples, '--rl-samples'),
           seed: posInt(o.seed, '--seed'),
+          oracleTrials: nonNegInt(o.oracleTrials, '--oracle-trials'),
           conditions,
           onProgress: o.json ? undefined : (m: string) => process.stderr.write(`${m}\n`),
         };
@@ -94,6 +106,12 @@ export function register(program: Command): void {
               `${id}: MAE/RL (fine grid) per condition ${ratios.map((x) => x.toFixed(3)).join(', ')}; worst ${Math.max(...ratios).toFixed(3)}\n`,
             );
           }
+          const beyond = results.filter((r) => r.oracle && r.engines.rl && r.oracle.maeFine > r.engines.rl.maeFine / 4);
+          if (beyond.length) {
+            process.stdout.write(
+              `¼·RL is below what an ideal localizer reaches on isolated emitters in: ${beyond.map((r) => r.condition.name).join(', ')}\n`,
+            );
+          }
         }
         if (o.writeManifest) {
           const path = join(settings.inference.modelsDir, MANIFEST_FILE);
@@ -102,7 +120,7 @@ export function register(program: Command): void {
           for (const entry of raw.models) {
             if (!ids.includes(entry.id)) continue;
             entry.accuracy = {
-              command: `npx rayleigh eval --samples ${opts.samples} --rl-samples ${opts.rlSamples} --seed ${opts.seed}`,
+              command: `npx rayleigh eval --samples ${opts.samples} --rl-samples ${opts.rlSamples} --oracle-trials ${opts.oracleTrials} --seed ${opts.seed}`,
               measured: stamp,
               frame: `${opts.size}x${opts.size}`,
               metric: 'mean absolute error of unit-sum maps (fine = model grid, cam = camera grid); Jaccard at 0.5 camera px',
@@ -114,6 +132,7 @@ export function register(program: Command): void {
                     richardsonLucy: r.engines.rl,
                     raw: { maeFine: r.engines.raw.maeFine, maeCamera: r.engines.raw.maeCamera, jaccard: r.engines.raw.jaccard },
                     maeRatioToRl: r.engines[entry.id].maeFine / r.engines.rl.maeFine,
+                    ...(r.oracle ? { isolatedEmitterOracle: r.oracle } : {}),
                   },
                 ]),
               ),

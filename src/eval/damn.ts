@@ -7,6 +7,7 @@ import { RichardsonLucy } from '../optics/richardson-lucy.ts';
 import { randomScene } from '../optics/scene.ts';
 import { renderFrame, renderTruth } from '../optics/simulate.ts';
 import { postprocess } from '../pipeline/postprocess.ts';
+import { idealFineMae, idealSubpixel } from './ceiling.ts';
 import { DAMN_CONDITIONS, type EvalCondition, TEST_SEED_BASE } from './conditions.ts';
 
 export interface EngineScore {
@@ -22,10 +23,21 @@ export interface EngineScore {
   secondsPerFrame: number;
 }
 
+/** What an ideal localizer could reach on isolated emitters (see ceiling.ts): context for the targets. */
+export interface OracleScore {
+  /** Bayes probability of the correct fine sub-pixel for an isolated emitter */
+  accuracy: number;
+  stderr: number;
+  /** the fine-grid MAE of unit-sum maps at that accuracy */
+  maeFine: number;
+  trials: number;
+}
+
 export interface ConditionResult {
   condition: EvalCondition;
   samples: number;
   engines: Record<string, EngineScore>;
+  oracle?: OracleScore;
 }
 
 export interface EvalOptions {
@@ -35,6 +47,8 @@ export interface EvalOptions {
   seed: number;
   /** RL samples per condition (RL is slow; a subset of the same frames) */
   rlSamples: number;
+  /** Monte-Carlo trials of the isolated-emitter oracle per condition; 0 skips it */
+  oracleTrials: number;
   rlIterations: number;
   conditions?: readonly EvalCondition[];
   onProgress?: (msg: string) => void;
@@ -45,8 +59,9 @@ export const DEFAULT_EVAL: EvalOptions = {
   size: 64,
   scale: 4,
   seed: TEST_SEED_BASE,
-  rlSamples: 12,
+  rlSamples: 40,
   rlIterations: 100,
+  oracleTrials: 400,
 };
 
 const POST = { threshold: 0.1, minDistance: 2, maxLocalizations: 5000 };
@@ -131,7 +146,12 @@ export async function evaluateDamn(models: Reconstructor[], o: EvalOptions): Pro
     }
     const engines: Record<string, EngineScore> = {};
     for (const [k, a] of Object.entries(acc)) engines[k] = a.score();
-    results.push({ condition: c, samples: o.samples, engines });
+    let oracle: OracleScore | undefined;
+    if (o.oracleTrials > 0) {
+      const r = idealSubpixel(c, { trials: o.oracleTrials, seed: o.seed + ci, scale: o.scale });
+      oracle = { accuracy: r.accuracy, stderr: r.stderr, trials: r.trials, maeFine: idealFineMae(r.accuracy, o.size * o.scale, o.size * o.scale) };
+    }
+    results.push({ condition: c, samples: o.samples, engines, ...(oracle ? { oracle } : {}) });
     o.onProgress?.(`${c.name}: done`);
   }
   return results;

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { formatTable } from '../../../src/commands/eval.ts';
+import { DAMN_CONDITIONS } from '../../../src/eval/conditions.ts';
+import { DEFAULT_EVAL, drawTestSample, evaluateDamn } from '../../../src/eval/damn.ts';
+import type { Reconstructor } from '../../../src/inference/types.ts';
+import type { Image } from '../../../src/optics/image.ts';
+
+const key = (img: Image): string => Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength).toString('base64');
+
+/**
+ * Engines with known answers, looking the truth up by frame content (the evaluation draws the same
+ * seeded frames): `perfect` returns it, `shifted` moves every emitter to the neighbouring sub-pixel
+ * of the same camera pixel (right pixel, wrong quarter).
+ */
+function truthEngine(id: string, shift: boolean, truths: Map<string, Image>): Reconstructor {
+  return {
+    id,
+    scale: 4,
+    fingerprint: id,
+    provider: 'js',
+    async reconstruct(frame: Image): Promise<Image> {
+      const t = truths.get(key(frame));
+      if (!t) throw new Error('frame not drawn by the test');
+      const out = new Float32Array(t.data.length);
+      for (let i = 0; i < t.data.length; i++) out[shift ? i ^ 1 : i] += t.data[i];
+      return { width: t.width, height: t.height, data: out };
+    },
+    async close() {},
+  };
+}
+
+describe('evaluateDamn', () => {
+  const cond = DAMN_CONDITIONS.find((c) => c.name === 'sparse');
+  if (!cond) throw new Error('no sparse condition');
+  const opts = { ...DEFAULT_EVAL, samples: 2, rlSamples: 1, rlIterations: 5, oracleTrials: 60, conditions: [cond] };
+
+  it('scores a perfect engine 0 and a wrong-sub-pixel engine at the disjoint-map MAE but a perfect camera grid', async () => {
+    const truths = new Map<string, Image>();
+    for (let i = 0; i < opts.samples; i++) {
+      const t = drawTestSample(cond, opts.size, opts.scale, opts.seed + i);
+      truths.set(key(t.frame), t.truthFine);
+    }
+    const [r] = await evaluateDamn([truthEngine('perfect', false, truths), truthEngine('shifted', true, truths)], opts);
+    const fine = opts.size * opts.scale;
+    expect(r.engines.perfect.maeFine).toBeLessThan(1e-9);
+    expect(r.engines.perfect.maeCamera).toBeLessThan(1e-9);
+    expect(r.engines.perfect.jaccard).toBeGreaterThan(0.95);
+    // all mass one sub-pixel off: fine maps disjoint, camera maps identical
+    expect(r.engines.shifted.maeFine).toBeCloseTo(2 / (fine * fine), 9);
+    expect(r.engines.shifted.maeCamera).toBeLessThan(1e-9);
+    // Richardson–Lucy and the raw frame lie in between
+    expect(r.engines.rl.maeFine).toBeGreaterThan(0);
+    expect(r.engines.raw.maeFine).toBeGreaterThan(r.engines.rl.maeFine * 0.5);
+    expect(r.oracle?.accuracy).toBeGreaterThan(0.6);
+    expect(r.oracle?.accuracy).toBeLessThan(1);
+    expect(r.oracle?.maeFine).toBeCloseTo((2 * (1 - (r.oracle?.accuracy ?? 0))) / (fine * fine), 12);
+
+    const table = formatTable([r], ['perfect', 'rl']);
+    expect(table.split('\n')[0]).toContain('oracle MAE fine');
+    expect(table.split('\n')[2]).toContain(r.oracle ? r.oracle.maeFine.toExponential(2) : 'missing');
+  }, 60_000);
+
+  it('skips the oracle when asked', async () => {
+    const [r] = await evaluateDamn([], { ...opts, samples: 1, oracleTrials: 0 });
+    expect(r.oracle).toBeUndefined();
+    expect(formatTable([r], ['rl'])).not.toContain('oracle');
+  }, 60_000);
+});
