@@ -65,7 +65,11 @@ export function register(program: Command): void {
     .option('--models <ids>', 'comma-separated model ids (default: every damn model in the manifest)')
     .option('--samples <n>', 'test frames per condition', String(DEFAULT_EVAL.samples))
     .option('--rl-samples <n>', 'of those, frames also run through Richardson–Lucy', String(DEFAULT_EVAL.rlSamples))
-    .option('--oracle-trials <n>', 'Monte-Carlo trials of the isolated-emitter oracle per condition (0 = skip)', String(DEFAULT_EVAL.oracleTrials))
+    .option(
+      '--oracle-trials <n>',
+      'Monte-Carlo trials of the isolated-emitter oracle per condition (0 = skip)',
+      String(DEFAULT_EVAL.oracleTrials),
+    )
     .option('--seed <n>', 'first test seed (training uses seeds below 1000000)', String(DEFAULT_EVAL.seed))
     .option('--conditions <names>', `subset of ${DAMN_CONDITIONS.map((c) => c.name).join(',')}`)
     .option('--write-manifest', 'record the figures in models-int8/manifest.json')

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 
-const psf = z.object({
+const psf = z.strictObject({
   shape: z.enum(['gauss', 'airy']).default('gauss'),
   /** PSF width in camera pixels (σ of exp(-r²/σ²), or the Airy scale) */
   width: z.number().positive().max(50).default(2),
 });
 
-export const simCameraSchema = z.object({
+export const simCameraSchema = z.strictObject({
   type: z.literal('sim'),
   width: z.number().int().min(8).max(4096).default(64),
   height: z.number().int().min(8).max(4096).default(64),
@@ -19,14 +19,14 @@ export const simCameraSchema = z.object({
   seed: z.number().int().default(1),
 });
 
-export const fileCameraSchema = z.object({
+export const fileCameraSchema = z.strictObject({
   type: z.literal('file'),
   path: z.string().min(1),
   fps: z.number().positive().max(1000).default(5),
   loop: z.boolean().default(true),
 });
 
-export const rpicamCameraSchema = z.object({
+export const rpicamCameraSchema = z.strictObject({
   type: z.literal('rpicam'),
   width: z.number().int().min(16).max(9152).default(1456),
   height: z.number().int().min(16).max(6944).default(1088),
@@ -42,7 +42,7 @@ export const rpicamCameraSchema = z.object({
   stallTimeoutMs: z.number().int().min(100).default(5000),
 });
 
-export const gstreamerCameraSchema = z.object({
+export const gstreamerCameraSchema = z.strictObject({
   type: z.literal('gstreamer'),
   width: z.number().int().min(16).max(8192).default(1920),
   height: z.number().int().min(16).max(8192).default(1080),

@@ -5,8 +5,8 @@ const busRef = z.union([z.number().int().min(0), z.literal('sim')]);
 
 export const dmdSchema = z
   .discriminatedUnion('type', [
-    z.object({ type: z.literal('none') }),
-    z.object({
+    z.strictObject({ type: z.literal('none') }),
+    z.strictObject({
       type: z.enum(['dlpc900', 'dlpc347x']),
       bus: busRef.default('sim'),
       /** 7-bit address; default per controller (0x1A DLPC900, 0x1B DLPC347x) */
@@ -26,7 +26,7 @@ export const dmdSchema = z
        * Absent: the whole mirror array is fitted, centred, into the camera frame.
        */
       mapping: z
-        .object({
+        .strictObject({
           scale: z.number().positive().optional(),
           matrix: z.tuple([z.number(), z.number(), z.number(), z.number()]).optional(),
           offsetX: z.number().default(0),
@@ -39,7 +39,7 @@ export const dmdSchema = z
   ])
   .prefault({ type: 'dlpc900' });
 
-const axis = z.object({
+const axis = z.strictObject({
   stepPin: z.number().int().min(0),
   dirPin: z.number().int().min(0),
   enablePin: z.number().int().min(0).optional(),
@@ -63,8 +63,8 @@ export type StageAxisConfig = z.output<typeof axis>;
 
 export const stageSchema = z
   .discriminatedUnion('type', [
-    z.object({ type: z.literal('none') }),
-    z.object({
+    z.strictObject({ type: z.literal('none') }),
+    z.strictObject({
       type: z.literal('gpio'),
       /** "sim" runs against simulated GPIO lines and a stage model */
       chip: z.union([z.literal('sim'), z.literal('sysfs')]).default('sim'),
@@ -72,7 +72,7 @@ export const stageSchema = z
       debounceMs: z.number().min(0).default(5),
       motionTimeoutMs: z.number().int().min(100).default(30000),
     }),
-    z.object({
+    z.strictObject({
       type: z.literal('firmata'),
       /** serial port, e.g. /dev/ttyACM0, or "sim" for the protocol-level fake */
       port: z.string().default('sim'),
@@ -83,7 +83,7 @@ export const stageSchema = z
   .prefault({ type: 'none' });
 
 export const hardwareSchema = z
-  .object({
+  .strictObject({
     dmd: dmdSchema,
     stage: stageSchema,
   })

@@ -1,14 +1,14 @@
 import { z } from 'zod';
 
 export const healthSchema = z
-  .object({
+  .strictObject({
     /** seconds between retained …/health publications */
     interval: z.number().positive().max(3600).default(10),
   })
   .prefault({});
 
 export const webSchema = z
-  .object({
+  .strictObject({
     enabled: z.boolean().default(true),
     host: z.string().default('127.0.0.1'),
     /** 0 = pick a free port */
@@ -19,7 +19,7 @@ export const webSchema = z
   .prefault({});
 
 export const systemdSchema = z
-  .object({
+  .strictObject({
     /** send READY/WATCHDOG/STOPPING when NOTIFY_SOCKET is set */
     notify: z.boolean().default(true),
     /** seconds without a processed frame before the watchdog stops petting (while streaming) */

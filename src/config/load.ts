@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { discriminatorAt, type KeyPath, keyPaths, unknownKeyHint, validForVariant } from './keys.ts';
 import { type Settings, settingsSchema } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -15,7 +16,19 @@ const ENV_PREFIX = 'RAYLEIGH_';
  * Values that parse as JSON (numbers, booleans, arrays) are used as such.
  */
 export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  return envOverridesWithSources(env).values;
+}
+
+/** An env override's key path and the variable it came from (to name it in errors). */
+export interface EnvSource {
+  path: string[];
+  variable: string;
+}
+
+/** {@link envOverrides}, plus which variable set which key path. */
+export function envOverridesWithSources(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; sources: EnvSource[] } {
+  const values: Record<string, unknown> = {};
+  const sources: EnvSource[] = [];
   for (const [key, raw] of Object.entries(env)) {
     if (!key.startsWith(ENV_PREFIX) || raw === undefined) continue;
     const rest = key.slice(ENV_PREFIX.length);
@@ -27,9 +40,10 @@ export function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
     } catch {
       value = raw;
     }
-    setPath(out, path, value);
+    setPath(values, path, value);
+    sources.push({ path, variable: key });
   }
-  return out;
+  return { values, sources };
 }
 
 function camel(seg: string): string {
@@ -46,10 +60,26 @@ function setPath(obj: Record<string, unknown>, path: string[], value: unknown): 
   cur[path[path.length - 1]] = value;
 }
 
+/**
+ * `over` onto `base`, objects merged key by key. Where both sides are a member of a settings
+ * discriminated union (camera, hardware.dmd, hardware.stage) and `over` switches the
+ * discriminator, base keys the new member does not have are dropped (switching camera.type from
+ * sim to file must not carry `density` along; the strict schema would reject it), while the keys
+ * both members share (e.g. dmd `bus` between dlpc900 and dlpc347x) are kept.
+ */
 export function deepMerge(base: unknown, over: unknown): unknown {
+  return mergeAt(base, over, []);
+}
+
+function mergeAt(base: unknown, over: unknown, path: string[]): unknown {
   if (isPlain(base) && isPlain(over)) {
-    const out: Record<string, unknown> = { ...base };
-    for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+    let from: Record<string, unknown> = base;
+    const disc = discriminatorAt(settingsKeys(), path);
+    if (disc !== undefined && over[disc] !== undefined && base[disc] !== undefined && over[disc] !== base[disc]) {
+      from = Object.fromEntries(Object.entries(base).filter(([k]) => validForVariant(settingsKeys(), path, k, over[disc])));
+    }
+    const out: Record<string, unknown> = { ...from };
+    for (const [k, v] of Object.entries(over)) out[k] = mergeAt(from[k], v, [...path, k]);
     return out;
   }
   return over === undefined ? base : over;
@@ -59,19 +89,50 @@ function isPlain(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export function formatZodError(err: z.ZodError): string {
+let keysCache: KeyPath[] | undefined;
+function settingsKeys(): KeyPath[] {
+  keysCache ??= keyPaths(settingsSchema);
+  return keysCache;
+}
+
+const startsWith = (long: readonly PropertyKey[], prefix: readonly PropertyKey[]): boolean =>
+  prefix.length <= long.length && prefix.every((seg, i) => String(seg) === String(long[i]));
+
+export interface FormatOptions {
+  /** the schema the error came from; enables "did you mean" hints for unknown keys */
+  schema?: z.ZodType;
+  /** env overrides in the input, to name the variable behind a bad key */
+  envSources?: readonly EnvSource[];
+}
+
+/**
+ * One "path: problem" per issue, joined with "; ". An unknown key is reported at its own full
+ * path ("pipeline.inference: unknown key"), with a hint when the schema has that key elsewhere.
+ */
+export function formatZodError(err: z.ZodError, opts: FormatOptions = {}): string {
+  const paths = opts.schema === settingsSchema ? settingsKeys() : opts.schema ? keyPaths(opts.schema) : undefined;
+  const fromEnv = (full: readonly PropertyKey[], unknownKey: boolean): string => {
+    const hit = opts.envSources?.find((e) => startsWith(full, e.path) || (unknownKey && startsWith(e.path, full)));
+    return hit ? ` (from ${hit.variable})` : '';
+  };
+  const where = (p: readonly PropertyKey[]): string => (p.length ? p.map(String).join('.') : '(root)');
   return err.issues
-    .map((i) => {
-      const where = i.path.length ? i.path.join('.') : '(root)';
-      return `${where}: ${i.message}`;
+    .flatMap((i) => {
+      if (i.code === 'unrecognized_keys') {
+        return i.keys.map((k) => {
+          const hint = paths ? unknownKeyHint(paths, i.path, k) : '';
+          return `${where([...i.path, k])}: unknown key${hint}${fromEnv([...i.path, k], true)}`;
+        });
+      }
+      return [`${where(i.path)}: ${i.message}${fromEnv(i.path, false)}`];
     })
     .join('; ');
 }
 
 /** Validate a settings object (already merged); throws ConfigError naming the bad keys. */
-export function parseSettings(input: unknown): Settings {
+export function parseSettings(input: unknown, envSources?: readonly EnvSource[]): Settings {
   const r = settingsSchema.safeParse(input ?? {});
-  if (!r.success) throw new ConfigError(`invalid configuration: ${formatZodError(r.error)}`);
+  if (!r.success) throw new ConfigError(`invalid configuration: ${formatZodError(r.error, { schema: settingsSchema, envSources })}`);
   return r.data;
 }
 
@@ -95,7 +156,8 @@ export function readConfigFile(file: string): unknown {
 
 /** Settings as written (a parsed file, possibly patched) < env overrides; secrets referenced by *File keys are read here. */
 export function resolveSettings(written: unknown, env: NodeJS.ProcessEnv = process.env): Settings {
-  const settings = parseSettings(deepMerge(written ?? {}, envOverrides(env)));
+  const { values, sources } = envOverridesWithSources(env);
+  const settings = parseSettings(deepMerge(written ?? {}, values), sources);
   if (settings.mqtt.passwordFile && settings.mqtt.password === undefined) {
     try {
       settings.mqtt.password = readFileSync(settings.mqtt.passwordFile, 'utf8').trim();

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 
 export const mqttSchema = z
-  .object({
+  .strictObject({
     /** broker URL (mqtt://, mqtts://, ws://, wss://); absent = embedded broker on 127.0.0.1 */
     url: z.string().url().optional(),
     embedded: z
-      .object({
+      .strictObject({
         host: z.string().default('127.0.0.1'),
         /** 0 = pick a free port */
         port: z.number().int().min(0).max(65535).default(1883),
@@ -23,7 +23,7 @@ export const mqttSchema = z
     password: z.string().optional(),
     passwordFile: z.string().optional(),
     tls: z
-      .object({
+      .strictObject({
         ca: z.string().optional(),
         cert: z.string().optional(),
         key: z.string().optional(),
@@ -37,7 +37,7 @@ export const mqttSchema = z
     /** reconnect delay doubles after each failed attempt up to this */
     reconnectMaxMs: z.number().int().min(100).default(30000),
     results: z
-      .object({
+      .strictObject({
         /** QoS of …/result/<stream>/meta and …/image; 1 = at least once, delivered from the spool */
         qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
         /** records published before waiting for acknowledgements */
@@ -45,7 +45,7 @@ export const mqttSchema = z
       })
       .prefault({}),
     spool: z
-      .object({
+      .strictObject({
         /** relative to stateDir unless absolute */
         dir: z.string().default('spool'),
         maxBytes: z
@@ -59,13 +59,13 @@ export const mqttSchema = z
       })
       .prefault({}),
     homeassistant: z
-      .object({
+      .strictObject({
         enabled: z.boolean().default(false),
         prefix: z.string().default('homeassistant'),
       })
       .prefault({}),
     commands: z
-      .object({
+      .strictObject({
         enabled: z.boolean().default(true),
         /** command names refused with an error response */
         disabled: z.array(z.string()).default([]),

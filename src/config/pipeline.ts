@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 export const pipelineSchema = z
-  .object({
+  .strictObject({
     /** name used in result topics: …/result/<stream>/… */
     stream: z
       .string()
@@ -12,7 +12,7 @@ export const pipelineSchema = z
     /** start streaming at daemon start */
     autostart: z.boolean().default(true),
     preprocess: z
-      .object({
+      .strictObject({
         /** .npy dark frame subtracted from every frame */
         dark: z.string().optional(),
         /** .npy flat field every frame is divided by (after dark) */
@@ -20,7 +20,7 @@ export const pipelineSchema = z
       })
       .prefault({}),
     postprocess: z
-      .object({
+      .strictObject({
         /** relative peak threshold (fraction of the max on the output grid) */
         threshold: z.number().min(0).max(1).default(0.1),
         /** minimum distance between peaks, output pixels */
@@ -33,14 +33,14 @@ export const pipelineSchema = z
   .prefault({});
 
 export const inferenceSchema = z
-  .object({
+  .strictObject({
     /** model id from models-int8/manifest.json, or "rl" for Richardson–Lucy */
     model: z.string().default('damn'),
     provider: z.enum(['cpu', 'cuda', 'tensorrt']).default('cpu'),
     threads: z.number().int().min(1).max(64).default(2),
     modelsDir: z.string().default('models-int8'),
     tile: z
-      .object({
+      .strictObject({
         /** tile edge in input pixels (before halo); 0 = never tile */
         size: z.number().int().min(0).default(256),
         /** halo in input pixels; must cover the network's receptive field */
@@ -48,7 +48,7 @@ export const inferenceSchema = z
       })
       .prefault({}),
     rl: z
-      .object({
+      .strictObject({
         /** e.g. "gauss:2", "airy:1.5" — width in camera px */
         psf: z
           .string()

@@ -5,31 +5,29 @@ import { healthSchema, systemdSchema, webSchema } from './health.ts';
 import { mqttSchema } from './mqtt.ts';
 import { inferenceSchema, pipelineSchema } from './pipeline.ts';
 
-export const settingsSchema = z
-  .object({
-    device: z
-      .object({
-        /** unique per device; appears in every topic */
-        id: z
-          .string()
-          .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
-          .default('sim01'),
-        name: z.string().default('rayleigh simulated instrument'),
-      })
-      .prefault({}),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
-    /** spool, calibration and other state; /var/lib/rayleigh under systemd */
-    stateDir: z.string().default('state'),
-    camera: cameraSchema,
-    pipeline: pipelineSchema,
-    inference: inferenceSchema,
-    mqtt: mqttSchema,
-    hardware: hardwareSchema,
-    health: healthSchema,
-    web: webSchema,
-    systemd: systemdSchema,
-  })
-  .strict();
+export const settingsSchema = z.strictObject({
+  device: z
+    .strictObject({
+      /** unique per device; appears in every topic */
+      id: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
+        .default('sim01'),
+      name: z.string().default('rayleigh simulated instrument'),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  /** spool, calibration and other state; /var/lib/rayleigh under systemd */
+  stateDir: z.string().default('state'),
+  camera: cameraSchema,
+  pipeline: pipelineSchema,
+  inference: inferenceSchema,
+  mqtt: mqttSchema,
+  hardware: hardwareSchema,
+  health: healthSchema,
+  web: webSchema,
+  systemd: systemdSchema,
+});
 
 export type Settings = z.output<typeof settingsSchema>;
 export type SettingsInput = z.input<typeof settingsSchema>;

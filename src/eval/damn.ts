@@ -149,7 +149,12 @@ export async function evaluateDamn(models: Reconstructor[], o: EvalOptions): Pro
     let oracle: OracleScore | undefined;
     if (o.oracleTrials > 0) {
       const r = idealSubpixel(c, { trials: o.oracleTrials, seed: o.seed + ci, scale: o.scale });
-      oracle = { accuracy: r.accuracy, stderr: r.stderr, trials: r.trials, maeFine: idealFineMae(r.accuracy, o.size * o.scale, o.size * o.scale) };
+      oracle = {
+        accuracy: r.accuracy,
+        stderr: r.stderr,
+        trials: r.trials,
+        maeFine: idealFineMae(r.accuracy, o.size * o.scale, o.size * o.scale),
+      };
     }
     results.push({ condition: c, samples: o.samples, engines, ...(oracle ? { oracle } : {}) });
     o.onProgress?.(`${c.name}: done`);
