@@ -23,15 +23,10 @@ interface EvalCli {
   config?: string;
 }
 
-function posInt(v: string, name: string): number {
+/** An integer option ≥ `min` (1 unless said otherwise). */
+function intArg(v: string, name: string, min = 1): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${name} must be a positive integer, got ${v}`);
-  return n;
-}
-
-function nonNegInt(v: string, name: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`${name} must be a non-negative integer, got ${v}`);
+  if (!Number.isInteger(n) || n < min) throw new UserError(`${name} must be an integer ≥ ${min}, got ${v}`);
   return n;
 }
 
@@ -92,10 +87,10 @@ export function register(program: Command): void {
         for (const id of ids) models.push(await createReconstructor(id, settings, log, {}));
         const opts = {
           ...DEFAULT_EVAL,
-          samples: posInt(o.samples, '--samples'),
-          rlSamples: posInt(o.rlSamples, '--rl-samples'),
-          seed: posInt(o.seed, '--seed'),
-          oracleTrials: nonNegInt(o.oracleTrials, '--oracle-trials'),
+          samples: intArg(o.samples, '--samples'),
+          rlSamples: intArg(o.rlSamples, '--rl-samples'),
+          seed: intArg(o.seed, '--seed'),
+          oracleTrials: intArg(o.oracleTrials, '--oracle-trials', 0),
           conditions,
           onProgress: o.json ? undefined : (m: string) => process.stderr.write(`${m}\n`),
         };
