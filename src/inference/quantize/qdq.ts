@@ -207,6 +207,28 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
     }
   }
 
+  /** A per-channel (axis 0) quantized initializer `${name}_q` and its DequantizeLinear; returns the float tensor's name. */
+  const perChannelDq = (
+    name: string,
+    dims: number[],
+    q: Int8Array | Int32Array,
+    scale: Float32Array,
+    zeroPoint: Int8Array | Int32Array,
+  ): string => {
+    newInits.push(makeTensor(`${name}_q`, dims, q));
+    newInits.push(makeTensor(`${name}_scale`, [scale.length], scale));
+    newInits.push(makeTensor(`${name}_zp`, [scale.length], zeroPoint));
+    const slash = name.lastIndexOf('.');
+    out.push({
+      op_type: 'DequantizeLinear',
+      name: `${name.slice(0, slash)}/${name.slice(slash + 1)}_DQ`,
+      input: [`${name}_q`, `${name}_scale`, `${name}_zp`],
+      output: [`${name}_dq`],
+      attribute: [attr.int('axis', 0)],
+    });
+    return `${name}_dq`;
+  };
+
   const usedWeights = new Set<string>();
   let convs = 0;
   for (const n0 of nodes) {
@@ -233,18 +255,8 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
         }
       }
       const base = uid(n0.name || wName);
-      newInits.push(makeTensor(`${base}.w_q`, dims, wq));
-      newInits.push(makeTensor(`${base}.w_scale`, [cout], wScale));
-      newInits.push(makeTensor(`${base}.w_zp`, [cout], new Int8Array(cout)));
-      out.push({
-        op_type: 'DequantizeLinear',
-        name: `${base}/w_DQ`,
-        input: [`${base}.w_q`, `${base}.w_scale`, `${base}.w_zp`],
-        output: [`${base}.w_dq`],
-        attribute: [attr.int('axis', 0)],
-      });
       n.input = [...(n.input ?? [])];
-      n.input[1] = `${base}.w_dq`;
+      n.input[1] = perChannelDq(`${base}.w`, dims, wq, wScale, new Int8Array(cout));
       usedWeights.add(wName);
       const bName = n0.input?.[2];
       if (bName) {
@@ -255,17 +267,7 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
           bScale[c] = xScale * wScale[c];
           bq[c] = Math.max(-2147483647, Math.min(2147483647, Math.round(bv[c] / bScale[c])));
         }
-        newInits.push(makeTensor(`${base}.b_q`, [cout], bq));
-        newInits.push(makeTensor(`${base}.b_scale`, [cout], bScale));
-        newInits.push(makeTensor(`${base}.b_zp`, [cout], new Int32Array(cout)));
-        out.push({
-          op_type: 'DequantizeLinear',
-          name: `${base}/b_DQ`,
-          input: [`${base}.b_q`, `${base}.b_scale`, `${base}.b_zp`],
-          output: [`${base}.b_dq`],
-          attribute: [attr.int('axis', 0)],
-        });
-        n.input[2] = `${base}.b_dq`;
+        n.input[2] = perChannelDq(`${base}.b`, [cout], bq, bScale, new Int32Array(cout));
         usedWeights.add(bName);
       }
     }
