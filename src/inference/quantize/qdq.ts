@@ -34,6 +34,14 @@ const SAME_PARAMS = new Set(['DepthToSpace', 'SpaceToDepth', 'MaxPool', 'Resize'
 
 export const WEIGHT_QMAX = 63; // 7-bit symmetric: [-63, 63] ⊂ [-64, 63]
 
+/**
+ * Softplus is flat zero below about -16 (softplus(-16) ≈ 1e-7), so a tensor read only by Softplus
+ * needs no range below that. Without the floor, a mass logit whose background pixels sit near -470
+ * got a 1.9-wide uint8 step and the emitters' masses, which live in [0, 15], were rounded to a few
+ * levels.
+ */
+export const SOFTPLUS_FLOOR = -16;
+
 export interface QdqOptions extends RangeOptions {
   /** node names to leave in float */
   exclude?: string[];
@@ -63,11 +71,26 @@ function isQuantizable(n: OnnxNode, exclude: Set<string>, initializers: Map<stri
   return true;
 }
 
+/**
+ * Nodes left in float without being asked: a data-movement op that writes a graph output. In uint8 it
+ * saves nothing (the caller wants float anyway) and its Q/DQ would round the model's output, e.g.
+ * the dimmest sub-pixel shares of an emitter map to zero.
+ */
+function implicitlyExcluded(model: OnnxModel, exclude: Iterable<string>): Set<string> {
+  const g = model.graph ?? {};
+  const outputs = new Set((g.output ?? []).map((v) => v.name ?? ''));
+  const names = new Set(exclude);
+  for (const n of g.node ?? []) {
+    if (n.name && SAME_PARAMS.has(n.op_type ?? '') && (n.output ?? []).some((t) => outputs.has(t))) names.add(n.name);
+  }
+  return names;
+}
+
 /** Tensors whose calibration statistics the rewrite will need: every activation around a quantizable op. */
 export function tensorsToCalibrate(model: OnnxModel, exclude: string[] = []): string[] {
   const g = model.graph ?? {};
   const inits = new Map((g.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const ex = new Set(exclude);
+  const ex = implicitlyExcluded(model, exclude);
   const out = new Set<string>();
   for (const n of g.node ?? []) {
     if (!isQuantizable(n, ex, inits)) continue;
@@ -85,7 +108,7 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
   if (opset < 13) throw new Error(`opset ${opset}: per-channel QDQ needs ai.onnx opset 13 or newer; re-export the model with opset 13`);
   const src = model.graph ?? {};
   const initializers = new Map((src.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const exclude = new Set(o.exclude ?? []);
+  const exclude = implicitlyExcluded(model, o.exclude ?? []);
   const graphOutputs = new Set((src.output ?? []).map((v) => v.name ?? ''));
   const graphInputs = new Set((src.input ?? []).map((v) => v.name ?? '').filter((n) => !initializers.has(n)));
   let nodes: OnnxNode[] = (src.node ?? []).map((n) => ({ ...n, input: [...(n.input ?? [])], output: [...(n.output ?? [])] }));
@@ -173,7 +196,9 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
         const s = stats.get(t);
         if (!s) throw new Error(`no calibration statistics for tensor "${t}"`);
         const { lo, hi } = clipRange(s, o, nonNegative.has(t));
-        p = uint8Params(lo, hi);
+        const readers = consumersOf(t);
+        const onlySoftplus = readers.length > 0 && readers.every((c) => c.op_type === 'Softplus') && !graphOutputs.has(t);
+        p = uint8Params(onlySoftplus ? Math.max(lo, SOFTPLUS_FLOOR) : lo, hi);
       }
     }
     params.set(t, p);

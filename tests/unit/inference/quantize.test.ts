@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../../src/errors.ts';
 import { normaliseInput } from '../../../src/inference/normalise.ts';
 import { quantizeModelFile, summariseOptimizedGraph } from '../../../src/inference/quantize/index.ts';
-import { DataType, decodeModel, tensorValues } from '../../../src/onnx/model.ts';
+import { DataType, decodeModel, encodeModel, tensorValues } from '../../../src/onnx/model.ts';
+import { buildTinySoftHead } from '../../fixtures/tiny-model.ts';
 import { relativeL2, spotFrame, writeCalibrationSet } from './helpers.ts';
 
 const fixtures = new URL('../../fixtures/', import.meta.url).pathname;
@@ -144,5 +145,32 @@ describe('quantize --exclude on the first layer', () => {
     await expect(
       quantizeModelFile({ model: join(fixtures, 'tiny-fp32.onnx'), calibration: join(dir, 'cal'), out, exclude: ['NoSuchNode'] }),
     ).rejects.toThrow(/no node named "NoSuchNode"/);
+  });
+});
+
+describe('quantize a Softplus × Softmax head', () => {
+  it('floors a range read only by Softplus and leaves the DepthToSpace output in float', async () => {
+    const fp32 = join(dir, 'soft-head-fp32.onnx');
+    const out = join(dir, 'soft-head-int8.onnx');
+    writeFileSync(fp32, encodeModel(buildTinySoftHead()));
+    await quantizeModelFile({ model: fp32, calibration: join(dir, 'cal'), out, threads: 1 });
+    const m = decodeModel(readFileSync(out));
+    const nodes = m.graph?.node ?? [];
+    const inits = new Map((m.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
+    const softplusIn = nodes.find((n) => n.op_type === 'Softplus')?.input?.[0] ?? '';
+    const dq = nodes.find((n) => n.op_type === 'DequantizeLinear' && n.output?.[0] === softplusIn);
+    expect(dq).toBeDefined();
+    const scale = tensorValues(inits.get(dq?.input?.[1] ?? '') ?? {})[0];
+    const zp = tensorValues(inits.get(dq?.input?.[2] ?? '') ?? {})[0];
+    // lowest representable mass logit: just below -16, not the background's ≈ -60
+    expect(-zp * scale).toBeGreaterThan(-16.5);
+    expect(-zp * scale).toBeLessThan(-15);
+    // nothing rounds the model's output
+    expect(nodes.some((n) => n.op_type === 'QuantizeLinear' && n.input?.[0] === 'output')).toBe(false);
+    expect(nodes.find((n) => n.op_type === 'DepthToSpace')?.output).toEqual(['output']);
+    const s = await summariseOptimizedGraph(out);
+    expect(s.qlinearConvs).toBe(3);
+    const frame = spotFrame(40, 40, 9);
+    expect(relativeL2(await runOutput(fp32, frame), await runOutput(out, frame))).toBeLessThan(0.1);
   });
 });
