@@ -3,6 +3,7 @@ import {
   clipRange,
   entropyThreshold,
   HISTOGRAM_BINS,
+  mseThreshold,
   percentileOfHistogram,
   TensorStats,
   uint8Params,
@@ -49,6 +50,33 @@ describe('calibration ranges', () => {
     const t = entropyThreshold(h, 100, 128);
     expect(t).toBeLessThan(50);
     expect(t).toBeGreaterThan((128 / HISTOGRAM_BINS) * 100 - 1e-9);
+  });
+
+  it('mse threshold is the one with the least squared error of clipping plus rounding', () => {
+    // an exponential body with a heavy tail, quantized to 256 levels on [0, t]
+    const values: number[] = [];
+    let seed = 7;
+    const rand = () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return seed / 4294967296;
+    };
+    for (let i = 0; i < 50_000; i++) values.push(-Math.log(1 - rand()) * (rand() < 0.01 ? 20 : 1));
+    const s = statsOf(values);
+    const squaredError = (t: number) => {
+      const step = t / 255;
+      let e = 0;
+      for (const v of values) e += v > t ? (v - t) ** 2 : step ** 2 / 12;
+      return e;
+    };
+    const t = mseThreshold(s.pos ?? new Float64Array(0), s.max, 256);
+    let best = Number.POSITIVE_INFINITY;
+    for (let k = 1; k <= 400; k++) best = Math.min(best, squaredError((k / 400) * s.max));
+    expect(squaredError(t)).toBeLessThan(best * 1.02);
+    // the rare bright tail costs more clipped than the coarser step does, so mse keeps most of it,
+    // where a 99.9 percentile cuts it off
+    expect(t).toBeGreaterThan(s.max * 0.5);
+    expect(clipRange(s, { method: 'percentile', percentile: 99.9, headroom: 1 }, false).hi).toBeLessThan(s.max * 0.5);
+    expect(clipRange(s, { method: 'mse', percentile: 100, headroom: 1 }, false).hi).toBeCloseTo(t);
   });
 
   it('uint8 parameters represent zero exactly', () => {
