@@ -103,6 +103,21 @@ def maes(model: torch.nn.Module, frames: torch.Tensor, truths: torch.Tensor, sca
     return fine, (binned(p, scale) - binned(t, scale)).abs().mean().item()
 
 
+def validation_set(path: Path, per_condition: int, size: int, scale: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The held-out validation frames and truths per condition, simulated once and cached in `path`."""
+    cached = np.load(path) if path.exists() else None
+    if cached is not None and all(f"{k}_frames" in cached and len(cached[f"{k}_frames"]) == per_condition
+                                  and cached[f"{k}_frames"].shape[-1] == size for k in VAL_CONDITIONS):
+        return {k: (torch.from_numpy(cached[f"{k}_frames"]), torch.from_numpy(cached[f"{k}_truth"])) for k in VAL_CONDITIONS}
+    val = {}
+    for i, (name, cond) in enumerate(VAL_CONDITIONS.items()):
+        val[name] = to_tensors(collect(sim_args(VAL_SEED_BASE + i, size, scale, **cond), per_condition), scale)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **{f"{k}_frames": v[0].numpy() for k, v in val.items()},
+                        **{f"{k}_truth": v[1].numpy() for k, v in val.items()})
+    return val
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget; the LR schedule follows it")
@@ -151,18 +166,8 @@ def main() -> None:
         log(f"stream w={w:.2f}: {' '.join(a[2:])}")
     buf = ReplayBuffer(streams, capacity=8192)
 
-    val: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     val_path = args.ckpt_dir / "val.npz"
-    cached = np.load(val_path) if val_path.exists() else None
-    if cached is not None and all(f"{k}_frames" in cached and len(cached[f"{k}_frames"]) == args.val_per_condition
-                                  for k in VAL_CONDITIONS):
-        val = {k: (torch.from_numpy(cached[f"{k}_frames"]), torch.from_numpy(cached[f"{k}_truth"])) for k in VAL_CONDITIONS}
-    else:
-        for i, (name, cond) in enumerate(VAL_CONDITIONS.items()):
-            samples = collect(sim_args(VAL_SEED_BASE + i, args.size, scale, **cond), args.val_per_condition)
-            val[name] = to_tensors(samples, scale)
-        np.savez_compressed(val_path, **{f"{k}_frames": v[0].numpy() for k, v in val.items()},
-                            **{f"{k}_truth": v[1].numpy() for k, v in val.items()})
+    val = validation_set(val_path, args.val_per_condition, args.size, scale)
     log(f"validation set: {len(val)} conditions x {args.val_per_condition} samples ({val_path})")
 
     while not buf.ready(args.batch):
