@@ -62,7 +62,7 @@ export function register(program: Command): void {
     .option('--rl-samples <n>', 'of those, frames also run through Richardson–Lucy', String(DEFAULT_EVAL.rlSamples))
     .option(
       '--oracle-trials <n>',
-      'Monte-Carlo trials of the isolated-emitter oracle per condition (0 = skip)',
+      'Monte-Carlo trials per condition of the oracle, an ideal localizer told the PSF, brightness, pixel and every neighbour (0 = skip)',
       String(DEFAULT_EVAL.oracleTrials),
     )
     .option('--seed <n>', 'first test seed (training uses seeds below 1000000)', String(DEFAULT_EVAL.seed))
@@ -108,7 +108,7 @@ export function register(program: Command): void {
           const beyond = results.filter((r) => r.oracle && r.engines.rl && r.oracle.maeFine > r.engines.rl.maeFine / 4);
           if (beyond.length) {
             process.stdout.write(
-              `¼·RL is below what an ideal localizer reaches on isolated emitters in: ${beyond.map((r) => r.condition.name).join(', ')}\n`,
+              `¼·RL is below what an ideal localizer knowing the neighbours reaches in: ${beyond.map((r) => r.condition.name).join(', ')}\n`,
             );
           }
         }
@@ -131,7 +131,7 @@ export function register(program: Command): void {
                     richardsonLucy: r.engines.rl,
                     raw: { maeFine: r.engines.raw.maeFine, maeCamera: r.engines.raw.maeCamera, jaccard: r.engines.raw.jaccard },
                     maeRatioToRl: r.engines[entry.id].maeFine / r.engines.rl.maeFine,
-                    ...(r.oracle ? { isolatedEmitterOracle: r.oracle } : {}),
+                    ...(r.oracle ? { oracle: r.oracle } : {}),
                   },
                 ]),
               ),

@@ -4,37 +4,64 @@
  * alone?
  *
  * The oracle knows everything a simulator knows except the position itself: the exact PSF, the
- * photon count, the background, that there is exactly one emitter, and which camera pixel holds
- * it. It sees the Poisson counts of a window of camera pixels around that pixel and computes the
- * posterior over positions in the pixel (uniform prior, exact Poisson likelihood evaluated on a
- * grid × grid lattice of cell centres, each cell's mass integrated from the parabola through the
- * neighbouring log-likelihoods — see cellLogMass). The probability of choosing the correct
- * fine bin is E[max over bins of the posterior bin mass] — we average that per trial rather than
- * the 0/1 hit indicator because it has the same expectation (when the posterior is the true one)
- * and much less variance; the hit rate is returned too as a consistency check.
+ * photon count, the background, which camera pixel holds the emitter, and every other emitter
+ * (there are none, or they are known: below). It sees the Poisson counts of a window of camera
+ * pixels around that pixel and computes the posterior over positions in the pixel (uniform prior,
+ * exact Poisson likelihood evaluated on a grid × grid lattice of cell centres, each cell's mass
+ * integrated from the parabola through the neighbouring log-likelihoods — see cellLogMass). The
+ * probability of choosing the correct fine bin is E[max over bins of the posterior bin mass] — we
+ * average that per trial rather than the 0/1 hit indicator because it has the same expectation
+ * (when the posterior is the true one) and much less variance; the hit rate is returned too as a
+ * consistency check.
+ *
+ * Two oracles, differing in what else is in the window:
+ * - isolated (the default): the target is the only emitter, so density does not enter and
+ *   'default', 'sparse' and 'dense' give one number. Far too optimistic for crowded frames.
+ * - neighbours known (options.neighbours; the eval's): every trial also draws the frame's other
+ *   emitters as randomScene does — a Poisson number at cond.density over the square of all
+ *   positions whose PSF reaches the window (psfReach past each edge), uniform, cond.photons each.
+ *   Given one emitter of a Poisson scene, the others are again such a scene (Slivnyak), so this is
+ *   the crowd a frame's emitter sees. The oracle is told every neighbour's position and
+ *   brightness: their expected counts join the background as a known rate map, but their photons
+ *   are still Poisson, the observation is Poisson(background + neighbours + target) and the
+ *   posterior uses exactly those rates.
+ *
+ * Why the neighbours-known accuracy bounds any method's per-emitter sub-pixel accuracy on such
+ * frames: a method sees the frame; the oracle sees the same counts plus the neighbours, the PSF,
+ * the brightnesses and the target's camera pixel. The Bayes decision given more information
+ * cannot do worse on average than any decision given less (it could ignore the extra). And the
+ * isolated oracle is higher still: with the neighbours known, their photons are independent
+ * Poisson counts added to the isolated observation — a garbling of it — so by the
+ * data-processing argument the Bayes accuracy cannot go up.
  *
  * What this is and is not:
- * - It is a reference, not a proven bound for the table's frames. The oracle has more information
- *   than any network (it is told the camera pixel, the emitter count and the brightness), and the
- *   emitter is isolated. Neighbours can only add confusion for the oracle: another independent
- *   emitter's photons are Poisson counts added to the observation, i.e. a garbling of it, so by
- *   the data-processing argument the Bayes accuracy for *this* emitter cannot go up. The density
- *   column therefore does not enter, and 'default', 'sparse' and 'dense' give the same number.
- * - It is not a bound on a crowded frame's map MAE: that metric is not a sum of per-emitter
- *   terms (errors of different emitters can cancel in the same fine pixel, and a network's mass
- *   need not be split 1/N per emitter), edges of the frame are ignored, and photons outside the
- *   finite window (tails of a wide or Airy PSF) are not used — a slight under-estimate of the
- *   oracle there.
+ * - A per-emitter bound, not a bound on a frame's map MAE: that metric is not exactly a sum of
+ *   per-emitter terms (two emitters in one fine pixel share it; errors of different emitters can
+ *   cancel in the same fine pixel; a network's mass need not be split 1/N per emitter) — see
+ *   idealFineMae.
+ * - Brightness estimation errors are ignored: the oracle is told every emitter's photons, a method
+ *   must estimate them (in the simulator they are all cond.photons, which a network can learn).
+ * - The window and the neighbour square are finite: photons outside the window (tails of a wide
+ *   or Airy PSF) are not used, and neighbours beyond psfReach are left out (the simulator draws
+ *   Airy tails to 32σ) — the first makes the oracle slightly worse, the second slightly better.
+ * - Frame edges are ignored: the neighbours fill the whole square, as in an unbounded frame, while
+ *   near the edge of a 64 × 64 eval frame an emitter has fewer neighbours but also loses part of
+ *   its own PSF. The same oracle in 64 × 64 frames (target and neighbours drawn over the frame,
+ *   pixels outside it unobserved; 400 trials, ± 0.009 each) came out equal or lower: dense 0.787
+ *   vs 0.814 here, wide 0.609 vs 0.628, Airy 0.871 vs 0.875, default 0.868 vs 0.863 — the square
+ *   field does not make the oracle too pessimistic for the eval's frames.
  * - Knowing the camera pixel is worth something: the bins along its edges cannot be confused with
- *   the neighbours'. `margin` removes that knowledge (default condition: ≈ 0.89 → ≈ 0.86, which is
- *   what the Cramér–Rao width, ≈ 0.024 px per axis, predicts for an estimator without it).
+ *   the adjacent pixels'. `margin` removes that knowledge (isolated, default condition: ≈ 0.89 →
+ *   ≈ 0.86, which is what the Cramér–Rao width, ≈ 0.024 px per axis, predicts for an estimator
+ *   without it).
  * - Numerics: the per-cell integration makes the result independent of the lattice (grid 8, 16,
  *   32, 64 per pixel agree to 1e-3 on 'narrow' and 'default'), whereas summing cell-centre values
  *   over-states the max-bin mass whenever the posterior is narrower than a few cells (the reason
  *   for cellRule: 'midpoint', kept only for comparison). The mixed derivative is dropped per cell.
  */
-import { PsfRenderer } from '../optics/psf.ts';
+import { type Psf, PsfRenderer } from '../optics/psf.ts';
 import { Rng } from '../optics/random.ts';
+import { DENSITY_AREA } from '../optics/scene.ts';
 import { erf, erfc } from '../optics/special.ts';
 import type { EvalCondition } from './conditions.ts';
 
@@ -50,7 +77,7 @@ export interface IdealSubpixelOptions {
   /**
    * Fine bins of candidates beyond each side of the camera pixel (default 0: the oracle knows the
    * pixel, as in the module comment). With margin > 0 the oracle no longer knows it: the flat prior
-   * extends past the pixel edges, so the bins along them can be confused with the neighbours'.
+   * extends past the pixel edges, so the bins along them can be confused with the adjacent ones.
    * Valid while the margin spans several posterior widths (it truncates the flat prior there).
    */
   margin?: number;
@@ -61,6 +88,12 @@ export interface IdealSubpixelOptions {
    * (kept for comparison: it over-states max-bin masses once the posterior is under-resolved).
    */
   cellRule?: 'quadratic' | 'midpoint';
+  /**
+   * true: the frame's other emitters are drawn around the target every trial (cond.density, as
+   * randomScene places them) and the oracle is told each one's position and brightness, but not
+   * their photons — see the module comment. Default false: an isolated emitter.
+   */
+  neighbours?: boolean;
 }
 
 export interface IdealSubpixelResult {
@@ -73,24 +106,33 @@ export interface IdealSubpixelResult {
   hitRate: number;
   /** side of the square camera-pixel window the oracle sees */
   window: number;
+  /** whether known neighbours were drawn (options.neighbours) */
+  neighboursKnown: boolean;
 }
 
 /** Largest half-side of the window: at most 41 × 41 camera px. */
 const MAX_HALF = 20;
 
 /**
- * Half-side of the observation window: the emitter is anywhere in the centre pixel (or `beyond`
- * camera px past its edges), so that much more than the PSF reach. Gaussian ∝ exp(-r²/σ²) is
- * ~1e-7 of the peak at 4σ; the Airy tail decays slowly, so it gets 16σ (capped).
+ * How far (camera px) the oracle follows a PSF: Gaussian ∝ exp(-r²/σ²) is ~1e-7 of the peak at
+ * 4σ; the Airy tail decays slowly, so it gets 16σ.
  */
-export function windowHalf(cond: EvalCondition, beyond = 0): number {
-  const reach = cond.psf.shape === 'gauss' ? 4 * cond.psf.width : 16 * cond.psf.width;
-  return Math.min(MAX_HALF, Math.ceil(reach + beyond) + 1);
+export function psfReach(psf: Psf): number {
+  return psf.shape === 'gauss' ? 4 * psf.width : 16 * psf.width;
 }
 
 /**
- * Bayes-optimal probability of putting an isolated emitter of `cond` into its correct 1/scale px
- * bin, given the camera pixel it is in (see the module comment). Deterministic for a given seed.
+ * Half-side of the observation window: the emitter is anywhere in the centre pixel (or `beyond`
+ * camera px past its edges), so that much more than the PSF reach (capped).
+ */
+export function windowHalf(cond: EvalCondition, beyond = 0): number {
+  return Math.min(MAX_HALF, Math.ceil(psfReach(cond.psf) + beyond) + 1);
+}
+
+/**
+ * Bayes-optimal probability of putting an emitter of `cond` into its correct 1/scale px bin, given
+ * the camera pixel it is in — isolated, or among known neighbours (see the module comment).
+ * Deterministic for a given seed.
  */
 export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = {}): IdealSubpixelResult {
   const trials = opts.trials ?? 400;
@@ -99,6 +141,7 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
   const grid = opts.grid ?? 8 * scale;
   const margin = opts.margin ?? 0;
   const quadratic = (opts.cellRule ?? 'quadratic') === 'quadratic';
+  const neighbours = opts.neighbours ?? false;
   if (!Number.isInteger(trials) || trials < 1) throw new Error(`idealSubpixel: invalid trials ${trials}`);
   if (!Number.isInteger(scale) || scale < 1) throw new Error(`idealSubpixel: invalid scale ${scale}`);
   if (!Number.isInteger(grid) || grid < 3 || grid % scale !== 0) {
@@ -108,6 +151,9 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
   if (!(cond.photons >= 0) || !Number.isFinite(cond.photons)) throw new Error(`idealSubpixel: invalid photons ${cond.photons}`);
   if (!(cond.background >= 0) || !Number.isFinite(cond.background)) {
     throw new Error(`idealSubpixel: invalid background ${cond.background}`);
+  }
+  if (neighbours && !(cond.density >= 0 && Number.isFinite(cond.density))) {
+    throw new Error(`idealSubpixel: invalid density ${cond.density}`);
   }
 
   const half = windowHalf(cond, margin / scale);
@@ -124,28 +170,43 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
   const mu = new Float64Array(npix);
 
   // Candidate c = cy·gside + cx sits at (origin + (cx+½)/grid, origin + (cy+½)/grid) in fine bin
-  // (⌊cx/perBin⌋, ⌊cy/perBin⌋) of the candidate region. Log expected counts
-  // are stored pixel-major (logMu[p·ncand + c]) so a trial's log-likelihood is a sum over the
-  // pixels that caught photons of contiguous runs over candidates.
-  const logMu = new Float64Array(npix * ncand);
+  // (⌊cx/perBin⌋, ⌊cy/perBin⌋) of the candidate region. Per-candidate tables are stored
+  // pixel-major (table[p·ncand + c]) so a trial's log-likelihood is a sum over the pixels that
+  // caught photons of contiguous runs over candidates. Isolated, the rates never change and the
+  // table holds their logs; with neighbours the rate map changes every trial, so the table holds
+  // the target's expected counts alone and the logs are taken per trial.
+  const table = new Float64Array(npix * ncand);
   const sumMu = new Float64Array(ncand);
   const binOf = new Int32Array(ncand);
   for (let cy = 0; cy < gside; cy++) {
     for (let cx = 0; cx < gside; cx++) {
       const c = cy * gside + cx;
-      mu.fill(cond.background);
+      mu.fill(neighbours ? 0 : cond.background);
       renderer.addEmitter(mu, side, side, origin + (cx + 0.5) / grid, origin + (cy + 0.5) / grid, cond.photons);
       let s = 0;
       for (let p = 0; p < npix; p++) {
         s += mu[p];
         // a zero rate only meets zero counts (background 0): keep 0·log finite
-        logMu[p * ncand + c] = Math.log(Math.max(mu[p], 1e-300));
+        table[p * ncand + c] = neighbours ? mu[p] : Math.log(Math.max(mu[p], 1e-300));
       }
       sumMu[c] = s;
       binOf[c] = Math.floor(cy / perBin) * bside + Math.floor(cx / perBin);
     }
   }
 
+  // the target's largest expected count per pixel, over candidates
+  const maxE = new Float64Array(neighbours ? npix : 0);
+  for (let p = 0; p < maxE.length; p++) {
+    let m = 0;
+    for (let c = 0; c < ncand; c++) m = Math.max(m, table[p * ncand + c]);
+    maxE[p] = m;
+  }
+
+  // Neighbours come from their own stream so that the target, its pixel and the camera noise are
+  // drawn exactly as in the isolated oracle (with no neighbours the two agree to rounding).
+  const field = neighbours ? neighbourField(cond, side) : null;
+  const nrng = neighbours ? new Rng((seed ^ NEIGHBOUR_STREAM) >>> 0) : null;
+  const rate = new Float64Array(npix);
   const rng = new Rng(seed);
   const ll = new Float64Array(ncand);
   const logMass = new Float64Array(ncand);
@@ -156,14 +217,39 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
   for (let t = 0; t < trials; t++) {
     const u = rng.uniform();
     const v = rng.uniform();
-    mu.fill(cond.background);
+    rate.fill(cond.background);
+    if (field && nrng) {
+      const n = nrng.poisson(field.mean);
+      for (let i = 0; i < n; i++) {
+        const nx = field.lo + field.span * nrng.uniform();
+        const ny = field.lo + field.span * nrng.uniform();
+        renderer.addEmitter(rate, side, side, nx, ny, cond.photons);
+      }
+    }
+    mu.set(rate);
     renderer.addEmitter(mu, side, side, half + u, half + v, cond.photons);
     for (let c = 0; c < ncand; c++) ll[c] = -sumMu[c];
     for (let p = 0; p < npix; p++) {
       const y = rng.poisson(mu[p]);
       if (y === 0) continue;
       const off = p * ncand;
-      for (let c = 0; c < ncand; c++) ll[c] += y * logMu[off + c];
+      if (!neighbours) {
+        for (let c = 0; c < ncand; c++) ll[c] += y * table[off + c];
+        continue;
+      }
+      // y·log(r + e) = y·log r + y·log1p(e/r), and y·log r is the same for every candidate: where
+      // e/r is small for all of them (most of the window), log1p's series is exact to rounding
+      // and far cheaper than a log per candidate
+      const r = rate[p];
+      if (maxE[p] < SERIES_MAX * r) {
+        const ir = 1 / r;
+        for (let c = 0; c < ncand; c++) {
+          const x = table[off + c] * ir;
+          ll[c] += y * x * (1 - x * (1 / 2 - x * (1 / 3 - x * (1 / 4 - x * (1 / 5)))));
+        }
+      } else {
+        for (let c = 0; c < ncand; c++) ll[c] += y * Math.log(Math.max(r + table[off + c], 1e-300));
+      }
     }
     if (quadratic) cellLogMass(ll, gside, logMass);
     else logMass.set(ll);
@@ -186,7 +272,31 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
   }
   const mean = sum / trials;
   const variance = trials > 1 ? Math.max(0, (sum2 - trials * mean * mean) / (trials - 1)) : 0;
-  return { accuracy: mean, stderr: Math.sqrt(variance / trials), trials, hitRate: hits / trials, window: side };
+  return {
+    accuracy: mean,
+    stderr: Math.sqrt(variance / trials),
+    trials,
+    hitRate: hits / trials,
+    window: side,
+    neighboursKnown: neighbours,
+  };
+}
+
+/** below this e/r the fifth-order series of log1p(e/r) is off by < (e/r)⁶/6 ≈ 2e-13 */
+const SERIES_MAX = 0.01;
+
+/** xor-ed into the seed for the neighbours' Rng: a stream of its own, fixed per seed */
+const NEIGHBOUR_STREAM = 0x2545f491;
+
+/**
+ * Where the neighbours of a `side` × `side` window can be: every position whose PSF reaches it
+ * (psfReach past each edge, window coordinates), and their mean number there — the frame's
+ * emitter density over that square, as randomScene draws it.
+ */
+export function neighbourField(cond: EvalCondition, side: number): { lo: number; span: number; mean: number } {
+  const reach = psfReach(cond.psf);
+  const span = side + 2 * reach;
+  return { lo: -reach, span, mean: (cond.density * span * span) / DENSITY_AREA };
 }
 
 const LOG_HALF_SQRT_PI = Math.log(Math.sqrt(Math.PI) / 2);
@@ -269,10 +379,10 @@ function cellLogMass(ll: Float64Array, n: number, out: Float64Array): void {
  * fine bin with probability `accuracy` and on one wrong bin otherwise: every miss moves 1/N of
  * mass, costing 2/N of L1, so MAE = 2·(1 − accuracy) / (fineWidth·fineHeight).
  *
- * With accuracy = idealSubpixel(...).accuracy this is the oracle's MAE on isolated emitters — and
- * no hedging beats it there: against a one-hot truth, an output q costs E‖q − δ‖₁ = 2(1 − q·post),
- * minimised by all mass on the maximum-posterior bin. It is a reference (oracle information,
- * isolated emitters, no cancellation between emitters), not a proven bound for crowded frames.
+ * With accuracy = idealSubpixel(...).accuracy this is the oracle's MAE — and no hedging beats it
+ * per emitter: against a one-hot truth, an output q costs E‖q − δ‖₁ = 2(1 − q·post), minimised by
+ * all mass on the maximum-posterior bin. It is a reference, not a proven bound on a frame's MAE
+ * (emitters sharing a fine pixel, cancellation between emitters: see the module comment).
  */
 export function idealFineMae(accuracy: number, fineWidth: number, fineHeight: number): number {
   if (!(accuracy >= 0 && accuracy <= 1)) throw new Error(`idealFineMae: accuracy ${accuracy} outside [0, 1]`);

@@ -23,14 +23,20 @@ export interface EngineScore {
   secondsPerFrame: number;
 }
 
-/** What an ideal localizer could reach on isolated emitters (see ceiling.ts): context for the targets. */
+/**
+ * What an ideal localizer could reach on the condition's emitters (see ceiling.ts): context for
+ * the targets. It is told the PSF, the brightness, the emitter's camera pixel and every
+ * neighbour's position, so no method beats its per-emitter accuracy on these frames.
+ */
 export interface OracleScore {
-  /** Bayes probability of the correct fine sub-pixel for an isolated emitter */
+  /** Bayes probability of the correct fine sub-pixel for an emitter among known neighbours */
   accuracy: number;
   stderr: number;
   /** the fine-grid MAE of unit-sum maps at that accuracy */
   maeFine: number;
   trials: number;
+  /** true: the neighbours-known oracle (the condition's density); false: an isolated emitter */
+  neighboursKnown: boolean;
 }
 
 export interface ConditionResult {
@@ -47,7 +53,7 @@ export interface EvalOptions {
   seed: number;
   /** RL samples per condition (RL is slow; a subset of the same frames) */
   rlSamples: number;
-  /** Monte-Carlo trials of the isolated-emitter oracle per condition; 0 skips it */
+  /** Monte-Carlo trials of the neighbours-known oracle per condition; 0 skips it */
   oracleTrials: number;
   rlIterations: number;
   conditions?: readonly EvalCondition[];
@@ -148,12 +154,13 @@ export async function evaluateDamn(models: Reconstructor[], o: EvalOptions): Pro
     for (const [k, a] of Object.entries(acc)) engines[k] = a.score();
     let oracle: OracleScore | undefined;
     if (o.oracleTrials > 0) {
-      const r = idealSubpixel(c, { trials: o.oracleTrials, seed: o.seed + ci, scale: o.scale });
+      const r = idealSubpixel(c, { trials: o.oracleTrials, seed: o.seed + ci, scale: o.scale, neighbours: true });
       oracle = {
         accuracy: r.accuracy,
         stderr: r.stderr,
         trials: r.trials,
         maeFine: idealFineMae(r.accuracy, o.size * o.scale, o.size * o.scale),
+        neighboursKnown: r.neighboursKnown,
       };
     }
     results.push({ condition: c, samples: o.samples, engines, ...(oracle ? { oracle } : {}) });

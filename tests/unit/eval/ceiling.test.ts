@@ -109,6 +109,52 @@ describe('idealSubpixel', () => {
     expect(() => idealSubpixel(c, { grid: 10 })).toThrow();
     expect(() => idealSubpixel(c, { trials: 0 })).toThrow();
     expect(() => idealSubpixel({ ...c, photons: -1 })).toThrow();
+    expect(() => idealSubpixel({ ...c, density: Number.NaN }, { neighbours: true })).toThrow();
+  });
+});
+
+describe('idealSubpixel with known neighbours', () => {
+  const opts = { trials: 200, seed: 6, grid: 16 };
+
+  it('is the isolated oracle when there are none (same target and camera draws)', () => {
+    for (const name of ['default', 'airy']) {
+      const c = { ...condition(name), density: 0 };
+      const isolated = idealSubpixel(c, { ...opts, trials: 40 });
+      const known = idealSubpixel(c, { ...opts, trials: 40, neighbours: true });
+      expect(isolated.neighboursKnown).toBe(false);
+      expect(known.neighboursKnown).toBe(true);
+      // the likelihoods differ only by candidate-independent terms and rounding
+      expect(Math.abs(known.accuracy - isolated.accuracy)).toBeLessThan(1e-9);
+      expect(known.hitRate).toBe(isolated.hitRate);
+      expect(known.window).toBe(isolated.window);
+    }
+  });
+
+  it('is reproducible for a seed', () => {
+    const c = condition('dense');
+    const a = idealSubpixel(c, { ...opts, trials: 20, neighbours: true });
+    expect(idealSubpixel(c, { ...opts, trials: 20, neighbours: true })).toEqual(a);
+  });
+
+  it('falls as the frame gets more crowded', () => {
+    const c = condition('default');
+    const sparse = idealSubpixel({ ...c, density: 10 }, { ...opts, neighbours: true });
+    const dense = idealSubpixel({ ...c, density: 200 }, { ...opts, neighbours: true });
+    expect(sparse.accuracy).toBeGreaterThan(dense.accuracy + 3 * Math.hypot(sparse.stderr, dense.stderr));
+  });
+
+  it('is calibrated: its expected max-posterior mass matches its hit rate', () => {
+    // a likelihood that left the neighbours' light out would be over-confident (≈ 0.98 vs 0.11)
+    const r = idealSubpixel(condition('dense'), { ...opts, neighbours: true });
+    const hitSe = Math.sqrt((r.hitRate * (1 - r.hitRate)) / r.trials);
+    expect(Math.abs(r.accuracy - r.hitRate)).toBeLessThan(3 * Math.hypot(r.stderr, hitSe));
+  });
+
+  it('is below the isolated oracle in a crowded frame: known neighbours still add shot noise', () => {
+    const c = condition('dense');
+    const isolated = idealSubpixel(c, opts);
+    const known = idealSubpixel(c, { ...opts, neighbours: true });
+    expect(known.accuracy).toBeLessThan(isolated.accuracy - 3 * Math.hypot(known.stderr, isolated.stderr));
   });
 });
 

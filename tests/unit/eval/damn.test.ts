@@ -51,6 +51,7 @@ describe('evaluateDamn', () => {
     // Richardson–Lucy and the raw frame lie in between
     expect(r.engines.rl.maeFine).toBeGreaterThan(0);
     expect(r.engines.raw.maeFine).toBeGreaterThan(r.engines.rl.maeFine * 0.5);
+    expect(r.oracle?.neighboursKnown).toBe(true);
     expect(r.oracle?.accuracy).toBeGreaterThan(0.6);
     expect(r.oracle?.accuracy).toBeLessThan(1);
     expect(r.oracle?.maeFine).toBeCloseTo((2 * (1 - (r.oracle?.accuracy ?? 0))) / (fine * fine), 12);
