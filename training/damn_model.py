@@ -15,6 +15,8 @@ classification that a cross-entropy term can train directly.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -93,6 +95,14 @@ class DamnNet(nn.Module):
         with torch.no_grad():
             self.enc0[0].weight.mul_(self.input_gain)
         self.input_gain = 1.0
+
+
+def load_trained(weights: "str | Path") -> DamnNet:
+    """A DamnNet with these weights (state_dict file), in eval mode."""
+    model = DamnNet()
+    model.load_state_dict(torch.load(weights))
+    model.eval()
+    return model
 
 
 def normalise_input(frame: torch.Tensor) -> torch.Tensor:

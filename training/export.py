@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from damn_model import DamnNet, normalise_input  # noqa: E402
+from damn_model import DamnNet, load_trained, normalise_input  # noqa: E402
 from macs import macs_per_input_pixel, receptive_field_radius  # noqa: E402
 from train_damn import maes, validation_set  # noqa: E402
 
@@ -64,9 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(2)
 
-    model = DamnNet()
-    model.load_state_dict(torch.load(args.weights))
-    model.eval()
+    model = load_trained(args.weights)
     macs = macs_per_input_pixel(model)
     rf = receptive_field_radius(DamnNet)
     sharpen = pick_sharpening(model, args.val_cache) if args.sharpen == "auto" else float(args.sharpen)

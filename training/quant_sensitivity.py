@@ -27,7 +27,7 @@ from onnx import numpy_helper
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from damn_model import DamnNet, normalise_input, unit_sum  # noqa: E402
+from damn_model import DamnNet, load_trained, normalise_input, unit_sum  # noqa: E402
 from train_damn import validation_set  # noqa: E402
 
 WEIGHT_QMAX = 63  # as src/inference/quantize/qdq.ts: 7-bit symmetric per output channel
@@ -86,9 +86,7 @@ def main() -> None:
     ap.add_argument("--val-cache", type=Path, default=HERE / "checkpoints" / "val.npz")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    model = DamnNet()
-    model.load_state_dict(torch.load(args.weights))
-    model.eval()
+    model = load_trained(args.weights)
     model.sharpen_subpixel(args.sharpen)
     ranges = activation_ranges(args.int8)
     kept_float = set(filter(None, args.float.split(",")))

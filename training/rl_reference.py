@@ -19,7 +19,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from damn_model import DamnNet  # noqa: E402
+from damn_model import load_trained  # noqa: E402
 from train_damn import VAL_CONDITIONS, maes  # noqa: E402
 
 
@@ -32,9 +32,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     val = np.load(args.val)
-    model = DamnNet()
-    model.load_state_dict(torch.load(args.weights))
-    model.eval()
+    model = load_trained(args.weights)
     specs = {}
     net = {}
     with tempfile.TemporaryDirectory() as tmp:
