@@ -14,6 +14,7 @@ several sizes and compares with the PyTorch model; it fails loudly on a mismatch
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -28,24 +29,23 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from damn_model import DamnNet, load_trained, normalise_input  # noqa: E402
+from damn_model import SCALE, DamnNet, load_trained, normalise_input  # noqa: E402
 from macs import macs_per_input_pixel, receptive_field_radius  # noqa: E402
 from train_damn import maes, validation_set  # noqa: E402
 
+SHARPEN_METADATA = "rayleigh.subpixel_sharpen"
 SHARPEN_CANDIDATES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
 
 
 def pick_sharpening(model: DamnNet, val_path: Path) -> float:
     """The candidate T with the lowest mean (over validation conditions) of MAE(T) / MAE(1)."""
-    val = validation_set(val_path, 16, 64, 4)
-    base = {k: maes(model, f, t, 4)[0] for k, (f, t) in val.items()}
+    val = validation_set(val_path)
+    base = {k: maes(model, f, t, SCALE)[0] for k, (f, t) in val.items()}
     best_t, best_score = 1.0, 1.0
     for t in SHARPEN_CANDIDATES:
-        trial = DamnNet()
-        trial.load_state_dict(model.state_dict())
-        trial.eval()
+        trial = copy.deepcopy(model)
         trial.sharpen_subpixel(t)
-        ratios = {k: maes(trial, f, tr, 4)[0] / base[k] for k, (f, tr) in val.items()}
+        ratios = {k: maes(trial, f, tr, SCALE)[0] / base[k] for k, (f, tr) in val.items()}
         score = float(np.mean(list(ratios.values())))
         print(f"sharpen T={t:g}: mean MAE ratio {score:.4f} " + " ".join(f"{k}={r:.3f}" for k, r in ratios.items()))
         if score < best_score:
@@ -80,6 +80,9 @@ def main() -> None:
                       dynamic_axes={"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H4", 3: "W4"}},
                       do_constant_folding=True)
     m = onnx.load(str(args.out))
+    # quant_sensitivity.py needs the factor to rebuild this exact network from the weights
+    m.metadata_props.add(key=SHARPEN_METADATA, value=f"{sharpen:g}")
+    onnx.save(m, str(args.out))
     onnx.checker.check_model(m)
     ops = sorted({n.op_type for n in m.graph.node})
     extra = set(ops) - ALLOWED_OPS

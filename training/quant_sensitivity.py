@@ -1,21 +1,22 @@
 """Where does an INT8 model lose accuracy? Fake-quantizes the PyTorch network with the ranges of a
 quantized ONNX file and reports the fine-grid MAE change on the validation set, per source.
 
-Usage: /usr/bin/python3 training/quant_sensitivity.py --int8 models-int8/damn-int8.onnx [--sharpen T]
-       [--weights training/damn.pt] [--float /mass/Conv,/enc0/enc0.0/Conv]
+Usage: /usr/bin/python3 training/quant_sensitivity.py --int8 models-int8/damn-int8.onnx [--weights training/damn.pt]
 
 Sources, each alone and all together: the 7-bit per-channel weights of every Conv, the uint8
 activations after every ReLU and at the sub-pixel logits, the uint8 input, and each Conv's weights
 one at a time. It simulates rounding and clipping only, not onnxruntime's integer kernels
 (Concat/Resize requantization, int32 bias), so the real INT8 model can differ by a percent or two:
-`npx rayleigh eval` is the measurement, this is the diagnosis. `--sharpen` must match the value
-export.py printed for the model that was quantized.
+`npx rayleigh eval` is the measurement, this is the diagnosis. The sub-pixel sharpening factor is
+read from the file (export.py records it; quantize keeps the metadata), and so are the Convs that
+quantize kept in float (`--exclude`).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 from pathlib import Path
 
@@ -28,6 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from damn_model import DamnNet, load_trained, normalise_input, unit_sum  # noqa: E402
+from export import SHARPEN_METADATA  # noqa: E402
 from train_damn import validation_set  # noqa: E402
 
 WEIGHT_QMAX = 63  # as src/inference/quantize/qdq.ts: 7-bit symmetric per output channel
@@ -69,8 +71,9 @@ def variant(model: DamnNet, ranges: dict[str, tuple[float, int]], weights: set[s
         if isinstance(mod, torch.nn.Conv2d) and name in weights:
             w = mod.weight.data
             s = w.abs().amax((1, 2, 3), keepdim=True) / WEIGHT_QMAX
+            s = torch.where(s > 0, s, torch.ones_like(s))  # an all-zero channel, as qdq.ts does
             mod.weight.data = torch.round(w / s) * s
-        is_act = (name.count(".") == 1 and isinstance(mod, torch.nn.ReLU)) or name == "subpixel"
+        is_act = (name.count(".") == 1 and isinstance(mod, torch.nn.ReLU)) or name in ("mass", "subpixel")
         if acts and is_act and onnx_tensor(name) in ranges:
             s, z = ranges[onnx_tensor(name)]
             mod.register_forward_hook(lambda _m, _i, o, s=s, z=z: fake_quant(o, s, z))
@@ -81,18 +84,21 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--int8", type=Path, required=True)
     ap.add_argument("--weights", type=Path, default=HERE / "damn.pt")
-    ap.add_argument("--sharpen", type=float, default=1.0)
-    ap.add_argument("--float", default="", help="comma-separated ONNX Conv names kept in float (quantize --exclude)")
+    ap.add_argument("--sharpen", type=float, default=None, help="default: the factor export.py recorded in the file")
     ap.add_argument("--val-cache", type=Path, default=HERE / "checkpoints" / "val.npz")
     args = ap.parse_args()
     torch.set_num_threads(2)
     model = load_trained(args.weights)
-    model.sharpen_subpixel(args.sharpen)
+    props = {p.key: p.value for p in onnx.load(str(args.int8), load_external_data=False).metadata_props}
+    sharpen = args.sharpen if args.sharpen is not None else float(props.get(SHARPEN_METADATA, "1"))
+    model.sharpen_subpixel(sharpen)
+    print(f"sub-pixel sharpening T={sharpen:g}")
     ranges = activation_ranges(args.int8)
-    kept_float = set(filter(None, args.float.split(",")))
+    kept_float = set(json.loads(props.get("rayleigh.quantization", "{}")).get("floatNodes") or [])
+    print(f"convs kept in float: {sorted(kept_float) or 'none'}")
     convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
     quantized = {n for n in convs if onnx_conv(n) not in kept_float}
-    val = validation_set(args.val_cache, 16, 64, 4)
+    val = validation_set(args.val_cache)
 
     def mae(m: DamnNet, frames: torch.Tensor, truth: torch.Tensor, quant_input: bool) -> float:
         x = normalise_input(frames)

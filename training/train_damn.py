@@ -22,7 +22,7 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from damn_model import DamnNet, normalise_input, unit_sum  # noqa: E402
+from damn_model import SCALE, DamnNet, normalise_input, unit_sum  # noqa: E402
 from macs import macs_per_input_pixel, receptive_field_radius  # noqa: E402
 from sim_stream import ReplayBuffer, Sample, collect, sim_args  # noqa: E402
 
@@ -44,6 +44,8 @@ VAL_CONDITIONS = {
     "photons500": dict(psf="gauss", psf_width="2:2", photons="500:500", background="10:10", density="50:50"),
 }
 VAL_SEED_BASE = 900_000
+VAL_PER_CONDITION = 16
+CROP = 64  # camera px, training crops and validation frames
 TRAIN_SEED_BASE = 10_000
 
 
@@ -103,11 +105,13 @@ def maes(model: torch.nn.Module, frames: torch.Tensor, truths: torch.Tensor, sca
     return fine, (binned(p, scale) - binned(t, scale)).abs().mean().item()
 
 
-def validation_set(path: Path, per_condition: int, size: int, scale: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def validation_set(path: Path, per_condition: int = VAL_PER_CONDITION, size: int = CROP,
+                   scale: int = SCALE) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """The held-out validation frames and truths per condition, simulated once and cached in `path`."""
     cached = np.load(path) if path.exists() else None
     if cached is not None and all(f"{k}_frames" in cached and len(cached[f"{k}_frames"]) == per_condition
-                                  and cached[f"{k}_frames"].shape[-1] == size for k in VAL_CONDITIONS):
+                                  and cached[f"{k}_frames"].shape[-1] == size
+                                  and cached[f"{k}_truth"].shape[-1] == size * scale for k in VAL_CONDITIONS):
         return {k: (torch.from_numpy(cached[f"{k}_frames"]), torch.from_numpy(cached[f"{k}_truth"])) for k in VAL_CONDITIONS}
     val = {}
     for i, (name, cond) in enumerate(VAL_CONDITIONS.items()):
@@ -123,13 +127,13 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget; the LR schedule follows it")
     ap.add_argument("--steps", type=int, default=0, help="fixed step count instead of a time budget")
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--size", type=int, default=CROP)
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--w-bin", type=float, default=1.0)
     ap.add_argument("--w-mse", type=float, default=0.0)
     ap.add_argument("--w-ce", type=float, default=0.5, help="weight of the sub-pixel cross-entropy term")
     ap.add_argument("--focused-weight", type=float, default=0.6)
-    ap.add_argument("--val-per-condition", type=int, default=16)
+    ap.add_argument("--val-per-condition", type=int, default=VAL_PER_CONDITION)
     ap.add_argument("--val-every", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -142,7 +146,7 @@ def main() -> None:
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     args.ckpt_dir.mkdir(parents=True, exist_ok=True)
-    scale = 4
+    scale = SCALE
 
     def log(msg: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)

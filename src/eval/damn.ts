@@ -26,7 +26,8 @@ export interface EngineScore {
 /**
  * What an ideal localizer could reach on the condition's emitters (see ceiling.ts): context for
  * the targets. It is told the PSF, the brightness, the emitter's camera pixel and every
- * neighbour's position, so no method beats its per-emitter accuracy on these frames.
+ * neighbour's position, so no method beats its per-emitter accuracy on these frames, up to the
+ * approximations listed in ceiling.ts (finite window, frame edges).
  */
 export interface OracleScore {
   /** Bayes probability of the correct fine sub-pixel for an emitter among known neighbours */

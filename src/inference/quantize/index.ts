@@ -73,6 +73,7 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     method,
     percentile: method === 'percentile' ? percentile : undefined,
     headroom,
+    floatNodes: o.exclude && o.exclude.length > 0 ? o.exclude : undefined,
     calibrationFrames: frames.length,
     activations: 'uint8 asymmetric, per tensor',
     weights: 'int8 symmetric per output channel, 7-bit [-63, 63]',

@@ -166,7 +166,7 @@ describe('quantize a Softplus × Softmax head', () => {
     expect(-zp * scale).toBeGreaterThan(-16.5);
     expect(-zp * scale).toBeLessThan(-15);
     // nothing rounds the model's output
-    expect(nodes.some((n) => n.op_type === 'QuantizeLinear' && n.input?.[0] === 'output')).toBe(false);
+    expect(nodes.some((n) => n.op_type === 'DequantizeLinear' && n.output?.[0] === 'output')).toBe(false);
     expect(nodes.find((n) => n.op_type === 'DepthToSpace')?.output).toEqual(['output']);
     const s = await summariseOptimizedGraph(out);
     expect(s.qlinearConvs).toBe(3);
