@@ -17,8 +17,8 @@ export const dmdSchema = z
       height: z.number().int().positive().optional(),
       ledCurrent: z.number().int().min(0).max(255).default(100),
       timeoutMs: z.number().int().min(10).default(500),
-      /** DLPC900 pattern image encoding: enhanced RLE (small for point masks) or uncompressed */
-      compression: z.enum(['erle', 'none']).default('erle'),
+      /** DLPC900 pattern image encoding: enhanced RLE (smallest for point masks), plain RLE or uncompressed */
+      compression: z.enum(['erle', 'rle', 'none']).default('erle'),
       /** DLPC900 pattern exposure in µs (the single pattern repeats indefinitely) */
       exposureUs: z.number().int().min(1).max(0xffffff).default(100000),
       /**

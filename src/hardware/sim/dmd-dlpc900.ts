@@ -1,7 +1,7 @@
 /**
  * A DLPC900 as an I2C device model: decodes the command bytes a host sends (same framing and opcode
  * table as src/hardware/dmd/dlpc900.ts, DLPU018), keeps the controller state, rebuilds uploaded
- * pattern images (uncompressed or enhanced RLE) and reports which mask the mirrors show.
+ * pattern images (uncompressed, plain RLE or enhanced RLE) and reports which mask the mirrors show.
  *
  * Simplifications: one sequence position is shown (LUT entry 0, the one our driver defines); the
  * Read Error Code register reflects the last executed write command, as the guide describes.

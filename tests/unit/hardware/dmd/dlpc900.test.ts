@@ -9,7 +9,7 @@ import { SimI2cBus } from '../../../../src/hardware/sim/i2c-bus.ts';
 
 const hex = (a: Uint8Array | number[]) => Array.from(a, (b) => b.toString(16).padStart(2, '0')).join(' ');
 
-function rig(width = 64, height = 48, opts: { compression?: 'erle' | 'none'; modelWidth?: number; timeoutMs?: number } = {}) {
+function rig(width = 64, height = 48, opts: { compression?: 'erle' | 'rle' | 'none'; modelWidth?: number; timeoutMs?: number } = {}) {
   const bus = new SimI2cBus({ timeoutMs: opts.timeoutMs ?? 500 });
   const model = new SimDlpc900({ width: opts.modelWidth ?? width, height });
   bus.attach(0x1a, model);
@@ -126,7 +126,7 @@ describe('DLPC900 enhanced RLE (DLPU018 §2.4.3)', () => {
 });
 
 describe('DLPC900 through the simulated controller', () => {
-  for (const compression of ['erle', 'none'] as const) {
+  for (const compression of ['erle', 'rle', 'none'] as const) {
     it(`shows an uploaded mask bit-exact (${compression})`, async () => {
       const { dmd, model } = rig(64, 48, { compression });
       const mask = randomPoints(64, 48, { count: 40, minSpacing: 3, seed: 11 });
