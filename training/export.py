@@ -52,7 +52,8 @@ def pick_sharpening(model: DamnNet, val_path: Path) -> float:
             best_t, best_score = t, score
     return best_t
 
-ALLOWED_OPS = {"Conv", "Relu", "MaxPool", "Resize", "Concat", "DepthToSpace", "Constant", "Softplus", "Softmax", "Mul"}
+ALLOWED_OPS = {"Conv", "Relu", "MaxPool", "Resize", "Concat", "DepthToSpace", "Constant", "Softplus",
+               "ReduceMax", "Sub", "Exp", "ReduceSum", "Div", "Mul"}
 
 
 def main() -> None:
