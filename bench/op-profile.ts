@@ -64,7 +64,9 @@ try {
   const total = [...byOp.values()].reduce((a, b) => a + b, 0);
   process.stdout.write(`${model} ${size}x${size}, ${threads} threads: ${(total / runs / 1000).toFixed(1)} ms/frame in kernels\n`);
   for (const [op, us] of [...byOp].sort((a, b) => b[1] - a[1])) {
-    process.stdout.write(`  ${op.padEnd(22)} ${(us / runs / 1000).toFixed(2).padStart(8)} ms  ${((100 * us) / total).toFixed(1).padStart(5)} %\n`);
+    process.stdout.write(
+      `  ${op.padEnd(22)} ${(us / runs / 1000).toFixed(2).padStart(8)} ms  ${((100 * us) / total).toFixed(1).padStart(5)} %\n`,
+    );
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
