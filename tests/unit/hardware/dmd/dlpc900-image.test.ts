@@ -12,6 +12,7 @@ import {
 import { masksEqual, randomPoints } from '../../../../src/hardware/patterns.ts';
 import { SimDlpc900 } from '../../../../src/hardware/sim/dmd-dlpc900.ts';
 import { SimI2cBus } from '../../../../src/hardware/sim/i2c-bus.ts';
+import { Rng } from '../../../../src/optics/random.ts';
 
 const hex = (a: Uint8Array | number[]) => Array.from(a, (b) => b.toString(16).padStart(2, '0')).join(' ');
 const bytes = (s: string) => Uint8Array.from(s.split(/\s+/).filter(Boolean), (b) => Number.parseInt(b, 16));
@@ -24,21 +25,9 @@ function withHeader(width: number, height: number, data: Uint8Array, compression
   return out;
 }
 
-/** Small seeded generator (mulberry32) so random masks are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 function randomBits(n: number, density: number, seed: number): Uint8Array {
-  const r = rng(seed);
-  return Uint8Array.from({ length: n }, () => (r() < density ? 1 : 0));
+  const r = new Rng(seed);
+  return Uint8Array.from({ length: n }, () => (r.uniform() < density ? 1 : 0));
 }
 
 /** Encode with plain RLE, decode as the simulated controller does, and compare with the mask. */
