@@ -61,7 +61,7 @@
  */
 import { type Psf, PsfRenderer } from '../optics/psf.ts';
 import { Rng } from '../optics/random.ts';
-import { DENSITY_AREA } from '../optics/scene.ts';
+import { randomScene } from '../optics/scene.ts';
 import { erf, erfc } from '../optics/special.ts';
 import type { EvalCondition } from './conditions.ts';
 
@@ -204,7 +204,9 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
 
   // Neighbours come from their own stream so that the target, its pixel and the camera noise are
   // drawn exactly as in the isolated oracle (with no neighbours the two agree to rounding).
-  const field = neighbours ? neighbourField(cond, side) : null;
+  // Neighbours can be anywhere their PSF reaches the window from: psfReach past each edge.
+  const reach = psfReach(cond.psf);
+  const field = neighbours ? { width: side + 2 * reach, height: side + 2 * reach, density: cond.density, photons: cond.photons } : null;
   const nrng = neighbours ? new Rng((seed ^ NEIGHBOUR_STREAM) >>> 0) : null;
   const rate = new Float64Array(npix);
   const rng = new Rng(seed);
@@ -219,12 +221,7 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
     const v = rng.uniform();
     rate.fill(cond.background);
     if (field && nrng) {
-      const n = nrng.poisson(field.mean);
-      for (let i = 0; i < n; i++) {
-        const nx = field.lo + field.span * nrng.uniform();
-        const ny = field.lo + field.span * nrng.uniform();
-        renderer.addEmitter(rate, side, side, nx, ny, cond.photons);
-      }
+      for (const e of randomScene(nrng, field)) renderer.addEmitter(rate, side, side, e.x - reach, e.y - reach, e.photons);
     }
     mu.set(rate);
     renderer.addEmitter(mu, side, side, half + u, half + v, cond.photons);
@@ -287,17 +284,6 @@ const SERIES_MAX = 0.01;
 
 /** xor-ed into the seed for the neighbours' Rng: a stream of its own, fixed per seed */
 const NEIGHBOUR_STREAM = 0x2545f491;
-
-/**
- * Where the neighbours of a `side` × `side` window can be: every position whose PSF reaches it
- * (psfReach past each edge, window coordinates), and their mean number there — the frame's
- * emitter density over that square, as randomScene draws it.
- */
-export function neighbourField(cond: EvalCondition, side: number): { lo: number; span: number; mean: number } {
-  const reach = psfReach(cond.psf);
-  const span = side + 2 * reach;
-  return { lo: -reach, span, mean: (cond.density * span * span) / DENSITY_AREA };
-}
 
 const LOG_HALF_SQRT_PI = Math.log(Math.sqrt(Math.PI) / 2);
 /** Below this curvature (in cell units) the erf form cancels; the cell is then nearly flat. */
