@@ -1,7 +1,7 @@
 /** `rayleigh quantize` — FP32 ONNX + calibration frames → QDQ INT8 ONNX that onnxruntime fuses into QLinearConv. */
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
-import { quantizeModelFile, type RangeMethod, summariseOptimizedGraph } from '../inference/quantize/index.ts';
+import { quantizeModelFile, RANGE_METHODS, type RangeMethod, summariseOptimizedGraph } from '../inference/quantize/index.ts';
 
 interface QuantizeCliOptions {
   model: string;
@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .requiredOption('--model <file>', 'FP32 ONNX model (opset ≥ 13)')
     .requiredOption('--calibration <dir>', 'directory of 2-D .npy raw camera frames (see calibration/README.md)')
     .requiredOption('--out <file>', 'where to write the INT8 model')
-    .option('--method <m>', 'activation range: percentile | mse | entropy | minmax', 'percentile')
+    .option('--method <m>', `activation range: ${RANGE_METHODS.join(' | ')}`, RANGE_METHODS[0])
     .option('--percentile <p>', 'percentile of activation magnitudes (method percentile)', '99.99')
     .option('--headroom <h>', 'factor the clipping range is widened by', '1.1')
     .option('--multiple <n>', 'pad calibration frames to multiples of this (2^pooling levels)', '8')
@@ -44,8 +44,8 @@ export function register(program: Command): void {
     .option('--json', 'print the report as JSON')
     .action(async (o: QuantizeCliOptions) => {
       const method = o.method as RangeMethod;
-      if (!['percentile', 'mse', 'entropy', 'minmax'].includes(method))
-        throw new UserError(`--method: expected percentile, mse, entropy or minmax, got "${o.method}"`);
+      if (!RANGE_METHODS.includes(method))
+        throw new UserError(`--method: expected ${RANGE_METHODS.slice(0, -1).join(', ')} or ${RANGE_METHODS.at(-1)}, got "${o.method}"`);
       const report = await quantizeModelFile({
         model: o.model,
         calibration: o.calibration,

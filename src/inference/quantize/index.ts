@@ -6,7 +6,7 @@ import { type QdqReport, quantizeQdq, tensorsToCalibrate } from './qdq.ts';
 import type { RangeMethod } from './ranges.ts';
 
 export { type OptimizedGraphSummary, summariseOptimizedGraph } from './inspect.ts';
-export type { RangeMethod } from './ranges.ts';
+export { RANGE_METHODS, type RangeMethod } from './ranges.ts';
 
 export interface QuantizeOptions {
   model: string;

@@ -1,6 +1,8 @@
 /** Activation statistics gathered over a calibration set, and the clipping ranges derived from them. */
 
-export type RangeMethod = 'minmax' | 'percentile' | 'entropy' | 'mse';
+/** Every range method, in the order the CLI lists them; the first is the default. */
+export const RANGE_METHODS = ['percentile', 'mse', 'entropy', 'minmax'] as const;
+export type RangeMethod = (typeof RANGE_METHODS)[number];
 
 export const HISTOGRAM_BINS = 2048;
 
