@@ -1,7 +1,9 @@
 /**
  * FP32 vs INT8 check for a quantized model: what onnxruntime fuses, how fast each runs and how far
  * the INT8 output drifts, on the frames of a calibration directory. A script, not a test (timing).
- *   npx tsx calibration/compare-int8.ts FP32.onnx INT8.onnx calibration/damn-sim [size] [threads]
+ *   npx tsx calibration/compare-int8.ts FP32.onnx INT8.onnx[,OTHER-INT8.onnx…] calibration/damn-sim [size] [threads] [rounds]
+ * Several INT8 files (comma-separated) are timed side by side in the same rounds, so variants of
+ * one quantization compare on equal terms; the drift is reported for the first.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
@@ -10,47 +12,52 @@ import { normaliseInput } from '../src/inference/normalise.ts';
 import { listCalibrationFrames } from '../src/inference/quantize/calibrate.ts';
 import { summariseOptimizedGraph } from '../src/inference/quantize/inspect.ts';
 
-const [fp32, int8, dir, sizeArg, threadsArg] = process.argv.slice(2);
-if (!fp32 || !int8 || !dir) {
-  process.stderr.write('usage: compare-int8.ts FP32.onnx INT8.onnx CALIBRATION_DIR [size=256] [threads=2]\n');
+const [fp32, int8List, dir, sizeArg, threadsArg, roundsArg] = process.argv.slice(2);
+if (!fp32 || !int8List || !dir) {
+  process.stderr.write('usage: compare-int8.ts FP32.onnx INT8.onnx[,INT8b.onnx…] CALIBRATION_DIR [size=256] [threads=2] [rounds=10]\n');
   process.exit(2);
 }
+const int8Files = int8List.split(',').filter(Boolean);
+const int8 = int8Files[0];
 const size = Number(sizeArg ?? 256);
 const threads = Number(threadsArg ?? 2);
+const rounds = Number(roundsArg ?? 10);
 
-for (const [name, file] of [['fp32', fp32], ['int8', int8]]) {
+for (const [name, file] of [['fp32', fp32], ...int8Files.map((f) => [f === int8 ? 'int8' : f, f])]) {
   const s = await summariseOptimizedGraph(file);
   process.stdout.write(`${name} optimised graph: ${JSON.stringify(s.ops)}\n`);
 }
 
 const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 };
 const a = await ort.InferenceSession.create(fp32, opts);
-const b = await ort.InferenceSession.create(int8, opts);
+const others = await Promise.all(int8Files.map((f) => ort.InferenceSession.create(f, opts)));
+const b = others[0];
 
-// the machine may be busy: alternate the two models and report the minimum and median of each
+// the machine may be busy: alternate the models and report the minimum and median of each
 const x = new Float32Array(size * size).map(() => Math.random() / 2500);
 const feed = { input: new ort.Tensor('float32', x, [1, 1, size, size]) };
-await a.run(feed);
-await b.run(feed);
-const ta: number[] = [];
-const tb: number[] = [];
-for (let i = 0; i < 10; i++) {
-  for (const [s, t] of [[a, ta], [b, tb]] as const) {
+const sessions = [a, ...others];
+for (const s of sessions) await s.run(feed);
+const times: number[][] = sessions.map(() => []);
+for (let i = 0; i < rounds; i++) {
+  for (let k = 0; k < sessions.length; k++) {
     const t0 = performance.now();
-    await s.run(feed);
-    t.push(performance.now() - t0);
+    await sessions[k].run(feed);
+    times[k].push(performance.now() - t0);
   }
 }
 const stat = (t: number[]) => {
   const v = [...t].sort((p, q) => p - q);
   return { min: v[0], median: v[Math.floor(v.length / 2)] };
 };
-const sa = stat(ta);
-const sb = stat(tb);
-process.stdout.write(
-  `latency ${size}×${size}, ${threads} threads (min / median of 10): fp32 ${sa.min.toFixed(1)} / ${sa.median.toFixed(1)} ms, ` +
-    `int8 ${sb.min.toFixed(1)} / ${sb.median.toFixed(1)} ms, speed-up ×${(sa.min / sb.min).toFixed(2)} (min) ×${(sa.median / sb.median).toFixed(2)} (median)\n`,
-);
+const sa = stat(times[0]);
+process.stdout.write(`latency ${size}×${size}, ${threads} threads (min / median of ${rounds}): fp32 ${sa.min.toFixed(1)} / ${sa.median.toFixed(1)} ms\n`);
+int8Files.forEach((f, k) => {
+  const sb = stat(times[k + 1]);
+  process.stdout.write(
+    `  ${f}: ${sb.min.toFixed(1)} / ${sb.median.toFixed(1)} ms, speed-up ×${(sa.min / sb.min).toFixed(2)} (min) ×${(sa.median / sb.median).toFixed(2)} (median)\n`,
+  );
+});
 
 // drift on the calibration frames, each output normalised to unit sum as the runtime does
 let worst = 0;
@@ -130,5 +137,4 @@ if (truthMae.fp32.length > 0) {
     `MAE vs ground truth (unit-sum maps, ${truthMae.fp32.length} frames): fp32 ${mean(truthMae.fp32).toExponential(3)}, int8 ${mean(truthMae.int8).toExponential(3)}\n`,
   );
 }
-await a.release();
-await b.release();
+for (const s of sessions) await s.release();

@@ -24,6 +24,8 @@ export interface QuantizeOptions {
 
 export interface QuantizeResult extends QdqReport {
   frames: number;
+  /** Conv nodes kept in float because --exclude named them */
+  excludedConvs: number;
   method: RangeMethod;
   out: string;
 }
@@ -84,5 +86,7 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     { key: 'rayleigh.quantization', value: JSON.stringify(provenance) },
   ];
   await writeFile(o.out, encodeModel(q.model));
-  return { ...q.report, frames: frames.length, method, out: o.out };
+  const excluded = new Set(o.exclude ?? []);
+  const excludedConvs = (model.graph?.node ?? []).filter((n) => n.op_type === 'Conv' && n.name && excluded.has(n.name)).length;
+  return { ...q.report, frames: frames.length, excludedConvs, method, out: o.out };
 }

@@ -38,6 +38,7 @@ describe.each([
     const r = await quantizeModelFile({ model: fp32(), calibration: join(dir, 'cal'), out: int8(), threads: 1 });
     expect(r.convs).toBe(convCount);
     expect(r.frames).toBe(12);
+    expect(r.excludedConvs).toBe(0);
     const m = decodeModel(readFileSync(int8()));
     const meta = JSON.parse(m.metadata_props?.find((p) => p.key === 'rayleigh.quantization')?.value ?? '{}');
     expect(meta).toMatchObject({ method: 'percentile', percentile: 99.99, headroom: 1.1, calibrationFrames: 12 });
@@ -116,6 +117,7 @@ describe('quantize --exclude', () => {
       threads: 1,
     });
     expect(r.convs).toBe(2);
+    expect(r.excludedConvs).toBe(1);
     const s = await summariseOptimizedGraph(out);
     expect(s.qlinearConvs).toBe(2);
     expect(s.floatConvs).toBe(1);
@@ -139,6 +141,7 @@ describe('quantize --exclude on the first layer', () => {
       threads: 1,
     });
     expect(r.convs).toBe(2);
+    expect(r.excludedConvs).toBe(1);
     const s = await summariseOptimizedGraph(out);
     expect(s.qlinearConvs).toBe(2);
     expect(s.floatConvs).toBe(1);
@@ -172,5 +175,21 @@ describe('quantize a Softplus × Softmax head', () => {
     expect(s.qlinearConvs).toBe(3);
     const frame = spotFrame(40, 40, 9);
     expect(relativeL2(await runOutput(fp32, frame), await runOutput(out, frame))).toBeLessThan(0.1);
+  });
+});
+
+describe('the shipped INT8 model', () => {
+  it('runs as QLinearConv every Conv except the ones its metadata says were kept in float', async () => {
+    const file = new URL('../../../models-int8/damn-int8.onnx', import.meta.url).pathname;
+    const m = decodeModel(readFileSync(file));
+    const meta = JSON.parse(m.metadata_props?.find((p) => p.key === 'rayleigh.quantization')?.value ?? '{}') as { floatNodes?: string[] };
+    const floatNodes = meta.floatNodes ?? [];
+    const convs = (m.graph?.node ?? []).filter((n) => n.op_type === 'Conv');
+    expect(convs.length).toBeGreaterThan(10);
+    // every recorded float node exists and is a Conv
+    for (const name of floatNodes) expect(convs.some((c) => c.name === name)).toBe(true);
+    const s = await summariseOptimizedGraph(file);
+    expect(s.qlinearConvs).toBe(convs.length - floatNodes.length);
+    expect(s.floatConvs).toBe(floatNodes.length);
   });
 });
