@@ -140,6 +140,8 @@ def main() -> None:
     ap.add_argument("--init", type=Path, default=None, help="start from these weights (state_dict)")
     ap.add_argument("--out", type=Path, default=HERE / "damn.pt")
     ap.add_argument("--ckpt-dir", type=Path, default=HERE / "checkpoints")
+    ap.add_argument("--summary", type=Path, default=HERE / "logs" / "damn-train-summary.json",
+                    help="where the run's summary JSON goes")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -249,8 +251,8 @@ def main() -> None:
                "final": {n: {"fine_mae": r[0], "binned_mae": r[1]} for n, r in res.items()},
                "macs_per_input_px": macs, "rf_radius_px": rf, "batch": args.batch, "size": args.size,
                "samples_fresh": buf.used_fresh, "samples_replayed": buf.used_replay}
-    (HERE / "logs").mkdir(exist_ok=True)
-    (HERE / "logs" / "damn-train-summary.json").write_text(json.dumps(summary, indent=2))
+    args.summary.parent.mkdir(parents=True, exist_ok=True)
+    args.summary.write_text(json.dumps(summary, indent=2))
     log(f"saved {args.out}; summary {json.dumps(summary)}")
     buf.close()
 
