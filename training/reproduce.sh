@@ -28,6 +28,10 @@ mkdir -p "$OUT"
 # Stages 1-3 trained the body under the first head, ReLU(conv) → DepthToSpace, whose code is the
 # training/ directory of commit c3b63bc. sim_stream.py finds the simulator CLI two levels above
 # itself, so that code is unpacked one level below the repository root.
+if ! git -C "$ROOT" cat-file -e 'c3b63bc^{commit}' 2>/dev/null; then
+  echo "reproduce: needs the repository's history (commit c3b63bc holds stages 1-3's code); run it in a full clone" >&2
+  exit 2
+fi
 OLD="$ROOT/.reproduce-stage1-3"
 rm -rf "$OLD"
 mkdir -p "$OLD"

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
@@ -47,6 +47,20 @@ describe('rayleigh run, end to end', () => {
     broker = await startTestBroker();
     console.log(`e2e broker: ${broker.kind}`);
     const dir = mkdtempSync(join(tmpdir(), 'rayleigh-e2e-'));
+    // the shipped models, plus one entry whose file does not match its recorded sha256
+    const models = join(dir, 'models');
+    mkdirSync(models);
+    const shipped = JSON.parse(readFileSync(join(root, 'models-int8', 'manifest.json'), 'utf8')) as {
+      models: Array<{ id: string; file: string }>;
+    };
+    for (const e of shipped.models) copyFileSync(join(root, 'models-int8', e.file), join(models, e.file));
+    const int8 = shipped.models.find((e) => e.id === 'damn');
+    if (!int8) throw new Error('the shipped manifest has no "damn" model');
+    const tampered = readFileSync(join(models, int8.file));
+    tampered[tampered.length - 1] ^= 1;
+    writeFileSync(join(models, 'tampered.onnx'), tampered);
+    shipped.models.push({ ...int8, id: 'damn-tampered', file: 'tampered.onnx' });
+    writeFileSync(join(models, 'manifest.json'), JSON.stringify(shipped));
     const cfg = join(dir, 'config.yaml');
     writeFileSync(
       cfg,
@@ -55,7 +69,7 @@ describe('rayleigh run, end to end', () => {
         `stateDir: ${JSON.stringify(join(dir, 'state'))}`,
         `mqtt: { url: ${JSON.stringify(broker.url)}, protocolVersion: 4 }`,
         'camera: { type: sim, width: 32, height: 32, fps: 4, density: 20 }',
-        'inference: { model: rl, rl: { iterations: 8 } }',
+        `inference: { model: rl, rl: { iterations: 8 }, modelsDir: ${JSON.stringify(models)} }`,
         'health: { interval: 1 }',
         'web: { port: 0 }',
         'log: { level: warn }',
@@ -80,6 +94,24 @@ describe('rayleigh run, end to end', () => {
     await sub?.endAsync();
     await broker?.close();
   });
+
+  const ask = async (name: string, body: string, transaction: string): Promise<{ status: string; data?: unknown; error?: string }> => {
+    await sub.publishAsync(`rayleigh/e2e01/cmd/${name}`, body, { qos: 1 });
+    const r = await waitFor(
+      () =>
+        got.find((x) => {
+          if (x.topic !== `rayleigh/e2e01/cmd/${name}/response`) return false;
+          try {
+            return (JSON.parse(x.payload.toString()) as { transaction?: string }).transaction === transaction;
+          } catch {
+            return false;
+          }
+        }),
+      60_000,
+      `${name} response`,
+    );
+    return JSON.parse(r.payload.toString()) as { status: string; data?: unknown; error?: string };
+  };
 
   it('names the broker it publishes to in its first line', async () => {
     await waitFor(() => (stdout.includes('\n') ? true : undefined), 30_000, 'first stdout line');
@@ -116,23 +148,6 @@ describe('rayleigh run, end to end', () => {
   });
 
   it('answers commands: capture, a bad payload, and the closed-loop self-test', async () => {
-    const ask = async (name: string, body: string, transaction: string): Promise<{ status: string; data?: unknown; error?: string }> => {
-      await sub.publishAsync(`rayleigh/e2e01/cmd/${name}`, body, { qos: 1 });
-      const r = await waitFor(
-        () =>
-          got.find((x) => {
-            if (x.topic !== `rayleigh/e2e01/cmd/${name}/response`) return false;
-            try {
-              return (JSON.parse(x.payload.toString()) as { transaction?: string }).transaction === transaction;
-            } catch {
-              return false;
-            }
-          }),
-        60_000,
-        `${name} response`,
-      );
-      return JSON.parse(r.payload.toString()) as { status: string; data?: unknown; error?: string };
-    };
     const cap = await ask('capture', JSON.stringify({ count: 1, transaction: 't1' }), 't1');
     expect(cap.status).toBe('ok');
     expect((cap.data as { frames: unknown[] }).frames).toHaveLength(1);
@@ -162,6 +177,39 @@ describe('rayleigh run, end to end', () => {
       10_000,
       'selftest event',
     );
+  });
+
+  it('refuses a model whose file does not match its sha256, keeps serving, then switches to the shipped INT8 model', async () => {
+    const lastMeta = (): { seq: number; model: { id: string } } | undefined => {
+      const m = got.filter((x) => x.topic === 'rayleigh/e2e01/result/main/meta').at(-1);
+      return m ? JSON.parse(m.payload.toString()) : undefined;
+    };
+    const bad = await ask('select_model', JSON.stringify({ model: 'damn-tampered', transaction: 'm1' }), 'm1');
+    expect(bad.status).toBe('error');
+    expect(bad.error).toMatch(/sha256/);
+    const before = lastMeta()?.seq ?? -1;
+    const still = await waitFor(
+      () => {
+        const m = lastMeta();
+        return m && m.seq > before ? m : undefined;
+      },
+      30_000,
+      'a frame after the refused model',
+    );
+    expect(still.model.id).toBe('rl');
+
+    const ok = await ask('select_model', JSON.stringify({ model: 'damn', transaction: 'm2' }), 'm2');
+    expect(ok.status).toBe('ok');
+    expect((ok.data as { model: string }).model).toBe('damn');
+    const served = await waitFor(
+      () => {
+        const m = lastMeta();
+        return m?.model.id === 'damn' ? m : undefined;
+      },
+      30_000,
+      'a frame from the INT8 model',
+    );
+    expect(served.seq).toBeGreaterThan(still.seq);
   });
 
   it('exits cleanly on SIGTERM and leaves status "stopped"', async () => {
