@@ -8,9 +8,8 @@
 # Each stage runs for the number of steps its log records (training/logs/), so the learning-rate
 # schedule does not depend on the machine's speed; at ~6 steps/s (2 cores, simulator keeping up)
 # the whole chain takes about 3 h (stage 7 alone ran 100 min here), at the ~2 steps/s of the
-# original stages 1-6 about 8.5 h. Runs are
-# not bit-identical to the shipped ones: the replay buffer's mix of fresh and replayed samples
-# depends on how fast the simulator keeps up. Two stages were stopped by hand in the original
+# original stages 1-6 about 8.5 h. Runs are not bit-identical to the shipped ones: the replay
+# buffer's mix of fresh and replayed samples depends on how fast the simulator keeps up. Two stages were stopped by hand in the original
 # chain (stage 1 at step 1 360 of a 45-minute schedule, the stage-4 pilot at step 420 of a
 # 7-minute one); here they run a full schedule of that many steps instead.
 #
