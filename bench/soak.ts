@@ -20,8 +20,8 @@ import { startDaemon } from '../src/controller.ts';
 import { Metrics } from '../src/health/metrics.ts';
 import { createLogger } from '../src/log.ts';
 import { makeImage } from '../src/optics/image.ts';
-import type { FrameResult } from '../src/pipeline/types.ts';
 import { WebServer } from '../src/web/server.ts';
+import { resultFor } from '../tests/helpers/results.ts';
 
 interface Daemon {
   stop(): Promise<void>;
@@ -96,19 +96,7 @@ async function startStandalone(): Promise<Daemon> {
     for (let i = 0; i < input.data.length; i++) input.data[i] = 10 + ((i * 7919 + seq) % 97);
     const output = makeImage(256, 256);
     output.data[(seq * 31) % output.data.length] = 1;
-    const r: FrameResult = {
-      stream: 'main',
-      seq,
-      timestamp: Date.now(),
-      source: 'soak',
-      model: { id: 'synthetic', fingerprint: '0', provider: 'js' },
-      input,
-      output,
-      scale: 4,
-      localizations: [{ x: 10, y: 10, photons: 1, peak: 1 }],
-      timings: { queue: 0.1, preprocess: 0.2, reconstruct: 1, postprocess: 0.2, total: 1.5 },
-      dropped: 0,
-    };
+    const r = await resultFor(input, output, { seq, stream: 'main' });
     metrics.frameIn();
     metrics.observeResult(r);
     web.publish(r);

@@ -20,7 +20,7 @@ import type { Logger } from './log.ts';
 import type { MqttStack } from './mqtt/index.ts';
 import { type DeviceApi, redactMqttConfig, type SetConfigResult, startMqtt } from './mqtt/index.ts';
 import type { CommandParams } from './mqtt/payloads.ts';
-import { Pipeline } from './pipeline/pipeline.ts';
+import { type ImageProducts, Pipeline } from './pipeline/pipeline.ts';
 import type { Calibration } from './pipeline/preprocess.ts';
 import { checkCalibration } from './pipeline/preprocess.ts';
 import { runSelfTest, SELFTEST_DEFAULTS } from './selftest.ts';
@@ -64,6 +64,17 @@ function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
     );
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
+}
+
+/** What each frame may carry besides its localisations, from the settings. */
+function imageProducts(s: Settings): ImageProducts {
+  const { image, accumulate } = s.pipeline;
+  return {
+    image: { ...image, enabled: image.enabled && image.maxRate > 0 },
+    accumulate,
+    previews: s.web.enabled ? { everyMs: 500, maxEdge: 512, gamma: 0.5 } : undefined,
+    bytesPerSecond: s.mqtt.results.maxBytesPerSecond,
+  };
 }
 
 async function loadCalibration(s: Settings): Promise<Calibration> {
@@ -150,9 +161,10 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     async capture(p) {
       const out = [];
       for (let i = 0; i < p.count; i++) {
-        const frame = await source.capture();
-        const r = await pipeline.processOne(frame);
-        out.push({ seq: r.seq, localizations: r.localizations.length, timings: r.timings });
+        // while streaming, the capture is the stream's next frame: processing it again would
+        // publish it twice and count more frames out than came in
+        const r = pipeline.streaming ? await pipeline.nextResult() : await pipeline.processOne(await source.capture());
+        out.push({ seq: r.seq, localizations: r.localizations.count, timings: r.timings });
       }
       return { frames: out };
     },
@@ -250,6 +262,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       postprocess: settings.pipeline.postprocess,
       calibration: await loadCalibration(settings),
       sinks: [mqtt.publisher],
+      products: imageProducts(settings),
       log: log.child({ part: 'pipeline' }),
     });
 

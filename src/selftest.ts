@@ -1,6 +1,7 @@
 import type { FrameSource } from './camera/types.ts';
 import type { Dmd } from './hardware/dmd/types.ts';
 import { type DmdCameraMapping, groundTruthEmitters, renderPattern } from './hardware/patterns.ts';
+import { columnsToList } from './inference/peaks.ts';
 import { matchEmitters } from './optics/metrics.ts';
 import type { Pipeline } from './pipeline/pipeline.ts';
 
@@ -88,10 +89,10 @@ export async function runSelfTest(
       const truth = groundTruthEmitters(mask, mapping).filter(
         (e) => e.x >= 0 && e.y >= 0 && e.x < frame.image.width && e.y < frame.image.height,
       );
-      const m = matchEmitters(truth, result.localizations, o.maxDistance);
+      const m = matchEmitters(truth, columnsToList(result.localizations), o.maxDistance);
       scores.push({
         emitters: truth.length,
-        found: result.localizations.length,
+        found: result.localizations.count,
         jaccard: m.jaccard,
         rmse: Number.isFinite(m.rmse) ? m.rmse : null,
         seq: result.seq,

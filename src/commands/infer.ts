@@ -6,7 +6,6 @@ import { UserError } from '../errors.ts';
 import { createReconstructor } from '../inference/registry.ts';
 import { readImage, writeImage } from '../io/image-file.ts';
 import { createLogger } from '../log.ts';
-import { preprocess } from '../pipeline/preprocess.ts';
 
 const INPUT_EXT = new Set(['.npy', '.tif', '.tiff', '.png', '.fits', '.fit', '.fts']);
 const OUTPUT_FORMATS = ['npy', 'tiff', 'png'] as const;
@@ -75,7 +74,7 @@ export async function runInfer(o: InferOptions): Promise<string[]> {
   try {
     for (const file of inputs) {
       const img = await readImage(file);
-      const out = await recon.reconstruct(preprocess(img, {}));
+      const out = await recon.reconstruct(img);
       const dest = outputIsDir ? join(o.output, `${basename(file, extname(file))}.${format ?? 'npy'}`) : o.output;
       await writeImage(dest, out);
       written.push(dest);

@@ -113,12 +113,17 @@ export function formatMessage(prefix: string, topic: string, payload: Buffer, as
   switch (p?.kind) {
     case 'image':
       return `${head} image  ${p.stream} ${payload.length} bytes`;
+    case 'accumulated':
+      return `${head} accum  ${p.stream} ${payload.length} bytes`;
+    case 'accumulated-meta':
+      return `${head} accum  ${p.stream} ${clip(payload.toString('utf8'), 200)}`;
     case 'status':
       return `${head} status ${payload.toString('utf8')}`;
     case 'meta': {
       const m = tryJson(payload) as Record<string, unknown> | undefined;
       if (!m) return `${head} meta   ${p.stream} (not JSON, ${payload.length} bytes)`;
-      const locs = Array.isArray(m.localizations) ? m.localizations.length : '?';
+      const count = (m.localizations as { count?: unknown } | undefined)?.count;
+      const locs = typeof count === 'number' ? count : '?';
       const model = (m.model as { id?: unknown } | undefined)?.id ?? '?';
       const total = (m.timings as { total?: unknown } | undefined)?.total;
       const score = (m.score as { f1?: unknown } | undefined)?.f1;

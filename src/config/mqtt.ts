@@ -42,6 +42,11 @@ export const mqttSchema = z
         qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
         /** records published before waiting for acknowledgements */
         inflight: z.number().int().min(1).max(1000).default(8),
+        /**
+         * average bytes/s a stream may publish (meta, image, accumulated render); images and
+         * renders wait for room, localisations are never held back
+         */
+        maxBytesPerSecond: z.number().int().min(1024).default(1_000_000),
       })
       .prefault({}),
     spool: z

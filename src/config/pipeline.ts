@@ -1,5 +1,13 @@
 import { z } from 'zod';
 
+/** A rectangle in camera pixels. */
+export const regionSchema = z.strictObject({
+  x: z.number().int().min(0),
+  y: z.number().int().min(0),
+  width: z.number().int().min(1),
+  height: z.number().int().min(1),
+});
+
 export const pipelineSchema = z
   .strictObject({
     /** name used in result topics: …/result/<stream>/… */
@@ -28,7 +36,47 @@ export const pipelineSchema = z
         maxLocalizations: z.number().int().min(0).default(2000),
       })
       .prefault({}),
-    publishImage: z.boolean().default(true),
+    /** the super-resolved image on …/result/<stream>/image: a region and/or preview, rate- and size-bounded */
+    image: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** images per second at most (0 = never) */
+        maxRate: z.number().min(0).max(30).default(1),
+        /** longest edge in pixels: the ×4 map is sum-binned by an integer factor to fit */
+        maxEdge: z.number().int().min(16).max(16384).default(1024),
+        /** PNG bytes at most; a bigger encode is binned 2× more until it fits */
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(393_216),
+        /** camera-pixel region of interest; absent = the whole frame */
+        region: regionSchema.optional(),
+      })
+      .prefault({}),
+    /** the accumulated render on …/result/<stream>/accumulated: recent localisations histogrammed */
+    accumulate: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** localisations of at most this many recent frames… */
+        frames: z.number().int().min(1).max(100_000).default(200),
+        /** …and at most this old */
+        seconds: z.number().min(0.1).max(86_400).default(60),
+        /** publish every this many ms (and on request) */
+        everyMs: z.number().int().min(100).max(3_600_000).default(5000),
+        /** histogram bins per camera pixel (default: the model's scale) */
+        binsPerPixel: z.number().int().min(1).max(16).optional(),
+        maxEdge: z.number().int().min(16).max(16384).default(1024),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(393_216),
+        region: regionSchema.optional(),
+      })
+      .prefault({}),
   })
   .prefault({});
 
@@ -41,9 +89,14 @@ export const inferenceSchema = z
     modelsDir: z.string().default('models-int8'),
     tile: z
       .strictObject({
-        /** tile edge in input pixels (before halo); 0 = never tile */
-        size: z.number().int().min(0).default(256),
-        /** halo in input pixels; must cover the network's receptive field */
+        /**
+         * largest tile window edge in input pixels, halo included; 0 = never tile. Windows of
+         * about 512 px ran 2–3× more pixels per second than whole megapixel frames here (cache)
+         */
+        window: z.number().int().min(0).max(16384).default(512),
+        /** memory budget for one window's activations, MB (default leaves room on a 4 GB Pi) */
+        memoryMB: z.number().int().min(16).max(65536).default(256),
+        /** halo in input pixels (default: the receptive-field radius + 1); must cover the receptive field */
         halo: z.number().int().min(0).optional(),
       })
       .prefault({}),

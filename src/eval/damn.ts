@@ -1,4 +1,4 @@
-import type { Reconstructor } from '../inference/types.ts';
+import type { MapEngine } from '../inference/types.ts';
 import type { Emitter } from '../optics/emitter.ts';
 import { type Image, normaliseUnitSum } from '../optics/image.ts';
 import { binToCamera, mae, matchEmitters, upsampleUnitSum } from '../optics/metrics.ts';
@@ -129,7 +129,7 @@ class Accum {
  * exact PSF of each condition (its best case); "raw" is the min-subtracted unit-sum camera frame,
  * spread evenly over each camera pixel's fine sub-pixels.
  */
-export async function evaluateDamn(models: Reconstructor[], o: EvalOptions): Promise<ConditionResult[]> {
+export async function evaluateDamn(models: MapEngine[], o: EvalOptions): Promise<ConditionResult[]> {
   const results: ConditionResult[] = [];
   const conditions = o.conditions ?? DAMN_CONDITIONS;
   for (let ci = 0; ci < conditions.length; ci++) {

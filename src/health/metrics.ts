@@ -5,7 +5,9 @@ import type { FrameResult, StageTimings } from '../pipeline/types.ts';
 import type { SystemSnapshot } from './system.ts';
 import { type Quantiles, RateWindow, SampleWindow } from './window.ts';
 
-export const STAGES = ['queue', 'preprocess', 'reconstruct', 'postprocess', 'total'] as const satisfies ReadonlyArray<keyof StageTimings>;
+export const STAGES = ['queue', 'preprocess', 'reconstruct', 'postprocess', 'encode', 'total'] as const satisfies ReadonlyArray<
+  keyof StageTimings
+>;
 export type Stage = (typeof STAGES)[number];
 
 export interface ModelInfo {

@@ -35,6 +35,11 @@ export const manifestEntrySchema = z
     macsPerPixel: z.number().nonnegative(),
     /** radius in input pixels; the tiling halo must be at least this */
     receptiveField: z.number().int().min(0),
+    /**
+     * peak activation memory per input pixel of a window, bytes (measured with
+     * `npx tsx bench/window-memory.ts`); the tile planner sizes windows to `inference.tile.memoryMB` with it
+     */
+    activationBytesPerPixel: z.number().positive().optional(),
     accuracy: z.record(z.string(), z.unknown()).optional(),
     trainedBy: z.string(),
     notes: z.string().optional(),

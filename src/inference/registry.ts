@@ -5,10 +5,8 @@ import type { z } from 'zod';
 import type { inferenceSchema } from '../config/pipeline.ts';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { WorkerEngine } from './engine.ts';
 import { type ManifestEntry, readManifest } from './manifest.ts';
-import { OnnxReconstructor } from './onnx-reconstructor.ts';
-import { WorkerRichardsonLucy } from './rl-reconstructor.ts';
-import type { Reconstructor } from './types.ts';
 
 export type InferenceSettings = z.output<typeof inferenceSchema>;
 
@@ -70,10 +68,10 @@ export async function createReconstructor(
   settings: { inference: InferenceSettings },
   log?: Logger,
   options: CreateReconstructorOptions = {},
-): Promise<Reconstructor> {
+): Promise<WorkerEngine> {
   const inf = settings.inference;
   if (id === RL_ID) {
-    return WorkerRichardsonLucy.create({
+    return WorkerEngine.rl({
       psf: inf.rl.psf,
       iterations: inf.rl.iterations,
       tolerance: inf.rl.tolerance,
@@ -81,10 +79,10 @@ export async function createReconstructor(
     });
   }
   const model = await loadModel(id, inf.modelsDir);
-  return OnnxReconstructor.create(model, {
+  return WorkerEngine.onnx(model, {
     provider: inf.provider,
     threads: inf.threads,
-    tile: { size: inf.tile.size, halo: inf.tile.halo },
+    tile: { window: inf.tile.window, memoryMB: inf.tile.memoryMB, halo: inf.tile.halo },
     batch: options.batch,
     log,
   });

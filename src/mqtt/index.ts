@@ -44,7 +44,7 @@ export async function startMqtt(settings: Settings, opts: StartMqttOptions = {})
   const client = new MqttClient({ url, deviceId: settings.device.id, config: clientCfg, logger });
   const dir = isAbsolute(cfg.spool.dir) ? cfg.spool.dir : join(settings.stateDir, cfg.spool.dir);
   const spool = new Spool({ dir, maxBytes: cfg.spool.maxBytes, maxCount: cfg.spool.maxCount, fsync: cfg.spool.fsync, logger });
-  const publisher = new ResultPublisher({ client, spool, config: cfg, images: settings.pipeline.publishImage, logger });
+  const publisher = new ResultPublisher({ client, spool, config: cfg, logger });
   const commands =
     opts.api && cfg.commands.enabled ? new CommandServer({ client, api: opts.api, config: cfg.commands, logger }) : undefined;
   const homeassistant = cfg.homeassistant.enabled

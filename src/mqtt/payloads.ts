@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import { patternSpecSchema } from '../hardware/patterns.ts';
-import type { Localization } from '../optics/emitter.ts';
 import type { FrameResult } from '../pipeline/types.ts';
 
 /** Payload of …/status (plain text, retained). */
@@ -13,7 +12,34 @@ export type HealthPayload = z.output<typeof healthSchema>;
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 
-export const localizationSchema = z.object({ x: finite, y: finite, photons: finite, peak: finite });
+/**
+ * Localisations as columns (one array per quantity, index i is localisation i): a few thousand
+ * per frame stay a compact JSON. Positions in camera pixels rounded to 1/1000 px, photons to 0.1.
+ */
+export const localizationColumnsSchema = z
+  .object({
+    count: z.number().int().min(0),
+    x: z.array(finite),
+    y: z.array(finite),
+    photons: z.array(finite),
+    peak: z.array(finite),
+  })
+  .refine((c) => [c.x, c.y, c.photons, c.peak].every((a) => a.length === c.count), 'every column has `count` entries');
+export type LocalizationColumnsPayload = z.output<typeof localizationColumnsSchema>;
+
+/** How an image payload encodes the map: 16-bit grey PNG, pixel/65535 × max = unit-sum map summed over bin×bin fine pixels. */
+export const imageInfoSchema = z.object({
+  encoding: z.literal('png16'),
+  max: z.number(),
+  bytes: z.number().int(),
+  width: z.number().int(),
+  height: z.number().int(),
+  /** fine (model-grid) pixels per image pixel along each axis */
+  bin: z.number().int().min(1),
+  /** the camera-pixel region the image covers */
+  region: z.object({ x: z.number().int(), y: z.number().int(), width: z.number().int(), height: z.number().int() }),
+});
+export type ImageInfo = z.output<typeof imageInfoSchema>;
 
 /** Localisations scored against the frame's ground truth (simulator, DMD mask). */
 export const truthScoreSchema = z.object({
@@ -40,11 +66,21 @@ export const resultMetaSchema = z.object({
   input: z.object({ width: z.number().int(), height: z.number().int() }),
   output: z.object({ width: z.number().int(), height: z.number().int() }),
   scale: z.number(),
-  localizations: z.array(localizationSchema),
-  timings: z.object({ queue: z.number(), preprocess: z.number(), reconstruct: z.number(), postprocess: z.number(), total: z.number() }),
+  localizations: localizationColumnsSchema,
+  timings: z.object({
+    queue: z.number(),
+    preprocess: z.number(),
+    reconstruct: z.number(),
+    postprocess: z.number(),
+    encode: z.number(),
+    total: z.number(),
+  }),
   dropped: z.number().int(),
-  /** how …/image encodes the output: 16-bit grey PNG, pixel/65535 × max = unit-sum map value */
-  image: z.object({ encoding: z.literal('png16'), max: z.number(), bytes: z.number().int() }).optional(),
+  /** network windows for this frame and network pixels per frame pixel */
+  tiles: z.number().int(),
+  overhead: z.number(),
+  /** present when this frame's …/image was published (the PNG's tEXt "rayleigh" chunk carries the same seq) */
+  image: imageInfoSchema.optional(),
   score: truthScoreSchema.optional(),
 });
 export type ResultMeta = z.output<typeof resultMetaSchema>;
@@ -135,17 +171,17 @@ export function isCommandName(name: string): name is CommandName {
  * Skipped (undefined) for very large scenes to keep it cheap on the publishing path.
  */
 export function scoreAgainstTruth(
-  locs: Localization[],
+  locs: { count: number; x: ArrayLike<number>; y: ArrayLike<number> },
   truth: ReadonlyArray<{ x: number; y: number }>,
   radiusPx = 1,
 ): TruthScore | undefined {
-  if (locs.length * truth.length > 4_000_000) return undefined;
+  if (locs.count * truth.length > 4_000_000) return undefined;
   const pairs: Array<[number, number, number]> = [];
   const r2 = radiusPx * radiusPx;
-  for (let i = 0; i < locs.length; i++) {
+  for (let i = 0; i < locs.count; i++) {
     for (let j = 0; j < truth.length; j++) {
-      const dx = locs[i].x - truth[j].x;
-      const dy = locs[i].y - truth[j].y;
+      const dx = locs.x[i] - truth[j].x;
+      const dy = locs.y[i] - truth[j].y;
       const d2 = dx * dx + dy * dy;
       if (d2 <= r2) pairs.push([d2, i, j]);
     }
@@ -161,12 +197,12 @@ export function scoreAgainstTruth(
     sum += d2;
   }
   const matched = usedL.size;
-  const precision = locs.length ? matched / locs.length : truth.length ? 0 : 1;
+  const precision = locs.count ? matched / locs.count : truth.length ? 0 : 1;
   const recall = truth.length ? matched / truth.length : 1;
   const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
   return {
     truth: truth.length,
-    found: locs.length,
+    found: locs.count,
     matched,
     precision,
     recall,
@@ -176,7 +212,30 @@ export function scoreAgainstTruth(
   };
 }
 
-export function toResultMeta(r: FrameResult, image?: { max: number; bytes: number }): ResultMeta {
+const round = (v: number, k: number) => Math.round(v * k) / k;
+const sig4 = (v: number) => (v === 0 ? 0 : Number(v.toPrecision(4)));
+
+function columns(c: FrameResult['localizations']): LocalizationColumnsPayload {
+  const n = c.count;
+  const x = new Array<number>(n);
+  const y = new Array<number>(n);
+  const photons = new Array<number>(n);
+  const peak = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    x[i] = round(c.x[i], 1000);
+    y[i] = round(c.y[i], 1000);
+    photons[i] = round(c.photons[i], 10);
+    peak[i] = sig4(c.peak[i]);
+  }
+  return { count: n, x, y, photons, peak };
+}
+
+export function imageInfo(e: NonNullable<FrameResult['image']>): ImageInfo {
+  return { encoding: 'png16', max: e.max, bytes: e.png.byteLength, width: e.width, height: e.height, bin: e.bin, region: { ...e.region } };
+}
+
+/** The one wire format of …/result/<stream>/meta (MQTT, the dashboard's SSE and /api/result). */
+export function toResultMeta(r: FrameResult): ResultMeta {
   const meta: ResultMeta = {
     stream: r.stream,
     seq: r.seq,
@@ -186,14 +245,43 @@ export function toResultMeta(r: FrameResult, image?: { max: number; bytes: numbe
     input: { width: r.input.width, height: r.input.height },
     output: { width: r.output.width, height: r.output.height },
     scale: r.scale,
-    localizations: r.localizations.map((l) => ({ x: l.x, y: l.y, photons: l.photons, peak: l.peak })),
+    localizations: columns(r.localizations),
     timings: { ...r.timings },
     dropped: r.dropped,
+    tiles: r.tiles,
+    overhead: round(r.overhead, 1000),
   };
-  if (image) meta.image = { encoding: 'png16', max: image.max, bytes: image.bytes };
+  if (r.image) meta.image = imageInfo(r.image);
   if (r.truth) {
     const score = scoreAgainstTruth(r.localizations, r.truth);
     if (score) meta.score = score;
   }
   return meta;
+}
+
+/** Payload of …/result/<stream>/accumulated/meta (retained), describing the retained PNG on …/accumulated. */
+export const accumulatedMetaSchema = imageInfoSchema.extend({
+  stream: z.string(),
+  /** seq of the frame whose processing rendered it */
+  seq: z.number().int(),
+  timestamp: z.number(),
+  frames: z.number().int(),
+  localizations: z.number().int(),
+  /** histogram bins per camera pixel; `bin` counts these bins here, not model-grid pixels */
+  binsPerPixel: z.number().int(),
+});
+export type AccumulatedMeta = z.output<typeof accumulatedMetaSchema>;
+
+export function toAccumulatedMeta(r: FrameResult): AccumulatedMeta | undefined {
+  const a = r.accumulated;
+  if (!a) return undefined;
+  return {
+    ...imageInfo(a),
+    stream: r.stream,
+    seq: r.seq,
+    timestamp: r.timestamp,
+    frames: a.frames,
+    localizations: a.localizations,
+    binsPerPixel: a.binsPerPixel,
+  };
 }

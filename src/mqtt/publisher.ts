@@ -2,16 +2,13 @@ import type { MqttConfig } from '../config/mqtt.ts';
 import { type Logger, silentLogger } from '../log.ts';
 import type { FrameResult, ResultSink } from '../pipeline/types.ts';
 import type { MqttClient, MqttClientState } from './client.ts';
-import { type EventInput, type EventPayload, eventSchema, type HealthPayload, toResultMeta } from './payloads.ts';
-import { encodePng16Scaled } from './png16.ts';
+import { type EventInput, type EventPayload, eventSchema, type HealthPayload, toAccumulatedMeta, toResultMeta } from './payloads.ts';
 import type { Spool, SpoolStats } from './spool.ts';
 
 export interface ResultPublisherOptions {
   client: MqttClient;
   spool: Spool;
   config: Pick<MqttConfig, 'results'>;
-  /** publish …/image (pipeline.publishImage) */
-  images?: boolean;
   logger?: Logger;
 }
 
@@ -26,6 +23,8 @@ export interface PublisherStats {
   /** results that could not even be spooled (disk full, encoding failure) */
   lost: number;
   eventsDropped: number;
+  /** accumulated renders not sent (offline or refused); the next render supersedes them */
+  accumulatedSkipped: number;
 }
 
 const MAX_PENDING_EVENTS = 100;
@@ -42,7 +41,6 @@ export class ResultPublisher implements ResultSink {
   private readonly spool: Spool;
   private readonly qos: 0 | 1 | 2;
   private readonly window: number;
-  private readonly images: boolean;
   private readonly log: Logger;
   private readonly inflight = new Set<number>();
   private running = false;
@@ -50,7 +48,7 @@ export class ResultPublisher implements ResultSink {
   private pendingHealth: HealthPayload | undefined;
   private pendingEvents: EventPayload[] = [];
   private drainWaiters: Array<() => void> = [];
-  private counters = { published: 0, refused: 0, lost: 0, eventsDropped: 0 };
+  private counters = { published: 0, refused: 0, lost: 0, eventsDropped: 0, accumulatedSkipped: 0 };
   private readonly onConnect = (): void => this.connected();
 
   constructor(opts: ResultPublisherOptions) {
@@ -58,7 +56,6 @@ export class ResultPublisher implements ResultSink {
     this.spool = opts.spool;
     this.qos = opts.config.results.qos;
     this.window = opts.config.results.inflight;
-    this.images = opts.images ?? true;
     this.log = (opts.logger ?? silentLogger).child({ module: 'publisher' });
   }
 
@@ -79,17 +76,18 @@ export class ResultPublisher implements ResultSink {
     this.retryTimer = undefined;
   }
 
+  /**
+   * Spool the frame's meta (and its image, when one was due) for delivery; publish the
+   * accumulated render, a retained "latest view", directly when connected (it is not worth
+   * spooling: the next one supersedes it). Encoding happened in the engine's worker.
+   */
   publish(result: FrameResult): void {
     try {
-      let image: Buffer | undefined;
-      let max = 0;
-      if (this.images) {
-        const enc = encodePng16Scaled(result.output);
-        image = enc.png;
-        max = enc.max;
-      }
-      const meta = toResultMeta(result, image ? { max, bytes: image.length } : undefined);
+      const meta = toResultMeta(result);
       this.client.topics.resultMeta(meta.stream);
+      const image = result.image
+        ? Buffer.from(result.image.png.buffer, result.image.png.byteOffset, result.image.png.byteLength)
+        : undefined;
       const id = this.spool.append(Buffer.from(JSON.stringify(meta)), image);
       if (id === undefined) {
         this.counters.lost++;
@@ -101,6 +99,25 @@ export class ResultPublisher implements ResultSink {
       this.counters.lost++;
       this.log.error({ err: (e as Error).message, stream: result.stream, seq: result.seq }, 'could not spool result');
     }
+    this.publishAccumulated(result);
+  }
+
+  private publishAccumulated(result: FrameResult): void {
+    const meta = toAccumulatedMeta(result);
+    const a = result.accumulated;
+    if (!meta || !a) return;
+    if (!this.client.connected) {
+      this.counters.accumulatedSkipped++;
+      return;
+    }
+    const t = this.client.topics;
+    const png = Buffer.from(a.png.buffer, a.png.byteOffset, a.png.byteLength);
+    Promise.all([
+      this.client.publish(t.resultAccumulated(result.stream), png, { qos: 0, retain: true }),
+      this.client.publish(t.resultAccumulatedMeta(result.stream), JSON.stringify(meta), { qos: 0, retain: true }),
+    ]).catch(() => {
+      this.counters.accumulatedSkipped++;
+    });
   }
 
   /** Retained …/health; while offline only the latest is kept and sent on reconnect. */
@@ -250,6 +267,7 @@ export class ResultPublisher implements ResultSink {
       inflight: this.inflight.size,
       lost: this.counters.lost,
       eventsDropped: this.counters.eventsDropped,
+      accumulatedSkipped: this.counters.accumulatedSkipped,
     };
   }
 }

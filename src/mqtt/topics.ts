@@ -39,6 +39,14 @@ export class Topics {
     assertTopicLevel('stream', stream);
     return `${this.base}/result/${stream}/image`;
   }
+  /** retained PNG of the accumulated render, and its retained JSON descriptor */
+  resultAccumulated(stream: string): string {
+    assertTopicLevel('stream', stream);
+    return `${this.base}/result/${stream}/accumulated`;
+  }
+  resultAccumulatedMeta(stream: string): string {
+    return `${this.resultAccumulated(stream)}/meta`;
+  }
   command(name: string): string {
     assertTopicLevel('command', name);
     return `${this.base}/cmd/${name}`;
@@ -68,7 +76,7 @@ export class Topics {
 /** Parsed form of any topic under <prefix>/<device>/…, for consumers such as `rayleigh watch`. */
 export type ParsedTopic =
   | { device: string; kind: 'status' | 'health' | 'event' }
-  | { device: string; kind: 'meta' | 'image'; stream: string }
+  | { device: string; kind: 'meta' | 'image' | 'accumulated' | 'accumulated-meta'; stream: string }
   | { device: string; kind: 'command'; command: string }
   | { device: string; kind: 'response'; command: string }
   | { device: string; kind: 'other'; rest: string };
@@ -85,6 +93,10 @@ export function parseTopic(prefix: string, topic: string): ParsedTopic | undefin
   }
   if (rest.length === 3 && rest[0] === 'result' && (rest[2] === 'meta' || rest[2] === 'image')) {
     return { device, kind: rest[2], stream: rest[1] };
+  }
+  if (rest.length === 3 && rest[0] === 'result' && rest[2] === 'accumulated') return { device, kind: 'accumulated', stream: rest[1] };
+  if (rest.length === 4 && rest[0] === 'result' && rest[2] === 'accumulated' && rest[3] === 'meta') {
+    return { device, kind: 'accumulated-meta', stream: rest[1] };
   }
   if (rest[0] === 'cmd' && rest.length === 2) return { device, kind: 'command', command: rest[1] };
   if (rest[0] === 'cmd' && rest.length === 3 && rest[2] === 'response') return { device, kind: 'response', command: rest[1] };

@@ -8,7 +8,6 @@
  * the frame beforehand and held fixed.
  */
 import { UserError } from '../errors.ts';
-import type { Reconstructor } from '../inference/types.ts';
 import { BinnedConvolver } from './fft.ts';
 import { type Image, makeImage } from './image.ts';
 import { gaussKernel1d, PSF_SHAPES, type Psf, type PsfShape, psfKernel } from './psf.ts';
@@ -225,7 +224,8 @@ export function estimateBackground(data: Float32Array): number {
   return Math.max(b, 0);
 }
 
-export class RichardsonLucy implements Reconstructor {
+/** In-thread Richardson–Lucy: a MapEngine (src/inference/types.ts); the daemon runs it in a worker. */
+export class RichardsonLucy {
   readonly id = 'rl';
   readonly scale: number;
   readonly fingerprint: string;

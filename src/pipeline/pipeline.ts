@@ -2,18 +2,45 @@ import type { Frame, FrameSource } from '../camera/types.ts';
 import type { Reconstructor } from '../inference/types.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
-import { type PostprocessOptions, postprocess } from './postprocess.ts';
-import { type Calibration, preprocess } from './preprocess.ts';
+import type { FrameJob } from './frame-path.ts';
+import type { PostprocessOptions } from './postprocess.ts';
+import type { Calibration } from './preprocess.ts';
 import { DropOldestQueue } from './queue.ts';
+import type { Region } from './render.ts';
+import { PublishBudget, RateGate } from './schedule.ts';
 import type { FrameResult, ResultSink } from './types.ts';
 
 /**
- * One frame's whole path:
- *   FrameSource ──push──▶ DropOldestQueue ──take──▶ preprocess ▶ reconstruct ▶ postprocess ▶ sinks
- * Capture never waits on reconstruction; when reconstruction falls behind the queue drops the
- * oldest frame and counts it. A frame that fails in any stage is counted and logged, and the
- * loop goes on with the next one.
+ * One frame's whole path, on the main thread only as routing:
+ *
+ *   FrameSource ──push──▶ DropOldestQueue ──take──▶ engine worker (frame-path.ts: preprocess ▶
+ *   normalise ▶ tiles ▶ network ▶ localisations ▶ due images) ──▶ sinks (awaited)
+ *
+ * Capture never waits on reconstruction; when reconstruction or a sink falls behind, the queue
+ * drops the oldest frame and counts it. A frame that fails in any stage is counted and logged,
+ * and the loop goes on with the next one. Every frame is counted in when it arrives (streamed or
+ * captured on request), so frames in ≥ frames out + dropped + errors at every moment.
  */
+export interface ImageProducts {
+  /** the 16-bit result image: at most `maxRate` per second, `maxEdge` px, `maxBytes` */
+  image: { enabled: boolean; maxRate: number; maxEdge: number; maxBytes: number; region?: Region };
+  /** the accumulated render of recent localisations, every `everyMs` */
+  accumulate: {
+    enabled: boolean;
+    frames: number;
+    seconds: number;
+    everyMs: number;
+    binsPerPixel?: number;
+    maxEdge: number;
+    maxBytes: number;
+    region?: Region;
+  };
+  /** dashboard previews, when a dashboard is running */
+  previews?: { everyMs: number; maxEdge: number; gamma: number };
+  /** the stream's average MQTT budget for everything it publishes, bytes/s */
+  bytesPerSecond: number;
+}
+
 export interface PipelineOptions {
   stream: string;
   queueSize: number;
@@ -21,6 +48,7 @@ export interface PipelineOptions {
   postprocess: PostprocessOptions;
   calibration?: Calibration;
   sinks?: ResultSink[];
+  products?: ImageProducts;
   log?: Logger;
 }
 
@@ -31,6 +59,10 @@ export interface PipelineStats {
   errors: number;
   queueDepth: number;
   streaming: boolean;
+  /** frames per second the engine sustains at the current frame size (from its busy time) */
+  sustainableFps: number;
+  /** images skipped because the byte budget had no room */
+  imagesSkipped: number;
   lastError?: string;
 }
 
@@ -38,6 +70,16 @@ interface Queued {
   frame: Frame;
   enqueuedAt: number;
 }
+
+const NO_PRODUCTS: ImageProducts = {
+  image: { enabled: false, maxRate: 0, maxEdge: 1, maxBytes: 1 },
+  accumulate: { enabled: false, frames: 0, seconds: 0, everyMs: 0, maxEdge: 1, maxBytes: 1 },
+  bytesPerSecond: Number.POSITIVE_INFINITY,
+};
+
+/** Bytes of one localisation in the meta JSON (4 rounded numbers and separators), for the budget. */
+const META_BYTES_PER_LOCALIZATION = 32;
+const META_BYTES_BASE = 600;
 
 export class Pipeline {
   private queue: DropOldestQueue<Queued>;
@@ -51,26 +93,53 @@ export class Pipeline {
   private errors = 0;
   private lastError: string | undefined;
   private droppedBefore = 0;
-  calibration: Calibration;
+  private imagesSkipped = 0;
+  /** exponential mean of the engine's busy time per frame, ms */
+  private busyMs = 0;
+  private readonly products: ImageProducts;
+  private readonly imageGate: RateGate;
+  private readonly accumulateGate: RateGate;
+  private readonly previewGate: RateGate;
+  private readonly budget: PublishBudget;
+  private nextWaiters: Array<{ resolve: (r: FrameResult) => void; reject: (e: Error) => void }> = [];
+  private calibrationValue: Calibration;
   postprocessOptions: PostprocessOptions;
 
   constructor(private readonly opts: PipelineOptions) {
     this.recon = opts.reconstructor;
     this.sinks = opts.sinks ?? [];
     this.log = opts.log ?? silentLogger;
-    this.calibration = opts.calibration ?? {};
+    this.calibrationValue = opts.calibration ?? {};
+    if (opts.calibration) this.recon.setCalibration(opts.calibration);
     this.postprocessOptions = opts.postprocess;
     this.queue = new DropOldestQueue<Queued>(opts.queueSize);
+    this.products = opts.products ?? NO_PRODUCTS;
+    const p = this.products;
+    this.imageGate = new RateGate(p.image.maxRate > 0 ? 1000 / p.image.maxRate : Number.POSITIVE_INFINITY);
+    this.accumulateGate = new RateGate(p.accumulate.everyMs);
+    this.previewGate = new RateGate(p.previews?.everyMs ?? Number.POSITIVE_INFINITY);
+    const burst = Math.max(p.image.enabled ? p.image.maxBytes : 0, p.accumulate.enabled ? p.accumulate.maxBytes : 0, META_BYTES_BASE) * 2;
+    this.budget = new PublishBudget(p.bytesPerSecond, burst);
   }
 
   get reconstructor(): Reconstructor {
     return this.recon;
   }
 
+  get calibration(): Calibration {
+    return this.calibrationValue;
+  }
+
+  set calibration(cal: Calibration) {
+    this.calibrationValue = cal;
+    this.recon.setCalibration(cal);
+  }
+
   /** Takes effect from the next frame; the caller closes the old one when it wants. */
   setReconstructor(r: Reconstructor): Reconstructor {
     const old = this.recon;
     this.recon = r;
+    r.setCalibration(this.calibrationValue);
     return old;
   }
 
@@ -80,6 +149,11 @@ export class Pipeline {
 
   get streaming(): boolean {
     return this.source !== null;
+  }
+
+  /** Make the next frame carry the accumulated render (a subscriber asked for it). */
+  requestAccumulated(): void {
+    this.accumulateGate.force();
   }
 
   async start(source: FrameSource): Promise<void> {
@@ -123,11 +197,42 @@ export class Pipeline {
     this.droppedBefore += this.queue.dropped;
     this.queue = new DropOldestQueue<Queued>(this.opts.queueSize);
     this.loop = null;
+    for (const w of this.nextWaiters.splice(0)) w.reject(new Error('streaming stopped before the next frame'));
   }
 
   /** Process one frame now, outside the stream (capture command, one-shot use). */
   async processOne(frame: Frame): Promise<FrameResult> {
-    return this.process(frame, performance.now());
+    this.framesIn++;
+    try {
+      return await this.process(frame, performance.now());
+    } catch (e) {
+      this.errors++;
+      this.lastError = `frame ${frame.seq}: ${(e as Error).message}`;
+      throw e;
+    }
+  }
+
+  /** The next result the stream produces (capture while streaming: the frame is not processed twice). */
+  nextResult(timeoutMs = 30_000): Promise<FrameResult> {
+    if (!this.streaming) return Promise.reject(new Error('not streaming'));
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject };
+      const t = setTimeout(() => {
+        this.nextWaiters = this.nextWaiters.filter((x) => x !== w);
+        reject(new Error(`no frame came out of the stream within ${timeoutMs} ms`));
+      }, timeoutMs);
+      t.unref();
+      this.nextWaiters.push({
+        resolve: (r) => {
+          clearTimeout(t);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      });
+    });
   }
 
   stats(): PipelineStats {
@@ -138,6 +243,8 @@ export class Pipeline {
       errors: this.errors,
       queueDepth: this.queue.depth,
       streaming: this.streaming,
+      sustainableFps: this.busyMs > 0 ? 1000 / this.busyMs : 0,
+      imagesSkipped: this.imagesSkipped,
       lastError: this.lastError,
     };
   }
@@ -151,7 +258,8 @@ export class Pipeline {
       const item = await queue.take();
       if (!item) return;
       try {
-        await this.process(item.frame, item.enqueuedAt);
+        const r = await this.process(item.frame, item.enqueuedAt);
+        for (const w of this.nextWaiters.splice(0)) w.resolve(r);
       } catch (e) {
         this.errors++;
         this.lastError = `frame ${item.frame.seq}: ${(e as Error).message}`;
@@ -160,43 +268,91 @@ export class Pipeline {
     }
   }
 
+  /** What this frame should carry besides its localisations: decided here, produced in the worker. */
+  private job(frame: Frame): FrameJob {
+    const p = this.products;
+    const now = Date.now();
+    const job: FrameJob = { image: frame.image, postprocess: this.postprocessOptions, tag: { stream: this.opts.stream, seq: frame.seq } };
+    if (p.image.enabled && this.imageGate.due(now) && this.budget.has(p.image.maxBytes, now)) {
+      job.image16 = { region: p.image.region, maxEdge: p.image.maxEdge, maxBytes: p.image.maxBytes };
+      this.imageGate.mark(now);
+    } else if (p.image.enabled && this.imageGate.due(now)) {
+      this.imagesSkipped++;
+      this.imageGate.mark(now);
+    }
+    const a = p.accumulate;
+    if (a.enabled) {
+      job.accumulate = { at: frame.timestamp, keepFrames: a.frames };
+      if (this.accumulateGate.due(now) && this.budget.has(a.maxBytes, now)) {
+        job.renderAccumulated = {
+          frames: a.frames,
+          seconds: a.seconds,
+          binsPerPixel: a.binsPerPixel ?? this.recon.scale,
+          region: a.region,
+          maxEdge: a.maxEdge,
+          maxBytes: a.maxBytes,
+          now: frame.timestamp,
+        };
+        this.accumulateGate.mark(now);
+      }
+    }
+    if (p.previews && this.previewGate.due(now)) {
+      job.previews = { maxEdge: p.previews.maxEdge, gamma: p.previews.gamma };
+      this.previewGate.mark(now);
+    }
+    return job;
+  }
+
   private async process(frame: Frame, enqueuedAt: number): Promise<FrameResult> {
     const t0 = performance.now();
-    const pre = preprocess(frame.image, this.calibration);
-    const t1 = performance.now();
     const recon = this.recon;
-    const output = await recon.reconstruct(pre);
-    const t2 = performance.now();
-    const localizations = postprocess(output, recon.scale, pre, this.postprocessOptions);
-    const t3 = performance.now();
+    const out = await recon.process(this.job(frame));
+    const t1 = performance.now();
+    const busy = out.timings.preprocess + out.timings.reconstruct + out.timings.postprocess + out.timings.encode;
+    this.busyMs = this.busyMs === 0 ? busy : 0.8 * this.busyMs + 0.2 * busy;
+    const locs = out.localizations;
     const result: FrameResult = {
       stream: this.opts.stream,
       seq: frame.seq,
       timestamp: frame.timestamp,
       source: frame.source,
       model: { id: recon.id, fingerprint: recon.fingerprint, provider: recon.provider },
-      input: frame.image,
-      output,
+      input: { width: frame.image.width, height: frame.image.height },
+      output: out.output,
       scale: recon.scale,
-      localizations,
+      localizations: locs,
       timings: {
         queue: t0 - enqueuedAt,
-        preprocess: t1 - t0,
-        reconstruct: t2 - t1,
-        postprocess: t3 - t2,
-        total: t3 - enqueuedAt,
+        preprocess: out.timings.preprocess,
+        reconstruct: out.timings.reconstruct,
+        postprocess: out.timings.postprocess,
+        encode: out.timings.encode,
+        total: t1 - enqueuedAt,
       },
       dropped: this.dropped,
+      tiles: out.tiles,
+      overhead: out.overhead,
       truth: frame.truth,
+      image: out.image16,
+      accumulated: out.accumulated,
+      previews: out.previews,
     };
+    this.budget.spend(
+      META_BYTES_BASE +
+        locs.count * META_BYTES_PER_LOCALIZATION +
+        (out.image16?.png.byteLength ?? 0) +
+        (out.accumulated?.png.byteLength ?? 0),
+    );
     this.framesOut++;
-    for (const s of this.sinks) {
-      try {
-        s.publish(result);
-      } catch (e) {
-        this.log.error({ err: (e as Error).message }, 'result sink failed');
-      }
-    }
+    await Promise.all(
+      this.sinks.map(async (s) => {
+        try {
+          await s.publish(result);
+        } catch (e) {
+          this.log.error({ err: (e as Error).message }, 'result sink failed');
+        }
+      }),
+    );
     return result;
   }
 }

@@ -1,5 +1,4 @@
 import type { Image } from '../optics/image.ts';
-import { makeImage } from '../optics/image.ts';
 
 /**
  * Dark/flat correction on the raw camera frame. Normalisation to the model's input contract
@@ -22,22 +21,26 @@ export function checkCalibration(cal: Calibration): void {
   }
 }
 
-export function preprocess(frame: Image, cal: Calibration): Image {
-  for (let i = 0; i < frame.data.length; i++) {
-    if (!Number.isFinite(frame.data[i])) throw new Error(`frame has a non-finite pixel at index ${i}`);
+/**
+ * Dark-subtract and flat-divide the frame in place (the frame path owns the buffer it was sent);
+ * a non-finite pixel is an error naming where it is.
+ */
+export function preprocessInPlace(frame: Image, cal: Calibration): Image {
+  const d = frame.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i])) throw new Error(`frame has a non-finite pixel at x=${i % frame.width}, y=${Math.floor(i / frame.width)}`);
   }
   if (!cal.dark && !cal.flat) return frame;
   const ref = cal.dark ?? cal.flat;
   if (ref && (ref.width !== frame.width || ref.height !== frame.height)) {
     throw new Error(`calibration is ${ref.width}x${ref.height} but the frame is ${frame.width}x${frame.height}`);
   }
-  const out = new Float32Array(frame.data.length);
-  const d = cal.dark?.data;
+  const dk = cal.dark?.data;
   const f = cal.flat?.data;
-  for (let i = 0; i < out.length; i++) {
-    let v = frame.data[i] - (d ? d[i] : 0);
+  for (let i = 0; i < d.length; i++) {
+    let v = d[i] - (dk ? dk[i] : 0);
     if (f) v /= f[i];
-    out[i] = v;
+    d[i] = v;
   }
-  return makeImage(frame.width, frame.height, out);
+  return frame;
 }

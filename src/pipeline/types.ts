@@ -1,6 +1,6 @@
 import type { Frame } from '../camera/types.ts';
-import type { Localization } from '../optics/emitter.ts';
-import type { Image } from '../optics/image.ts';
+import type { LocalizationColumns } from '../inference/peaks.ts';
+import type { EncodedImage } from './frame-path.ts';
 
 /** Milliseconds spent in each stage of one frame's path. */
 export interface StageTimings {
@@ -8,10 +8,12 @@ export interface StageTimings {
   preprocess: number;
   reconstruct: number;
   postprocess: number;
+  /** PNG encodes of the images that were due */
+  encode: number;
   total: number;
 }
 
-/** Everything known about one processed frame; the publisher turns it into topics. */
+/** Everything known about one processed frame; sinks turn it into topics. Small: no pixel maps. */
 export interface FrameResult {
   stream: string;
   seq: number;
@@ -19,19 +21,32 @@ export interface FrameResult {
   timestamp: number;
   source: string;
   model: { id: string; fingerprint: string; provider: string };
-  input: Image;
-  /** unit-sum map on the model's grid */
-  output: Image;
+  input: { width: number; height: number };
+  /** the unit-sum map's grid (it is not materialised; see `image`) */
+  output: { width: number; height: number };
   scale: number;
-  localizations: Localization[];
+  localizations: LocalizationColumns;
   timings: StageTimings;
   /** frames dropped by the queue so far (cumulative) */
   dropped: number;
+  /** windows the network ran for this frame, and network pixels per frame pixel */
+  tiles: number;
+  overhead: number;
   /** the frame's ground truth, when known (simulated, DMD) */
   truth?: Frame['truth'];
+  /** the 16-bit result image (…/image), when the image schedule said it was due */
+  image?: EncodedImage;
+  /** the accumulated render of recent localisations (…/accumulated), when due */
+  accumulated?: EncodedImage & { frames: number; localizations: number; binsPerPixel: number };
+  /** small 8-bit previews of the camera frame and the map (dashboard), when due */
+  previews?: { frame: Uint8Array; output: Uint8Array };
 }
 
-/** Receives results (MQTT publisher, dashboard, tests). Must not throw. */
+/**
+ * Receives results (MQTT publisher, dashboard, metrics, tests). The pipeline waits for every
+ * sink's promise before it takes the next frame, so a slow sink backs frames up into the
+ * drop-oldest queue instead of into memory. Must not throw.
+ */
 export interface ResultSink {
-  publish(result: FrameResult): void;
+  publish(result: FrameResult): void | Promise<void>;
 }

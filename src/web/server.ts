@@ -7,9 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
 import type { HealthPayload } from '../health/metrics.ts';
 import type { Logger } from '../log.ts';
-import type { Localization } from '../optics/emitter.ts';
-import type { FrameResult, ResultSink, StageTimings } from '../pipeline/types.ts';
-import { imageToPng8 } from './png.ts';
+import { type ResultMeta, toResultMeta } from '../mqtt/payloads.ts';
+import type { FrameResult, ResultSink } from '../pipeline/types.ts';
 
 /** Commands the dashboard may trigger; anything that reconfigures the device stays MQTT-only. */
 export const SAFE_COMMANDS = ['capture', 'selftest', 'start', 'stop'] as const;
@@ -41,37 +40,15 @@ export interface WebServerOptions {
   staticDir?: string;
 }
 
-/** The JSON half of a FrameResult (pixels are served separately as PNG). */
-export interface ResultMeta {
-  stream: string;
-  seq: number;
-  timestamp: number;
-  source: string;
-  model: { id: string; fingerprint: string; provider: string };
-  scale: number;
-  input: { width: number; height: number };
-  output: { width: number; height: number };
-  localizations: Localization[];
-  timings: StageTimings;
-  dropped: number;
-  truth?: Array<{ x: number; y: number; photons: number }>;
-}
+/**
+ * What the dashboard gets per frame: the result meta's one wire format (mqtt/payloads.ts) plus,
+ * for simulated and DMD frames, the ground truth to draw beside the localisations.
+ */
+export type DashboardResult = ResultMeta & { truth?: Array<{ x: number; y: number; photons: number }> };
 
-export function resultMeta(r: FrameResult): ResultMeta {
-  const meta: ResultMeta = {
-    stream: r.stream,
-    seq: r.seq,
-    timestamp: r.timestamp,
-    source: r.source,
-    model: r.model,
-    scale: r.scale,
-    input: { width: r.input.width, height: r.input.height },
-    output: { width: r.output.width, height: r.output.height },
-    localizations: r.localizations,
-    timings: r.timings,
-    dropped: r.dropped,
-  };
-  if (r.truth) meta.truth = r.truth;
+export function dashboardResult(r: FrameResult): DashboardResult {
+  const meta: DashboardResult = toResultMeta(r);
+  if (r.truth) meta.truth = r.truth.map((t) => ({ x: t.x, y: t.y, photons: t.photons }));
   return meta;
 }
 
@@ -125,7 +102,6 @@ export class WebServer implements ResultSink {
   private readonly staticFiles = new Map<string, Buffer>();
   private readonly latestByStream = new Map<string, FrameResult>();
   private latestResult: FrameResult | null = null;
-  private readonly pngCache = new Map<string, Buffer>();
   private readonly clients = new Set<SseClient>();
   private healthTimer: NodeJS.Timeout | null = null;
   private resultTimer: NodeJS.Timeout | null = null;
@@ -183,19 +159,23 @@ export class WebServer implements ResultSink {
     return { url: this.boundUrl, host: addr.address, port: addr.port };
   }
 
+  /**
+   * Keeps results that carry previews (the pipeline makes them at the dashboard's rate, in the
+   * engine's worker): marks and pictures of one frame stay together.
+   */
   publish(result: FrameResult): void {
+    if (!result.previews) return;
     this.latestResult = result;
     if (this.latestByStream.size < 32 || this.latestByStream.has(result.stream)) {
       this.latestByStream.set(result.stream, result);
     }
-    this.pngCache.clear();
     if (this.clients.size === 0 || this.resultTimer) return;
     const gap = this.opts.resultPushMs ?? 100;
     const wait = Math.max(0, this.lastResultPush + gap - Date.now());
     this.resultTimer = setTimeout(() => {
       this.resultTimer = null;
       this.lastResultPush = Date.now();
-      if (this.latestResult) this.broadcast('result', resultMeta(this.latestResult));
+      if (this.latestResult) this.broadcast('result', dashboardResult(this.latestResult));
     }, wait);
     this.resultTimer.unref();
   }
@@ -259,7 +239,7 @@ export class WebServer implements ResultSink {
       case '/api/latest': {
         const r = this.pick(url);
         if (!r) sendJson(res, 404, { status: 'error', error: 'no result yet' });
-        else sendJson(res, 200, resultMeta(r));
+        else sendJson(res, 200, dashboardResult(r));
         return;
       }
       case '/api/frame.png':
@@ -269,20 +249,8 @@ export class WebServer implements ResultSink {
           sendJson(res, 404, { status: 'error', error: 'no result yet' });
           return;
         }
-        const which = path === '/api/frame.png' ? 'input' : 'output';
-        const gammaParam = url.searchParams.get('gamma');
-        const gamma = gammaParam === null ? 1 : Number(gammaParam);
-        if (!(gamma > 0 && gamma <= 4)) {
-          sendJson(res, 400, { status: 'error', error: 'gamma must be a number in (0, 4]' });
-          return;
-        }
-        const key = `${which}:${r.stream}:${r.seq}:${gamma}`;
-        let png = this.pngCache.get(key);
-        if (!png) {
-          png = imageToPng8(r[which], gamma);
-          if (this.pngCache.size > 16) this.pngCache.clear();
-          this.pngCache.set(key, png);
-        }
+        const previews = r.previews as NonNullable<FrameResult['previews']>;
+        const png = Buffer.from(path === '/api/frame.png' ? previews.frame : previews.output);
         send(res, 200, 'image/png', png, { 'X-Rayleigh-Seq': String(r.seq) });
         return;
       }
@@ -384,7 +352,7 @@ export class WebServer implements ResultSink {
       this.clients.delete(client);
     });
     writeEvent(res, 'health', this.safeSnapshot());
-    if (this.latestResult) writeEvent(res, 'result', resultMeta(this.latestResult));
+    if (this.latestResult) writeEvent(res, 'result', dashboardResult(this.latestResult));
   }
 
   private pushHealth(): void {

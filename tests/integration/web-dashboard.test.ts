@@ -9,13 +9,14 @@ import { Metrics } from '../../src/health/metrics.ts';
 import { makeImage } from '../../src/optics/image.ts';
 import type { FrameResult } from '../../src/pipeline/types.ts';
 import { type SafeCommand, WebServer } from '../../src/web/server.ts';
+import { resultFor } from '../helpers/results.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`skipping dashboard browser test: ${CHROMIUM} not installed (apt-get install -y chromium)`);
 
 /** Spots drift with seq so consecutive frames differ visibly. */
-function syntheticResult(seq: number): FrameResult {
+function syntheticFrame(seq: number) {
   const w = 40;
   const h = 30;
   const spots = [
@@ -36,19 +37,13 @@ function syntheticResult(seq: number): FrameResult {
     const cy = Math.floor(s.y * 4);
     for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) output.data[(cy + dy) * w * 4 + cx + dx] = 0.03;
   }
-  return {
-    stream: 'main',
-    seq,
-    timestamp: Date.now(),
-    source: 'sim',
-    model: { id: 'damn-int8', fingerprint: 'c0ffee00', provider: 'cpu' },
-    input,
-    output,
-    scale: 4,
-    localizations: spots.map((s) => ({ x: s.x, y: s.y, photons: 800, peak: 0.03 })),
-    timings: { queue: 0.5, preprocess: 1, reconstruct: 8 + (seq % 3), postprocess: 1, total: 10.5 + (seq % 3) },
-    dropped: 0,
-  };
+  return { input, output, spots };
+}
+
+/** The frame through the real pipeline and frame path, with its previews and 16-bit image. */
+function syntheticResult(seq: number): Promise<FrameResult> {
+  const { input, output } = syntheticFrame(seq);
+  return resultFor(input, output, { seq });
 }
 
 let browser: BrowserContext | null = null;
@@ -101,15 +96,15 @@ async function liveServer(token?: string) {
   });
   const { url } = await server.start();
   let seq = 0;
-  const push = () => {
+  const push = async () => {
     seq++;
-    const r = syntheticResult(seq);
+    const r = await syntheticResult(seq);
     metrics.frameIn();
     metrics.observeResult(r);
     server.publish(r);
   };
-  push();
-  const timer = setInterval(push, 300);
+  await push();
+  const timer = setInterval(() => void push(), 300);
   cleanups.push(async () => {
     clearInterval(timer);
     await server.close();

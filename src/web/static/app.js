@@ -43,12 +43,19 @@
     }
   }
 
+  // localisations arrive as columns (docs/mqtt.md): {count, x: [], y: [], photons: [], peak: []}
+  function points(cols) {
+    const out = [];
+    for (let i = 0; i < cols.count; i++) out.push({ x: cols.x[i], y: cols.y[i] });
+    return out;
+  }
+
   function drawLayer(canvas, bitmap, meta, cameraToCanvas) {
     const ctx = canvas.getContext('2d');
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
     if ($('show-truth').checked && meta.truth) drawMarks(ctx, meta.truth, cameraToCanvas, '#66bb6a', 6);
-    if ($('show-loc').checked) drawMarks(ctx, meta.localizations, cameraToCanvas, '#ff5252', 4);
+    if ($('show-loc').checked) drawMarks(ctx, points(meta.localizations), cameraToCanvas, '#ff5252', 4);
   }
 
   let lastBitmaps = null;
@@ -57,10 +64,10 @@
     if (!lastBitmaps) return;
     const { frame, output, meta } = lastBitmaps;
     const kf = fitCanvas($('frame'), frame.width, frame.height);
-    drawLayer($('frame'), frame, meta, kf);
+    // localisations are in camera pixels; both pictures are previews binned to fit the page
+    drawLayer($('frame'), frame, meta, kf * (frame.width / meta.input.width));
     const ko = fitCanvas($('output'), output.width, output.height);
-    // localisations are in camera pixels; the output grid is finer by output/input width
-    drawLayer($('output'), output, meta, ko * (meta.output.width / meta.input.width));
+    drawLayer($('output'), output, meta, ko * (output.width / meta.input.width));
   }
 
   async function loadImages(meta) {
@@ -71,10 +78,7 @@
     loading = true;
     try {
       const params = { stream: meta.stream };
-      const [frame, output] = await Promise.all([
-        fetchBitmap('/api/frame.png', params),
-        fetchBitmap('/api/output.png', { ...params, gamma: '0.5' }),
-      ]);
+      const [frame, output] = await Promise.all([fetchBitmap('/api/frame.png', params), fetchBitmap('/api/output.png', params)]);
       // the server may have moved on between the two requests; show only a matching pair
       if (frame.seq === output.seq) {
         const shown = frame.seq === meta.seq ? meta : await fetchMeta(meta.stream);
@@ -104,7 +108,7 @@
   function showMeta(meta) {
     $('seq').textContent = String(meta.seq);
     $('stream').textContent = meta.stream;
-    $('nloc').textContent = String(meta.localizations.length);
+    $('nloc').textContent = String(meta.localizations.count);
     $('latency-now').textContent = fmt(meta.timings.total);
     $('frame-size').textContent = `${meta.input.width}×${meta.input.height}`;
     $('output-size').textContent = `${meta.output.width}×${meta.output.height} (×${meta.scale})`;

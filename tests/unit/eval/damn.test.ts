@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { formatTable } from '../../../src/commands/eval.ts';
 import { DAMN_CONDITIONS } from '../../../src/eval/conditions.ts';
 import { DEFAULT_EVAL, drawTestSample, evaluateDamn } from '../../../src/eval/damn.ts';
-import type { Reconstructor } from '../../../src/inference/types.ts';
+import type { MapEngine } from '../../../src/inference/types.ts';
 import type { Image } from '../../../src/optics/image.ts';
 
 const key = (img: Image): string => Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength).toString('base64');
@@ -12,7 +12,7 @@ const key = (img: Image): string => Buffer.from(img.data.buffer, img.data.byteOf
  * seeded frames): `perfect` returns it, `shifted` moves every emitter to the neighbouring sub-pixel
  * of the same camera pixel (right pixel, wrong quarter).
  */
-function truthEngine(id: string, shift: boolean, truths: Map<string, Image>): Reconstructor {
+function truthEngine(id: string, shift: boolean, truths: Map<string, Image>): MapEngine {
   return {
     id,
     scale: 4,

@@ -71,7 +71,7 @@ describe('Prometheus exposition', () => {
       m.setModel({ id: 'damn', hash: 'ab"c\\d', provider: 'cpu' });
       for (let i = 0; i < 5; i++) {
         m.frameIn();
-        m.frameOut({ queue: 1, preprocess: 2, reconstruct: 10 + i, postprocess: 1, total: 14 + i });
+        m.frameOut({ queue: 1, preprocess: 2, reconstruct: 10 + i, postprocess: 1, encode: 0, total: 14 + i });
       }
       const fams = parseExposition(await m.prometheusText());
       expect(fams.size).toBeGreaterThan(10);

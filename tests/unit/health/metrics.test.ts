@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { type DeviceStatus, Metrics } from '../../../src/health/metrics.ts';
 import type { SystemSnapshot } from '../../../src/health/system.ts';
-import { makeImage } from '../../../src/optics/image.ts';
+import { listToColumns } from '../../../src/inference/peaks.ts';
 import type { FrameResult, StageTimings } from '../../../src/pipeline/types.ts';
 
 const hubs: Metrics[] = [];
@@ -15,7 +15,7 @@ afterEach(() => {
 });
 
 function timings(total: number): StageTimings {
-  return { queue: total * 0.1, preprocess: total * 0.2, reconstruct: total * 0.6, postprocess: total * 0.1, total };
+  return { queue: total * 0.1, preprocess: total * 0.2, reconstruct: total * 0.5, postprocess: total * 0.1, encode: total * 0.1, total };
 }
 
 describe('Metrics', () => {
@@ -37,7 +37,7 @@ describe('Metrics', () => {
     expect(s.frames.outPerSecond).toBeLessThanOrEqual(10);
     expect(s.frames.droppedPerSecond).toBeCloseTo(s.frames.outPerSecond / 10, 1);
     expect(s.latencyMs.total).toEqual({ p50: 50, p95: 95, p99: 99, count: 100 });
-    expect(s.latencyMs.reconstruct.p99).toBeCloseTo(99 * 0.6, 6);
+    expect(s.latencyMs.reconstruct.p99).toBeCloseTo(99 * 0.5, 6);
     expect(s.queueDepth).toBe(3);
     expect(s.uptimeSeconds).toBeCloseTo(10, 3);
     expect(s.process.rssBytes).toBeGreaterThan(0);
@@ -53,12 +53,14 @@ describe('Metrics', () => {
       timestamp: 0,
       source: 'sim',
       model: { id: 'damn-int8', fingerprint: 'abc123', provider: 'cpu' },
-      input: makeImage(2, 2),
-      output: makeImage(4, 4),
+      input: { width: 2, height: 2 },
+      output: { width: 4, height: 4 },
       scale: 2,
-      localizations: [],
+      localizations: listToColumns([]),
       timings: timings(10),
       dropped: 4,
+      tiles: 1,
+      overhead: 1,
     };
     m.observeResult(result);
     m.observeResult({ ...result, seq: 2, dropped: 6 });

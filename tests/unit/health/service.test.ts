@@ -3,8 +3,8 @@ import { parseSettings } from '../../../src/config/load.ts';
 import type { HealthPayload } from '../../../src/health/metrics.ts';
 import { startHealth } from '../../../src/health/service.ts';
 import type { Notifier } from '../../../src/health/systemd-notify.ts';
+import { listToColumns } from '../../../src/inference/peaks.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { makeImage } from '../../../src/optics/image.ts';
 
 function recordingNotifier(sent: string[]): Notifier {
   const send = async (a: Record<string, string>) => {
@@ -51,12 +51,14 @@ describe('startHealth', () => {
         timestamp: 0,
         source: 'sim',
         model: { id: 'm', fingerprint: 'f', provider: 'cpu' },
-        input: makeImage(4, 4),
-        output: makeImage(8, 8),
+        input: { width: 4, height: 4 },
+        output: { width: 8, height: 8 },
         scale: 2,
-        localizations: [],
-        timings: { queue: 1, preprocess: 1, reconstruct: 1, postprocess: 1, total: 4 },
+        localizations: listToColumns([]),
+        timings: { queue: 1, preprocess: 1, reconstruct: 1, postprocess: 1, encode: 0, total: 4 },
         dropped: 0,
+        tiles: 1,
+        overhead: 1,
       });
       await expect.poll(() => published.length).toBeGreaterThan(2);
       await expect.poll(() => sent.filter((s) => s === 'WATCHDOG=1').length).toBeGreaterThan(1);

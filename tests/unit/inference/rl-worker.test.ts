@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { WorkerRichardsonLucy } from '../../../src/inference/rl-reconstructor.ts';
+import { WorkerEngine } from '../../../src/inference/engine.ts';
 import { Rng } from '../../../src/optics/random.ts';
 import { RichardsonLucy } from '../../../src/optics/richardson-lucy.ts';
 import { randomScene } from '../../../src/optics/scene.ts';
 import { renderFrame } from '../../../src/optics/simulate.ts';
 
 describe('Richardson–Lucy in a worker thread', () => {
-  it('gives exactly the in-thread result while the event loop stays free', async () => {
+  it('gives the in-thread result (to float rounding of the re-normalisation) while the event loop stays free', async () => {
     const rng = new Rng(11);
     const frame = renderFrame(
       randomScene(rng, { width: 40, height: 32, density: 30, photons: 4000 }),
@@ -18,7 +18,7 @@ describe('Richardson–Lucy in a worker thread', () => {
     );
     const opts = { psf: 'gauss:1.5', iterations: 40, tolerance: 0, scale: 4 };
     const local = await new RichardsonLucy(opts.psf, opts).reconstruct(frame);
-    const w = await WorkerRichardsonLucy.create(opts);
+    const w = await WorkerEngine.rl(opts);
     try {
       let ticks = 0;
       const timer = setInterval(() => ticks++, 1);
@@ -26,13 +26,18 @@ describe('Richardson–Lucy in a worker thread', () => {
       clearInterval(timer);
       expect(ticks).toBeGreaterThan(0);
       expect(a.width).toBe(160);
-      expect(Array.from(a.data)).toEqual(Array.from(local.data));
-      expect(Array.from(b.data)).toEqual(Array.from(local.data));
+      let diff = 0;
+      let peak = 0;
+      for (let i = 0; i < local.data.length; i++) {
+        diff = Math.max(diff, Math.abs(a.data[i] - local.data[i]), Math.abs(b.data[i] - local.data[i]));
+        peak = Math.max(peak, local.data[i]);
+      }
+      expect(diff / peak).toBeLessThan(1e-5);
       expect(w.fingerprint).toBe(new RichardsonLucy(opts.psf, opts).fingerprint);
     } finally {
       await w.close();
     }
     await expect(w.reconstruct(frame)).rejects.toThrow(/closed/);
-    await expect(WorkerRichardsonLucy.create({ ...opts, psf: 'bessel:3' })).rejects.toThrow(/PSF/);
+    await expect(WorkerEngine.rl({ ...opts, psf: 'bessel:3' })).rejects.toThrow(/PSF/);
   });
 });

@@ -1,5 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient as RawClient } from 'mqtt';
 import { type MqttConfig, mqttSchema } from '../../../src/config/mqtt.ts';
+import { listToColumns } from '../../../src/inference/peaks.ts';
+import { encodePng16, withPngText } from '../../../src/io/png.ts';
 import type { DeviceApi, SetConfigResult } from '../../../src/mqtt/commands.ts';
 import type { CommandParams, DmdPattern } from '../../../src/mqtt/payloads.ts';
 import { makeImage } from '../../../src/optics/image.ts';
@@ -9,23 +11,29 @@ export function mqttConfig(over: Record<string, unknown> = {}): MqttConfig {
   return mqttSchema.parse({ reconnectPeriodMs: 200, reconnectMaxMs: 1000, ...over });
 }
 
-/** A small result whose output encodes its seq, so a consumer can check which one it got. */
+/**
+ * A small result whose 16-bit image encodes its seq (the one lit pixel), so a consumer can check
+ * which one it got. Built directly: the publisher's input, not the frame path's output, is tested.
+ */
 export function makeResult(seq: number, stream = 'main', withTruth = false): FrameResult {
-  const input = makeImage(8, 8);
   const out = makeImage(16, 16);
   out.data[seq % 256] = 1;
+  const png = withPngText(encodePng16(out, { max: 1 }), 'rayleigh', JSON.stringify({ stream, seq, kind: 'image' }));
   return {
     stream,
     seq,
     timestamp: 1_700_000_000_000 + seq,
     source: 'sim',
     model: { id: 'damn-int8', fingerprint: 'abc123', provider: 'cpu' },
-    input,
-    output: out,
+    input: { width: 8, height: 8 },
+    output: { width: 16, height: 16 },
     scale: 2,
-    localizations: [{ x: 1.5, y: 2.5, photons: 100, peak: 1 }],
-    timings: { queue: 0.1, preprocess: 0.2, reconstruct: 3, postprocess: 0.4, total: 3.7 },
+    localizations: listToColumns([{ x: 1.5, y: 2.5, photons: 100, peak: 1 }]),
+    timings: { queue: 0.1, preprocess: 0.2, reconstruct: 3, postprocess: 0.4, encode: 0.1, total: 3.7 },
     dropped: 0,
+    tiles: 1,
+    overhead: 1,
+    image: { png, max: 1, bin: 1, region: { x: 0, y: 0, width: 8, height: 8 }, width: 16, height: 16 },
     ...(withTruth
       ? {
           truth: [

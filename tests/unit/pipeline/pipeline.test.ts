@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { SimCamera } from '../../../src/camera/sim.ts';
 import type { Frame, FrameSource, FrameSourceStats } from '../../../src/camera/types.ts';
 import { parseSettings } from '../../../src/config/load.ts';
-import type { Reconstructor } from '../../../src/inference/types.ts';
+import { inThread } from '../../../src/inference/in-thread.ts';
+import { columnsToList } from '../../../src/inference/peaks.ts';
+import type { MapEngine } from '../../../src/inference/types.ts';
 import { type Image, makeImage } from '../../../src/optics/image.ts';
 import { RichardsonLucy } from '../../../src/optics/richardson-lucy.ts';
-import { Pipeline } from '../../../src/pipeline/pipeline.ts';
+import { type ImageProducts, Pipeline } from '../../../src/pipeline/pipeline.ts';
 import type { FrameResult } from '../../../src/pipeline/types.ts';
 
 /** A source that emits `n` frames as fast as it can, synchronously, like a burst from a fast camera. */
@@ -39,7 +41,7 @@ class BurstSource implements FrameSource {
 }
 
 /** A deliberately slow engine, so the queue fills: the pipeline's drop policy is what is tested. */
-class SlowEngine implements Reconstructor {
+class SlowEngine implements MapEngine {
   readonly id = 'slow';
   readonly scale = 1;
   readonly fingerprint = 'slow';
@@ -56,6 +58,11 @@ class SlowEngine implements Reconstructor {
 }
 
 const post = { threshold: 0.5, minDistance: 1, maxLocalizations: 10 };
+const NO_IMAGES: ImageProducts = {
+  image: { enabled: false, maxRate: 0, maxEdge: 16, maxBytes: 1024 },
+  accumulate: { enabled: false, frames: 1, seconds: 1, everyMs: 1000, maxEdge: 16, maxBytes: 1024 },
+  bytesPerSecond: Number.POSITIVE_INFINITY,
+};
 
 /** A pipeline on the slow engine that collects what it publishes. */
 function slowPipeline(queueSize: number): { p: Pipeline; results: FrameResult[] } {
@@ -63,9 +70,15 @@ function slowPipeline(queueSize: number): { p: Pipeline; results: FrameResult[] 
   const p = new Pipeline({
     stream: 'main',
     queueSize,
-    reconstructor: new SlowEngine(),
+    reconstructor: inThread(new SlowEngine()),
     postprocess: post,
-    sinks: [{ publish: (r) => results.push(r) }],
+    sinks: [
+      {
+        publish: (r) => {
+          results.push(r);
+        },
+      },
+    ],
   });
   return { p, results };
 }
@@ -84,8 +97,8 @@ describe('Pipeline', () => {
     for (const r of results) {
       expect(r.timings.reconstruct).toBeGreaterThan(10);
       expect(r.timings.total).toBeGreaterThanOrEqual(r.timings.reconstruct);
-      expect(r.localizations).toHaveLength(1);
-      expect(r.localizations[0].x).toBeCloseTo(8.5, 1);
+      expect(r.localizations.count).toBe(1);
+      expect(r.localizations.x[0]).toBeCloseTo(8.5, 1);
     }
     expect(results.at(-1)?.dropped).toBe(7);
   });
@@ -114,18 +127,20 @@ describe('Pipeline', () => {
     const p = new Pipeline({
       stream: 'main',
       queueSize: 2,
-      reconstructor: new RichardsonLucy('gauss:2', { iterations: 30 }),
+      reconstructor: inThread(new RichardsonLucy('gauss:2', { iterations: 30 })),
+      products: { ...NO_IMAGES, image: { enabled: true, maxRate: 100, maxEdge: 4096, maxBytes: 1 << 22 } },
       postprocess: { threshold: 0.2, minDistance: 4, maxLocalizations: 100 },
     });
     const r = await p.processOne(await cam.capture());
     expect(r.output.width).toBe(128);
-    let sum = 0;
-    for (const v of r.output.data) sum += v;
-    expect(sum).toBeCloseTo(1, 4);
+    // the published image is the whole unit-sum map at full resolution (it fits maxEdge)
+    expect(r.image?.bin).toBe(1);
+    expect(r.image?.width).toBe(128);
     const truth = r.truth ?? [];
     expect(truth.length).toBeGreaterThan(0);
     // most true emitters have a localisation within one camera pixel
-    const near = truth.filter((t) => r.localizations.some((l) => Math.hypot(l.x - t.x, l.y - t.y) < 1));
+    const locs = columnsToList(r.localizations);
+    const near = truth.filter((t) => locs.some((l) => Math.hypot(l.x - t.x, l.y - t.y) < 1));
     expect(near.length / truth.length).toBeGreaterThan(0.6);
   });
 });

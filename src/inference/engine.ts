@@ -1,0 +1,193 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../log.ts';
+import type { Image } from '../optics/image.ts';
+import { RichardsonLucy } from '../optics/richardson-lucy.ts';
+import type { FrameJob, FrameOutput } from '../pipeline/frame-path.ts';
+import type { FrameWorkerInit, FrameWorkerReply, FrameWorkerRequest } from '../pipeline/frame-worker.ts';
+import type { Calibration } from '../pipeline/preprocess.ts';
+import { type ProviderType, providerPlan } from './providers.ts';
+import type { LoadedModel } from './registry.ts';
+import { planTiles, type TilePlanOptions } from './tiling.ts';
+import type { Reconstructor } from './types.ts';
+import { workerEntry } from './worker-entry.ts';
+
+export interface OnnxEngineOptions {
+  provider: ProviderType;
+  threads: number;
+  tile: { window: number; memoryMB: number; halo?: number };
+  /** windows per network call (default 1: on a CPU batching buys little and multiplies peak memory) */
+  batch?: number;
+  memoryArena?: boolean;
+  log?: Logger;
+}
+
+export interface RlEngineOptions {
+  psf: string;
+  iterations: number;
+  tolerance: number;
+  scale: number;
+}
+
+/** Bytes of activations per window pixel assumed when the manifest does not record a measurement. */
+const DEFAULT_BYTES_PER_PIXEL = 1024;
+
+/**
+ * The main thread's handle on an engine worker (src/pipeline/frame-worker.ts): one class for
+ * every engine, so closing, crashing and pending-request bookkeeping are written once.
+ */
+export class WorkerEngine implements Reconstructor {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (o: FrameOutput) => void; reject: (err: Error) => void }>();
+  private dead: Error | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly id: string,
+    readonly scale: number,
+    readonly fingerprint: string,
+    readonly provider: string,
+    /** the tiling the engine will use, for logs and health */
+    readonly tiling: TilePlanOptions | undefined,
+  ) {
+    worker.on('message', (msg: FrameWorkerReply) => {
+      if (msg.type !== 'processed' && msg.type !== 'error') return;
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (msg.type === 'processed') p.resolve(msg.out);
+      else p.reject(new Error(`${this.id}: ${msg.error}`));
+    });
+    worker.on('error', (err) => this.fail(new Error(`${this.id}: engine worker crashed: ${err.message}`)));
+    worker.on('exit', () => this.fail(new Error(`${this.id}: engine worker has exited`)));
+  }
+
+  private fail(err: Error): void {
+    this.dead ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  static async onnx(model: LoadedModel, o: OnnxEngineOptions): Promise<WorkerEngine> {
+    const e = model.entry;
+    // one camera pixel beyond the receptive field: the peak test and centroid window at a core's
+    // edge read their neighbours from the same window, and those must be exact too
+    const halo = o.tile.halo ?? e.receptiveField + 1;
+    if (halo < e.receptiveField) {
+      o.log?.warn(
+        { model: e.id, halo, receptiveField: e.receptiveField },
+        'tile halo is smaller than the receptive field: tile seams will show',
+      );
+    }
+    const plan = providerPlan(o.provider);
+    const tiling: TilePlanOptions = {
+      maxWindow: o.tile.window,
+      halo,
+      multiple: e.input.multiple,
+      memoryBytes: o.tile.memoryMB * 1024 * 1024,
+      bytesPerPixel: e.activationBytesPerPixel ?? DEFAULT_BYTES_PER_PIXEL,
+    };
+    const init: FrameWorkerInit = {
+      kind: 'onnx',
+      model: model.bytes,
+      providerChains: [plan.primary, ...(plan.fallback ? [plan.fallback] : [])].map((p) => ({
+        name: p.type,
+        providers: p.sessionProviders(),
+      })),
+      threads: o.threads,
+      inputName: e.input.name,
+      outputName: e.output.name,
+      memoryArena: o.memoryArena ?? false,
+      scale: e.output.scale,
+      tiling,
+      batch: o.batch ?? 1,
+    };
+    const { worker, ready } = await start(init, e.id);
+    const why = [plan.note, ...ready.fellBack].filter(Boolean).join('; ');
+    o.log?.info(
+      { model: e.id, provider: ready.provider, threads: o.threads, maxWindow: tiling.maxWindow, halo, memoryMB: o.tile.memoryMB },
+      why ? `inference runs on ${ready.provider} (requested ${o.provider}: ${why})` : `inference runs on ${ready.provider}`,
+    );
+    return new WorkerEngine(worker, e.id, e.output.scale, model.sha256, ready.provider, tiling);
+  }
+
+  static async rl(o: RlEngineOptions): Promise<WorkerEngine> {
+    // a bad PSF spec is the user's mistake: say so here, not from the thread; same fingerprint as in-thread RL
+    const fingerprint = new RichardsonLucy(o.psf, o).fingerprint;
+    const { worker } = await start({ kind: 'rl', ...o }, 'rl');
+    return new WorkerEngine(worker, 'rl', o.scale, fingerprint, 'js', undefined);
+  }
+
+  /** The tile plan for a frame size, e.g. to log it at start. */
+  planFor(width: number, height: number) {
+    return this.tiling ? planTiles(width, height, this.tiling) : undefined;
+  }
+
+  process(job: FrameJob): Promise<FrameOutput> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    // copy: the buffer is transferred to the worker and the caller keeps its frame
+    const data = new Float32Array(job.image.data);
+    const msg: FrameWorkerRequest = {
+      type: 'process',
+      id,
+      job: { ...job, image: { width: job.image.width, height: job.image.height, data } },
+    };
+    return new Promise<FrameOutput>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage(msg, [data.buffer as ArrayBuffer]);
+    });
+  }
+
+  async reconstruct(frame: Image): Promise<Image> {
+    const out = await this.process({ image: frame, fullMap: true, postprocess: { threshold: 0.1, minDistance: 2, maxLocalizations: 0 } });
+    if (!out.map) throw new Error(`${this.id}: engine returned no map`);
+    return out.map;
+  }
+
+  setCalibration(calibration: Calibration): void {
+    if (!this.dead) this.worker.postMessage({ type: 'calibration', calibration } satisfies FrameWorkerRequest);
+  }
+
+  async close(): Promise<void> {
+    if (this.dead) return;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.fail(new Error(`${this.id}: engine closed`));
+    this.worker.postMessage({ type: 'close' } satisfies FrameWorkerRequest);
+    const timeout = setTimeout(() => void this.worker.terminate(), 5000);
+    await exited;
+    clearTimeout(timeout);
+  }
+}
+
+async function start(init: FrameWorkerInit, id: string): Promise<{ worker: Worker; ready: Extract<FrameWorkerReply, { type: 'ready' }> }> {
+  const entry = workerEntry(import.meta.url, '../pipeline/frame-worker');
+  const worker = new Worker(entry.spec, { workerData: init, eval: entry.eval });
+  const ready = await new Promise<Extract<FrameWorkerReply, { type: 'ready' }>>((resolve, reject) => {
+    const onMessage = (msg: FrameWorkerReply) => {
+      if (msg.type === 'ready') resolve(msg);
+      else if (msg.type === 'failed') reject(new Error(`${id}: ${msg.error}`));
+      else return;
+      cleanup();
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new Error(`${id}: engine worker failed to start: ${err.message}`));
+    };
+    const onExit = (code: number) => {
+      cleanup();
+      reject(new Error(`${id}: engine worker exited during start (code ${code})`));
+    };
+    const cleanup = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  }).catch(async (err: unknown) => {
+    await worker.terminate();
+    throw err;
+  });
+  return { worker, ready };
+}

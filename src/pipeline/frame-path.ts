@@ -1,0 +1,241 @@
+/**
+ * One frame's heavy path, run inside the engine's worker thread so the daemon's event loop only
+ * routes small messages:
+ *
+ *   preprocess (dark/flat) ▶ contract normalisation ▶ tile plan ▶ network per window
+ *     ▶ per tile: sum/max, peak candidates, region renders (and the full map only if asked)
+ *     ▶ localisations ▶ PNG encodes of what is due
+ *
+ * Memory: the frame, one batch of windows and the small renders. The full ×4 map exists only for
+ * callers that ask for it (`infer`, `eval`).
+ */
+
+import { type LocalizationColumns, PeakCollector } from '../inference/peaks.ts';
+import {
+  type BatchRunner,
+  coreRegion,
+  MapStats,
+  MapStitcher,
+  planTiles,
+  runTiled,
+  type TilePlan,
+  type TilePlanOptions,
+  type TileWindow,
+} from '../inference/tiling.ts';
+import { encodePng8Stretched, withPngText } from '../io/png.ts';
+import { type Image, makeImage } from '../optics/image.ts';
+import { type PostprocessOptions, signalPhotons } from './postprocess.ts';
+import { type Calibration, preprocessInPlace } from './preprocess.ts';
+import { type AccumulateSpec, Accumulator, encodeWithin, type Region, RegionRender } from './render.ts';
+
+/** A network run window by window (ONNX), or an engine that takes the whole frame (Richardson–Lucy). */
+export type FrameEngine =
+  | { kind: 'windows'; scale: number; tiling: Omit<TilePlanOptions, 'maxWindow'> & { maxWindow: number }; batch: number; run: BatchRunner }
+  | { kind: 'frame'; scale: number; reconstruct: (frame: Image) => Promise<Image> };
+
+export interface ImageRequest {
+  /** camera-pixel region; absent = whole frame */
+  region?: Region;
+  maxEdge: number;
+  maxBytes: number;
+}
+
+export interface FrameJob {
+  image: Image;
+  /** written into each published PNG as a tEXt "rayleigh" chunk (JSON), with the image's own scale */
+  tag?: Record<string, string | number>;
+  postprocess: PostprocessOptions;
+  /** the 16-bit result image for …/image, when it is due */
+  image16?: ImageRequest;
+  /** 8-bit previews of the camera frame and the map, for the dashboard */
+  previews?: { maxEdge: number; gamma: number };
+  /** return the full unit-sum map (one-shot callers) */
+  fullMap?: boolean;
+  /** keep this frame's localisations for the accumulated render: capture time (ms), frames kept */
+  accumulate?: { at: number; keepFrames: number };
+  /** render the accumulated localisations now */
+  renderAccumulated?: AccumulateSpec & { maxBytes: number; now: number };
+}
+
+export interface EncodedImage {
+  png: Uint8Array;
+  /** pixel/65535 × max = the unit-sum map summed over a bin×bin block of fine pixels */
+  max: number;
+  /** fine pixels per image pixel along each axis */
+  bin: number;
+  region: Region;
+  width: number;
+  height: number;
+}
+
+export interface FrameOutput {
+  output: { width: number; height: number };
+  localizations: LocalizationColumns;
+  timings: { preprocess: number; reconstruct: number; postprocess: number; encode: number };
+  tiles: number;
+  /** network input pixels per frame pixel (≥ 1; halos and alignment) */
+  overhead: number;
+  image16?: EncodedImage;
+  previews?: { frame: Uint8Array; output: Uint8Array };
+  accumulated?: EncodedImage & { frames: number; localizations: number; binsPerPixel: number };
+  map?: Image;
+}
+
+/** A buffer that owns its memory, so it can be transferred (small Node buffers share a pool). */
+function own(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b);
+}
+
+/** A downscaled camera frame for the dashboard (nearest of block means, min..max stretch). */
+function framePreview(frame: Image, maxEdge: number): Image {
+  const b = Math.max(1, Math.ceil(Math.max(frame.width, frame.height) / maxEdge));
+  const w = Math.ceil(frame.width / b);
+  const h = Math.ceil(frame.height / b);
+  const out = new Float32Array(w * h);
+  const n = new Uint16Array(w * h);
+  for (let y = 0; y < frame.height; y++) {
+    const row = Math.floor(y / b) * w;
+    for (let x = 0; x < frame.width; x++) {
+      const i = row + Math.floor(x / b);
+      out[i] += frame.data[y * frame.width + x];
+      n[i]++;
+    }
+  }
+  for (let i = 0; i < out.length; i++) out[i] /= n[i] || 1;
+  return makeImage(w, h, out);
+}
+
+export class FramePath {
+  private planCache: { key: string; plan: TilePlan } | undefined;
+  calibration: Calibration = {};
+  private accumulator: Accumulator | undefined;
+
+  constructor(private readonly engine: FrameEngine) {}
+
+  /** The plan for a frame size (cached: sizes rarely change). */
+  plan(width: number, height: number): TilePlan | undefined {
+    const e = this.engine;
+    if (e.kind !== 'windows') return undefined;
+    const key = `${width}x${height}`;
+    if (this.planCache?.key !== key) this.planCache = { key, plan: planTiles(width, height, e.tiling) };
+    return this.planCache.plan;
+  }
+
+  async process(job: FrameJob): Promise<FrameOutput> {
+    const t0 = performance.now();
+    const frame = preprocessInPlace(job.image, this.calibration);
+    const t1 = performance.now();
+    const e = this.engine;
+    const s = e.scale;
+    const W = frame.width * s;
+    const H = frame.height * s;
+    const stats = new MapStats(frame.width, frame.height, s);
+    const pp = job.postprocess;
+    const peaks = new PeakCollector(W, H, s, { threshold: pp.threshold, minDistance: pp.minDistance, maxPeaks: pp.maxLocalizations });
+    const renders: RegionRender[] = [];
+    const r16 = job.image16 ? new RegionRender(job.image16, frame.width, frame.height, s) : undefined;
+    if (r16) renders.push(r16);
+    const rPreview = job.previews ? new RegionRender({ maxEdge: job.previews.maxEdge }, frame.width, frame.height, s) : undefined;
+    if (rPreview) renders.push(rPreview);
+    const stitch = job.fullMap ? new MapStitcher(frame.width, frame.height, s) : undefined;
+    let inferMs = 0;
+    let tiles = 1;
+    let overhead = 1;
+
+    const consumeTile = (t: TileWindow, out: Float32Array, ow: number, oh: number) => {
+      stats.consume(t, out, ow, oh);
+      stitch?.consume(t, out, ow, oh);
+      const c = coreRegion(t, s, frame.width, frame.height);
+      if (pp.maxLocalizations > 0)
+        peaks.add({ data: out, stride: ow, rows: oh, ox: c.ox, oy: c.oy, x0: c.x0, x1: c.x1, y0: c.y0, y1: c.y1 });
+      for (const r of renders) r.add(out, ow, c.ox, c.oy, c.x0, c.x1, c.y0, c.y1);
+    };
+
+    if (e.kind === 'windows') {
+      const plan = this.plan(frame.width, frame.height) as TilePlan;
+      tiles = plan.tiles.length;
+      overhead = plan.overhead;
+      const timedRun: BatchRunner = async (data, n, h, w) => {
+        const ti = performance.now();
+        const out = await e.run(data, n, h, w);
+        inferMs += performance.now() - ti;
+        return out;
+      };
+      await runTiled(frame, { plan, scale: s, batch: e.batch }, timedRun, consumeTile);
+    } else {
+      const ti = performance.now();
+      const map = await e.reconstruct(frame);
+      inferMs = performance.now() - ti;
+      if (map.width !== W || map.height !== H) throw new Error(`engine returned ${map.width}×${map.height}, expected ${W}×${H}`);
+      const whole = {
+        x: { start: 0, size: frame.width, coreStart: 0, coreEnd: frame.width },
+        y: { start: 0, size: frame.height, coreStart: 0, coreEnd: frame.height },
+      };
+      consumeTile(whole, map.data, W, H);
+    }
+
+    const sum = stats.sum;
+    const totalPhotons = pp.maxLocalizations > 0 ? signalPhotons(frame) : 0;
+    const locs = peaks.finish(stats.max, sum);
+    for (let i = 0; i < locs.count; i++) locs.photons[i] *= totalPhotons;
+    const t2 = performance.now();
+
+    const result: FrameOutput = {
+      output: { width: W, height: H },
+      localizations: locs,
+      timings: { preprocess: t1 - t0, reconstruct: inferMs, postprocess: t2 - t1 - inferMs, encode: 0 },
+      tiles,
+      overhead,
+    };
+    if (stitch) result.map = stitch.finish(sum);
+    if (r16 && job.image16) {
+      const enc = encodeWithin(r16.finish(sum), job.image16.maxBytes);
+      const bin = r16.bin * enc.extraBin;
+      const text = JSON.stringify({ ...job.tag, kind: 'image', max: enc.max, bin, region: r16.region });
+      result.image16 = {
+        png: own(withPngText(enc.png, 'rayleigh', text)),
+        max: enc.max,
+        bin,
+        region: r16.region,
+        width: enc.width,
+        height: enc.height,
+      };
+    }
+    if (rPreview && job.previews) {
+      result.previews = {
+        frame: own(encodePng8Stretched(framePreview(frame, job.previews.maxEdge))),
+        output: own(encodePng8Stretched(rPreview.finish(sum), job.previews.gamma)),
+      };
+    }
+    if (job.accumulate) {
+      if (this.accumulator?.capacity !== job.accumulate.keepFrames) this.accumulator = new Accumulator(job.accumulate.keepFrames);
+      this.accumulator.add(locs, job.accumulate.at);
+    }
+    const ra = job.renderAccumulated;
+    if (ra && this.accumulator) {
+      const r = this.accumulator.render(ra, frame.width, frame.height, ra.now);
+      const enc = encodeWithin(r.image, ra.maxBytes);
+      const text = JSON.stringify({
+        ...job.tag,
+        kind: 'accumulated',
+        max: enc.max,
+        bin: r.bin * enc.extraBin,
+        region: r.region,
+        frames: r.frames,
+      });
+      result.accumulated = {
+        png: own(withPngText(enc.png, 'rayleigh', text)),
+        max: enc.max,
+        bin: r.bin * enc.extraBin,
+        region: r.region,
+        width: enc.width,
+        height: enc.height,
+        frames: r.frames,
+        localizations: r.localizations,
+        binsPerPixel: ra.binsPerPixel,
+      };
+    }
+    result.timings.encode = performance.now() - t2;
+    return result;
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * The worker thread a reconstruction engine lives in: it owns the model session (or the
+ * Richardson–Lucy engine) and runs the whole heavy frame path (frame-path.ts), so the daemon's
+ * event loop only routes small messages. Protocol (structured clone; pixel and PNG buffers are
+ * transferred, never copied):
+ *   workerData: FrameWorkerInit → {type:'ready', provider, fellBack} | {type:'failed', error}
+ *   {type:'process', id, job}      → {type:'processed', id, out} | {type:'error', id, error}
+ *   {type:'calibration', calibration} (applies from the next frame)
+ *   {type:'close'}                 → releases the session; the thread exits
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { type OnnxSessionInit, openOnnxRunner } from '../inference/onnx-session.ts';
+import type { TilePlanOptions } from '../inference/tiling.ts';
+import { makeImage } from '../optics/image.ts';
+import { RichardsonLucy } from '../optics/richardson-lucy.ts';
+import { type FrameEngine, type FrameJob, type FrameOutput, FramePath } from './frame-path.ts';
+import type { Calibration } from './preprocess.ts';
+
+export type FrameWorkerInit =
+  | ({ kind: 'onnx'; scale: number; tiling: TilePlanOptions; batch: number } & OnnxSessionInit)
+  | { kind: 'rl'; psf: string; iterations: number; tolerance: number; scale: number };
+
+export type FrameWorkerRequest =
+  | { type: 'process'; id: number; job: FrameJob }
+  | { type: 'calibration'; calibration: Calibration }
+  | { type: 'close' };
+
+export type FrameWorkerReply =
+  | { type: 'ready'; provider: string; fellBack: string[] }
+  | { type: 'failed'; error: string }
+  | { type: 'processed'; id: number; out: FrameOutput }
+  | { type: 'error'; id: number; error: string };
+
+const port = parentPort;
+if (!port) throw new Error('frame-worker must run in a worker thread');
+const init = workerData as FrameWorkerInit;
+
+async function openEngine(): Promise<{ engine: FrameEngine; provider: string; fellBack: string[]; release: () => Promise<void> }> {
+  if (init.kind === 'rl') {
+    const rl = new RichardsonLucy(init.psf, { iterations: init.iterations, tolerance: init.tolerance, scale: init.scale });
+    return {
+      engine: { kind: 'frame', scale: init.scale, reconstruct: (f) => rl.reconstruct(f) },
+      provider: 'js',
+      fellBack: [],
+      release: async () => undefined,
+    };
+  }
+  const runner = await openOnnxRunner(init);
+  return {
+    engine: { kind: 'windows', scale: init.scale, tiling: init.tiling, batch: init.batch, run: runner.run },
+    provider: runner.provider,
+    fellBack: runner.fellBack,
+    release: runner.release,
+  };
+}
+
+function transfers(out: FrameOutput): ArrayBuffer[] {
+  const l = out.localizations;
+  const list = [l.x.buffer, l.y.buffer, l.photons.buffer, l.peak.buffer] as ArrayBuffer[];
+  if (out.image16) list.push(out.image16.png.buffer as ArrayBuffer);
+  if (out.previews) list.push(out.previews.frame.buffer as ArrayBuffer, out.previews.output.buffer as ArrayBuffer);
+  if (out.accumulated) list.push(out.accumulated.png.buffer as ArrayBuffer);
+  if (out.map) list.push(out.map.data.buffer as ArrayBuffer);
+  return [...new Set(list)].filter((b) => b.byteLength > 0);
+}
+
+async function main(): Promise<void> {
+  let opened: Awaited<ReturnType<typeof openEngine>>;
+  let path: FramePath;
+  try {
+    opened = await openEngine();
+    path = new FramePath(opened.engine);
+    if (opened.engine.kind === 'windows') {
+      // warm-up: the first run allocates and picks kernels; keep that off the first frame
+      const side = Math.max(init.kind === 'onnx' ? init.tiling.multiple : 1, 64);
+      await path.process({
+        image: makeImage(side, side, new Float32Array(side * side).fill(1)),
+        postprocess: { threshold: 0.1, minDistance: 2, maxLocalizations: 0 },
+      });
+    }
+  } catch (err) {
+    port?.postMessage({ type: 'failed', error: (err as Error).message } satisfies FrameWorkerReply);
+    return;
+  }
+  port?.postMessage({ type: 'ready', provider: opened.provider, fellBack: opened.fellBack } satisfies FrameWorkerReply);
+  // one frame at a time: concurrent runs would multiply peak memory
+  let queue: Promise<void> = Promise.resolve();
+  port?.on('message', (msg: FrameWorkerRequest) => {
+    if (msg.type === 'calibration') {
+      queue = queue.then(() => {
+        path.calibration = msg.calibration;
+      });
+      return;
+    }
+    if (msg.type === 'close') {
+      queue = queue.then(async () => {
+        await opened.release();
+        port?.close();
+      });
+      return;
+    }
+    queue = queue.then(async () => {
+      try {
+        const j = msg.job;
+        const out = await path.process({ ...j, image: makeImage(j.image.width, j.image.height, j.image.data) });
+        port?.postMessage({ type: 'processed', id: msg.id, out } satisfies FrameWorkerReply, transfers(out));
+      } catch (err) {
+        port?.postMessage({ type: 'error', id: msg.id, error: (err as Error).message } satisfies FrameWorkerReply);
+      }
+    });
+  });
+}
+
+void main();
