@@ -7,7 +7,7 @@ import type { SimCameraConfig } from '../config/camera.ts';
 import type { Emitter } from '../optics/emitter.ts';
 import { Rng } from '../optics/random.ts';
 import { randomScene } from '../optics/scene.ts';
-import { renderFrame } from '../optics/simulate.ts';
+import { packEmitters, SimRenderer } from './sim-render.ts';
 import type { Frame, FrameSource, FrameSourceStats } from './types.ts';
 
 export interface SimCameraOptions {
@@ -27,6 +27,7 @@ export class SimCamera implements FrameSource {
   private seq = 0;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
+  private readonly renderer = new SimRenderer();
   private readonly counters: FrameSourceStats = {
     frames: 0,
     restarts: 0,
@@ -39,7 +40,7 @@ export class SimCamera implements FrameSource {
     this.rng = new Rng(opts.seed ?? config.seed);
   }
 
-  private makeFrame(): Frame {
+  private async makeFrame(): Promise<Frame> {
     const c = this.config;
     const supplied = this.opts.scene?.() ?? null;
     const base = supplied
@@ -56,12 +57,23 @@ export class SimCamera implements FrameSource {
       y: e.y + off.y,
       photons: e.photons,
     }));
-    const image = renderFrame(emitters, c.psf, c.width, c.height, c.background, this.rng);
+    const seq = this.seq++;
+    const timestamp = Date.now();
+    // the noise draws its own seed, so a frame is the same whether it renders here or in the worker
+    const seed = this.rng.nextU32();
+    const image = await this.renderer.render({
+      emitters: packEmitters(emitters),
+      psf: c.psf,
+      width: c.width,
+      height: c.height,
+      background: c.background,
+      seed,
+    });
     const truth = emitters.filter((e) => e.x >= 0 && e.x < c.width && e.y >= 0 && e.y < c.height);
     this.counters.frames++;
     return {
-      seq: this.seq++,
-      timestamp: Date.now(),
+      seq,
+      timestamp,
       image,
       source: 'sim',
       truth,
@@ -77,11 +89,12 @@ export class SimCamera implements FrameSource {
     this.running = true;
     const period = 1000 / this.config.fps;
     let next = Date.now();
-    const tick = (): void => {
+    const tick = async (): Promise<void> => {
       this.timer = null;
       if (!this.running) return;
       try {
-        onFrame(this.makeFrame());
+        const frame = await this.makeFrame();
+        if (this.running) onFrame(frame);
       } catch (err) {
         this.counters.errors++;
         this.counters.lastError = (err as Error).message;
@@ -92,15 +105,16 @@ export class SimCamera implements FrameSource {
       next += period;
       const now = Date.now();
       if (next < now) next = now;
-      this.timer = setTimeout(tick, next - now);
+      this.timer = setTimeout(() => void tick(), next - now);
     };
-    this.timer = setTimeout(tick, 0);
+    this.timer = setTimeout(() => void tick(), 0);
   }
 
   async stop(): Promise<void> {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await this.renderer.close();
   }
 
   stats(): FrameSourceStats {

@@ -140,7 +140,7 @@ describe('WebServer routes', () => {
     expect(meta.seq).toBe(7);
     expect(meta.input).toEqual({ width: 24, height: 16 });
     expect(meta.output).toEqual({ width: 96, height: 64 });
-    expect(meta.localizations.count).toBe(2);
+    expect((meta.localizations as { count: number }).count).toBe(2);
     expect(meta).not.toHaveProperty('input.data');
 
     const frame = await raw(`${url}/api/frame.png`);
