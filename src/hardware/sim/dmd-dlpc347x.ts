@@ -141,22 +141,38 @@ export class SimDlpc347x implements I2cDeviceModel {
     this.commands.push({ op, params: p.slice() });
     switch (op) {
       case OP.writeOperatingMode:
-        if (p.length !== 1) return this.refuse(COMM.invalidCount, op);
-        if (!VALID_MODES.has(p[0])) return this.refuse(COMM.invalidParameter, op);
+        if (p.length !== 1) {
+          this.refuse(COMM.invalidCount, op);
+          return;
+        }
+        if (!VALID_MODES.has(p[0])) {
+          this.refuse(COMM.invalidParameter, op);
+          return;
+        }
         this.operatingMode = p[0];
         return;
       case OP.writeTestPattern:
-        return this.writeTestPattern(op, p);
+        this.writeTestPattern(op, p);
+        return;
       case OP.writeLedEnable:
-        if (p.length !== 1) return this.refuse(COMM.invalidCount, op);
+        if (p.length !== 1) {
+          this.refuse(COMM.invalidCount, op);
+          return;
+        }
         // b0 red, b1 green, b2 blue (TI API DLPC347X_WriteRgbLedEnable)
         this.ledEnable = p[0] & 0x07;
         return;
       case OP.writeLedCurrent: {
-        if (p.length !== 6) return this.refuse(COMM.invalidCount, op);
+        if (p.length !== 6) {
+          this.refuse(COMM.invalidCount, op);
+          return;
+        }
         const cur = [p[0] | (p[1] << 8), p[2] | (p[3] << 8), p[4] | (p[5] << 8)];
         // 10-bit PWM values (DLPU075B Write RGB LED Current)
-        if (cur.some((c) => c > 0x3ff)) return this.refuse(COMM.invalidParameter, op);
+        if (cur.some((c) => c > 0x3ff)) {
+          this.refuse(COMM.invalidParameter, op);
+          return;
+        }
         this.ledCurrent = [cur[0], cur[1], cur[2]];
         return;
       }
@@ -166,13 +182,23 @@ export class SimDlpc347x implements I2cDeviceModel {
   }
 
   private writeTestPattern(op: number, p: Uint8Array): void {
-    if (p.length === 0) return this.refuse(COMM.invalidCount, op);
+    if (p.length === 0) {
+      this.refuse(COMM.invalidCount, op);
+      return;
+    }
     const pattern = p[0] & 0x0f;
     const want = TPG_LENGTH[pattern];
-    if (want === undefined) return this.refuse(COMM.invalidParameter, op);
-    if (p.length !== want) return this.refuse(COMM.invalidCount, op);
+    if (want === undefined) {
+      this.refuse(COMM.invalidParameter, op);
+      return;
+    }
+    if (p.length !== want) {
+      this.refuse(COMM.invalidCount, op);
+      return;
+    }
     if (pattern === 4 && (!DIAGONAL_SPACINGS.has(p[2]) || !DIAGONAL_SPACINGS.has(p[3]))) {
-      return this.refuse(COMM.invalidParameter, op);
+      this.refuse(COMM.invalidParameter, op);
+      return;
     }
     const stored = new Uint8Array(6);
     stored.set(p);
