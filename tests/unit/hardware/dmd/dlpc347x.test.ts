@@ -1,3 +1,15 @@
+/**
+ * DLPC347x driver against the simulated controller written from TI DLPU075B / TI's DLPC347x API.
+ *
+ * Mutation check (python3 tests/unit/hardware/dmd/mutation-check.py; mutation → test that catches it):
+ *   M1 TPG codes 4/5 swapped (diagonal ↔ vertical)  → "test pattern diagonal-lines / vertical-lines" golden
+ *                                                      bytes; "reads the test pattern the way TI defines it"
+ *   M2 colour byte fg in 2:0, bg in 6:4 (07h)        → every "test pattern <name>" golden test (9)
+ *   M3 always six TPG parameter bytes                → "test pattern <name>" for the 2-, 4- and 1-byte patterns (8)
+ *   M4 checker counts big-endian                     → "test pattern checkerboard" golden bytes
+ *   M5 LED enable opcode 52h → 50h                   → "LED current 54h ... LED enable 52h"; "shows a mask
+ *                                                      bit-exact through the framebuffer"; TPG direction test
+ */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';

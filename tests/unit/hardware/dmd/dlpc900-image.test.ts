@@ -1,3 +1,14 @@
+/**
+ * DLPC900 pattern image encoder (src/hardware/dmd/dlpc900-image.ts) read back by the simulated
+ * controller's independent decoder (src/hardware/sim/dmd-dlpc900-image.ts), with golden bytes from
+ * DLPU018 §2.4.3 (the guide's 2-line RLE example) and the format rules.
+ *
+ * Mutation check (python3 tests/unit/hardware/dmd/mutation-check.py; mutation → test that catches it):
+ *   M8  plain RLE: end of line before end of image  → "encodes a 5x2 mask to the bytes ...", "splits runs longer
+ *                                                     than 255", "keeps every line on a 4-byte boundary ..."
+ *   M9  uncompressed lines not padded to 16 bytes   → "uncompressed lines are 3-byte pixels padded ..."
+ *   M16 header compression byte at offset 24        → every decode / round-trip test here, e2e devices (21)
+ */
 import { describe, expect, it } from 'vitest';
 import { Dlpc900 } from '../../../../src/hardware/dmd/dlpc900.ts';
 import {
