@@ -19,6 +19,7 @@
  *                                                   every erle upload test, e2e devices (12)
  */
 import { describe, expect, it } from 'vitest';
+import { dmdSchema } from '../../../../src/config/hardware.ts';
 import { UserError } from '../../../../src/errors.ts';
 import { Dlpc900, lutDefinition } from '../../../../src/hardware/dmd/dlpc900.ts';
 import { buildHeader, encodeEnhancedRle, encodePatternImage } from '../../../../src/hardware/dmd/dlpc900-image.ts';
@@ -26,6 +27,7 @@ import { DeviceFault, FaultRegistry } from '../../../../src/hardware/faults.ts';
 import { emptyMask, gridPoints, maskFromPoints, masksEqual, randomPoints } from '../../../../src/hardware/patterns.ts';
 import { SimDlpc900, type SimDlpc900Options } from '../../../../src/hardware/sim/dmd-dlpc900.ts';
 import { readPatternImage as decodePatternImage } from '../../../../src/hardware/sim/dmd-dlpc900-image.ts';
+import { createSimDmdRig } from '../../../../src/hardware/sim/dmd-rig.ts';
 import { SimI2cBus } from '../../../../src/hardware/sim/i2c-bus.ts';
 
 const hex = (a: Uint8Array | number[]) => Array.from(a, (b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -218,6 +220,19 @@ describe('DLPC900 dual controller (DLP9000 / LightCrafter 9000 class, DLPU018 Pa
     expect(left.pixels[7 * 32 + 31]).toBe(0xffffff);
     expect(Array.from(left.pixels).filter((p) => p !== 0).length).toBe(2);
     expect(await dmd.status()).toMatchObject({ ok: true, running: true });
+  });
+
+  it('hardware.dmd.controllers: 2 builds a dual-controller driver on a dual-controller simulated DMD', async () => {
+    const cfg = dmdSchema.parse({ type: 'dlpc900', bus: 'sim', width: 64, height: 8, controllers: 2 });
+    if (cfg.type === 'none') throw new Error('unreachable');
+    const rigged = createSimDmdRig(cfg);
+    const mask = maskFromPoints(64, 8, [{ x: 40, y: 3 }]);
+    await rigged.dmd.setLeds(true);
+    await rigged.dmd.showMask(mask);
+    expect(masksEqual(rigged.model.shownMask(), mask)).toBe(true);
+    expect(rigged.bus.writes(0x1a).some((b) => b[0] === 0xad)).toBe(true);
+    expect(dmdSchema.parse({ type: 'dlpc900' })).toMatchObject({ controllers: 1 });
+    expect(() => dmdSchema.parse({ type: 'dlpc900', controllers: 3 })).toThrow();
   });
 
   it('a single-controller driver on a dual-controller DMD is refused (full-width image), and the reverse too', async () => {
