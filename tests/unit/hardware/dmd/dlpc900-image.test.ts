@@ -7,7 +7,7 @@
  *   M8  plain RLE: end of line before end of image  → "encodes a 5x2 mask to the bytes ...", "splits runs longer
  *                                                     than 255", "keeps every line on a 4-byte boundary ..."
  *   M9  uncompressed lines not padded to 16 bytes   → "uncompressed lines are 3-byte pixels padded ..."
- *   M16 header compression byte at offset 24        → every decode / round-trip test here, e2e devices (21)
+ *   M16 header compression byte at offset 24        → every decode / round-trip test here, e2e devices (22)
  */
 import { describe, expect, it } from 'vitest';
 import { Dlpc900 } from '../../../../src/hardware/dmd/dlpc900.ts';

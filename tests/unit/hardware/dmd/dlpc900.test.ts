@@ -4,19 +4,20 @@
  *
  * Mutation check (python3 tests/unit/hardware/dmd/mutation-check.py; mutation → test that catches it):
  *   M6  LUT definition opcode F8h → F7h          → "show mask: the guide's On-The-Fly sequence", every
- *                                                   "shows an uploaded mask bit-exact", e2e devices (19 tests)
+ *                                                   "shows an uploaded mask bit-exact", e2e devices (20 tests)
  *   M7  enhanced-RLE two-byte count bytes swapped → "uses the two-byte count" (c8 01), "full-size 1920x1080
  *                                                   ... round-trips", "decodes what it encodes", e2e devices
  *   M10 no Read Error Code after F8               → "a refusal of pattern display LUT definition (F8) is caught
  *                                                   at that step"; the On-The-Fly sequence test
  *   M11 no retry on NACK                          → "retries transfers the controller NACKs after a mode switch"
  *   M12 no display-mode read-back after E9        → "reads the display mode back until the switch took"
- *   M13 dual controller: halves swapped           → "sends the left half to the primary ... right half to the secondary"
- *   M14 secondary Initialize BMP Load ACh → AAh   → the same dual-controller test
+ *   M13 dual controller: halves swapped           → "sends the left half to the primary ... right half to the
+ *                                                   secondary"; "hardware.dmd.controllers: 2 builds ..."
+ *   M14 secondary Initialize BMP Load ACh → AAh   → the same two dual-controller tests
  *   M15 LUT colour field at bits 5:3              → "LUT definition matches the guide's On-The-Fly example rows"
- *   M17 BMP load size without the 48-byte header  → On-The-Fly sequence (AA bytes), every upload test, e2e (15)
+ *   M17 BMP load size without the 48-byte header  → On-The-Fly sequence (AA bytes), every upload test, e2e (16)
  *   M18 enhanced-RLE runs cross line ends         → "encodes repeats, end of line, copy-previous-line ...",
- *                                                   every erle upload test, e2e devices (12)
+ *                                                   every erle upload test, e2e devices (13)
  */
 import { describe, expect, it } from 'vitest';
 import { dmdSchema } from '../../../../src/config/hardware.ts';
