@@ -19,6 +19,8 @@ export const dmdSchema = z
       timeoutMs: z.number().int().min(10).default(500),
       /** DLPC900 pattern image encoding: enhanced RLE (smallest for point masks), plain RLE or uncompressed */
       compression: z.enum(['erle', 'rle', 'none']).default('erle'),
+      /** DLPC900 controllers: 2 for dual-controller DMDs (DLP9000 / LightCrafter 9000, DLP670S) */
+      controllers: z.union([z.literal(1), z.literal(2)]).default(1),
       /** DLPC900 pattern exposure in µs (the single pattern repeats indefinitely) */
       exposureUs: z.number().int().min(1).max(0xffffff).default(100000),
       /**

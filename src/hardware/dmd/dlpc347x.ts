@@ -23,7 +23,7 @@ export const DLPC347X = {
   /** §3.1.1 Write Operating Mode Select (05h) / §3.1.2 Read (06h), 1 byte */
   WRITE_OPERATING_MODE: 0x05,
   READ_OPERATING_MODE: 0x06,
-  /** §3.1.7 Write Test Pattern Select (0Bh) / §3.1.8 Read (0Ch), 6 bytes */
+  /** §3.1.7 Write Test Pattern Select (0Bh), 1–6 bytes by pattern / §3.1.8 Read (0Ch), 6 bytes */
   WRITE_TEST_PATTERN: 0x0b,
   READ_TEST_PATTERN: 0x0c,
   /** Write RGB LED Enable (52h) / Read (53h): b0 red, b1 green, b2 blue */
@@ -39,9 +39,9 @@ export const DLPC347X = {
 } as const;
 
 /**
- * Operating modes (Write Operating Mode Select byte 1). DLPU075B names 00h–02h display modes and
- * the light-control modes of the DLPC3478; ASSUMPTION: the values match the DLPC3479 guide
- * (DLPU081B Table 3-2): 03h external pattern streaming, 04h internal pattern streaming, 05h splash
+ * Operating modes (Write Operating Mode Select byte 1, DLPU075B §3.1.1.1; the same values as TI's
+ * DLPC347x API enum DLPC347X_OperatingMode_e): 00h external video, 01h test pattern generator, 02h
+ * splash, 03h external pattern streaming, 04h internal pattern streaming, 05h splash (space-coded)
  * pattern, FFh standby.
  */
 export const OPERATING_MODE = {
@@ -55,32 +55,81 @@ export const OPERATING_MODE = {
 } as const;
 
 /**
- * Test pattern select codes and parameter bytes. ASSUMPTION (the parameter tables, e.g. DLPU075B
- * Tables 3-9/3-10, were not readable to us): byte 1 bits 3:0 select the pattern (0 solid field,
- * 1 fixed-step horizontal ramp, 2 fixed-step vertical ramp, 3 horizontal lines, 4 vertical lines,
- * 5 diagonal lines, 6 grid lines, 7 checkerboard, 8 colour bars), byte 2 = background colour in
- * bits 6:4 and foreground colour in bits 2:0 (7 = white, 0 = black), bytes 3–6 pattern parameters
- * (line widths / checker counts). Reads always return six bytes (guide, Read Test Pattern Select).
+ * Write Test Pattern Select (0Bh) parameters, DLPU075B §3.1.7.1 (same layout as DLPU020E §3.1.7,
+ * Tables 3-14..3-17) and TI's DLPC347x API (dlpc347x.c, DLPC347X_WriteSolidField ...
+ * DLPC347X_WriteColorbars, generated from TI's command definition file):
+ *   byte 1: bits 3:0 pattern (0 solid field, 1 horizontal ramp, 2 vertical ramp, 3 horizontal lines,
+ *           4 diagonal lines, 5 vertical lines, 6 grid, 7 checkerboard, 8 colour bars), bit 7 border
+ *   byte 2: foreground colour in bits 6:4, background colour in bits 2:0 (0 black ... 7 white);
+ *           ramps and the solid field use the foreground only; colour bars have no byte 2
+ *   then per pattern: ramps start, end (1 byte each); horizontal / vertical lines foreground width,
+ *   background width; diagonal lines horizontal spacing, vertical spacing (3, 7, 15 ... 255); grid
+ *   horizontal foreground / background width, vertical foreground / background width; checkerboard
+ *   horizontal and vertical checker counts as 16-bit little-endian words (11 bits used).
+ * So a write carries 2 (solid), 4 (ramps, lines, diagonal), 6 (grid, checkerboard) or 1 (colour
+ * bars) parameter bytes; the read (0Ch) always returns six, unused ones 0 (§3.1.8.2).
  */
-export const DLPC347X_TPG: Record<string, { code: number; params: [number, number, number, number] }> = {
-  solid: { code: 0, params: [0, 0, 0, 0] },
-  'horizontal-ramp': { code: 1, params: [0x00, 0xff, 0, 0] },
-  'vertical-ramp': { code: 2, params: [0x00, 0xff, 0, 0] },
-  'horizontal-lines': { code: 3, params: [1, 15, 0, 0] },
-  'vertical-lines': { code: 4, params: [1, 15, 0, 0] },
-  'diagonal-lines': { code: 5, params: [15, 15, 0, 0] },
-  grid: { code: 6, params: [1, 15, 1, 15] },
-  checkerboard: { code: 7, params: [8, 0, 8, 0] },
-  'color-bars': { code: 8, params: [0, 0, 0, 0] },
-};
+export const TPG_CODE = {
+  solid: 0,
+  'horizontal-ramp': 1,
+  'vertical-ramp': 2,
+  'horizontal-lines': 3,
+  'diagonal-lines': 4,
+  'vertical-lines': 5,
+  grid: 6,
+  checkerboard: 7,
+  'color-bars': 8,
+} as const;
 
-/** foreground white, background black */
-export const TPG_COLORS = 0x07;
+/** Colour code for white (DLPU075B §3.1.7.1 colour table: 0 black ... 7 white). */
+export const TPG_WHITE = 7;
+export const TPG_BLACK = 0;
 
-/** Read Communication Status selection for the I2C bus. ASSUMPTION: 02h (b1:0; the table was not readable). */
+/** Byte 2 of the command: foreground in bits 6:4, background in bits 2:0. */
+export function tpgColors(foreground: number, background: number): number {
+  return ((foreground & 0x7) << 4) | (background & 0x7);
+}
+
+/** The test pattern geometry we ask for: one-mirror lines every 16 mirrors, 8 x 8 checkers. */
+const LINE_WIDTH = 1;
+const LINE_GAP = 15;
+const DIAGONAL_SPACING = 15;
+const CHECKERS = 8;
+
+/** Parameter bytes of Write Test Pattern Select for one of our named patterns (white on black). */
+export function testPatternParams(name: string): number[] | null {
+  const colors = tpgColors(TPG_WHITE, TPG_BLACK);
+  switch (name) {
+    case 'solid':
+      return [TPG_CODE.solid, colors];
+    case 'horizontal-ramp':
+      return [TPG_CODE['horizontal-ramp'], colors, 0x00, 0xff];
+    case 'vertical-ramp':
+      return [TPG_CODE['vertical-ramp'], colors, 0x00, 0xff];
+    case 'horizontal-lines':
+      return [TPG_CODE['horizontal-lines'], colors, LINE_WIDTH, LINE_GAP];
+    case 'vertical-lines':
+      return [TPG_CODE['vertical-lines'], colors, LINE_WIDTH, LINE_GAP];
+    case 'diagonal-lines':
+      return [TPG_CODE['diagonal-lines'], colors, DIAGONAL_SPACING, DIAGONAL_SPACING];
+    case 'grid':
+      return [TPG_CODE.grid, colors, LINE_WIDTH, LINE_GAP, LINE_WIDTH, LINE_GAP];
+    case 'checkerboard':
+      return [TPG_CODE.checkerboard, colors, CHECKERS & 0xff, CHECKERS >> 8, CHECKERS & 0xff, CHECKERS >> 8];
+    case 'color-bars':
+      return [TPG_CODE['color-bars']];
+    default:
+      return null;
+  }
+}
+
+/**
+ * Read Communication Status (D3h) read parameter selecting the I2C command bus: 02h (DLPU075B
+ * Read Communication Status; TI's DLPC347x API sends 0x2 as CommandBusStatusSelection).
+ */
 export const COMM_STATUS_I2C = 0x02;
 
-/** Short Status bits (DLPU075B Read Short Status; same layout as DLPU072C Table 3-127). */
+/** Short Status bits (DLPU075B Read Short Status; same bits in TI's DLPC347X_ReadShortStatus). */
 export const SHORT_STATUS = {
   initialised: 0x01,
   communicationError: 0x02,
@@ -228,9 +277,9 @@ export class Dlpc347x implements Dmd {
 
   testPattern(name: string): Promise<void> {
     return this.guard('test pattern', async () => {
-      const tp = DLPC347X_TPG[name];
-      if (!tp) throw new UserError(`unknown DLPC347x test pattern "${name}" (known: ${TEST_PATTERNS.join(', ')})`);
-      await this.send(DLPC347X.WRITE_TEST_PATTERN, [tp.code, TPG_COLORS, ...tp.params]);
+      const params = testPatternParams(name);
+      if (!params) throw new UserError(`unknown DLPC347x test pattern "${name}" (known: ${TEST_PATTERNS.join(', ')})`);
+      await this.send(DLPC347X.WRITE_TEST_PATTERN, params);
       await this.setMode(OPERATING_MODE.testPatternGenerator);
       await this.checkCommunication('test pattern');
       this.shown = null;

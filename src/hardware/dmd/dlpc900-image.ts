@@ -8,6 +8,8 @@
  * TI's own encoder/decoder for both RLE forms, as shipped in the DLPC350/DLPC900 GUI and SDK sources
  * (SPLASH_PerformRLECompression / SPLASH_PerformRLEUnCompression / SPLASH_PerformRLESplCompression),
  * and TI's answer in E2E thread 1117715 "DLPC900: RLE padding" settle the details the tables leave open.
+ * The decoder lives with the simulated controller (src/hardware/sim/dmd-dlpc900-image.ts), written
+ * separately from the guide, so this encoder is checked against an independent reading.
  *
  *   header: 4  signature 0x53 0x70 0x6C 0x64 ("Spld")
  *           2  image width, 2 image height (little-endian)
@@ -29,27 +31,30 @@
  *                  [0, n, n pixels] n literal pixels      [n, pixel] repeat pixel n times
  *                  n < 128 is one byte; n >= 128 is two bytes: (n & 0x7F) | 0x80, then n >> 7
  *
- * ASSUMPTIONS (not verifiable from the excerpts we could read; stated in the report):
- *  - the enhanced-RLE two-byte count layout above (low 7 bits with bit 7 set, then the high bits) is
- *    what TI's SDK encoder writes; the guide's own example row "82 01 → 513 repeats" (Japanese rev. I)
- *    disagrees (that layout gives 130), and we trust the code that TI ships over the table;
- *  - "Number of bytes in the encoded image data" excludes the 48-byte header (the Initialize
- *    Pattern BMP Load size includes it, per the guide's worked example: 6,009 + 48 = 6,057; TI's SDK
- *    sets it to the compressed size alone);
- *  - pixels are 3 bytes in B, G, R order (as the background colour field), rows top to bottom with
- *    no row padding, for both compressed ("right side up") and uncompressed data;
+ * Uncompressed data is 3-byte pixels, each line padded with zeros to a multiple of 16 bytes.
+ * RLE lines start on 4-byte boundaries (E2E 1117715); the last line ends with [0, 1] directly, as
+ * in the guide's 2-line example (DLPU018 rev. I Table 2-111), then zeros to a 16-byte boundary as
+ * TI's encoder pads. Enhanced RLE ends every line with [0, 0] (optional per the guide) and never
+ * lets a run cross a line end.
+ *
+ * ASSUMPTIONS (each names the document that would settle it):
+ *  - the enhanced-RLE two-byte count layout above (low 7 bits with bit 7 set, then n >> 7) is what
+ *    TI's SDK encoder (SPLASH_PerformRLESplCompression) writes; the guide's example row "82 01 → 513
+ *    repeats" (Japanese rev. I) disagrees (that layout gives 130): settled by DLPU018 §2.4.3 Table 2-115;
+ *  - "Number of bytes in the encoded image data" (header bytes 8–11) excludes the 48-byte header,
+ *    while Initialize Pattern BMP Load counts it: settled by DLPU018 §2.4.2 Table 2-109 and the
+ *    Initialize Pattern BMP Load table ("including the 48 byte header");
+ *  - uncompressed lines are padded to 16 bytes (issue #14's reading; TI's SDK pads nothing, the same
+ *    bytes for every TI DMD width but the DLP670S half-width of 1358): settled by DLPU018 §2.4.3;
+ *  - pixels are 3 bytes in B, G, R order (as the background colour field), rows top to bottom
+ *    ("right side up"): settled by DLPU018 §2.4.2/§2.4.3;
  *  - a 1-bit pattern at bit position k reads bit k of the 24-bit value B | G<<8 | R<<16. To be
  *    independent of that bit-plane order we light all 24 bits of an "on" pixel, so bit position 0
- *    shows the mask whatever the firmware's plane mapping is;
- *  - RLE: the 4-byte line alignment counts from the first data byte. TI's decoder counts from the
- *    start of the compressed buffer; the header is 48 bytes, so counting from the header start is the
- *    same boundary either way;
- *  - RLE: we end every line, the last one included, with [0, 0] + padding before [0, 1], and pad the
- *    data after [0, 1] to a 16-byte boundary, as TI's encoder does. TI support says padding after end
- *    of image is not needed and the guide's example puts [0, 1] straight after the last line's pixels;
- *    our decoder accepts both forms, so only the firmware's reading of our bytes rests on TI's code;
+ *    shows the mask whatever the firmware's plane mapping is: settled by DLPU018 Pattern Display
+ *    LUT Definition;
  *  - RLE: we never write [0, 2, ...]. The guide allows literals of 2 or more, but the format is "a
- *    subset of BMP RLE", where [0, 2] is the delta escape; two [1, pixel] cost the same 8 bytes.
+ *    subset of BMP RLE", where [0, 2] is the delta escape; two [1, pixel] cost the same 8 bytes
+ *    (DLPU018 §2.4.3 RLE table would settle whether the firmware reads [0, 2] as a literal).
  */
 
 export const IMAGE_HEADER_BYTES = 48;
@@ -57,24 +62,6 @@ export const SIGNATURE = [0x53, 0x70, 0x6c, 0x64] as const;
 
 export type Dlpc900Compression = 'none' | 'rle' | 'erle';
 const COMPRESSION_CODE: Record<Dlpc900Compression, number> = { none: 0, rle: 1, erle: 2 };
-
-export interface DecodedImage {
-  width: number;
-  height: number;
-  /** 24-bit pixel values B | G<<8 | R<<16, row-major */
-  pixels: Uint32Array;
-}
-
-export class ImageFormatError extends Error {
-  override name = 'ImageFormatError';
-  constructor(
-    message: string,
-    /** DLPC900 error code this maps to (Read Error Code, 0x32): 9 bad compression, 16 bad pattern */
-    readonly errorCode: number,
-  ) {
-    super(message);
-  }
-}
 
 export function buildHeader(width: number, height: number, dataBytes: number, compression: Dlpc900Compression): Uint8Array {
   const h = new Uint8Array(IMAGE_HEADER_BYTES);
@@ -88,22 +75,6 @@ export function buildHeader(width: number, height: number, dataBytes: number, co
   h[25] = COMPRESSION_CODE[compression];
   h[26] = 0x01;
   return h;
-}
-
-export interface ParsedHeader {
-  width: number;
-  height: number;
-  dataBytes: number;
-  compression: number;
-}
-
-export function parseHeader(bytes: Uint8Array): ParsedHeader {
-  if (bytes.length < IMAGE_HEADER_BYTES) throw new ImageFormatError('image shorter than its 48-byte header', 16);
-  for (let i = 0; i < 4; i++) {
-    if (bytes[i] !== SIGNATURE[i]) throw new ImageFormatError('image header signature is not "Spld"', 16);
-  }
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { width: v.getUint16(4, true), height: v.getUint16(6, true), dataBytes: v.getUint32(8, true), compression: bytes[25] };
 }
 
 const ON = 0xffffff;
@@ -155,14 +126,16 @@ class ByteWriter {
   }
 }
 
-/** Uncompressed 24-bit data from a one-byte-per-mirror mask. */
+/** Uncompressed data pads every line to a multiple of 16 bytes (see the ASSUMPTIONS above). */
+export const UNCOMPRESSED_LINE_ALIGN = 16;
+
+/** Uncompressed 24-bit data from a one-byte-per-mirror mask, lines padded to 16 bytes. */
 export function encodeUncompressed(width: number, height: number, bits: Uint8Array): Uint8Array {
-  const out = new Uint8Array(width * height * 3);
-  for (let i = 0; i < width * height; i++) {
-    if (bits[i]) {
-      out[3 * i] = 0xff;
-      out[3 * i + 1] = 0xff;
-      out[3 * i + 2] = 0xff;
+  const line = Math.ceil((width * 3) / UNCOMPRESSED_LINE_ALIGN) * UNCOMPRESSED_LINE_ALIGN;
+  const out = new Uint8Array(line * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (bits[y * width + x]) out.fill(0xff, y * line + 3 * x, y * line + 3 * x + 3);
     }
   }
   return out;
@@ -254,9 +227,12 @@ export function encodeRle(width: number, height: number, bits: Uint8Array): Uint
       x += rep;
     }
     flushLiteral();
-    w.byte(0);
-    w.byte(0);
-    w.pad(RLE_LINE_ALIGN);
+    // the last line ends with end of image directly (guide's 2-line example)
+    if (y < height - 1) {
+      w.byte(0);
+      w.byte(0);
+      w.pad(RLE_LINE_ALIGN);
+    }
   }
   w.byte(0);
   w.byte(1);
@@ -276,152 +252,5 @@ export function encodePatternImage(width: number, height: number, bits: Uint8Arr
   const out = new Uint8Array(IMAGE_HEADER_BYTES + data.length);
   out.set(buildHeader(width, height, data.length, compression), 0);
   out.set(data, IMAGE_HEADER_BYTES);
-  return out;
-}
-
-class ByteReader {
-  pos = 0;
-  constructor(private readonly b: Uint8Array) {}
-
-  byte(): number {
-    if (this.pos >= this.b.length) throw new ImageFormatError('compressed image data ends early', 16);
-    return this.b[this.pos++];
-  }
-
-  countFrom(first: number): number {
-    if (first < 128) return first;
-    return (first & 0x7f) | (this.byte() << 7);
-  }
-
-  pixel(): number {
-    const b = this.byte();
-    const g = this.byte();
-    const r = this.byte();
-    return b | (g << 8) | (r << 16);
-  }
-
-  /**
-   * Skips padding up to the next multiple of `align` (or to the end, when `align` is 0). The firmware
-   * skips it unread; a non-zero byte here means the encoder lost count, so we refuse it.
-   */
-  zeros(align: number): void {
-    const end = align === 0 ? this.b.length : Math.min(this.b.length, Math.ceil(this.pos / align) * align);
-    for (; this.pos < end; this.pos++) {
-      if (this.b[this.pos] !== 0) throw new ImageFormatError(`non-zero padding byte at data offset ${this.pos}`, 16);
-    }
-  }
-}
-
-/** The image being rebuilt, filled left to right, top to bottom, with the checks every form shares. */
-class Raster {
-  readonly pixels: Uint32Array;
-  x = 0;
-  y = 0;
-  constructor(
-    readonly width: number,
-    readonly height: number,
-  ) {
-    this.pixels = new Uint32Array(width * height);
-  }
-
-  put(v: number): void {
-    if (this.x >= this.width || this.y >= this.height) throw new ImageFormatError(`pixel data overruns line ${this.y}`, 16);
-    this.pixels[this.y * this.width + this.x] = v;
-    this.x++;
-  }
-
-  above(): number {
-    if (this.y === 0) throw new ImageFormatError('copy-from-previous-line on the first line', 16);
-    return this.pixels[(this.y - 1) * this.width + this.x];
-  }
-
-  endLine(): void {
-    if (this.x !== this.width) throw new ImageFormatError(`line ${this.y} has ${this.x} pixels, expected ${this.width}`, 16);
-    this.y++;
-    this.x = 0;
-  }
-
-  finish(): DecodedImage {
-    if (this.y !== this.height || this.x !== 0) throw new ImageFormatError(`image ended after ${this.y} of ${this.height} lines`, 16);
-    return { width: this.width, height: this.height, pixels: this.pixels };
-  }
-}
-
-function decodeUncompressed(data: Uint8Array, out: Raster): DecodedImage {
-  const { width, height } = out;
-  if (data.length !== width * height * 3) {
-    throw new ImageFormatError(`uncompressed ${width}x${height} image needs ${width * height * 3} bytes, got ${data.length}`, 16);
-  }
-  for (let i = 0; i < out.pixels.length; i++) out.pixels[i] = data[3 * i] | (data[3 * i + 1] << 8) | (data[3 * i + 2] << 16);
-  return { width, height, pixels: out.pixels };
-}
-
-function decodeRle(data: Uint8Array, out: Raster): DecodedImage {
-  const r = new ByteReader(data);
-  for (;;) {
-    const n = r.byte();
-    if (n !== 0) {
-      const v = r.pixel();
-      for (let i = 0; i < n; i++) out.put(v);
-      continue;
-    }
-    const c = r.byte();
-    if (c === 0) {
-      out.endLine();
-      r.zeros(RLE_LINE_ALIGN);
-      continue;
-    }
-    if (c === 1) break;
-    for (let i = 0; i < c; i++) out.put(r.pixel());
-  }
-  // the guide's example ends its last line with [0, 1] directly, TI's encoder with [0, 0] first
-  if (out.y === out.height - 1 && out.x === out.width) out.endLine();
-  r.zeros(0);
-  return out.finish();
-}
-
-function decodeEnhancedRle(data: Uint8Array, out: Raster): DecodedImage {
-  const r = new ByteReader(data);
-  for (;;) {
-    const c1 = r.byte();
-    if (c1 !== 0) {
-      const n = r.countFrom(c1);
-      const v = r.pixel();
-      for (let i = 0; i < n; i++) out.put(v);
-      continue;
-    }
-    const c2 = r.byte();
-    if (c2 === 0) {
-      out.endLine();
-      continue;
-    }
-    if (c2 === 1) {
-      const c3 = r.byte();
-      if (c3 === 0) break;
-      const n = r.countFrom(c3);
-      for (let i = 0; i < n; i++) out.put(out.above());
-      continue;
-    }
-    const n = r.countFrom(c2);
-    for (let i = 0; i < n; i++) out.put(r.pixel());
-  }
-  return out.finish();
-}
-
-const DECODERS: ReadonlyArray<(data: Uint8Array, out: Raster) => DecodedImage> = [decodeUncompressed, decodeRle, decodeEnhancedRle];
-
-export function decodePatternImage(bytes: Uint8Array): DecodedImage {
-  const h = parseHeader(bytes);
-  const data = bytes.subarray(IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + h.dataBytes);
-  if (data.length !== h.dataBytes) throw new ImageFormatError(`header announces ${h.dataBytes} data bytes, got ${data.length}`, 16);
-  const decode = DECODERS[h.compression];
-  if (!decode) throw new ImageFormatError(`unsupported compression type ${h.compression}`, 9);
-  return decode(data, new Raster(h.width, h.height));
-}
-
-/** One bit plane of a decoded 24-bit image as one byte per mirror. */
-export function bitPlane(img: DecodedImage, bit: number): Uint8Array {
-  const out = new Uint8Array(img.pixels.length);
-  for (let i = 0; i < out.length; i++) out[i] = (img.pixels[i] >> bit) & 1;
   return out;
 }

@@ -1,14 +1,19 @@
 import { UserError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { DeviceFault, faults as defaultFaults, type FaultRegistry } from '../faults.ts';
-import type { I2cBus } from '../i2c/bus.ts';
+import { type I2cBus, I2cError } from '../i2c/bus.ts';
 import { emptyMask, type Mask } from '../patterns.ts';
 import { type Dlpc900Compression, encodePatternImage } from './dlpc900-image.ts';
 import { guardOperation } from './fault-guard.ts';
 import { type Dmd, type DmdStatus, TEST_PATTERNS } from './types.ts';
 
 /**
- * DLPC900 (LightCrafter 6500/9000 class) over I2C.
+ * DLPC900 over I2C: single-controller DMDs (DLP6500, LightCrafter 6500 class) and dual-controller
+ * DMDs (DLP9000 / LightCrafter 9000, DLP670S) with `controllers: 2`, where every pattern image is
+ * split into a left half for the primary and a right half for the secondary controller (DLPU018
+ * Pattern BMP Load: "the I2C Primary controller gets the left half and the I2C Secondary controller
+ * gets the right half", each half's header carrying half the array width). Both halves go through
+ * the same I2C address with the secondary's own sub-addresses (0xAC / 0xAD).
  *
  * Framing — TI DLPU018 "DLPC900 Programmer's Guide", §1.1.1.4 "DLPC900 I2C Sub-Address and Data
  * Bytes": the sub-address byte is the command; most commands are a read/write pair where the write
@@ -29,7 +34,7 @@ export const DLPC900 = {
   MAIN_STATUS: 0x22,
   /** §2.1.6 Read Error Code, read 0x32 (USB 0x0100) */
   ERROR_CODE: 0x32,
-  /** Input Source Selection, 0x00 / 0x80 (USB 0x1A00) — ASSUMPTION, see testPattern() */
+  /** Input Source Select, 0x00 / 0x80 (USB 0x1A00; DLPU018J §2 register summary table) */
   INPUT_SOURCE_READ: 0x00,
   INPUT_SOURCE_WRITE: 0x80,
   /** Internal Test Pattern Select, 0x0A / 0x8A (USB 0x1203) */
@@ -56,6 +61,10 @@ export const DLPC900 = {
   INIT_BMP_LOAD_WRITE: 0xaa,
   /** Pattern BMP Load (primary controller), write 0xAB (USB 0x1A2B) */
   BMP_LOAD: 0xab,
+  /** Initialize Pattern BMP Load (secondary controller), 0x2C / 0xAC (USB 0x1A2C) */
+  INIT_BMP_LOAD_SECONDARY_WRITE: 0xac,
+  /** Pattern BMP Load (secondary controller), write 0xAD (USB 0x1A2D) */
+  BMP_LOAD_SECONDARY: 0xad,
 } as const;
 
 /** Display Mode Selection values (§ Display Mode Selection). */
@@ -110,6 +119,14 @@ export const BMP_PACKET_BYTES = 504;
 /** LED Enable Control byte: bits 2:0 = R, G, B; bit 3 = 1 hands the enables to the sequencer. */
 export const LED_SEQUENCER_CONTROL = 0x08;
 
+/** Hardware Status (§2.1.1) bit 4: secondary controller present and ready (dual-controller DMDs). */
+export const HW_SECONDARY_PRESENT = 0x10;
+
+/** A promise that resolves after `ms` (0: next macrotask), for back-off and settle waits. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 export interface Dlpc900Options {
   address?: number;
   width?: number;
@@ -119,6 +136,22 @@ export interface Dlpc900Options {
   compression?: Dlpc900Compression;
   /** pattern exposure in µs (24-bit field); the single pattern repeats indefinitely */
   exposureUs?: number;
+  /** 2 for dual-controller DMDs (DLP9000, DLP670S): images split into left / right halves */
+  controllers?: 1 | 2;
+  /**
+   * Transfers the controller NACKs (busy, e.g. right after a mode switch) are retried this many
+   * times, waiting retryDelayMs, then twice that, and so on.
+   */
+  retries?: number;
+  retryDelayMs?: number;
+  /**
+   * Wait after Display Mode Selection before the next command; then the mode is read back until it
+   * matches (DLPU018 Display Mode Selection: "the host may poll the system status" after it; the
+   * switch into video pattern mode takes about 300 ms).
+   */
+  modeSettleMs?: number;
+  /** how many read-backs of the display mode before giving up */
+  modePolls?: number;
   /** name in logs and the fault registry */
   device?: string;
   faults?: FaultRegistry;
@@ -166,6 +199,11 @@ export class Dlpc900 implements Dmd {
   private readonly exposureUs: number;
   private readonly registry: FaultRegistry;
   private readonly log?: Logger;
+  readonly controllers: 1 | 2;
+  private readonly retries: number;
+  private readonly retryDelayMs: number;
+  private readonly modeSettleMs: number;
+  private readonly modePolls: number;
   private ledCurrent: number;
   private ledsOn = false;
   private running = false;
@@ -175,6 +213,11 @@ export class Dlpc900 implements Dmd {
     private readonly bus: I2cBus,
     opts: Dlpc900Options = {},
   ) {
+    this.controllers = opts.controllers ?? 1;
+    this.retries = opts.retries ?? 4;
+    this.retryDelayMs = opts.retryDelayMs ?? 5;
+    this.modeSettleMs = opts.modeSettleMs ?? 10;
+    this.modePolls = opts.modePolls ?? 10;
     this.address = opts.address ?? 0x1a;
     this.width = opts.width ?? 1920;
     this.height = opts.height ?? 1080;
@@ -186,28 +229,90 @@ export class Dlpc900 implements Dmd {
     this.log = opts.log;
     if (this.exposureUs <= 0 || this.exposureUs > 0xffffff)
       throw new UserError(`DLPC900 exposure ${this.exposureUs} µs is outside 1..16777215`);
+    if (this.controllers === 2 && this.width % 2 !== 0) {
+      throw new UserError(`a dual-controller DLPC900 needs an even width (got ${this.width})`);
+    }
   }
 
   private guard<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     return guardOperation({ device: this.device, registry: this.registry, log: this.log }, operation, fn);
   }
 
+  /**
+   * One bus exchange, retried with exponential back-off while the controller NACKs: the DLPC900
+   * does not acknowledge while it is busy (e.g. switching modes). A NACK of the address phase means
+   * nothing was taken, so repeating the whole transfer is safe. Other errors fail at once.
+   */
+  private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!(err instanceof I2cError) || err.kind !== 'nack' || attempt >= this.retries) throw err;
+        await sleep(this.retryDelayMs * 2 ** attempt);
+      }
+    }
+  }
+
   private send(op: number, params: number[] | Uint8Array = []): Promise<void> {
     const bytes = new Uint8Array(1 + params.length);
     bytes[0] = op;
     bytes.set(params, 1);
-    return this.bus.write(this.address, bytes);
+    return this.withRetry(() => this.bus.write(this.address, bytes));
   }
 
-  private async query(op: number, length: number, params: number[] = []): Promise<Uint8Array> {
-    return this.bus.writeRead(this.address, Uint8Array.from([op, ...params]), length);
+  private query(op: number, length: number, params: number[] = []): Promise<Uint8Array> {
+    return this.withRetry(() => this.bus.writeRead(this.address, Uint8Array.from([op, ...params]), length));
   }
 
-  private async checkErrorCode(operation: string): Promise<void> {
+  /** Read Error Code (§2.1.6) holds the result of the last executed command: read it after each step. */
+  private async checkErrorCode(operation: string, step: string): Promise<void> {
     const [code] = await this.query(DLPC900.ERROR_CODE, 1);
     if (code !== 0) {
-      throw new DeviceFault(this.device, operation, `controller reported error ${code} (${DLPC900_ERRORS[code] ?? 'undefined'})`);
+      throw new DeviceFault(
+        this.device,
+        operation,
+        `controller reported error ${code} (${DLPC900_ERRORS[code] ?? 'undefined'}) after ${step}`,
+      );
     }
+  }
+
+  /** A command, then its result from Read Error Code. */
+  private async command(operation: string, step: string, op: number, params: number[] | Uint8Array = []): Promise<void> {
+    await this.send(op, params);
+    await this.checkErrorCode(operation, step);
+  }
+
+  /** Display Mode Selection, a settle wait, its error code, then read-back until the mode took. */
+  private async setDisplayMode(operation: string, mode: number): Promise<void> {
+    await this.send(DLPC900.DISPLAY_MODE_WRITE, [mode]);
+    await sleep(this.modeSettleMs);
+    await this.checkErrorCode(operation, 'display mode selection (E9)');
+    for (let poll = 0; poll < this.modePolls; poll++) {
+      const [now] = await this.query(DLPC900.DISPLAY_MODE_READ, 1);
+      if ((now & 0x03) === mode) return;
+      await sleep(this.retryDelayMs * 2 ** Math.min(poll, 4));
+    }
+    throw new DeviceFault(this.device, operation, `display mode did not change to ${mode} after ${this.modePolls} read-backs`);
+  }
+
+  /** Initialize Pattern BMP Load then Pattern BMP Load packets, for one controller. */
+  private async upload(operation: string, image: Uint8Array, secondary: boolean): Promise<void> {
+    const who = secondary ? 'secondary' : 'primary';
+    const init = secondary ? DLPC900.INIT_BMP_LOAD_SECONDARY_WRITE : DLPC900.INIT_BMP_LOAD_WRITE;
+    const load = secondary ? DLPC900.BMP_LOAD_SECONDARY : DLPC900.BMP_LOAD;
+    await this.command(operation, `initialize pattern BMP load (${init.toString(16).toUpperCase()}, ${who})`, init, [
+      ...u16(0),
+      ...u32(image.length),
+    ]);
+    for (let off = 0; off < image.length; off += BMP_PACKET_BYTES) {
+      const chunk = image.subarray(off, Math.min(image.length, off + BMP_PACKET_BYTES));
+      const packet = new Uint8Array(2 + chunk.length);
+      packet.set(u16(chunk.length), 0);
+      packet.set(chunk, 2);
+      await this.send(load, packet);
+    }
+    await this.checkErrorCode(operation, `pattern BMP load (${load.toString(16).toUpperCase()}, ${who})`);
   }
 
   status(): Promise<DmdStatus> {
@@ -226,7 +331,9 @@ export class Dlpc900 implements Dmd {
       if (hw & 0x08) errors.push('forced swap error');
       if (hw & 0x40) errors.push('sequencer abort');
       if (hw & 0x80) errors.push('sequencer error');
-      // System Status bit 0: internal memory test passed (ASSUMPTION: only bit 0 is decoded)
+      if (this.controllers === 2 && !(hw & HW_SECONDARY_PRESENT)) errors.push('secondary controller not present');
+      // System Status bit 0: internal memory test passed (ASSUMPTION: the other bits are not
+      // decoded; settled by DLPU018 §2.1.2 System Status)
       if (!(sys & 0x01)) errors.push('internal memory test failed');
       if (code !== 0) errors.push(`last command error ${code} (${DLPC900_ERRORS[code] ?? 'undefined'})`);
       const modeNames = ['video', 'pre-stored-pattern', 'video-pattern', 'pattern-on-the-fly'];
@@ -234,7 +341,7 @@ export class Dlpc900 implements Dmd {
         model: this.model,
         ok: errors.length === 0,
         mode: modeNames[mode & 0x3],
-        // Main Status bit 1: sequencer running (ASSUMPTION from the guide's bit list as recalled)
+        // Main Status bit 1: sequencer running (ASSUMPTION, settled by DLPU018 §2.1.3 Main Status)
         running: (main & 0x02) !== 0,
         ledsEnabled: (led & LED_SEQUENCER_CONTROL) !== 0 || (led & 0x07) !== 0,
         errors,
@@ -268,42 +375,57 @@ export class Dlpc900 implements Dmd {
     return full;
   }
 
+  /** The left or right half of a full-size mask, for one controller of a dual-controller DMD. */
+  private half(full: Mask, right: boolean): Uint8Array {
+    const w = this.width / 2;
+    const out = new Uint8Array(w * this.height);
+    for (let y = 0; y < this.height; y++) {
+      const from = y * this.width + (right ? w : 0);
+      out.set(full.bits.subarray(from, from + w), y * w);
+    }
+    return out;
+  }
+
   /**
    * Pattern On-The-Fly: stop, mode 3, one LUT entry (1-bit, white, image 0 bit 0, repeat forever),
-   * upload image 0 in ≤504-byte packets, start, then confirm with Read Error Code. Order follows the
-   * guide's "Image On-The-Fly Pattern Mode" example.
+   * upload image 0 in ≤504-byte packets (both halves on a dual-controller DMD), start. Read Error
+   * Code follows every step, so a refusal names the command it refused. Order follows the guide's
+   * "Image On-The-Fly Pattern Mode" example.
    */
   showMask(mask: Mask): Promise<void> {
     return this.guard('show mask', async () => {
+      const op = 'show mask';
       const full = this.fullSize(mask);
-      const image = encodePatternImage(this.width, this.height, full.bits, this.compression);
+      const images =
+        this.controllers === 2
+          ? [
+              encodePatternImage(this.width / 2, this.height, this.half(full, false), this.compression),
+              encodePatternImage(this.width / 2, this.height, this.half(full, true), this.compression),
+            ]
+          : [encodePatternImage(this.width, this.height, full.bits, this.compression)];
       await this.send(DLPC900.PATTERN_START_STOP, [START_STOP.stop]);
       this.running = false;
-      await this.send(DLPC900.DISPLAY_MODE_WRITE, [DISPLAY_MODE.onTheFly]);
-      await this.send(DLPC900.LUT_DEFINITION, lutDefinition({ index: 0, exposureUs: this.exposureUs, imageIndex: 0, bitPosition: 0 }));
-      await this.send(DLPC900.LUT_CONFIG_WRITE, [...u16(1), ...u32(0)]);
-      await this.send(DLPC900.INIT_BMP_LOAD_WRITE, [...u16(0), ...u32(image.length)]);
-      for (let off = 0; off < image.length; off += BMP_PACKET_BYTES) {
-        const chunk = image.subarray(off, Math.min(image.length, off + BMP_PACKET_BYTES));
-        const packet = new Uint8Array(2 + chunk.length);
-        packet.set(u16(chunk.length), 0);
-        packet.set(chunk, 2);
-        await this.send(DLPC900.BMP_LOAD, packet);
-      }
-      // the error register holds the last command's result: check the upload before start hides it
-      await this.checkErrorCode('show mask (image upload)');
-      await this.send(DLPC900.PATTERN_START_STOP, [START_STOP.start]);
+      await this.setDisplayMode(op, DISPLAY_MODE.onTheFly);
+      await this.command(
+        op,
+        'pattern display LUT definition (F8)',
+        DLPC900.LUT_DEFINITION,
+        lutDefinition({ index: 0, exposureUs: this.exposureUs, imageIndex: 0, bitPosition: 0 }),
+      );
+      await this.command(op, 'pattern display LUT configuration (F5)', DLPC900.LUT_CONFIG_WRITE, [...u16(1), ...u32(0)]);
+      for (let i = 0; i < images.length; i++) await this.upload(op, images[i], i === 1);
+      await this.command(op, 'pattern display start (E5)', DLPC900.PATTERN_START_STOP, [START_STOP.start]);
       this.running = true;
-      await this.checkErrorCode('show mask');
       this.shown = full;
-      this.log?.debug({ device: this.device, bytes: image.length, lit: full.points.length }, 'DMD mask uploaded');
+      const bytes = images.reduce((n, img) => n + img.length, 0);
+      this.log?.debug({ device: this.device, bytes, lit: full.points.length }, 'DMD mask uploaded');
     });
   }
 
   /**
    * Internal test patterns run in video mode with the internal test pattern as input source.
-   * ASSUMPTION: Input Source Selection is I2C 0x00/0x80 (USB 0x1A00) with byte 0 bits 2:0 = 1
-   * selecting the internal test pattern; we could not read that table, only the 0x1203 one.
+   * ASSUMPTION: Input Source Select (I2C 0x80, USB 0x1A00) byte 0 bits 2:0 = 1 selects the internal
+   * test pattern; settled by DLPU018 §2.3.2 Input Source Selection.
    */
   testPattern(name: string): Promise<void> {
     return this.guard('test pattern', async () => {
@@ -311,11 +433,11 @@ export class Dlpc900 implements Dmd {
       if (code === undefined) {
         throw new UserError(`unknown DLPC900 test pattern "${name}" (known: ${[...TEST_PATTERNS, 'rgb-ramp'].join(', ')})`);
       }
+      const op = 'test pattern';
       await this.send(DLPC900.PATTERN_START_STOP, [START_STOP.stop]);
-      await this.send(DLPC900.DISPLAY_MODE_WRITE, [DISPLAY_MODE.video]);
-      await this.send(DLPC900.INPUT_SOURCE_WRITE, [0x01]);
-      await this.send(DLPC900.TPG_SELECT_WRITE, [code]);
-      await this.checkErrorCode('test pattern');
+      await this.setDisplayMode(op, DISPLAY_MODE.video);
+      await this.command(op, 'input source select (80)', DLPC900.INPUT_SOURCE_WRITE, [0x01]);
+      await this.command(op, 'internal test pattern select (8A)', DLPC900.TPG_SELECT_WRITE, [code]);
       this.running = false;
       this.shown = null;
     });

@@ -31,7 +31,7 @@ export function createDmd(cfg: DmdConfig, bus: I2cBus, log?: Logger, opts: Creat
     log,
   };
   if (cfg.type === 'dlpc900') {
-    return new Dlpc900(bus, { ...common, compression: cfg.compression, exposureUs: cfg.exposureUs });
+    return new Dlpc900(bus, { ...common, compression: cfg.compression, exposureUs: cfg.exposureUs, controllers: cfg.controllers });
   }
   return new Dlpc347x(bus, { ...common, videoPort: opts.videoPort });
 }

@@ -31,7 +31,7 @@ export function createSimDmdRig(cfg: ActiveDmdConfig, log?: Logger, faults?: Fau
   if (cfg.type === 'dlpc900') {
     const width = cfg.width ?? 1920;
     const height = cfg.height ?? 1080;
-    const model = new SimDlpc900({ width, height });
+    const model = new SimDlpc900({ width, height, controllers: cfg.controllers });
     bus.attach(cfg.address ?? 0x1a, model);
     const dmd = createDmd({ ...cfg, width, height }, bus, log, { faults }) as Dmd;
     return { dmd, bus, model, scene: (m) => dmdScene(model, m) };

@@ -5,8 +5,17 @@
  */
 import { checkAddress, hex, type I2cBus, I2cError, TransferQueue, withDeadline } from '../i2c/bus.ts';
 
+/**
+ * Thrown by a device model that does not acknowledge (e.g. busy): the bus reports it as the NACK
+ * Linux i2c-dev reports (EREMOTEIO), so drivers see the same error as on real hardware.
+ */
+export class DeviceNack extends Error {
+  override name = 'DeviceNack';
+  readonly code = 'EREMOTEIO';
+}
+
 export interface I2cDeviceModel {
-  /** one complete write transaction (START, address+W, bytes..., STOP) */
+  /** one complete write transaction (START, address+W, bytes..., STOP); throw DeviceNack to NACK */
   onWrite(bytes: Uint8Array): void;
   /** one complete read transaction of `length` bytes */
   onRead(length: number): Uint8Array;

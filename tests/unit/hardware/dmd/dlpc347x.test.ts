@@ -1,3 +1,15 @@
+/**
+ * DLPC347x driver against the simulated controller written from TI DLPU075B / TI's DLPC347x API.
+ *
+ * Mutation check (python3 tests/unit/hardware/dmd/mutation-check.py; mutation → test that catches it):
+ *   M1 TPG codes 4/5 swapped (diagonal ↔ vertical)  → "test pattern diagonal-lines / vertical-lines" golden
+ *                                                      bytes; "reads the test pattern the way TI defines it"
+ *   M2 colour byte fg in 2:0, bg in 6:4 (07h)        → every "test pattern <name>" golden test (9)
+ *   M3 always six TPG parameter bytes                → "test pattern <name>" for the 2-, 4- and 1-byte patterns (8)
+ *   M4 checker counts big-endian                     → "test pattern checkerboard" golden bytes
+ *   M5 LED enable opcode 52h → 50h                   → "LED current 54h ... LED enable 52h"; "shows a mask
+ *                                                      bit-exact through the framebuffer"; TPG direction test
+ */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,11 +51,57 @@ describe('DLPC347x command bytes (DLPU075)', () => {
     expect(model.ledCurrent).toEqual([205, 205, 205]);
   });
 
-  it('test pattern 0Bh with six parameter bytes, then operating mode 05h = 01h (TPG), then short status D0h', async () => {
-    const { bus, dmd, model } = rig();
-    await dmd.testPattern('checkerboard');
-    expect(bus.writes(0x1b).map(hex)).toEqual(['0b 07 07 08 00 08 00', '05 01', 'd0']);
-    expect(model.operatingMode).toBe(1);
+  // Golden bytes: DLPU075B §3.1.7.1 Write Test Pattern Select layout, as TI's own DLPC347x API
+  // (dlpc347x.c DLPC347X_Write<Pattern>) packs it: byte 1 pattern code, byte 2 foreground colour in
+  // bits 6:4 and background in bits 2:0 (white 7 on black 0 = 70h), then 0, 2 or 4 pattern bytes.
+  const GOLDEN: Record<string, string> = {
+    solid: '0b 00 70', // solid field: colour only (2 bytes)
+    'horizontal-ramp': '0b 01 70 00 ff', // start 00h, end FFh (4 bytes)
+    'vertical-ramp': '0b 02 70 00 ff',
+    'horizontal-lines': '0b 03 70 01 0f', // foreground width 1, background width 15 (4 bytes)
+    'diagonal-lines': '0b 04 70 0f 0f', // code 4 = diagonal; spacing 15 both ways (4 bytes)
+    'vertical-lines': '0b 05 70 01 0f', // code 5 = vertical (4 bytes)
+    grid: '0b 06 70 01 0f 01 0f', // horizontal then vertical line widths (6 bytes)
+    checkerboard: '0b 07 70 08 00 08 00', // 8 x 8 checkers, 16-bit little-endian counts (6 bytes)
+    'color-bars': '0b 08', // colour bars: the pattern byte only (1 byte)
+  };
+
+  for (const [name, bytes] of Object.entries(GOLDEN)) {
+    it(`test pattern ${name}: 0Bh ${bytes.slice(3)}, then operating mode 05h = 01h (TPG), then short status D0h`, async () => {
+      const { bus, dmd, model } = rig();
+      await dmd.testPattern(name);
+      expect(bus.writes(0x1b).map(hex)).toEqual([bytes, '05 01', 'd0']);
+      expect(model.operatingMode).toBe(1);
+      expect(model.commStatus).toBe(0);
+    });
+  }
+
+  it('the simulated controller reads the test pattern the way TI defines it: white lines on black, in the right direction', async () => {
+    const { dmd, model } = rig();
+    await dmd.setLeds(true);
+    await dmd.testPattern('vertical-lines');
+    expect(model.tpg()).toMatchObject({ pattern: 5, foreground: 7, background: 0 });
+    const v = model.shownMask();
+    // one-mirror vertical lines every 16 columns: column 0 lit top to bottom, column 1 dark
+    expect(v?.bits[0]).toBe(1);
+    expect(v?.bits[59 * 80]).toBe(1);
+    expect(v?.bits[1]).toBe(0);
+    expect(v?.points.length).toBe(5 * 60);
+    await dmd.testPattern('diagonal-lines');
+    const d = model.shownMask();
+    expect(d?.bits[0]).toBe(1);
+    expect(d?.bits[1 * 80 + 15]).toBe(1); // x + y = 16
+    expect(d?.bits[1 * 80]).toBe(0);
+    await dmd.testPattern('horizontal-lines');
+    expect(model.shownMask()?.points.length).toBe(4 * 80);
+  });
+
+  it('a Write Test Pattern Select with the wrong parameter count is refused by the controller', async () => {
+    const { bus, model } = rig();
+    // six bytes for the colour bars (TI: one) — what a fixed-length driver would send
+    await bus.write(0x1b, Uint8Array.of(0x0b, 0x08, 0x70, 0, 0, 0, 0));
+    expect(model.commStatus & 0x20).toBe(0x20); // invalid number of command parameters
+    expect(model.abortedOpcode).toBe(0x0b);
   });
 
   it('status reads D0h, 06h, 53h and decodes them', async () => {

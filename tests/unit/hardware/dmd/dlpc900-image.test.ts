@@ -1,16 +1,26 @@
+/**
+ * DLPC900 pattern image encoder (src/hardware/dmd/dlpc900-image.ts) read back by the simulated
+ * controller's independent decoder (src/hardware/sim/dmd-dlpc900-image.ts), with golden bytes from
+ * DLPU018 §2.4.3 (the guide's 2-line RLE example) and the format rules.
+ *
+ * Mutation check (python3 tests/unit/hardware/dmd/mutation-check.py; mutation → test that catches it):
+ *   M8  plain RLE: end of line before end of image  → "encodes a 5x2 mask to the bytes ...", "splits runs longer
+ *                                                     than 255", "keeps every line on a 4-byte boundary ..."
+ *   M9  uncompressed lines not padded to 16 bytes   → "uncompressed lines are 3-byte pixels padded ..."
+ *   M16 header compression byte at offset 24        → every decode / round-trip test here, e2e devices (22)
+ */
 import { describe, expect, it } from 'vitest';
 import { Dlpc900 } from '../../../../src/hardware/dmd/dlpc900.ts';
 import {
   buildHeader,
-  decodePatternImage,
   encodePatternImage,
   encodeRle,
+  encodeUncompressed,
   IMAGE_HEADER_BYTES,
-  ImageFormatError,
-  parseHeader,
 } from '../../../../src/hardware/dmd/dlpc900-image.ts';
 import { masksEqual, randomPoints } from '../../../../src/hardware/patterns.ts';
 import { SimDlpc900 } from '../../../../src/hardware/sim/dmd-dlpc900.ts';
+import { readPatternImage as decodePatternImage, ImageRejected } from '../../../../src/hardware/sim/dmd-dlpc900-image.ts';
 import { SimI2cBus } from '../../../../src/hardware/sim/i2c-bus.ts';
 import { Rng } from '../../../../src/optics/random.ts';
 
@@ -30,10 +40,16 @@ function randomBits(n: number, density: number, seed: number): Uint8Array {
   return Uint8Array.from({ length: n }, () => (r.uniform() < density ? 1 : 0));
 }
 
+/** Header fields by DLPU018 §2.4.2 offsets, read here rather than through either codec. */
+function header(image: Uint8Array) {
+  const v = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  return { width: v.getUint16(4, true), height: v.getUint16(6, true), dataBytes: v.getUint32(8, true), compression: image[25] };
+}
+
 /** Encode with plain RLE, decode as the simulated controller does, and compare with the mask. */
 function roundTrip(width: number, height: number, bits: Uint8Array): void {
   const image = encodePatternImage(width, height, bits, 'rle');
-  const h = parseHeader(image);
+  const h = header(image);
   expect(h).toEqual({ width, height, dataBytes: image.length - IMAGE_HEADER_BYTES, compression: 1 });
   expect(h.dataBytes % 16).toBe(0);
   const img = decodePatternImage(image);
@@ -80,8 +96,8 @@ describe('DLPC900 plain RLE, compression 1 (DLPU018 §2.4.3)', () => {
   it('encodes a 5x2 mask to the bytes the format description gives', () => {
     // line 0: 1 0 1 1 0 -> lone 1, lone 0 (two lone pixels: two one-pixel repeats, never [0, 2]),
     //   run of two 1s, lone 0; end of line at 16..17, padding to 20
-    // line 1: 0 1 0 1 0 -> five lone pixels: literal [0, 5, ...] at 20..36; end of line 37..38, pad to 40
-    // end of image [0, 1] at 40..41, padding to 48
+    // line 1: 0 1 0 1 0 -> five lone pixels: literal [0, 5, ...] at 20..36; the last line ends with
+    //   end of image [0, 1] at 37..38 directly (guide's 2-line example), then padding to 48
     const bits = Uint8Array.of(1, 0, 1, 1, 0, 0, 1, 0, 1, 0);
     const on = 'ff ff ff';
     const off = '00 00 00';
@@ -93,10 +109,8 @@ describe('DLPC900 plain RLE, compression 1 (DLPU018 §2.4.3)', () => {
       '00 00',
       '00 00',
       `00 05 ${off} ${on} ${off} ${on} ${off}`,
-      '00 00',
-      '00',
       '00 01',
-      '00 00 00 00 00 00',
+      '00 00 00 00 00 00 00 00 00',
     ].join(' ');
     expect(hex(encodeRle(5, 2, bits))).toBe(expected);
     const image = encodePatternImage(5, 2, bits, 'rle');
@@ -105,12 +119,22 @@ describe('DLPC900 plain RLE, compression 1 (DLPU018 §2.4.3)', () => {
     expect(hex(image.subarray(IMAGE_HEADER_BYTES))).toBe(expected);
   });
 
-  it('splits runs longer than 255 into one-byte repeats (plain RLE has no two-byte count)', () => {
-    // 600 = 255 + 255 + 90 (0x5a); end of line at 12..13, pad to 16; end of image, pad to 32
-    const ones = new Uint8Array(600).fill(1);
-    expect(hex(encodeRle(600, 1, ones))).toBe(
-      'ff ff ff ff ff ff ff ff 5a ff ff ff 00 00 00 00 00 01 00 00 00 00 00 00 00 00 00 00 00 00 00 00',
+  it('uncompressed lines are 3-byte pixels padded with zeros to a multiple of 16 bytes', () => {
+    // width 5: 15 pixel bytes + 1 padding byte per line; (1,0) and (4,1) lit
+    const bits = Uint8Array.of(0, 1, 0, 0, 0, 0, 0, 0, 0, 1);
+    expect(hex(encodeUncompressed(5, 2, bits))).toBe(
+      '00 00 00 ff ff ff 00 00 00 00 00 00 00 00 00 00 ' + '00 00 00 00 00 00 00 00 00 00 00 00 ff ff ff 00',
     );
+    const img = decodePatternImage(encodePatternImage(5, 2, bits, 'none'));
+    expect(Array.from(img.pixels, (p) => (p ? 1 : 0))).toEqual(Array.from(bits));
+    // width 16: 48 bytes per line, already a multiple of 16
+    expect(encodeUncompressed(16, 3, new Uint8Array(48)).length).toBe(144);
+  });
+
+  it('splits runs longer than 255 into one-byte repeats (plain RLE has no two-byte count)', () => {
+    // 600 = 255 + 255 + 90 (0x5a); the only line ends with end of image at 12..13, pad to 16
+    const ones = new Uint8Array(600).fill(1);
+    expect(hex(encodeRle(600, 1, ones))).toBe('ff ff ff ff ff ff ff ff 5a ff ff ff 00 01 00 00');
     // 256 = 255 + a lone pixel, which is a one-pixel repeat
     expect(hex(encodeRle(256, 1, new Uint8Array(256)).subarray(0, 8))).toBe('ff 00 00 00 01 00 00 00');
     // more than 255 lone pixels in a row need two literals
@@ -164,7 +188,7 @@ describe('DLPC900 plain RLE, compression 1 (DLPU018 §2.4.3)', () => {
     roundTrip(300, 40, points.bits);
   });
 
-  it('keeps every line on a 4-byte boundary and ends the data on a 16-byte boundary', () => {
+  it('keeps every line on a 4-byte boundary, ends the last line with end of image and the data on a 16-byte boundary', () => {
     const bits = randomBits(37 * 9, 0.4, 99);
     const data = encodeRle(37, 9, bits);
     expect(data.length % 16).toBe(0);
@@ -187,11 +211,11 @@ describe('DLPC900 plain RLE, compression 1 (DLPU018 §2.4.3)', () => {
       expect(c).toBeGreaterThanOrEqual(3);
       pos += 3 * c;
     }
-    expect(lines).toBe(9);
+    expect(lines).toBe(8); // nine lines, the last one closed by end of image
     expect(Array.from(data.subarray(pos)).every((b) => b === 0)).toBe(true);
   });
 
-  it('refuses malformed data with error 16 (invalid pattern), like the controller', () => {
+  it('the simulated controller refuses malformed data with error 16 (invalid pattern)', () => {
     const bad = (data: string, width = 2, height = 1): unknown => {
       try {
         decodePatternImage(withHeader(width, height, bytes(data)));
@@ -201,19 +225,22 @@ describe('DLPC900 plain RLE, compression 1 (DLPU018 §2.4.3)', () => {
       }
     };
     const expectRejected = (err: unknown, message: RegExp) => {
-      expect(err).toBeInstanceOf(ImageFormatError);
-      expect((err as ImageFormatError).errorCode).toBe(16);
+      expect(err).toBeInstanceOf(ImageRejected);
+      expect((err as ImageRejected).errorCode).toBe(16);
       expect((err as Error).message).toMatch(message);
     };
-    expect(bad('02 ff ff ff 00 00 00 00 00 01')).toBeNull(); // the well-formed reference
-    expectRejected(bad('01 ff ff ff 00 00 00 00 00 01'), /line 0 has 1 pixels/);
-    expectRejected(bad('03 ff ff ff 00 00 00 00 00 01'), /overruns line 0/);
+    expect(bad('02 ff ff ff 00 00 00 00 00 01')).toBeNull(); // the well-formed reference (TI SDK form)
+    expect(bad('02 ff ff ff 00 01')).toBeNull(); // the guide's form: end of image closes the last line
+    expectRejected(bad('01 ff ff ff 00 00 00 00 00 01'), /end of line after 1 of 2 pixels/);
+    expectRejected(bad('03 ff ff ff 00 00 00 00 00 01'), /crosses the end of line 0/);
     expectRejected(bad('02 ff ff ff 00 00 07 00 00 01'), /non-zero padding/);
-    expectRejected(bad('02 ff ff ff 00 00 00 00'), /ends early/);
+    expectRejected(bad('02 ff ff ff 00 00 00 00'), /ends before the end-of-image/);
     expectRejected(bad('02 ff ff ff 00 00 00 00 00 01 00 05'), /non-zero padding/);
-    expectRejected(bad('02 ff ff ff 00 00 00 00 00 01', 2, 2), /image ended after 1 of 2 lines/);
+    expectRejected(bad('02 ff ff ff 00 00 00 00 00 01', 2, 2), /image ended on line 1 of 2/);
+    // two lines with no end of line between them: plain RLE needs it (4-byte alignment follows it)
+    expectRejected(bad('02 ff ff ff 02 00 00 00 00 01', 2, 2), /line 0 is not ended/);
     // a literal is [0, count] then the pixels: a count of 2 with one pixel runs off the end
-    expectRejected(bad('00 02 ff ff ff'), /ends early/);
+    expectRejected(bad('00 02 ff ff ff'), /ends before/);
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { I2cError, LinuxI2cBus, mapI2cError } from '../../../../src/hardware/i2c/bus.ts';
-import { type I2cDeviceModel, SimI2cBus } from '../../../../src/hardware/sim/i2c-bus.ts';
+import { DeviceNack, type I2cDeviceModel, SimI2cBus } from '../../../../src/hardware/sim/i2c-bus.ts';
 
 /** Echoes the last write back, reversed, so reads can be told apart. */
 class EchoDevice implements I2cDeviceModel {
@@ -74,6 +74,22 @@ describe('SimI2cBus', () => {
     const [a, b] = await Promise.all([bus.writeRead(0x1a, Uint8Array.of(1, 2), 2), bus.writeRead(0x1a, Uint8Array.of(3, 4), 2)]);
     expect(Array.from(a)).toEqual([2, 1]);
     expect(Array.from(b)).toEqual([4, 3]);
+  });
+
+  it('a device model that does not acknowledge (busy) is a NACK to the driver, logged as a failed transfer', async () => {
+    const bus = new SimI2cBus();
+    let busy = 1;
+    bus.attach(0x1a, {
+      onWrite() {
+        if (busy-- > 0) throw new DeviceNack('busy');
+      },
+      onRead: (n) => new Uint8Array(n),
+    });
+    const err = await bus.write(0x1a, Uint8Array.of(0x32)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(I2cError);
+    expect((err as I2cError).kind).toBe('nack');
+    await expect(bus.write(0x1a, Uint8Array.of(0x32))).resolves.toBeUndefined();
+    expect(bus.log.map((e) => e.ok)).toEqual([false, true]);
   });
 
   it('rejects invalid 7-bit addresses', async () => {
