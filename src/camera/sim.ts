@@ -28,6 +28,7 @@ export class SimCamera implements FrameSource {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private readonly renderer = new SimRenderer();
+  private readonly replayed: Array<Pick<Frame, 'image' | 'truth'>> = [];
   private readonly counters: FrameSourceStats = {
     frames: 0,
     restarts: 0,
@@ -43,6 +44,11 @@ export class SimCamera implements FrameSource {
   private async makeFrame(): Promise<Frame> {
     const c = this.config;
     const supplied = this.opts.scene?.() ?? null;
+    if (!supplied && c.replay > 0 && this.replayed.length >= c.replay) {
+      const r = this.replayed[this.seq % c.replay];
+      this.counters.frames++;
+      return { seq: this.seq++, timestamp: Date.now(), image: r.image, source: 'sim', truth: r.truth };
+    }
     const base = supplied
       ? supplied.emitters
       : randomScene(this.rng, {
@@ -70,6 +76,7 @@ export class SimCamera implements FrameSource {
       seed,
     });
     const truth = emitters.filter((e) => e.x >= 0 && e.x < c.width && e.y >= 0 && e.y < c.height);
+    if (!supplied && c.replay > 0) this.replayed.push({ image, truth });
     this.counters.frames++;
     return {
       seq,

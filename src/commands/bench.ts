@@ -6,16 +6,26 @@ import { type Command, Option } from 'commander';
 import { loadSettings } from '../config/load.ts';
 import { UserError } from '../errors.ts';
 import { DAMN_CONDITIONS, TEST_SEED_BASE } from '../eval/conditions.ts';
-import { drawTestSample } from '../eval/damn.ts';
 import { readManifest } from '../inference/manifest.ts';
 import { createReconstructor } from '../inference/registry.ts';
 import { createLogger } from '../log.ts';
+import type { Image } from '../optics/image.ts';
+import { Rng } from '../optics/random.ts';
+import { randomScene } from '../optics/scene.ts';
+import { renderFrame } from '../optics/simulate.ts';
+import { hostInfo } from './bench-host.ts';
 
 export interface EngineBench {
   engine: string;
+  /** tile.window the engine ran with (0 = untiled) */
+  window: number;
   provider: string;
-  size: number;
+  width: number;
+  height: number;
   frames: number;
+  /** windows per frame and network pixels per frame pixel */
+  tiles: number;
+  overhead: number;
   megapixelsPerSecond: number;
   framesPerSecond: number;
   latencyMs: { p50: number; p99: number; mean: number };
@@ -28,29 +38,45 @@ function quantile(sorted: number[], q: number): number {
   return sorted[i];
 }
 
-/** One engine in this process: warm-up, then `frames` sequential frames; latency per frame. */
-async function benchEngine(engine: string, size: number, frames: number, config?: string): Promise<EngineBench> {
+/** Frames of the default evaluation condition at the sensor's shape (distinct seeds, never training). */
+export function benchFrames(width: number, height: number, n: number): Image[] {
+  const c = DAMN_CONDITIONS[0];
+  return Array.from({ length: n }, (_, i) => {
+    const rng = new Rng(TEST_SEED_BASE + 900_000 + i);
+    const emitters = randomScene(rng, { width, height, density: c.density, photons: c.photons });
+    return renderFrame(emitters, c.psf, width, height, c.background, rng);
+  });
+}
+
+/** One engine in this process: warm-up, then `frames` sequential frames through the frame path. */
+async function benchEngine(spec: EngineSpec, width: number, height: number, frames: number, config?: string): Promise<EngineBench> {
   const settings = loadSettings(config);
-  const r = await createReconstructor(engine, settings, createLogger('warn'));
+  if (spec.window !== undefined) settings.inference.tile.window = spec.window;
+  const r = await createReconstructor(spec.engine, settings, createLogger('warn'));
   try {
-    const cond = DAMN_CONDITIONS[0];
-    const inputs = Array.from({ length: Math.min(frames, 8) }, (_, i) => drawTestSample(cond, size, 4, TEST_SEED_BASE + 900_000 + i).frame);
-    await r.reconstruct(inputs[0]);
+    // large frames are slow to simulate; a few distinct ones are enough
+    const inputs = benchFrames(width, height, Math.min(frames, width * height > 4e6 ? 2 : 4));
+    const post = settings.pipeline.postprocess;
+    const first = await r.process({ image: inputs[0], postprocess: post });
     const lat: number[] = [];
     const t0 = performance.now();
     for (let i = 0; i < frames; i++) {
       const t = performance.now();
-      await r.reconstruct(inputs[i % inputs.length]);
+      await r.process({ image: inputs[i % inputs.length], postprocess: post });
       lat.push(performance.now() - t);
     }
     const seconds = (performance.now() - t0) / 1000;
     lat.sort((a, b) => a - b);
     return {
-      engine,
+      engine: spec.engine,
+      window: settings.inference.tile.window,
       provider: r.provider,
-      size,
+      width,
+      height,
       frames,
-      megapixelsPerSecond: (frames * size * size) / 1e6 / seconds,
+      tiles: first.tiles,
+      overhead: first.overhead,
+      megapixelsPerSecond: (frames * width * height) / 1e6 / seconds,
       framesPerSecond: frames / seconds,
       latencyMs: { p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), mean: lat.reduce((a, b) => a + b, 0) / lat.length },
       peakRssMB: process.resourceUsage().maxRSS / 1024,
@@ -60,10 +86,22 @@ async function benchEngine(engine: string, size: number, frames: number, config?
   }
 }
 
+/** "damn" or "damn@512" (tile.window 512) or "damn@0" (untiled). */
+interface EngineSpec {
+  engine: string;
+  window?: number;
+}
+
+export function parseEngineSpec(s: string): EngineSpec {
+  const m = /^([^@]+)(?:@(\d+))?$/.exec(s);
+  if (!m) throw new UserError(`engine "${s}": expected ID or ID@WINDOW`);
+  return { engine: m[1], window: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
 /** Each engine in its own child process so peak RSS belongs to that engine alone. */
-function runChild(engine: string, size: number, frames: number, config?: string): Promise<EngineBench> {
+function runChild(engine: string, width: number, height: number, frames: number, config?: string): Promise<EngineBench> {
   const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'rayleigh.mjs');
-  const args = [bin, 'bench', '--child', engine, '--size', String(size), '--frames', String(frames)];
+  const args = [bin, 'bench', '--child', engine, '--width', String(width), '--height', String(height), '--frames', String(frames)];
   if (config) args.push('--config', config);
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -90,64 +128,109 @@ interface BenchCli {
   json?: boolean;
   frames: string;
   rlFrames: string;
-  size: string;
+  size?: string;
+  width?: string;
+  height?: string;
   engines?: string;
+  rounds: string;
   child?: string;
   out?: string;
   config?: string;
+  pipeline?: boolean;
+  seconds: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 export function register(program: Command): void {
   program
     .command('bench')
-    .description('throughput, latency and peak RSS: INT8 vs FP32 model vs Richardson–Lucy on the same frames, in one run')
+    .description('throughput, latency and peak RSS: INT8 vs FP32 model vs Richardson–Lucy, tiled vs untiled, on the same frames in one run')
     .option('--json', 'machine-readable output')
-    .option('--frames <n>', 'frames per model engine', '200')
-    .option('--rl-frames <n>', 'frames for Richardson–Lucy (slow)', '10')
-    .option('--size <px>', 'square frame edge in camera pixels', '64')
-    .option('--engines <ids>', 'comma-separated (default: damn, damn-fp32 if shipped, rl)')
+    .option('--frames <n>', 'frames per model engine and round', '20')
+    .option('--rl-frames <n>', 'frames for Richardson–Lucy (slow)', '2')
+    .option('--size <px>', 'square frame edge in camera pixels (shorthand for --width and --height)')
+    .option('--width <px>', 'frame width, e.g. 1456 (IMX296) or 4056 (IMX477)')
+    .option('--height <px>', 'frame height, e.g. 1088 or 3040')
+    .option('--engines <ids>', 'comma-separated; ID@WINDOW sets inference.tile.window (0 = untiled), e.g. damn,damn@0,damn-fp32')
+    .option('--rounds <n>', 'run every engine this many times, interleaved, and report the median', '1')
+    .option('--pipeline', 'the whole daemon path (simulated camera → worker → MQTT to a real broker) next to the bare model')
+    .option('--seconds <s>', 'measured duration of --pipeline after warm-up', '60')
     .option('--out <file>', 'also write the JSON report here')
     .option('--config <file>', 'settings file (inference section: provider, threads, tiling)')
     // runs one engine and prints its JSON; the parent spawns one child per engine
     .addOption(new Option('--child <engine>').hideHelp())
     .action(async (o: BenchCli) => {
-      const size = Number(o.size);
+      const width = Number(o.width ?? o.size ?? 256);
+      const height = Number(o.height ?? o.size ?? 256);
       const frames = Number(o.frames);
       const rlFrames = Number(o.rlFrames);
+      const rounds = Number(o.rounds);
       for (const [k, v] of [
-        ['--size', size],
+        ['--width', width],
+        ['--height', height],
         ['--frames', frames],
         ['--rl-frames', rlFrames],
+        ['--rounds', rounds],
       ] as const) {
         if (!Number.isInteger(v) || v < 1) throw new UserError(`${k} must be a positive integer`);
       }
+      if (width * height > 64e6) throw new UserError(`${width}×${height} is larger than any sensor this benchmarks (64 MP)`);
       if (o.child) {
-        process.stdout.write(JSON.stringify(await benchEngine(o.child, size, frames, o.config)));
+        process.stdout.write(JSON.stringify(await benchEngine(parseEngineSpec(o.child), width, height, frames, o.config)));
+        return;
+      }
+      if (o.pipeline) {
+        const { benchPipeline, printPipeline } = await import('./bench-pipeline.ts');
+        const report = await benchPipeline({
+          width,
+          height,
+          seconds: Number(o.seconds),
+          config: o.config,
+          bare: (e) => runChild(e, width, height, frames, o.config),
+        });
+        if (o.out) {
+          mkdirSync(dirname(o.out), { recursive: true });
+          writeFileSync(o.out, `${JSON.stringify(report, null, 2)}\n`);
+        }
+        process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : printPipeline(report));
         return;
       }
       const settings = loadSettings(o.config);
       const manifest = await readManifest(settings.inference.modelsDir);
       const shipped = manifest.models.filter((m) => m.task === 'damn').map((m) => m.id);
       const engines = o.engines ? o.engines.split(',') : [...shipped, 'rl'];
-      const results: EngineBench[] = [];
-      for (const e of engines) {
-        if (!o.json) process.stderr.write(`bench ${e}…\n`);
-        results.push(await runChild(e, size, e === 'rl' ? rlFrames : frames, o.config));
+      for (const e of engines) parseEngineSpec(e);
+      const runs: Record<string, EngineBench[]> = {};
+      for (let k = 0; k < rounds; k++) {
+        for (const e of engines) {
+          if (!o.json) process.stderr.write(`bench ${e} (round ${k + 1}/${rounds})…\n`);
+          (runs[e] ??= []).push(await runChild(e, width, height, e.startsWith('rl') ? rlFrames : frames, o.config));
+        }
       }
-      const by = (id: string) => results.find((r) => r.engine === id);
+      // the median round per engine; every round is kept in the report
+      const results = engines.map((e) => {
+        const rs = runs[e];
+        const m = median(rs.map((r) => r.megapixelsPerSecond));
+        return {
+          ...(rs.find((r) => r.megapixelsPerSecond === m) ?? rs[0]),
+          megapixelsPerSecond: m,
+          roundsMPs: rs.map((r) => r.megapixelsPerSecond),
+        };
+      });
+      const by = (id: string): EngineBench | undefined => results[engines.indexOf(id)];
       const ratio = (a?: EngineBench, b?: EngineBench) => (a && b ? a.megapixelsPerSecond / b.megapixelsPerSecond : null);
-      const ratios = {
+      const ratios: Record<string, number | null> = {
         int8OverFp32: ratio(by('damn'), by('damn-fp32')),
         int8OverRl: ratio(by('damn'), by('rl')),
         fp32OverRl: ratio(by('damn-fp32'), by('rl')),
+        tiledOverUntiledInt8: ratio(by('damn'), by('damn@0')),
+        tiledOverUntiledFp32: ratio(by('damn-fp32'), by('damn-fp32@0')),
       };
-      const report = {
-        measured: new Date().toISOString(),
-        host: { cpus: (await import('node:os')).cpus().length, node: process.version },
-        size,
-        results,
-        ratios,
-      };
+      const report = { measured: new Date().toISOString(), host: hostInfo(), width, height, rounds, results, ratios };
       if (o.out) {
         mkdirSync(dirname(o.out), { recursive: true });
         writeFileSync(o.out, `${JSON.stringify(report, null, 2)}\n`);
@@ -156,17 +239,18 @@ export function register(program: Command): void {
         process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
         return;
       }
+      process.stdout.write(`${report.host.cpuModel}, ${report.host.cpus} CPUs, flags: ${report.host.flags.join(' ')}\n`);
       process.stdout.write(
-        `| engine | provider | frame | MP/s | fps | p50 ms | p99 ms | peak RSS MB |\n|---|---|---|---|---|---|---|---|\n`,
+        `| engine | window | tiles | overhead | provider | frame | MP/s | fps | p50 ms | p99 ms | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n`,
       );
       for (const r of results) {
         process.stdout.write(
-          `| ${r.engine} | ${r.provider} | ${r.size}×${r.size} | ${r.megapixelsPerSecond.toFixed(3)} | ${r.framesPerSecond.toFixed(1)} | ${r.latencyMs.p50.toFixed(2)} | ${r.latencyMs.p99.toFixed(2)} | ${r.peakRssMB.toFixed(0)} |\n`,
+          `| ${r.engine} | ${r.window || 'untiled'} | ${r.tiles} | ${r.overhead.toFixed(2)} | ${r.provider} | ${r.width}×${r.height} | ${r.megapixelsPerSecond.toFixed(3)} | ${r.framesPerSecond.toFixed(2)} | ${r.latencyMs.p50.toFixed(1)} | ${r.latencyMs.p99.toFixed(1)} | ${r.peakRssMB.toFixed(0)} |\n`,
         );
       }
       const f = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(2)}×`);
       process.stdout.write(
-        `INT8/FP32 throughput ${f(ratios.int8OverFp32)}; INT8/RL ${f(ratios.int8OverRl)}; FP32/RL ${f(ratios.fp32OverRl)}\n`,
+        `INT8/FP32 ${f(ratios.int8OverFp32)}; INT8/RL ${f(ratios.int8OverRl)}; tiled/untiled INT8 ${f(ratios.tiledOverUntiledInt8)}, FP32 ${f(ratios.tiledOverUntiledFp32)}\n`,
       );
     });
 }

@@ -17,6 +17,11 @@ export const simCameraSchema = z.strictObject({
   photons: z.number().positive().default(5000),
   background: z.number().min(0).default(10),
   seed: z.number().int().default(1),
+  /**
+   * render this many random frames once, then replay them in turn with fresh seq and timestamp
+   * (0 = render every frame): feeds sensor-sized frames faster than the simulator renders them
+   */
+  replay: z.number().int().min(0).max(64).default(0),
 });
 
 export const fileCameraSchema = z.strictObject({

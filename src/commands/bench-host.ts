@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+/** CPU instruction-set flags that decide how fast INT8 and FP32 kernels run. */
+const RELEVANT_FLAGS = /^(sse4_2|avx|avx2|fma|f16c|avx512\w*|avx_vnni|amx\w*|asimd|asimddp|asimdhp|i8mm|sve\w*|bf16|dotprod)$/;
+
+export interface HostInfo {
+  cpuModel: string;
+  cpus: number;
+  flags: string[];
+  node: string;
+  arch: string;
+}
+
+/** The machine a figure was measured on: compare only ratios from one run, and only on one host. */
+export function hostInfo(): HostInfo {
+  let flags: string[] = [];
+  try {
+    const text = readFileSync('/proc/cpuinfo', 'utf8');
+    const line = text.split('\n').find((l) => /^(flags|Features)\s*:/.test(l)) ?? '';
+    flags = line
+      .replace(/^[^:]*:\s*/, '')
+      .split(/\s+/)
+      .filter((f) => RELEVANT_FLAGS.test(f))
+      .sort();
+  } catch {
+    // not Linux: no flags to report
+  }
+  const c = cpus();
+  return { cpuModel: c[0]?.model ?? 'unknown', cpus: c.length, flags, node: process.version, arch: process.arch };
+}
