@@ -272,8 +272,9 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       log: log.child({ part: 'health' }),
       progress: () => {
         const s = pipeline.stats();
-        return { framesOut: s.framesOut, streaming: s.streaming, framesIn: s.framesIn, dropped: s.dropped, queueDepth: s.queueDepth };
+        return { framesOut: s.framesOut, streaming: s.streaming };
       },
+      pipeline: () => pipeline.stats(),
       devices: () => devicesFromFaults(faults.snapshot(), ['camera', ...(dmd ? ['dmd'] : []), ...(stage.stage ? ['stage'] : [])]),
       broker: () => brokerFromMqtt(mqtt.client.state(), mqtt.spool.stats()),
       commands: async (name) => {

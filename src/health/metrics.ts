@@ -57,6 +57,12 @@ export interface HealthPayload {
     in: number;
     out: number;
     dropped: number;
+    /** frames that failed in a stage */
+    errors: number;
+    /** frames/s the engine sustains at the current frame size (from its busy time per frame) */
+    sustainablePerSecond: number;
+    /** result images skipped because the MQTT byte budget had no room */
+    imagesSkipped: number;
     inPerSecond: number;
     outPerSecond: number;
     droppedPerSecond: number;
@@ -94,6 +100,22 @@ export interface MetricsOptions {
   system?: () => SystemSnapshot | null;
   /** whether the pipeline is meant to be streaming (vs. stopped by a command) */
   streaming?: () => boolean;
+  /**
+   * the pipeline's own cumulative counters, read at every snapshot and scrape: the pipeline is
+   * their one owner, so health and /metrics always agree and frames in ≥ frames out
+   */
+  pipeline?: () => PipelineCounters;
+}
+
+export interface PipelineCounters {
+  framesIn: number;
+  framesOut: number;
+  dropped: number;
+  errors: number;
+  queueDepth: number;
+  /** frames/s the engine sustains at the current frame size */
+  sustainableFps: number;
+  imagesSkipped: number;
 }
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -124,6 +146,7 @@ export class Metrics {
   private framesInCount = 0;
   private framesOutCount = 0;
   private droppedCount = 0;
+  private pipelineExtra = { errors: 0, sustainableFps: 0, imagesSkipped: 0 };
   private restarts = 0;
   private queueDepthValue = 0;
   private modelInfo: ModelInfo | null = null;
@@ -206,6 +229,10 @@ export class Metrics {
     this.framesOutCount++;
     this.cFramesOut.inc();
     this.outRate.add(1);
+    this.observeLatency(timings);
+  }
+
+  private observeLatency(timings: StageTimings): void {
     for (const s of STAGES) {
       const ms = timings[s];
       if (!Number.isFinite(ms) || ms < 0) continue;
@@ -225,22 +252,42 @@ export class Metrics {
     if (total > this.framesInCount) this.frameIn(total - this.framesInCount);
   }
 
-  /** Pull the pipeline's cumulative counters (e.g. each health tick from Pipeline.stats()). */
-  updateFromPipeline(stats: { framesIn: number; dropped: number; queueDepth: number }): void {
-    this.setFramesInTotal(stats.framesIn);
-    this.setDroppedTotal(stats.dropped);
-    this.setQueueDepth(stats.queueDepth);
-  }
-
   /** For sources that report a cumulative count (FrameResult.dropped): only the increase counts. */
   setDroppedTotal(total: number): void {
     if (total > this.droppedCount) this.frameDropped(total - this.droppedCount);
   }
 
-  /** Everything a FrameResult says about the pipeline; lets the hub sit beside the other ResultSinks. */
+  /** For a cumulative frames-out count (PipelineStats.framesOut): only the increase counts. */
+  setFramesOutTotal(total: number): void {
+    if (total > this.framesOutCount) {
+      const n = total - this.framesOutCount;
+      this.framesOutCount = total;
+      this.cFramesOut.inc(n);
+      this.outRate.add(n);
+    }
+  }
+
+  /** Read the pipeline's counters now (every snapshot and scrape does). */
+  private syncPipeline(): void {
+    const p = safeCall(this.opts.pipeline);
+    if (!p) return;
+    this.setFramesInTotal(p.framesIn);
+    this.setFramesOutTotal(p.framesOut);
+    this.setDroppedTotal(p.dropped);
+    this.setQueueDepth(p.queueDepth);
+    this.pipelineExtra = { errors: p.errors, sustainableFps: p.sustainableFps, imagesSkipped: p.imagesSkipped };
+  }
+
+  /**
+   * What a FrameResult says besides the counts (latency per stage, the model that made it); the
+   * counts come from the pipeline itself when a `pipeline` source is configured.
+   */
   observeResult(result: FrameResult): void {
-    this.frameOut(result.timings);
-    this.setDroppedTotal(result.dropped);
+    if (this.opts.pipeline) this.observeLatency(result.timings);
+    else {
+      this.frameOut(result.timings);
+      this.setDroppedTotal(result.dropped);
+    }
     const m = result.model;
     if (!this.modelInfo || this.modelInfo.id !== m.id || this.modelInfo.hash !== m.fingerprint || this.modelInfo.provider !== m.provider) {
       this.setModel({ id: m.id, hash: m.fingerprint, provider: m.provider });
@@ -281,6 +328,7 @@ export class Metrics {
   }
 
   snapshot(): HealthPayload {
+    this.syncPipeline();
     const mem = process.memoryUsage();
     return {
       version: this.version,
@@ -292,6 +340,9 @@ export class Metrics {
         in: this.framesInCount,
         out: this.framesOutCount,
         dropped: this.droppedCount,
+        errors: this.pipelineExtra.errors,
+        sustainablePerSecond: round3(this.pipelineExtra.sustainableFps),
+        imagesSkipped: this.pipelineExtra.imagesSkipped,
         inPerSecond: round3(this.inRate.perSecond()),
         outPerSecond: round3(this.outRate.perSecond()),
         droppedPerSecond: round3(this.dropRate.perSecond()),
@@ -314,6 +365,7 @@ export class Metrics {
   }
 
   prometheusText(): Promise<string> {
+    this.syncPipeline();
     return this.registry.metrics();
   }
 

@@ -2,7 +2,7 @@ import type { Settings } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { ResultSink } from '../pipeline/types.ts';
 import { type CommandHandler, WebServer } from '../web/server.ts';
-import { type BrokerStatus, type DeviceStatus, type HealthPayload, Metrics } from './metrics.ts';
+import { type BrokerStatus, type DeviceStatus, type HealthPayload, Metrics, type PipelineCounters } from './metrics.ts';
 import { SystemMonitor } from './system.ts';
 import { type Notifier, SystemdNotifier, watchdogIntervalMs } from './systemd-notify.ts';
 import { Watchdog, type WatchdogProgress } from './watchdog.ts';
@@ -11,7 +11,9 @@ export interface HealthDeps {
   settings: Pick<Settings, 'device' | 'health' | 'web' | 'systemd'>;
   log: Logger;
   /** pipeline progress for the watchdog, e.g. from Pipeline.stats() */
-  progress: () => WatchdogProgress & { framesIn?: number; dropped?: number; queueDepth?: number };
+  progress: () => WatchdogProgress;
+  /** the pipeline's counters (their one owner), read by every health snapshot and scrape */
+  pipeline?: () => PipelineCounters;
   devices?: () => DeviceStatus[];
   broker?: () => BrokerStatus | null;
   /** dashboard buttons (capture, selftest, start, stop) */
@@ -62,6 +64,7 @@ export async function startHealth(deps: HealthDeps): Promise<HealthServices> {
     broker: deps.broker,
     system: () => system.snapshot(),
     streaming,
+    pipeline: deps.pipeline,
   });
   const notifier = deps.notifier ?? new SystemdNotifier({ env, enabled: settings.systemd.notify, log });
   const petMs = notifier.enabled ? watchdogIntervalMs(env) : null;
@@ -90,14 +93,6 @@ export async function startHealth(deps: HealthDeps): Promise<HealthServices> {
   }
 
   const tick = (): void => {
-    try {
-      const p = deps.progress();
-      if (p.framesIn !== undefined && p.dropped !== undefined && p.queueDepth !== undefined) {
-        metrics.updateFromPipeline({ framesIn: p.framesIn, dropped: p.dropped, queueDepth: p.queueDepth });
-      }
-    } catch {
-      // progress is also the watchdog's probe; its failure is reported there
-    }
     const payload = metrics.snapshot();
     try {
       deps.publishHealth?.(payload);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FaultRegistry } from '../../../src/hardware/faults.ts';
 import { brokerFromMqtt, devicesFromFaults } from '../../../src/health/adapters.ts';
 import { Metrics } from '../../../src/health/metrics.ts';
+import { makeResult } from '../mqtt/fixtures.ts';
 
 describe('devicesFromFaults', () => {
   it('lists known devices, flags recent faults and keeps counts', () => {
@@ -35,16 +36,30 @@ describe('brokerFromMqtt', () => {
   });
 });
 
-describe('Metrics.updateFromPipeline', () => {
-  it('follows cumulative pipeline counters without double counting', () => {
-    const m = new Metrics({ defaultMetrics: false });
-    m.updateFromPipeline({ framesIn: 10, dropped: 2, queueDepth: 1 });
-    m.updateFromPipeline({ framesIn: 10, dropped: 2, queueDepth: 4 });
-    m.updateFromPipeline({ framesIn: 15, dropped: 3, queueDepth: 0 });
+describe('Metrics reading the pipeline counters', () => {
+  it('follows cumulative counters without double counting, and health agrees with /metrics', async () => {
+    const c = { framesIn: 10, framesOut: 7, dropped: 2, errors: 1, queueDepth: 1, sustainableFps: 3.5, imagesSkipped: 0 };
+    const m = new Metrics({ defaultMetrics: false, pipeline: () => c });
+    m.snapshot();
+    m.snapshot();
+    Object.assign(c, { framesIn: 15, framesOut: 11, dropped: 3, queueDepth: 0 });
+    const s = m.snapshot();
+    const text = await m.prometheusText();
+    m.close();
+    expect(s.frames).toMatchObject({ in: 15, out: 11, dropped: 3, errors: 1, sustainablePerSecond: 3.5 });
+    expect(s.frames.in).toBeGreaterThanOrEqual(s.frames.out);
+    expect(s.queueDepth).toBe(0);
+    expect(text).toMatch(/^rayleigh_frames_in_total 15$/m);
+    expect(text).toMatch(/^rayleigh_frames_out_total 11$/m);
+  });
+
+  it('a result pushed between ticks does not count twice when the pipeline owns the counters', () => {
+    const c = { framesIn: 1, framesOut: 1, dropped: 0, errors: 0, queueDepth: 0, sustainableFps: 1, imagesSkipped: 0 };
+    const m = new Metrics({ defaultMetrics: false, pipeline: () => c });
+    m.observeResult(makeResult(1));
     const s = m.snapshot();
     m.close();
-    expect(s.frames.in).toBe(15);
-    expect(s.frames.dropped).toBe(3);
-    expect(s.queueDepth).toBe(0);
+    expect(s.frames.out).toBe(1);
+    expect(s.latencyMs.total.count).toBe(1);
   });
 });

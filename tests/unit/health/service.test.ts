@@ -33,7 +33,8 @@ describe('startHealth', () => {
     const h = await startHealth({
       settings,
       log: silentLogger,
-      progress: () => ({ framesOut: ++framesOut, streaming: true, framesIn: framesOut + 2, dropped: 1, queueDepth: 2 }),
+      progress: () => ({ framesOut: ++framesOut, streaming: true }),
+      pipeline: () => ({ framesIn: 3, framesOut: 1, dropped: 1, errors: 0, queueDepth: 2, sustainableFps: 2, imagesSkipped: 0 }),
       commands: async () => 'ok',
       publishHealth: (p) => published.push(p),
       env: { WATCHDOG_USEC: '100000', NOTIFY_SOCKET: '/unused' },
