@@ -115,7 +115,7 @@ export class Pipeline {
     this.queue = new DropOldestQueue<Queued>(opts.queueSize);
     this.products = opts.products ?? NO_PRODUCTS;
     const p = this.products;
-    this.imageGate = new RateGate(p.image.maxRate > 0 ? 1000 / p.image.maxRate : Number.POSITIVE_INFINITY);
+    this.imageGate = new RateGate(p.image.maxRate > 0 ? Math.floor(1000 / p.image.maxRate) : Number.POSITIVE_INFINITY);
     this.accumulateGate = new RateGate(p.accumulate.everyMs);
     this.previewGate = new RateGate(p.previews?.everyMs ?? Number.POSITIVE_INFINITY);
     const burst = Math.max(p.image.enabled ? p.image.maxBytes : 0, p.accumulate.enabled ? p.accumulate.maxBytes : 0, META_BYTES_BASE) * 2;

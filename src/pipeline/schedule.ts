@@ -18,7 +18,10 @@ export class PublishBudget {
   }
 
   private refill(now: number): void {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond);
+    const dt = Math.max(0, now - this.last);
+    // an unlimited budget is always full (and ∞ × 0 would be NaN)
+    this.tokens =
+      this.bytesPerSecond === Number.POSITIVE_INFINITY ? this.burst : Math.min(this.burst, this.tokens + (dt / 1000) * this.bytesPerSecond);
     this.last = now;
   }
 

@@ -1,0 +1,237 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { Frame, FrameSource, FrameSourceStats } from '../../../src/camera/types.ts';
+import { WorkerEngine } from '../../../src/inference/engine.ts';
+import { inThread } from '../../../src/inference/in-thread.ts';
+import { sha256Hex } from '../../../src/inference/registry.ts';
+import type { MapEngine } from '../../../src/inference/types.ts';
+import { readPngText } from '../../../src/io/png.ts';
+import { type Image, makeImage } from '../../../src/optics/image.ts';
+import { type ImageProducts, Pipeline } from '../../../src/pipeline/pipeline.ts';
+import type { FrameResult } from '../../../src/pipeline/types.ts';
+import { TINY_RECEPTIVE_FIELD } from '../../fixtures/tiny-model.ts';
+import { spotFrame } from '../inference/helpers.ts';
+
+function frame(seq: number, w = 32, h = 24): Frame {
+  const img = makeImage(w, h);
+  img.data.fill(1);
+  img.data[(h >> 1) * w + (w >> 1)] = 100;
+  return { seq, timestamp: Date.now(), image: img, source: 'test' };
+}
+
+/** Emits a frame every `ms` until stopped. */
+class TickSource implements FrameSource {
+  readonly kind = 'tick';
+  private timer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  constructor(private readonly ms: number) {}
+  async start(onFrame: (f: Frame) => void): Promise<void> {
+    this.timer = setInterval(() => onFrame(frame(this.seq++)), this.ms);
+  }
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+  }
+  async capture(): Promise<Frame> {
+    return frame(999);
+  }
+  stats(): FrameSourceStats {
+    return { frames: this.seq, restarts: 0, errors: 0 };
+  }
+}
+
+/** The unit-sum frame itself, on the camera grid: enough to exercise the frame path. */
+const identity: MapEngine = {
+  id: 'identity',
+  scale: 1,
+  fingerprint: 'id',
+  provider: 'js',
+  async reconstruct(f: Image) {
+    let s = 0;
+    for (const v of f.data) s += v;
+    return makeImage(
+      f.width,
+      f.height,
+      Float32Array.from(f.data, (v) => v / s),
+    );
+  },
+  async close() {},
+};
+
+const post = { threshold: 0.5, minDistance: 1, maxLocalizations: 10 };
+
+function products(over: Partial<ImageProducts> = {}): ImageProducts {
+  return {
+    image: { enabled: true, maxRate: 1000, maxEdge: 64, maxBytes: 1 << 20 },
+    accumulate: { enabled: false, frames: 10, seconds: 60, everyMs: 100_000, maxEdge: 64, maxBytes: 1 << 20 },
+    bytesPerSecond: Number.POSITIVE_INFINITY,
+    ...over,
+  };
+}
+
+describe('frame accounting', () => {
+  it('capture while streaming returns the stream’s next result instead of processing a frame twice', async () => {
+    const results: FrameResult[] = [];
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 2,
+      reconstructor: inThread(identity),
+      postprocess: post,
+      sinks: [{ publish: (r) => void results.push(r) }],
+    });
+    await p.start(new TickSource(10));
+    const captured = await p.nextResult();
+    await p.stop();
+    const s = p.stats();
+    expect(results.filter((r) => r.seq === captured.seq)).toHaveLength(1);
+    expect(s.framesOut).toBe(results.length);
+    expect(s.framesIn).toBeGreaterThanOrEqual(s.framesOut + s.dropped);
+  });
+
+  it('a frame processed on request counts in as well as out', async () => {
+    const p = new Pipeline({ stream: 'main', queueSize: 2, reconstructor: inThread(identity), postprocess: post });
+    await p.processOne(frame(1));
+    const bad = frame(2);
+    bad.image.data[3] = Number.NaN;
+    await expect(p.processOne(bad)).rejects.toThrow(/non-finite pixel at x=3, y=0/);
+    expect(p.stats()).toMatchObject({ framesIn: 2, framesOut: 1, errors: 1 });
+  });
+
+  it('a slow sink backs frames up into the drop-oldest queue, counted, instead of into memory', async () => {
+    let inSink = 0;
+    let maxConcurrent = 0;
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 2,
+      reconstructor: inThread(identity),
+      postprocess: post,
+      sinks: [
+        {
+          async publish() {
+            inSink++;
+            maxConcurrent = Math.max(maxConcurrent, inSink);
+            await new Promise((r) => setTimeout(r, 40));
+            inSink--;
+          },
+        },
+      ],
+    });
+    await p.start(new TickSource(5));
+    await new Promise((r) => setTimeout(r, 400));
+    await p.stop({ drain: false });
+    const s = p.stats();
+    expect(maxConcurrent).toBe(1);
+    expect(s.dropped).toBeGreaterThan(0);
+    expect(s.framesIn).toBe(s.framesOut + s.dropped + s.errors);
+  });
+});
+
+describe('image products', () => {
+  it('makes the 16-bit image at most maxRate per second, tagged with its frame', async () => {
+    const results: FrameResult[] = [];
+    const p = new Pipeline({
+      stream: 'cam',
+      queueSize: 1,
+      reconstructor: inThread(identity),
+      postprocess: post,
+      products: products({ image: { enabled: true, maxRate: 1 / 3600, maxEdge: 64, maxBytes: 1 << 20 } }),
+      sinks: [{ publish: (r) => void results.push(r) }],
+    });
+    for (let i = 0; i < 5; i++) await p.processOne(frame(i));
+    const withImage = results.filter((r) => r.image);
+    expect(withImage).toHaveLength(1);
+    const tag = JSON.parse(readPngText(withImage[0].image?.png as Uint8Array).rayleigh);
+    expect(tag).toMatchObject({ stream: 'cam', seq: 0, kind: 'image' });
+  });
+
+  it('bins a region of interest to the edge budget and skips images the byte budget has no room for', async () => {
+    const results: FrameResult[] = [];
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 1,
+      reconstructor: inThread(identity),
+      postprocess: post,
+      products: products({
+        image: { enabled: true, maxRate: 1e9, maxEdge: 8, maxBytes: 4096, region: { x: 8, y: 4, width: 16, height: 16 } },
+        bytesPerSecond: 1024,
+      }),
+      sinks: [{ publish: (r) => void results.push(r) }],
+    });
+    for (let i = 0; i < 12; i++) await p.processOne(frame(i));
+    const first = results[0].image;
+    expect(first?.region).toEqual({ x: 8, y: 4, width: 16, height: 16 });
+    expect(first?.bin).toBe(2);
+    expect([first?.width, first?.height]).toEqual([8, 8]);
+    // a 1 KiB/s budget holds two 4 KiB worst cases at first, then one every few seconds:
+    // every due image is either made or counted as skipped
+    const made = results.filter((r) => r.image).length;
+    expect(made).toBeLessThan(12);
+    expect(p.stats().imagesSkipped).toBe(12 - made);
+  });
+
+  it('renders the accumulated localisations of recent frames', async () => {
+    const results: FrameResult[] = [];
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 1,
+      reconstructor: inThread(identity),
+      postprocess: post,
+      products: products({
+        image: { enabled: false, maxRate: 0, maxEdge: 64, maxBytes: 4096 },
+        accumulate: { enabled: true, frames: 3, seconds: 60, everyMs: 100_000, binsPerPixel: 2, maxEdge: 256, maxBytes: 1 << 20 },
+      }),
+      sinks: [{ publish: (r) => void results.push(r) }],
+    });
+    for (let i = 0; i < 4; i++) await p.processOne(frame(i));
+    p.requestAccumulated();
+    await p.processOne(frame(5));
+    const acc = results.at(-1)?.accumulated;
+    // the last 3 frames, one localisation each, all in the same histogram bin
+    expect(acc).toMatchObject({ frames: 3, localizations: 3, binsPerPixel: 2, width: 64, height: 48 });
+    expect(results.slice(1, -1).every((r) => !r.accumulated)).toBe(true);
+  });
+});
+
+describe('the event loop only routes', () => {
+  it('reads a frame’s pixels once on the main thread (the copy handed to the engine worker)', async () => {
+    const bytes = new Uint8Array(readFileSync(new URL('../../fixtures/tiny-fp32.onnx', import.meta.url)));
+    const model = {
+      path: 'tiny',
+      bytes,
+      sha256: sha256Hex(bytes),
+      entry: {
+        id: 'tiny',
+        file: 'tiny-fp32.onnx',
+        sha256: sha256Hex(bytes),
+        task: 'damn' as const,
+        precision: 'fp32' as const,
+        input: { name: 'input', layout: 'NCHW' as const, normalisation: 'min-sub-unit-sum-x-hw/2500' as const, multiple: 1 },
+        output: { name: 'output', scale: 4, meaning: 'test' },
+        opset: 13,
+        macsPerPixel: 0,
+        receptiveField: TINY_RECEPTIVE_FIELD,
+        trainedBy: 'tests',
+      },
+    };
+    const engine = await WorkerEngine.onnx(model, { provider: 'cpu', threads: 1, tile: { window: 32, memoryMB: 64 } });
+    try {
+      const img = spotFrame(96, 80, 3, 10);
+      let reads = 0;
+      const counted = {
+        width: img.width,
+        height: img.height,
+        get data() {
+          reads++;
+          return img.data;
+        },
+      };
+      const p = new Pipeline({ stream: 'main', queueSize: 1, reconstructor: engine, postprocess: post, products: products() });
+      const r = await p.processOne({ seq: 1, timestamp: Date.now(), image: counted, source: 'test' });
+      expect(r.tiles).toBeGreaterThan(1);
+      expect(r.image?.png.byteLength).toBeGreaterThan(0);
+      expect(r.localizations.count).toBeGreaterThan(0);
+      expect(reads).toBe(1);
+    } finally {
+      await engine.close();
+    }
+  });
+});
