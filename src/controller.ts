@@ -263,6 +263,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       calibration: await loadCalibration(settings),
       sinks: [mqtt.publisher],
       products: imageProducts(settings),
+      sensor: { roi: settings.camera.roi, binning: settings.camera.binning },
       log: log.child({ part: 'pipeline' }),
     });
 

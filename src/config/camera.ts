@@ -6,8 +6,27 @@ const psf = z.strictObject({
   width: z.number().positive().max(50).default(2),
 });
 
+/**
+ * What part of the sensor the pipeline processes, for any camera: a region of interest in sensor
+ * pixels and a sum-binning factor, applied in the engine worker after dark/flat (which stay
+ * sensor-sized). Trades field for frame rate; results are in the cropped, binned frame's pixels,
+ * and the meta says how to map them back (sensor = roi.x/y + frame × binning).
+ */
+export const sensorWindowFields = {
+  roi: z
+    .strictObject({
+      x: z.number().int().min(0),
+      y: z.number().int().min(0),
+      width: z.number().int().min(8),
+      height: z.number().int().min(8),
+    })
+    .optional(),
+  binning: z.number().int().min(1).max(8).default(1),
+};
+
 export const simCameraSchema = z.strictObject({
   type: z.literal('sim'),
+  ...sensorWindowFields,
   width: z.number().int().min(8).max(4096).default(64),
   height: z.number().int().min(8).max(4096).default(64),
   fps: z.number().positive().max(1000).default(5),
@@ -26,6 +45,7 @@ export const simCameraSchema = z.strictObject({
 
 export const fileCameraSchema = z.strictObject({
   type: z.literal('file'),
+  ...sensorWindowFields,
   path: z.string().min(1),
   fps: z.number().positive().max(1000).default(5),
   loop: z.boolean().default(true),
@@ -33,6 +53,7 @@ export const fileCameraSchema = z.strictObject({
 
 export const rpicamCameraSchema = z.strictObject({
   type: z.literal('rpicam'),
+  ...sensorWindowFields,
   width: z.number().int().min(16).max(9152).default(1456),
   height: z.number().int().min(16).max(6944).default(1088),
   fps: z.number().positive().max(240).default(10),
@@ -49,6 +70,7 @@ export const rpicamCameraSchema = z.strictObject({
 
 export const gstreamerCameraSchema = z.strictObject({
   type: z.literal('gstreamer'),
+  ...sensorWindowFields,
   width: z.number().int().min(16).max(8192).default(1920),
   height: z.number().int().min(16).max(8192).default(1080),
   fps: z.number().positive().max(240).default(10),
@@ -63,6 +85,7 @@ export const cameraSchema = z
   .prefault({ type: 'sim' });
 
 export type CameraConfig = z.output<typeof cameraSchema>;
+export type SensorWindow = { roi?: { x: number; y: number; width: number; height: number }; binning: number };
 export type SimCameraConfig = z.output<typeof simCameraSchema>;
 export type FileCameraConfig = z.output<typeof fileCameraSchema>;
 export type RpicamCameraConfig = z.output<typeof rpicamCameraSchema>;

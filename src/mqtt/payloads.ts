@@ -63,7 +63,10 @@ export const resultMetaSchema = z.object({
   timestamp: z.number(),
   source: z.string(),
   model: z.object({ id: z.string(), fingerprint: z.string(), provider: z.string() }),
+  /** the frame the model saw (after camera.roi and camera.binning); positions are in its pixels */
   input: z.object({ width: z.number().int(), height: z.number().int() }),
+  /** sensor pixel = (x, y) + frame pixel × binning */
+  sensor: z.object({ x: z.number().int(), y: z.number().int(), binning: z.number().int() }),
   output: z.object({ width: z.number().int(), height: z.number().int() }),
   scale: z.number(),
   localizations: localizationColumnsSchema,
@@ -243,6 +246,7 @@ export function toResultMeta(r: FrameResult): ResultMeta {
     source: r.source,
     model: { id: r.model.id, fingerprint: r.model.fingerprint, provider: r.model.provider },
     input: { width: r.input.width, height: r.input.height },
+    sensor: { ...r.sensor },
     output: { width: r.output.width, height: r.output.height },
     scale: r.scale,
     localizations: columns(r.localizations),

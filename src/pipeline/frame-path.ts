@@ -25,7 +25,7 @@ import {
 import { encodePng8Stretched, withPngText } from '../io/png.ts';
 import { type Image, makeImage } from '../optics/image.ts';
 import { type PostprocessOptions, signalPhotons } from './postprocess.ts';
-import { type Calibration, preprocessInPlace } from './preprocess.ts';
+import { applySensorWindow, type Calibration, preprocessInPlace, type SensorWindow } from './preprocess.ts';
 import { type AccumulateSpec, Accumulator, encodeWithin, type Region, RegionRender } from './render.ts';
 
 /** A network run window by window (ONNX), or an engine that takes the whole frame (Richardson–Lucy). */
@@ -42,6 +42,8 @@ export interface ImageRequest {
 
 export interface FrameJob {
   image: Image;
+  /** region of interest and binning, applied after dark/flat */
+  sensor?: SensorWindow;
   /** written into each published PNG as a tEXt "rayleigh" chunk (JSON), with the image's own scale */
   tag?: Record<string, string | number>;
   postprocess: PostprocessOptions;
@@ -69,6 +71,8 @@ export interface EncodedImage {
 }
 
 export interface FrameOutput {
+  /** the frame the network saw (after region of interest and binning) */
+  input: { width: number; height: number };
   output: { width: number; height: number };
   localizations: LocalizationColumns;
   timings: { preprocess: number; reconstruct: number; postprocess: number; encode: number };
@@ -123,7 +127,7 @@ export class FramePath {
 
   async process(job: FrameJob): Promise<FrameOutput> {
     const t0 = performance.now();
-    const frame = preprocessInPlace(job.image, this.calibration);
+    const frame = applySensorWindow(preprocessInPlace(job.image, this.calibration), job.sensor);
     const t1 = performance.now();
     const e = this.engine;
     const s = e.scale;
@@ -181,6 +185,7 @@ export class FramePath {
     const t2 = performance.now();
 
     const result: FrameOutput = {
+      input: { width: frame.width, height: frame.height },
       output: { width: W, height: H },
       localizations: locs,
       timings: { preprocess: t1 - t0, reconstruct: inferMs, postprocess: t2 - t1 - inferMs, encode: 0 },

@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import type { FrameJob } from './frame-path.ts';
 import type { PostprocessOptions } from './postprocess.ts';
-import type { Calibration } from './preprocess.ts';
+import type { Calibration, SensorWindow } from './preprocess.ts';
 import { DropOldestQueue } from './queue.ts';
 import type { Region } from './render.ts';
 import { PublishBudget, RateGate } from './schedule.ts';
@@ -49,6 +49,8 @@ export interface PipelineOptions {
   calibration?: Calibration;
   sinks?: ResultSink[];
   products?: ImageProducts;
+  /** camera.roi / camera.binning */
+  sensor?: SensorWindow;
   log?: Logger;
 }
 
@@ -80,6 +82,19 @@ const NO_PRODUCTS: ImageProducts = {
 /** Bytes of one localisation in the meta JSON (4 rounded numbers and separators), for the budget. */
 const META_BYTES_PER_LOCALIZATION = 32;
 const META_BYTES_BASE = 600;
+
+function sensorInfo(w: SensorWindow | undefined): { x: number; y: number; binning: number } {
+  return { x: w?.roi?.x ?? 0, y: w?.roi?.y ?? 0, binning: w?.binning ?? 1 };
+}
+
+/** Ground truth (sensor pixels) in the cropped, binned frame's pixels, dropping what falls outside. */
+function toFramePixels(truth: Frame['truth'], w: SensorWindow | undefined, frame: { width: number; height: number }): Frame['truth'] {
+  if (!truth || !w || (!w.roi && w.binning <= 1)) return truth;
+  const s = sensorInfo(w);
+  return truth
+    .map((e) => ({ ...e, x: (e.x - s.x) / s.binning, y: (e.y - s.y) / s.binning }))
+    .filter((e) => e.x >= 0 && e.y >= 0 && e.x < frame.width && e.y < frame.height);
+}
 
 export class Pipeline {
   private queue: DropOldestQueue<Queued>;
@@ -272,7 +287,12 @@ export class Pipeline {
   private job(frame: Frame): FrameJob {
     const p = this.products;
     const now = Date.now();
-    const job: FrameJob = { image: frame.image, postprocess: this.postprocessOptions, tag: { stream: this.opts.stream, seq: frame.seq } };
+    const job: FrameJob = {
+      image: frame.image,
+      sensor: this.opts.sensor,
+      postprocess: this.postprocessOptions,
+      tag: { stream: this.opts.stream, seq: frame.seq },
+    };
     if (p.image.enabled && this.imageGate.due(now) && this.budget.has(p.image.maxBytes, now)) {
       job.image16 = { region: p.image.region, maxEdge: p.image.maxEdge, maxBytes: p.image.maxBytes };
       this.imageGate.mark(now);
@@ -317,7 +337,8 @@ export class Pipeline {
       timestamp: frame.timestamp,
       source: frame.source,
       model: { id: recon.id, fingerprint: recon.fingerprint, provider: recon.provider },
-      input: { width: frame.image.width, height: frame.image.height },
+      input: out.input,
+      sensor: sensorInfo(this.opts.sensor),
       output: out.output,
       scale: recon.scale,
       localizations: locs,
@@ -332,7 +353,7 @@ export class Pipeline {
       dropped: this.dropped,
       tiles: out.tiles,
       overhead: out.overhead,
-      truth: frame.truth,
+      truth: toFramePixels(frame.truth, this.opts.sensor, out.input),
       image: out.image16,
       accumulated: out.accumulated,
       previews: out.previews,

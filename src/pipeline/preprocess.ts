@@ -44,3 +44,29 @@ export function preprocessInPlace(frame: Image, cal: Calibration): Image {
   }
   return frame;
 }
+
+/** A region of interest (sensor pixels) and a sum-binning factor. */
+export interface SensorWindow {
+  roi?: { x: number; y: number; width: number; height: number };
+  binning: number;
+}
+
+/** Crop to the region of interest, then sum-bin: what the network sees. The identity returns the frame itself. */
+export function applySensorWindow(frame: Image, w: SensorWindow | undefined): Image {
+  if (!w || (!w.roi && w.binning <= 1)) return frame;
+  const r = w.roi ?? { x: 0, y: 0, width: frame.width, height: frame.height };
+  if (r.x + r.width > frame.width || r.y + r.height > frame.height) {
+    throw new Error(`camera.roi ${r.x},${r.y} ${r.width}×${r.height} does not fit the ${frame.width}×${frame.height} sensor`);
+  }
+  const b = Math.max(1, w.binning);
+  const ow = Math.floor(r.width / b);
+  const oh = Math.floor(r.height / b);
+  if (ow < 1 || oh < 1) throw new Error(`camera.binning ${b} leaves nothing of a ${r.width}×${r.height} region`);
+  const out = new Float32Array(ow * oh);
+  for (let y = 0; y < oh * b; y++) {
+    const src = (r.y + y) * frame.width + r.x;
+    const dst = Math.floor(y / b) * ow;
+    for (let x = 0; x < ow * b; x++) out[dst + Math.floor(x / b)] += frame.data[src + x];
+  }
+  return { width: ow, height: oh, data: out };
+}

@@ -21,7 +21,10 @@ export interface FrameResult {
   timestamp: number;
   source: string;
   model: { id: string; fingerprint: string; provider: string };
+  /** the frame the network saw, after the camera's region of interest and binning */
   input: { width: number; height: number };
+  /** sensor = (x, y) + frame pixel × binning */
+  sensor: { x: number; y: number; binning: number };
   /** the unit-sum map's grid (it is not materialised; see `image`) */
   output: { width: number; height: number };
   scale: number;

@@ -54,6 +54,7 @@ describe('Metrics', () => {
       source: 'sim',
       model: { id: 'damn-int8', fingerprint: 'abc123', provider: 'cpu' },
       input: { width: 2, height: 2 },
+      sensor: { x: 0, y: 0, binning: 1 },
       output: { width: 4, height: 4 },
       scale: 2,
       localizations: listToColumns([]),

@@ -53,6 +53,7 @@ describe('startHealth', () => {
         source: 'sim',
         model: { id: 'm', fingerprint: 'f', provider: 'cpu' },
         input: { width: 4, height: 4 },
+        sensor: { x: 0, y: 0, binning: 1 },
         output: { width: 8, height: 8 },
         scale: 2,
         localizations: listToColumns([]),

@@ -26,6 +26,7 @@ export function makeResult(seq: number, stream = 'main', withTruth = false): Fra
     source: 'sim',
     model: { id: 'damn-int8', fingerprint: 'abc123', provider: 'cpu' },
     input: { width: 8, height: 8 },
+    sensor: { x: 0, y: 0, binning: 1 },
     output: { width: 16, height: 16 },
     scale: 2,
     localizations: listToColumns([{ x: 1.5, y: 2.5, photons: 100, peak: 1 }]),

@@ -235,3 +235,35 @@ describe('the event loop only routes', () => {
     }
   });
 });
+
+describe('region of interest and binning', () => {
+  it('crops and sum-bins after dark/flat, reports positions in the binned frame with the sensor mapping', async () => {
+    const results: FrameResult[] = [];
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 1,
+      reconstructor: inThread(identity),
+      postprocess: post,
+      sensor: { roi: { x: 8, y: 4, width: 16, height: 12 }, binning: 2 },
+      sinks: [{ publish: (r) => void results.push(r) }],
+    });
+    const f = frame(1, 32, 24);
+    // the bright pixel sits at sensor (16, 12): frame pixel ((16 - 8) / 2, (12 - 4) / 2) = (4, 4)
+    f.truth = [{ x: 16.5, y: 12.5, photons: 100 }];
+    const r = await p.processOne(f);
+    expect(r.input).toEqual({ width: 8, height: 6 });
+    expect(r.sensor).toEqual({ x: 8, y: 4, binning: 2 });
+    expect(r.localizations.count).toBe(1);
+    expect(r.localizations.x[0]).toBeCloseTo(4.5, 0);
+    expect(r.localizations.y[0]).toBeCloseTo(4.5, 0);
+    expect(r.truth).toEqual([{ x: 4.25, y: 4.25, photons: 100 }]);
+    const outside = new Pipeline({
+      stream: 'main',
+      queueSize: 1,
+      reconstructor: inThread(identity),
+      postprocess: post,
+      sensor: { roi: { x: 30, y: 0, width: 16, height: 8 }, binning: 1 },
+    });
+    await expect(outside.processOne(frame(2, 32, 24))).rejects.toThrow(/camera.roi .* does not fit the 32×24 sensor/);
+  });
+});
