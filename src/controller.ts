@@ -7,7 +7,7 @@ import type { Settings } from './config/schema.ts';
 import { UserError } from './errors.ts';
 import type { OpenedDmd } from './hardware/dmd/open.ts';
 import { FaultRegistry } from './hardware/faults.ts';
-import { renderPattern } from './hardware/patterns.ts';
+import { homeStage, moveStage, resetEstop, showPattern } from './hardware/device-commands.ts';
 import type { CreatedStage } from './hardware/stage/index.ts';
 import { brokerFromMqtt, devicesFromFaults } from './health/adapters.ts';
 import type { Metrics } from './health/metrics.ts';
@@ -165,12 +165,10 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       await pipeline.stop({ drain: true });
       return { streaming: false };
     },
-    async dmdShow(p) {
+    async dmdShow(p, ctx) {
       const d = requireDmd();
-      const mask = renderPattern(p.pattern, d.dmd.width, d.dmd.height);
       if (dmdTimer) clearTimeout(dmdTimer);
-      await d.dmd.setLeds(true);
-      await d.dmd.showMask(mask);
+      const mask = await showPattern(d.dmd, p.pattern, ctx?.signal);
       if (p.durationMs) {
         dmdTimer = setTimeout(() => {
           d.dmd.blank().catch((e: Error) => log.warn({ err: e.message }, 'DMD blank failed'));
@@ -179,20 +177,9 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       }
       return { shown: p.pattern.kind, points: mask.points.length, width: mask.width, height: mask.height };
     },
-    async stageMove(p) {
-      const st = requireStage();
-      for (const [axis, v] of Object.entries(p.axes)) {
-        if (p.relative) await st.moveBy(axis, v);
-        else await st.moveTo(axis, v);
-      }
-      return st.status();
-    },
-    async stageHome(p) {
-      const st = requireStage();
-      if (p.axes) for (const a of p.axes) await st.home(a);
-      else await st.home();
-      return st.status();
-    },
+    stageMove: (p, ctx) => moveStage(requireStage(), p, ctx?.signal),
+    stageHome: (p, ctx) => homeStage(requireStage(), p.axes, ctx?.signal),
+    estopReset: () => resetEstop(stage.stage),
     async estop() {
       stage.stage?.estop();
       await dmd?.dmd.stop().catch(() => undefined);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { remote } from './remote.ts';
 
 export const mqttSchema = z
   .strictObject({
@@ -36,14 +37,14 @@ export const mqttSchema = z
     reconnectPeriodMs: z.number().int().min(100).default(2000),
     /** reconnect delay doubles after each failed attempt up to this */
     reconnectMaxMs: z.number().int().min(100).default(30000),
-    results: z
-      .strictObject({
+    results: remote(
+      z.strictObject({
         /** QoS of …/result/<stream>/meta and …/image; 1 = at least once, delivered from the spool */
         qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
         /** records published before waiting for acknowledgements */
         inflight: z.number().int().min(1).max(1000).default(8),
-      })
-      .prefault({}),
+      }),
+    ).prefault({}),
     spool: z
       .strictObject({
         /** relative to stateDir unless absolute */
@@ -79,6 +80,13 @@ export const mqttSchema = z
         timeoutMs: z.number().int().min(100).default(120_000),
         /** valid requests waiting behind the running one; more are refused as busy */
         maxQueue: z.number().int().min(1).default(100),
+        /**
+         * `restart` over MQTT. Off unless the config file (or environment) turns it on: a
+         * restart re-reads files an attacker may not control, and is never a remote decision.
+         */
+        allowRestart: z.boolean().default(false),
+        /** `set_config` with `persist: true` (writes the config file). Off unless turned on locally. */
+        allowPersist: z.boolean().default(false),
       })
       .prefault({}),
   })

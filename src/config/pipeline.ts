@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { remote } from './remote.ts';
 
 export const pipelineSchema = z
   .strictObject({
@@ -8,9 +9,9 @@ export const pipelineSchema = z
       .regex(/^[A-Za-z0-9_-]+$/)
       .default('main'),
     /** frames buffered between capture and reconstruction; the oldest is dropped when full */
-    queueSize: z.number().int().min(1).max(1000).default(4),
+    queueSize: remote(z.number().int().min(1).max(1000).default(4)),
     /** start streaming at daemon start */
-    autostart: z.boolean().default(true),
+    autostart: remote(z.boolean().default(true)),
     preprocess: z
       .strictObject({
         /** .npy dark frame subtracted from every frame */
@@ -19,36 +20,36 @@ export const pipelineSchema = z
         flat: z.string().optional(),
       })
       .prefault({}),
-    postprocess: z
-      .strictObject({
+    postprocess: remote(
+      z.strictObject({
         /** relative peak threshold (fraction of the max on the output grid) */
         threshold: z.number().min(0).max(1).default(0.1),
         /** minimum distance between peaks, output pixels */
         minDistance: z.number().int().min(1).default(2),
-        maxLocalizations: z.number().int().min(0).default(2000),
-      })
-      .prefault({}),
-    publishImage: z.boolean().default(true),
+        maxLocalizations: z.number().int().min(0).max(1_000_000).default(2000),
+      }),
+    ).prefault({}),
+    publishImage: remote(z.boolean().default(true)),
   })
   .prefault({});
 
 export const inferenceSchema = z
   .strictObject({
     /** model id from models-int8/manifest.json, or "rl" for Richardson–Lucy */
-    model: z.string().default('damn'),
-    provider: z.enum(['cpu', 'cuda', 'tensorrt']).default('cpu'),
-    threads: z.number().int().min(1).max(64).default(2),
+    model: remote(z.string().min(1).max(200).default('damn')),
+    provider: remote(z.enum(['cpu', 'cuda', 'tensorrt']).default('cpu')),
+    threads: remote(z.number().int().min(1).max(64).default(2)),
     modelsDir: z.string().default('models-int8'),
-    tile: z
-      .strictObject({
+    tile: remote(
+      z.strictObject({
         /** tile edge in input pixels (before halo); 0 = never tile */
-        size: z.number().int().min(0).default(256),
+        size: z.number().int().min(0).max(8192).default(256),
         /** halo in input pixels; must cover the network's receptive field */
-        halo: z.number().int().min(0).optional(),
-      })
-      .prefault({}),
-    rl: z
-      .strictObject({
+        halo: z.number().int().min(0).max(1024).optional(),
+      }),
+    ).prefault({}),
+    rl: remote(
+      z.strictObject({
         /** e.g. "gauss:2", "airy:1.5" — width in camera px */
         psf: z
           .string()
@@ -58,7 +59,7 @@ export const inferenceSchema = z
         /** stop when the relative change of the estimate falls below this */
         tolerance: z.number().min(0).default(1e-4),
         scale: z.number().int().min(1).max(8).default(4),
-      })
-      .prefault({}),
+      }),
+    ).prefault({}),
   })
   .prefault({});

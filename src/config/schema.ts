@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { remote } from './remote.ts';
 import { cameraSchema } from './camera.ts';
 import { hardwareSchema } from './hardware.ts';
 import { healthSchema, systemdSchema, webSchema } from './health.ts';
@@ -13,10 +14,12 @@ export const settingsSchema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
         .default('sim01'),
-      name: z.string().default('rayleigh simulated instrument'),
+      name: remote(z.string().max(200).default('rayleigh simulated instrument')),
     })
     .prefault({}),
-  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+  log: z
+    .strictObject({ level: remote(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')) })
+    .prefault({}),
   /** spool, calibration and other state; /var/lib/rayleigh under systemd */
   stateDir: z.string().default('state'),
   camera: cameraSchema,

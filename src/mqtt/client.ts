@@ -271,11 +271,12 @@ export class MqttClient extends EventEmitter<ClientEvents> {
     });
   }
 
-  subscribe(filter: string, qos: 0 | 1 | 2 = 1): Promise<void> {
+  /** `rap` (MQTT 5 Retain As Published) keeps the retain flag on live delivery; ignored on 3.1.1. */
+  subscribe(filter: string, qos: 0 | 1 | 2 = 1, opts: { rap?: boolean } = {}): Promise<void> {
     const raw = this.raw;
     if (!raw) return Promise.reject(new Error('mqtt client not started'));
     return new Promise((resolve, reject) => {
-      raw.subscribe(filter, { qos }, (err, granted) => {
+      raw.subscribe(filter, { qos, ...(opts.rap ? { rap: true } : {}) }, (err, granted) => {
         if (err) reject(err);
         else if (granted?.some((g) => g.qos === 128)) reject(new Error(`broker refused subscription to ${filter}`));
         else resolve();
