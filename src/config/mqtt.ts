@@ -35,8 +35,11 @@ export const mqttSchema = z
     allowInsecureRemote: z.boolean().default(false),
     keepalive: z.number().int().min(5).max(3600).default(30),
     reconnectPeriodMs: z.number().int().min(100).default(2000),
-    /** reconnect delay doubles after each failed attempt up to this */
-    reconnectMaxMs: z.number().int().min(100).default(30000),
+    /**
+     * reconnect delay doubles after each failed attempt up to this; it bounds how long the device
+     * stays offline once the broker is back
+     */
+    reconnectMaxMs: z.number().int().min(100).max(60_000).default(5000),
     results: remote(
       z.strictObject({
         /** QoS of …/result/<stream>/meta and …/image; 1 = at least once, delivered from the spool */

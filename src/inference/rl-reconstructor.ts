@@ -19,6 +19,7 @@ export class WorkerRichardsonLucy implements Reconstructor {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (img: Image) => void; reject: (e: Error) => void }>();
   private closed = false;
+  private readonly failAll: (e: Error) => void;
 
   private constructor(
     private readonly worker: Worker,
@@ -44,9 +45,8 @@ export class WorkerRichardsonLucy implements Reconstructor {
       this.pending.clear();
     };
     worker.on('error', (e) => failAll(e));
-    worker.on('exit', () => {
-      if (!this.closed) failAll(new Error('Richardson–Lucy worker exited'));
-    });
+    this.failAll = failAll;
+    worker.on('exit', () => failAll(new Error(this.closed ? 'Richardson–Lucy engine closed' : 'Richardson–Lucy worker exited')));
   }
 
   static async create(init: RlWorkerInit): Promise<WorkerRichardsonLucy> {
@@ -73,6 +73,8 @@ export class WorkerRichardsonLucy implements Reconstructor {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // a frame waiting on this engine must not wait forever once it is swapped out
+    this.failAll(new Error('Richardson–Lucy engine closed while reconstructing'));
     this.worker.postMessage({ type: 'close' });
     await this.worker.terminate();
   }
