@@ -24,6 +24,7 @@ import { Pipeline } from './pipeline/pipeline.ts';
 import type { Calibration } from './pipeline/preprocess.ts';
 import { checkCalibration } from './pipeline/preprocess.ts';
 import { runSelfTest, SELFTEST_DEFAULTS } from './selftest.ts';
+import { modelStartError, StartedParts } from './startup.ts';
 
 /**
  * The daemon: wires independent parts, each with its own start/stop, in this order —
@@ -209,11 +210,14 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
 
   // 1. MQTT first: the broker URL is the first thing a user needs.
   mqtt = await startMqtt(settings, { api, logger: log.child({ part: 'mqtt' }), swVersion: process.env.npm_package_version });
+  const started = new StartedParts();
+  started.add('mqtt', () => mqtt.stop());
   opts.onBroker?.(mqtt.url, mqtt.broker !== undefined);
 
   try {
     // 2. Devices.
     instrument = await openInstrument(settings, log, faults);
+    started.add('instrument', () => instrument.close());
     dmd = instrument.dmd;
     stage = instrument.stage;
     source = instrument.source;
@@ -223,10 +227,12 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     try {
       recon = await createReconstructor(settings.inference.model, settings, log);
     } catch (e) {
+      if (settings.inference.fallback !== 'rl') throw modelStartError(settings.inference.model, e);
       log.error({ err: (e as Error).message, model: settings.inference.model }, 'model not loaded; using Richardson–Lucy');
       faults.record('model', e);
       recon = await createReconstructor('rl', settings, log);
     }
+    started.add('model', () => recon.close());
     log.info({ model: recon.id, provider: recon.provider, fingerprint: recon.fingerprint.slice(0, 16) }, 'reconstruction engine ready');
 
     // 4. Pipeline.
@@ -267,13 +273,15 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
         mqtt.publisher.health(p as unknown as Record<string, unknown>);
       },
     });
+    started.add('health', () => health.stop());
     health.metrics.setModel({ id: recon.id, hash: recon.fingerprint, provider: recon.provider });
     pipeline.addSink(health.sink);
 
+    started.add('pipeline', () => pipeline.stop({ drain: false }));
     if (settings.pipeline.autostart) await pipeline.start(source);
     await health.ready(pipeline.streaming ? 'streaming' : 'idle');
   } catch (e) {
-    await mqtt.stop().catch(() => undefined);
+    await started.unwind(log);
     throw e;
   }
 

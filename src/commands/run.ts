@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { readConfigFile, resolveSettings } from '../config/load.ts';
 import { type Daemon, startDaemon } from '../controller.ts';
+import { installFatalHandlers } from '../health/fatal.ts';
 import { installShutdownHandlers } from '../health/lifecycle.ts';
 import { createLogger } from '../log.ts';
 
@@ -43,6 +44,8 @@ export function register(program: Command): void {
         });
         return d;
       };
+      // the daemon's stop parks the stage and blanks the DMD; drain nothing on a fatal path
+      installFatalHandlers({ log, steps: () => [{ name: 'daemon', timeoutMs: 15_000, run: async () => daemon?.stop({ drain: false }) }] });
       daemon = await boot();
       installShutdownHandlers({
         log,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_MODELS_DIR } from './install-paths.ts';
 import { remote } from './remote.ts';
 
 export const pipelineSchema = z
@@ -39,7 +40,13 @@ export const inferenceSchema = z
     model: remote(z.string().min(1).max(200).default('damn')),
     provider: remote(z.enum(['cpu', 'cuda', 'tensorrt']).default('cpu')),
     threads: remote(z.number().int().min(1).max(64).default(2)),
-    modelsDir: z.string().default('models-int8'),
+    /** default: models-int8/ of the installation (not of the current directory) */
+    modelsDir: z.string().default(DEFAULT_MODELS_DIR),
+    /**
+     * "rl": run Richardson–Lucy when the configured model fails its hash or cannot load at start
+     * (loudly: a fault and an error log). Default "none": such a start is an error.
+     */
+    fallback: z.enum(['none', 'rl']).default('none'),
     tile: remote(
       z.strictObject({
         /** tile edge in input pixels (before halo); 0 = never tile */

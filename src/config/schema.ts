@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { remote } from './remote.ts';
 import { cameraSchema } from './camera.ts';
 import { hardwareSchema } from './hardware.ts';
+import { DEFAULT_STATE_DIR } from './install-paths.ts';
 import { healthSchema, systemdSchema, webSchema } from './health.ts';
 import { mqttSchema } from './mqtt.ts';
 import { inferenceSchema, pipelineSchema } from './pipeline.ts';
@@ -20,8 +21,8 @@ export const settingsSchema = z.strictObject({
   log: z
     .strictObject({ level: remote(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')) })
     .prefault({}),
-  /** spool, calibration and other state; /var/lib/rayleigh under systemd */
-  stateDir: z.string().default('state'),
+  /** spool, calibration and other state; default state/ of the installation; /var/lib/rayleigh under systemd */
+  stateDir: z.string().default(DEFAULT_STATE_DIR),
   camera: cameraSchema,
   pipeline: pipelineSchema,
   inference: inferenceSchema,
