@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { remote } from './remote.ts';
 import { cameraSchema } from './camera.ts';
 import { hardwareSchema } from './hardware.ts';
-import { DEFAULT_STATE_DIR } from './install-paths.ts';
 import { healthSchema, systemdSchema, webSchema } from './health.ts';
+import { DEFAULT_STATE_DIR } from './install-paths.ts';
 import { mqttSchema } from './mqtt.ts';
 import { inferenceSchema, pipelineSchema } from './pipeline.ts';
+import { remote } from './remote.ts';
 
 export const settingsSchema = z.strictObject({
   device: z

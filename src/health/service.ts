@@ -46,7 +46,6 @@ export interface HealthServices {
  */
 export async function startHealth(deps: HealthDeps): Promise<HealthServices> {
   const { settings, log } = deps;
-  const env = deps.env ?? process.env;
   const system = new SystemMonitor({ sysRoot: deps.sysRoot, intervalMs: Math.max(1000, settings.health.interval * 1000), log });
   await system.start();
   try {

@@ -129,8 +129,7 @@ export class SystemdNotifier implements Notifier {
  * (/run/systemd/notify).
  */
 export function notifySocketPath(value: string | undefined): string {
-  if (!value || !value.startsWith('/')) return '';
-  return value;
+  return value?.startsWith('/') ? value : '';
 }
 
 /**

@@ -5,7 +5,7 @@
   const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
   if (fromHash) {
     sessionStorage.setItem('rayleigh-token', fromHash);
-    history.replaceState(null, '', location.pathname + location.search);
+    window.history.replaceState(null, '', location.pathname + location.search);
   }
   const token = sessionStorage.getItem('rayleigh-token');
   const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../../src/errors.ts';
 import { mqttSchema } from '../../../src/config/mqtt.ts';
+import { UserError } from '../../../src/errors.ts';
 import { checkBrokerUrl, isLoopbackHost, MqttClient, nextReconnectDelay, redactUrl } from '../../../src/mqtt/client.ts';
 import { mqttConfig } from './fixtures.ts';
 
