@@ -7,6 +7,10 @@
     sessionStorage.setItem('rayleigh-token', fromHash);
     window.history.replaceState(null, '', location.pathname + location.search);
   }
+  // a token typed into the address bar changes only the fragment: no reload happens by itself
+  window.addEventListener('hashchange', () => {
+    if (new URLSearchParams(location.hash.slice(1)).get('token')) location.reload();
+  });
   const token = sessionStorage.getItem('rayleigh-token');
   const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});
   const MAX_VIEW = 384;
