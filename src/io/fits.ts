@@ -3,8 +3,8 @@
  * in file order (FITS's first row is the bottom one in most viewers; we do not flip).
  */
 import { UserError } from '../errors.ts';
-import { checkPixelBudget } from './budget.ts';
 import { type Image, makeImage } from '../optics/image.ts';
+import { checkPixelBudget } from './budget.ts';
 
 const BLOCK = 2880;
 const CARD = 80;

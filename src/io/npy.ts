@@ -1,7 +1,7 @@
 /** NumPy .npy: read any 2-D numeric array, write float32. */
 import { UserError } from '../errors.ts';
-import { checkPixelBudget } from './budget.ts';
 import { type Image, makeImage } from '../optics/image.ts';
+import { checkPixelBudget } from './budget.ts';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 

@@ -1,8 +1,8 @@
 /** PNG: read 8/16-bit grayscale (pngjs); write 16-bit grayscale scaled to the image maximum. */
 import { PNG, type PNGWithMetadata } from 'pngjs';
 import { UserError } from '../errors.ts';
-import { checkPixelBudget } from './budget.ts';
 import { type Image, makeImage } from '../optics/image.ts';
+import { checkPixelBudget } from './budget.ts';
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

@@ -1,8 +1,8 @@
 /** TIFF: read grayscale 8/16/32-bit integer and 32/64-bit float (via utif); write uint16 or float32. */
 import UTIF, { type Ifd } from 'utif';
 import { UserError } from '../errors.ts';
-import { checkPixelBudget } from './budget.ts';
 import { type Image, makeImage } from '../optics/image.ts';
+import { checkPixelBudget } from './budget.ts';
 
 function tag(ifd: Ifd, t: number): number[] | undefined {
   const v = ifd[`t${t}`];

@@ -6,9 +6,9 @@ import { describe, expect, it } from 'vitest';
 import { decodeNpy, encodeNpy } from '../../../src/io/npy.ts';
 import { encodePng16 } from '../../../src/io/png.ts';
 import { Rng } from '../../../src/optics/random.ts';
-import { pngDeclaring } from '../../helpers/huge-png.ts';
 import { randomScene } from '../../../src/optics/scene.ts';
 import { renderFrame } from '../../../src/optics/simulate.ts';
+import { pngDeclaring } from '../../helpers/huge-png.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const cli = (args: string[]) =>
