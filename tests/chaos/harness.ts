@@ -31,6 +31,8 @@ export interface Rig {
   /** publish without waiting for the answer; resolves with it */
   send(name: string, params?: Record<string, unknown>): Promise<Answer>;
   observer: RawClient;
+  /** responses the observer received on …/cmd/+/response */
+  received(): Answer[];
   close(): Promise<void>;
 }
 
@@ -131,6 +133,7 @@ export async function startRig(commands: Record<string, unknown> = {}): Promise<
     ask: send,
     send,
     observer,
+    received: () => answers,
     async close() {
       server.stop();
       await observer.endAsync(true);
