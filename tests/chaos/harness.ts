@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient as RawClient } from 'mqtt';
-import { mqttSchema } from '../../src/config/mqtt.ts';
 import { dmdSchema, type StageAxisConfig } from '../../src/config/hardware.ts';
+import { mqttSchema } from '../../src/config/mqtt.ts';
 import { homeStage, moveStage, resetEstop, showPattern } from '../../src/hardware/device-commands.ts';
 import { createSimDmdRig, type SimDmdRig } from '../../src/hardware/sim/dmd-rig.ts';
 import { SimGpioChip } from '../../src/hardware/sim/gpio-chip.ts';
