@@ -67,7 +67,7 @@ describe('rayleigh run: a non-persisted set_config is kept across restart', () =
       healths = 0;
       await expect.poll(() => healths, { timeout: 40_000, interval: 100 }).toBeGreaterThan(0);
       const cfg = await ask('get_config', {}, 'after');
-      expect((cfg?.data?.pipeline as { queueSize: number }).queueSize).toBe(7);
+      expect((cfg?.data?.pipeline as { queueSize?: number } | undefined)?.queueSize).toBe(7);
       expect(readFileSync(file, 'utf8')).toBe(text);
     } finally {
       sub.end(true);
