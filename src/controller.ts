@@ -261,6 +261,8 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
           case 'capture':
             return api.capture({ count: 1 });
           case 'selftest':
+            // the dashboard's self-test lights the DMD: it obeys the MQTT e-stop latch too
+            if (mqtt.commands?.stats().estopped) throw new UserError('emergency stop is latched: send estop_reset first');
             return api.selftest({ patterns: SELFTEST_DEFAULTS.patterns });
           case 'start':
             return api.start({});
