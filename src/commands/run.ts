@@ -53,7 +53,19 @@ export function register(program: Command): void {
       daemon = await boot();
       installShutdownHandlers({
         log,
-        steps: () => [{ name: 'daemon', timeoutMs: 20_000, run: async () => daemon?.stop() }],
+        steps: () => [
+          {
+            // set_config changes made without persist end with this process: say which
+            name: 'report unpersisted settings',
+            timeoutMs: 1000,
+            run: () => {
+              if (!daemon) return;
+              const lost = patchKeys(unpersistedChanges(resolveSettings(written()), daemon.settings));
+              if (lost.length) log.warn({ lost }, 'set_config changes not persisted are lost with this exit');
+            },
+          },
+          { name: 'daemon', timeoutMs: 20_000, run: async () => daemon?.stop() },
+        ],
       });
     });
 }

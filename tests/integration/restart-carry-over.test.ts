@@ -19,7 +19,7 @@ async function freePort(): Promise<number> {
 
 // A set_config that needs a restart and is not persisted must survive the restart it asks for
 // (before: the in-process restart re-read the file and silently lost it).
-describe('rayleigh run: a non-persisted set_config is kept across restart', () => {
+describe('rayleigh run: a non-persisted set_config is kept across restart, reported lost at exit', () => {
   it('applies queueSize after the restart without writing the file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rayleigh-carry-'));
     const port = await freePort();
@@ -36,7 +36,7 @@ describe('rayleigh run: a non-persisted set_config is kept across restart', () =
     writeFileSync(file, text);
     const child = spawn(process.execPath, [join(root, 'bin', 'rayleigh.mjs'), 'run', '--config', file], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RAYLEIGH_LOG__LEVEL: 'error' },
+      env: { ...process.env, RAYLEIGH_LOG__LEVEL: 'warn' },
     });
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => {
@@ -76,5 +76,8 @@ describe('rayleigh run: a non-persisted set_config is kept across restart', () =
       await exited;
     }
     expect(stderr).not.toMatch(/fatal/i);
+    // a process exit (unlike the in-process restart) cannot keep them: it says so
+    expect(stderr).toMatch(/not persisted are lost/);
+    expect(stderr).toMatch(/pipeline\.queueSize/);
   });
 });
