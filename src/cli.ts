@@ -28,6 +28,18 @@ async function main(argv: string[]): Promise<void> {
   await program.parseAsync(argv);
 }
 
+/**
+ * After a failed command everything it started should already be closed and the process exits by
+ * itself. Should a handle still be open, exit anyway rather than hang, and say so (tests look
+ * for this line: it means a part was not cleaned up).
+ */
+function exitEvenIfSomethingIsLeftOpen(): void {
+  setTimeout(() => {
+    process.stderr.write('rayleigh: exiting with handles still open (a part was not closed after the error)\n');
+    process.exit(process.exitCode ?? 1);
+  }, 10_000).unref();
+}
+
 main(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode;
@@ -36,10 +48,12 @@ main(process.argv).catch((err: unknown) => {
   if (err instanceof UserError || err instanceof ConfigError) {
     process.stderr.write(`rayleigh: ${err.message}\n`);
     process.exitCode = 2;
+    exitEvenIfSomethingIsLeftOpen();
     return;
   }
   const e = err as Error;
   process.stderr.write(`rayleigh: ${e?.message ?? String(err)}\n`);
   if (process.env.RAYLEIGH_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
   process.exitCode = 1;
+  exitEvenIfSomethingIsLeftOpen();
 });

@@ -5,9 +5,9 @@ import type { FrameSource } from './camera/types.ts';
 import { deepMerge, resolveSettings } from './config/load.ts';
 import type { Settings } from './config/schema.ts';
 import { UserError } from './errors.ts';
+import { homeStage, moveStage, resetEstop, showPattern } from './hardware/device-commands.ts';
 import type { OpenedDmd } from './hardware/dmd/open.ts';
 import { FaultRegistry } from './hardware/faults.ts';
-import { renderPattern } from './hardware/patterns.ts';
 import type { CreatedStage } from './hardware/stage/index.ts';
 import { brokerFromMqtt, devicesFromFaults } from './health/adapters.ts';
 import type { Metrics } from './health/metrics.ts';
@@ -24,6 +24,7 @@ import { type ImageProducts, Pipeline } from './pipeline/pipeline.ts';
 import type { Calibration } from './pipeline/preprocess.ts';
 import { checkCalibration } from './pipeline/preprocess.ts';
 import { runSelfTest, SELFTEST_DEFAULTS } from './selftest.ts';
+import { modelStartError, StartedParts } from './startup.ts';
 
 /**
  * The daemon: wires independent parts, each with its own start/stop, in this order —
@@ -177,12 +178,10 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       await pipeline.stop({ drain: true });
       return { streaming: false };
     },
-    async dmdShow(p) {
+    async dmdShow(p, ctx) {
       const d = requireDmd();
-      const mask = renderPattern(p.pattern, d.dmd.width, d.dmd.height);
       if (dmdTimer) clearTimeout(dmdTimer);
-      await d.dmd.setLeds(true);
-      await d.dmd.showMask(mask);
+      const mask = await showPattern(d.dmd, p.pattern, ctx?.signal);
       if (p.durationMs) {
         dmdTimer = setTimeout(() => {
           d.dmd.blank().catch((e: Error) => log.warn({ err: e.message }, 'DMD blank failed'));
@@ -191,20 +190,9 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       }
       return { shown: p.pattern.kind, points: mask.points.length, width: mask.width, height: mask.height };
     },
-    async stageMove(p) {
-      const st = requireStage();
-      for (const [axis, v] of Object.entries(p.axes)) {
-        if (p.relative) await st.moveBy(axis, v);
-        else await st.moveTo(axis, v);
-      }
-      return st.status();
-    },
-    async stageHome(p) {
-      const st = requireStage();
-      if (p.axes) for (const a of p.axes) await st.home(a);
-      else await st.home();
-      return st.status();
-    },
+    stageMove: (p, ctx) => moveStage(requireStage(), p, ctx?.signal),
+    stageHome: (p, ctx) => homeStage(requireStage(), p.axes, ctx?.signal),
+    estopReset: () => resetEstop(stage.stage),
     async estop() {
       stage.stage?.estop();
       await dmd?.dmd.stop().catch(() => undefined);
@@ -234,11 +222,14 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
 
   // 1. MQTT first: the broker URL is the first thing a user needs.
   mqtt = await startMqtt(settings, { api, logger: log.child({ part: 'mqtt' }), swVersion: process.env.npm_package_version });
+  const started = new StartedParts();
+  started.add('mqtt', () => mqtt.stop());
   opts.onBroker?.(mqtt.url, mqtt.broker !== undefined);
 
   try {
     // 2. Devices.
     instrument = await openInstrument(settings, log, faults);
+    started.add('instrument', () => instrument.close());
     dmd = instrument.dmd;
     stage = instrument.stage;
     source = instrument.source;
@@ -248,10 +239,12 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     try {
       recon = await createReconstructor(settings.inference.model, settings, log);
     } catch (e) {
+      if (settings.inference.fallback !== 'rl') throw modelStartError(settings.inference.model, e);
       log.error({ err: (e as Error).message, model: settings.inference.model }, 'model not loaded; using Richardson–Lucy');
       faults.record('model', e);
       recon = await createReconstructor('rl', settings, log);
     }
+    started.add('model', () => recon.close());
     log.info({ model: recon.id, provider: recon.provider, fingerprint: recon.fingerprint.slice(0, 16) }, 'reconstruction engine ready');
 
     // 4. Pipeline.
@@ -283,6 +276,8 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
           case 'capture':
             return api.capture({ count: 1 });
           case 'selftest':
+            // the dashboard's self-test lights the DMD: it obeys the MQTT e-stop latch too
+            if (mqtt.commands?.stats().estopped) throw new UserError('emergency stop is latched: send estop_reset first');
             return api.selftest({ patterns: SELFTEST_DEFAULTS.patterns });
           case 'start':
             return api.start({});
@@ -295,13 +290,15 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
         mqtt.publisher.health(p as unknown as Record<string, unknown>);
       },
     });
+    started.add('health', () => health.stop());
     health.metrics.setModel({ id: recon.id, hash: recon.fingerprint, provider: recon.provider });
     pipeline.addSink(health.sink);
 
+    started.add('pipeline', () => pipeline.stop({ drain: false }));
     if (settings.pipeline.autostart) await pipeline.start(source);
     await health.ready(pipeline.streaming ? 'streaming' : 'idle');
   } catch (e) {
-    await mqtt.stop().catch(() => undefined);
+    await started.unwind(log);
     throw e;
   }
 

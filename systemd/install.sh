@@ -1,6 +1,8 @@
 #!/bin/sh
 # Install rayleigh as a systemd service on a Debian-family board (Raspberry Pi OS, Jetson L4T).
-#   sudo systemd/install.sh [--no-start]
+#   sudo systemd/install.sh [--no-start] [--broker HOST]...
+# --broker HOST allows IP traffic to that MQTT broker (and this board's DNS resolvers) in a drop-in;
+# the unit otherwise allows loopback only (IPAddressDeny=any).
 # Re-running upgrades the code in /opt/rayleigh and keeps /etc/rayleigh and /var/lib/rayleigh.
 set -eu
 
@@ -10,13 +12,18 @@ STATE_DIR=/var/lib/rayleigh
 UNIT=/etc/systemd/system/rayleigh.service
 SVC_USER=rayleigh
 START=yes
+BROKERS=
 
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --no-start) START=no ;;
-    -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
-    *) echo "install.sh: unknown option $arg" >&2; exit 2 ;;
+    --broker)
+      [ $# -ge 2 ] || { echo "install.sh: --broker needs a host" >&2; exit 2; }
+      BROKERS="$BROKERS $2"; shift ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
   esac
+  shift
 done
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -80,6 +87,18 @@ if [ ! -f "$CONF_DIR/env" ]; then
 fi
 
 install -m 0644 "$src/systemd/rayleigh.service" "$UNIT"
+if [ -n "$BROKERS" ]; then
+  # addresses resolved now; re-run install.sh when the broker moves
+  allow=
+  for h in $BROKERS; do
+    addrs=$(getent ahosts "$h" | awk '{print $1}' | sort -u | tr '\n' ' ')
+    [ -n "$addrs" ] || { echo "install.sh: cannot resolve broker $h" >&2; exit 1; }
+    allow="$allow $addrs"
+  done
+  resolvers=$(awk '$1 == "nameserver" {print $2}' /etc/resolv.conf 2>/dev/null | tr '\n' ' ')
+  install -d -m 0755 "$UNIT.d"
+  printf '[Service]\n# written by install.sh --broker:%s\nIPAddressAllow=%s %s\n' "$BROKERS" "$allow" "$resolvers" > "$UNIT.d/broker.conf"
+fi
 systemctl daemon-reload
 if [ "$START" = yes ]; then
   systemctl enable --now rayleigh.service

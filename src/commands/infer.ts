@@ -38,7 +38,21 @@ function listInputs(dir: string): string[] {
   return files;
 }
 
-export async function runInfer(o: InferOptions): Promise<string[]> {
+export interface InferFailure {
+  file: string;
+  error: string;
+}
+
+export interface InferOutcome {
+  written: string[];
+  failed: InferFailure[];
+}
+
+/**
+ * Every input is tried: a bad file is named and skipped, the good ones are all written, and the
+ * caller reports the failures at the end (exit non-zero).
+ */
+export async function runInfer(o: InferOptions): Promise<InferOutcome> {
   const settings = loadSettings(o.config);
   if (o.psf) settings.inference.rl.psf = o.psf;
   if (o.iterations) {
@@ -71,18 +85,25 @@ export async function runInfer(o: InferOptions): Promise<string[]> {
   const log = createLogger(process.env.RAYLEIGH_LOG_LEVEL ?? 'warn');
   const recon = await createReconstructor(o.model, settings, log);
   const written: string[] = [];
+  const failed: InferFailure[] = [];
   try {
     for (const file of inputs) {
-      const img = await readImage(file);
-      const out = await recon.reconstruct(img);
-      const dest = outputIsDir ? join(o.output, `${basename(file, extname(file))}.${format ?? 'npy'}`) : o.output;
-      await writeImage(dest, out);
-      written.push(dest);
+      try {
+        const img = await readImage(file);
+        const out = await recon.reconstruct(img);
+        const dest = outputIsDir ? join(o.output, `${basename(file, extname(file))}.${format ?? 'npy'}`) : o.output;
+        await writeImage(dest, out);
+        written.push(dest);
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        // readers already name the file; preprocessing and the engine do not
+        failed.push({ file, error: message.includes(file) ? message : `${file}: ${message}` });
+      }
     }
   } finally {
     await recon.close();
   }
-  return written;
+  return { written, failed };
 }
 
 export function register(program: Command): void {
@@ -97,9 +118,16 @@ export function register(program: Command): void {
     .option('--iterations <n>', 'Richardson–Lucy iterations')
     .option('--config <file>', 'settings file (inference section)')
     .action(async (o: InferOptions) => {
-      const written = await runInfer(o);
-      process.stdout.write(
-        `wrote ${written.length} file${written.length === 1 ? '' : 's'}${written.length === 1 ? `: ${written[0]}` : ` to ${o.output}`}\n`,
-      );
+      const { written, failed } = await runInfer(o);
+      if (written.length > 0 || failed.length === 0) {
+        process.stdout.write(
+          `wrote ${written.length} file${written.length === 1 ? '' : 's'}${written.length === 1 ? `: ${written[0]}` : ` to ${o.output}`}\n`,
+        );
+      }
+      if (failed.length === 1 && written.length === 0) throw new UserError(failed[0].error);
+      if (failed.length > 0) {
+        for (const f of failed) process.stderr.write(`rayleigh: ${f.error}\n`);
+        throw new UserError(`${failed.length} of ${failed.length + written.length} inputs failed (named above)`);
+      }
     });
 }

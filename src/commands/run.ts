@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
-import { readConfigFile, resolveSettings } from '../config/load.ts';
+import { patchKeys, unpersistedChanges } from '../config/carry-over.ts';
+import { deepMerge, readConfigFile, resolveSettings } from '../config/load.ts';
 import { type Daemon, startDaemon } from '../controller.ts';
+import { installFatalHandlers } from '../health/fatal.ts';
 import { installShutdownHandlers } from '../health/lifecycle.ts';
 import { createLogger } from '../log.ts';
 
@@ -18,8 +20,8 @@ export function register(program: Command): void {
       const written = (): Record<string, unknown> => (o.config ? (readConfigFile(o.config) as Record<string, unknown>) : {});
       const log = createLogger(resolveSettings(written()).log.level);
       let daemon: Daemon | null = null;
-      const boot = async (): Promise<Daemon> => {
-        const file = written();
+      const boot = async (carried: Record<string, unknown> = {}): Promise<Daemon> => {
+        const file = deepMerge(written(), carried) as Record<string, unknown>;
         const s = resolveSettings(file);
         const d = await startDaemon(s, {
           log,
@@ -32,10 +34,13 @@ export function register(program: Command): void {
           },
         });
         d.events.once('restart', () => {
-          log.info('restart requested');
+          // non-persisted set_config changes survive the restart they asked for
+          const carried = unpersistedChanges(resolveSettings(written()), d.settings);
+          const kept = patchKeys(carried);
+          log.info(kept.length ? { kept } : {}, kept.length ? 'restart requested; keeping unpersisted settings' : 'restart requested');
           void (async () => {
             await d.stop();
-            daemon = await boot();
+            daemon = await boot(carried);
           })().catch((e: Error) => {
             log.fatal({ err: e.message }, 'restart failed');
             process.exit(1);
@@ -43,10 +48,24 @@ export function register(program: Command): void {
         });
         return d;
       };
+      // the daemon's stop parks the stage and blanks the DMD; drain nothing on a fatal path
+      installFatalHandlers({ log, steps: () => [{ name: 'daemon', timeoutMs: 15_000, run: async () => daemon?.stop({ drain: false }) }] });
       daemon = await boot();
       installShutdownHandlers({
         log,
-        steps: () => [{ name: 'daemon', timeoutMs: 20_000, run: async () => daemon?.stop() }],
+        steps: () => [
+          {
+            // set_config changes made without persist end with this process: say which
+            name: 'report unpersisted settings',
+            timeoutMs: 1000,
+            run: () => {
+              if (!daemon) return;
+              const lost = patchKeys(unpersistedChanges(resolveSettings(written()), daemon.settings));
+              if (lost.length) log.warn({ lost }, 'set_config changes not persisted are lost with this exit');
+            },
+          },
+          { name: 'daemon', timeoutMs: 20_000, run: async () => daemon?.stop() },
+        ],
       });
     });
 }

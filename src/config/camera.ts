@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { remote } from './remote.ts';
 
 const psf = z.strictObject({
   shape: z.enum(['gauss', 'airy']).default('gauss'),
@@ -27,15 +28,15 @@ export const sensorWindowFields = {
 export const simCameraSchema = z.strictObject({
   type: z.literal('sim'),
   ...sensorWindowFields,
-  width: z.number().int().min(8).max(4096).default(64),
-  height: z.number().int().min(8).max(4096).default(64),
-  fps: z.number().positive().max(1000).default(5),
-  psf: psf.prefault({}),
+  width: remote(z.number().int().min(8).max(4096).default(64)),
+  height: remote(z.number().int().min(8).max(4096).default(64)),
+  fps: remote(z.number().positive().max(1000).default(5)),
+  psf: remote(psf.prefault({})),
   /** emitters per 50×50 camera pixels */
-  density: z.number().min(0).max(2000).default(50),
-  photons: z.number().positive().default(5000),
-  background: z.number().min(0).default(10),
-  seed: z.number().int().default(1),
+  density: remote(z.number().min(0).max(2000).default(50)),
+  photons: remote(z.number().positive().max(1e9).default(5000)),
+  background: remote(z.number().min(0).max(1e9).default(10)),
+  seed: remote(z.number().int().default(1)),
   /**
    * render this many random frames once, then replay them in turn with fresh seq and timestamp
    * (0 = render every frame): feeds sensor-sized frames faster than the simulator renders them
@@ -47,8 +48,8 @@ export const fileCameraSchema = z.strictObject({
   type: z.literal('file'),
   ...sensorWindowFields,
   path: z.string().min(1),
-  fps: z.number().positive().max(1000).default(5),
-  loop: z.boolean().default(true),
+  fps: remote(z.number().positive().max(1000).default(5)),
+  loop: remote(z.boolean().default(true)),
 });
 
 export const rpicamCameraSchema = z.strictObject({
@@ -56,10 +57,10 @@ export const rpicamCameraSchema = z.strictObject({
   ...sensorWindowFields,
   width: z.number().int().min(16).max(9152).default(1456),
   height: z.number().int().min(16).max(6944).default(1088),
-  fps: z.number().positive().max(240).default(10),
+  fps: remote(z.number().positive().max(240).default(10)),
   /** microseconds; 0 = auto */
-  shutter: z.number().int().min(0).default(0),
-  gain: z.number().min(0).default(0),
+  shutter: remote(z.number().int().min(0).max(1e8).default(0)),
+  gain: remote(z.number().min(0).max(1000).default(0)),
   binary: z.string().default('rpicam-vid'),
   camera: z.number().int().min(0).default(0),
   /** Y-plane row stride in bytes; default align64(width) as the Pi ISP pads YUV420 rows */
@@ -73,7 +74,7 @@ export const gstreamerCameraSchema = z.strictObject({
   ...sensorWindowFields,
   width: z.number().int().min(16).max(8192).default(1920),
   height: z.number().int().min(16).max(8192).default(1080),
-  fps: z.number().positive().max(240).default(10),
+  fps: remote(z.number().positive().max(240).default(10)),
   format: z.enum(['GRAY8', 'GRAY16_LE']).default('GRAY8'),
   sensorId: z.number().int().min(0).default(0),
   binary: z.string().default('gst-launch-1.0'),

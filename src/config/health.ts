@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { remote } from './remote.ts';
 
 export const healthSchema = z
   .strictObject({
     /** seconds between retained …/health publications */
-    interval: z.number().positive().max(3600).default(10),
+    interval: remote(z.number().positive().max(3600).default(10)),
   })
   .prefault({});
 

@@ -71,6 +71,23 @@ export function keyPaths(schema: z.ZodType): KeyPath[] {
   return out;
 }
 
+/** Every key path whose value schema (wrappers removed) is a plain string, e.g. mqtt.password. */
+export function stringKeyPaths(schema: z.ZodType): string[][] {
+  const out: string[][] = [];
+  const walk = (s: z.ZodType, path: string[]): void => {
+    const d = def(s);
+    if (d.type === 'string') out.push(path);
+    else if (d.type === 'object') for (const [k, v] of Object.entries(d.shape ?? {})) walk(v, [...path, k]);
+    else if (d.type === 'record' && d.valueType) walk(d.valueType, [...path, '*']);
+    else if (d.type === 'array' && d.element) walk(d.element, [...path, '*']);
+    else if (d.type === 'union') for (const o of d.options ?? []) walk(o, path);
+    else if (d.type === 'pipe' && d.in) walk(d.in, path);
+    else if (d.innerType) walk(d.innerType, path);
+  };
+  walk(schema, []);
+  return out;
+}
+
 /** A schema path (with "*" wildcards) against a concrete one. */
 export function pathMatches(schemaPath: readonly string[], concrete: readonly PropertyKey[]): boolean {
   return schemaPath.length === concrete.length && schemaPath.every((seg, i) => seg === '*' || seg === String(concrete[i]));

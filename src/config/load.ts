@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { discriminatorAt, type KeyPath, keyPaths, unknownKeyHint, validForVariant } from './keys.ts';
+import { discriminatorAt, type KeyPath, keyPaths, stringKeyPaths, unknownKeyHint, validForVariant } from './keys.ts';
+import { FORBIDDEN_KEYS, findForbiddenKey } from './remote.ts';
 import { type Settings, settingsSchema } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -34,12 +35,20 @@ export function envOverridesWithSources(env: NodeJS.ProcessEnv): { values: Recor
     const rest = key.slice(ENV_PREFIX.length);
     if (!rest.includes('__') && !['STATE_DIR'].includes(rest)) continue;
     const path = rest.split('__').map(camel);
+    if (path.some((seg) => seg === '')) throw new ConfigError(`${key}: empty key segment (use "__" between keys only)`);
+    const bad = path.find((seg) => FORBIDDEN_KEYS.has(seg));
+    if (bad !== undefined) throw new ConfigError(`${key}: "${bad}" is not a settings key`);
     let value: unknown = raw;
-    try {
-      value = JSON.parse(raw);
-    } catch {
-      value = raw;
+    // a string setting takes the text as given: RAYLEIGH_MQTT__PASSWORD=123456 is a password, not a number
+    if (!acceptsString(path)) {
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        value = raw;
+      }
     }
+    const hidden = findForbiddenKey(value);
+    if (hidden) throw new ConfigError(`${key}: "${hidden.at(-1)}" is not a settings key`);
     setPath(values, path, value);
     sources.push({ path, variable: key });
   }
@@ -72,6 +81,11 @@ export function deepMerge(base: unknown, over: unknown): unknown {
 }
 
 function mergeAt(base: unknown, over: unknown, path: string[]): unknown {
+  if (isPlain(over)) {
+    // assigning "__proto__" below would replace the merged object's prototype
+    const bad = Object.keys(over).find((k) => FORBIDDEN_KEYS.has(k));
+    if (bad !== undefined) throw new ConfigError(`${[...path, bad].join('.')}: "${bad}" is not a settings key`);
+  }
   if (isPlain(base) && isPlain(over)) {
     let from: Record<string, unknown> = base;
     const disc = discriminatorAt(settingsKeys(), path);
@@ -87,6 +101,17 @@ function mergeAt(base: unknown, over: unknown, path: string[]): unknown {
 
 function isPlain(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Whether the setting at `path` is a plain string (so an env value must not be JSON-parsed). */
+function acceptsString(path: readonly string[]): boolean {
+  return stringKeys().some((p) => p.length === path.length && p.every((seg, i) => seg === '*' || seg === path[i]));
+}
+
+let stringCache: string[][] | undefined;
+function stringKeys(): string[][] {
+  stringCache ??= stringKeyPaths(settingsSchema);
+  return stringCache;
 }
 
 let keysCache: KeyPath[] | undefined;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { remote } from './remote.ts';
 
 export const mqttSchema = z
   .strictObject({
@@ -34,10 +35,13 @@ export const mqttSchema = z
     allowInsecureRemote: z.boolean().default(false),
     keepalive: z.number().int().min(5).max(3600).default(30),
     reconnectPeriodMs: z.number().int().min(100).default(2000),
-    /** reconnect delay doubles after each failed attempt up to this */
-    reconnectMaxMs: z.number().int().min(100).default(30000),
-    results: z
-      .strictObject({
+    /**
+     * reconnect delay doubles after each failed attempt up to this; it bounds how long the device
+     * stays offline once the broker is back
+     */
+    reconnectMaxMs: z.number().int().min(100).max(60_000).default(5000),
+    results: remote(
+      z.strictObject({
         /** QoS of …/result/<stream>/meta and …/image; 1 = at least once, delivered from the spool */
         qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
         /** records published before waiting for acknowledgements */
@@ -46,9 +50,9 @@ export const mqttSchema = z
          * average bytes/s a stream may publish (meta, image, accumulated render); images and
          * renders wait for room, localisations are never held back
          */
-        maxBytesPerSecond: z.number().int().min(1024).default(1_000_000),
-      })
-      .prefault({}),
+        maxBytesPerSecond: z.number().int().min(1024).max(1e9).default(1_000_000),
+      }),
+    ).prefault({}),
     spool: z
       .strictObject({
         /** relative to stateDir unless absolute */
@@ -84,6 +88,13 @@ export const mqttSchema = z
         timeoutMs: z.number().int().min(100).default(120_000),
         /** valid requests waiting behind the running one; more are refused as busy */
         maxQueue: z.number().int().min(1).default(100),
+        /**
+         * `restart` over MQTT. Off unless the config file (or environment) turns it on: a
+         * restart re-reads files an attacker may not control, and is never a remote decision.
+         */
+        allowRestart: z.boolean().default(false),
+        /** `set_config` with `persist: true` (writes the config file). Off unless turned on locally. */
+        allowPersist: z.boolean().default(false),
       })
       .prefault({}),
   })

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { DEFAULT_MODELS_DIR } from './install-paths.ts';
+import { remote } from './remote.ts';
 
 /** A rectangle in camera pixels. */
 export const regionSchema = z.strictObject({
@@ -16,9 +18,9 @@ export const pipelineSchema = z
       .regex(/^[A-Za-z0-9_-]+$/)
       .default('main'),
     /** frames buffered between capture and reconstruction; the oldest is dropped when full */
-    queueSize: z.number().int().min(1).max(1000).default(4),
+    queueSize: remote(z.number().int().min(1).max(1000).default(4)),
     /** start streaming at daemon start */
-    autostart: z.boolean().default(true),
+    autostart: remote(z.boolean().default(true)),
     preprocess: z
       .strictObject({
         /** .npy dark frame subtracted from every frame */
@@ -27,18 +29,18 @@ export const pipelineSchema = z
         flat: z.string().optional(),
       })
       .prefault({}),
-    postprocess: z
-      .strictObject({
+    postprocess: remote(
+      z.strictObject({
         /** relative peak threshold (fraction of the max on the output grid) */
         threshold: z.number().min(0).max(1).default(0.1),
         /** minimum distance between peaks, output pixels */
         minDistance: z.number().int().min(1).default(2),
-        maxLocalizations: z.number().int().min(0).default(2000),
-      })
-      .prefault({}),
+        maxLocalizations: z.number().int().min(0).max(1_000_000).default(2000),
+      }),
+    ).prefault({}),
     /** the super-resolved image on …/result/<stream>/image: a region and/or preview, rate- and size-bounded */
-    image: z
-      .strictObject({
+    image: remote(
+      z.strictObject({
         enabled: z.boolean().default(true),
         /** images per second at most (0 = never) */
         maxRate: z.number().min(0).max(30).default(1),
@@ -53,11 +55,11 @@ export const pipelineSchema = z
           .default(393_216),
         /** camera-pixel region of interest; absent = the whole frame */
         region: regionSchema.optional(),
-      })
-      .prefault({}),
+      }),
+    ).prefault({}),
     /** the accumulated render on …/result/<stream>/accumulated: recent localisations histogrammed */
-    accumulate: z
-      .strictObject({
+    accumulate: remote(
+      z.strictObject({
         enabled: z.boolean().default(true),
         /** localisations of at most this many recent frames… */
         frames: z.number().int().min(1).max(100_000).default(200),
@@ -75,20 +77,26 @@ export const pipelineSchema = z
           .max(64 * 1024 * 1024)
           .default(393_216),
         region: regionSchema.optional(),
-      })
-      .prefault({}),
+      }),
+    ).prefault({}),
   })
   .prefault({});
 
 export const inferenceSchema = z
   .strictObject({
     /** model id from models-int8/manifest.json, or "rl" for Richardson–Lucy */
-    model: z.string().default('damn'),
-    provider: z.enum(['cpu', 'cuda', 'tensorrt']).default('cpu'),
-    threads: z.number().int().min(1).max(64).default(2),
-    modelsDir: z.string().default('models-int8'),
-    tile: z
-      .strictObject({
+    model: remote(z.string().min(1).max(200).default('damn')),
+    provider: remote(z.enum(['cpu', 'cuda', 'tensorrt']).default('cpu')),
+    threads: remote(z.number().int().min(1).max(64).default(2)),
+    /** default: models-int8/ of the installation (not of the current directory) */
+    modelsDir: z.string().default(DEFAULT_MODELS_DIR),
+    /**
+     * "rl": run Richardson–Lucy when the configured model fails its hash or cannot load at start
+     * (loudly: a fault and an error log). Default "none": such a start is an error.
+     */
+    fallback: z.enum(['none', 'rl']).default('none'),
+    tile: remote(
+      z.strictObject({
         /**
          * largest tile window edge in input pixels, halo included; 0 = never tile. Windows of
          * about 512 px ran 2–3× more pixels per second than whole megapixel frames here (cache)
@@ -97,11 +105,11 @@ export const inferenceSchema = z
         /** memory budget for one window's activations, MB (default leaves room on a 4 GB Pi) */
         memoryMB: z.number().int().min(16).max(65536).default(256),
         /** halo in input pixels (default: the receptive-field radius + 1); must cover the receptive field */
-        halo: z.number().int().min(0).optional(),
-      })
-      .prefault({}),
-    rl: z
-      .strictObject({
+        halo: z.number().int().min(0).max(1024).optional(),
+      }),
+    ).prefault({}),
+    rl: remote(
+      z.strictObject({
         /** e.g. "gauss:2", "airy:1.5" — width in camera px */
         psf: z
           .string()
@@ -111,7 +119,7 @@ export const inferenceSchema = z
         /** stop when the relative change of the estimate falls below this */
         tolerance: z.number().min(0).default(1e-4),
         scale: z.number().int().min(1).max(8).default(4),
-      })
-      .prefault({}),
+      }),
+    ).prefault({}),
   })
   .prefault({});

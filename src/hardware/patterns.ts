@@ -239,7 +239,8 @@ export const patternSpecSchema = z.discriminatedUnion('kind', [
   z
     .object({
       kind: z.literal('random'),
-      count: positiveInt.max(100_000),
+      // dart throwing tries up to 200 × count positions: 20 000 points stay well under a second
+      count: positiveInt.max(20_000),
       minSpacing: z.number().min(0).max(1000).default(4),
       seed: z.number().int().min(0).default(1),
       margin: z.number().int().min(0).default(0),
@@ -267,7 +268,10 @@ export const patternSpecSchema = z.discriminatedUnion('kind', [
       pitch: positiveInt.min(4).max(4096),
       radius: z.number().min(0).max(64).default(1),
     })
-    .strict(),
+    .strict()
+    // discs that do not overlap bound the work by the mirror count: each mirror is written at most
+    // ~once, where pitch 4 with radius 64 meant (2·64+1)² writes per dot — seconds on the loop
+    .refine((d) => 2 * d.radius < d.pitch, { message: 'radius must be less than pitch / 2 (dots must not overlap)', path: ['radius'] }),
   z.object({ kind: z.literal('blank') }).strict(),
 ]);
 

@@ -48,9 +48,20 @@ export interface HealthServices {
  */
 export async function startHealth(deps: HealthDeps): Promise<HealthServices> {
   const { settings, log } = deps;
-  const env = deps.env ?? process.env;
   const system = new SystemMonitor({ sysRoot: deps.sysRoot, intervalMs: Math.max(1000, settings.health.interval * 1000), log });
   await system.start();
+  try {
+    return await startHealthParts(deps, system);
+  } catch (e) {
+    // nothing started here may outlive a failed start (a refused web host must not hang the exit)
+    system.stop();
+    throw e;
+  }
+}
+
+async function startHealthParts(deps: HealthDeps, system: SystemMonitor): Promise<HealthServices> {
+  const { settings, log } = deps;
+  const env = deps.env ?? process.env;
   const streaming = (): boolean => {
     try {
       return deps.progress().streaming;
@@ -75,14 +86,20 @@ export async function startHealth(deps: HealthDeps): Promise<HealthServices> {
 
   let web: WebServer | null = null;
   if (settings.web.enabled) {
-    const candidate = new WebServer({
-      host: settings.web.host,
-      port: settings.web.port,
-      token: settings.web.token,
-      health: metrics,
-      commands: deps.commands,
-      log,
-    });
+    let candidate: WebServer;
+    try {
+      candidate = new WebServer({
+        host: settings.web.host,
+        port: settings.web.port,
+        token: settings.web.token,
+        health: metrics,
+        commands: deps.commands,
+        log,
+      });
+    } catch (e) {
+      metrics.close();
+      throw e;
+    }
     try {
       const { url } = await candidate.start();
       web = candidate;

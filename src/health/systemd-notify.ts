@@ -1,12 +1,12 @@
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import type { Logger } from '../log.ts';
 
 /**
- * sd_notify without a native addon. Node cannot open AF_UNIX SOCK_DGRAM sockets, so each message
- * is sent by the `systemd-notify` tool. The datagram then comes from the child's PID, not the
- * daemon's main PID, which systemd drops unless the unit says NotifyAccess=all. systemd-notify
- * (systemd ≥ 246) waits on a BARRIER=1 round trip before it exits, so systemd can still attribute
- * the short-lived sender to our cgroup.
+ * sd_notify(3) from the daemon's own process: one AF_UNIX SOCK_DGRAM datagram per message to
+ * $NOTIFY_SOCKET. systemd attributes a datagram by the sender's PID (SCM_CREDENTIALS), so sending
+ * it ourselves lets the unit say NotifyAccess=main: camera children and other helpers of the
+ * service cannot claim READY or pet the watchdog. Node has no unix datagram sockets, so the
+ * datagram goes through the `unix-dgram` addon (an optional dependency built at install time).
  */
 export interface Notifier {
   readonly enabled: boolean;
@@ -18,33 +18,72 @@ export interface Notifier {
   send(assignments: Record<string, string>): Promise<void>;
 }
 
+/** Sends one datagram to a unix socket path; rejects on a socket error. */
+export type DatagramSender = (path: string, payload: Buffer) => Promise<void>;
+
 export interface SystemdNotifierOptions {
   env?: NodeJS.ProcessEnv;
   /** config `systemd.notify`; false turns every call into a no-op */
   enabled?: boolean;
-  /** path or name of the tool; default "systemd-notify" */
-  command?: string;
-  /** kill a hung systemd-notify after this; default 5 s */
-  timeoutMs?: number;
+  /** how datagrams leave; default: the unix-dgram addon (tests may pass a failing one) */
+  sender?: DatagramSender | null;
   log?: Logger;
+}
+
+interface UnixDgramSocket {
+  on(event: 'error', listener: (err: Error) => void): void;
+  send(buf: Buffer, offset: number, length: number, path: string, callback: (err?: Error) => void): void;
+  close(): void;
+}
+
+/** The unix-dgram addon's sender, or null when the addon is not installed or did not build. */
+export function unixDgramSender(): DatagramSender | null {
+  let mod: { createSocket(type: 'unix_dgram'): UnixDgramSocket };
+  try {
+    mod = createRequire(import.meta.url)('unix-dgram') as typeof mod;
+  } catch {
+    return null;
+  }
+  return (path, payload) =>
+    new Promise<void>((resolve, reject) => {
+      let sock: UnixDgramSocket;
+      try {
+        sock = mod.createSocket('unix_dgram');
+      } catch (e) {
+        reject(e as Error);
+        return;
+      }
+      sock.on('error', (err) => reject(err));
+      sock.send(payload, 0, payload.length, path, (err) => {
+        try {
+          sock.close();
+        } catch {
+          // already closed by the addon after an error
+        }
+        if (err) reject(err);
+        else resolve();
+      });
+    });
 }
 
 export class SystemdNotifier implements Notifier {
   readonly enabled: boolean;
-  private readonly env: NodeJS.ProcessEnv;
-  private readonly command: string;
-  private readonly timeoutMs: number;
+  private readonly socketPath: string;
+  private readonly sender: DatagramSender | null;
   private readonly log?: Logger;
   /** messages go out in order: READY must never overtake a later STOPPING */
   private chain: Promise<void> = Promise.resolve();
   private warned = false;
 
   constructor(opts: SystemdNotifierOptions = {}) {
-    this.env = opts.env ?? process.env;
-    this.enabled = (opts.enabled ?? true) && Boolean(this.env.NOTIFY_SOCKET);
-    this.command = opts.command ?? 'systemd-notify';
-    this.timeoutMs = opts.timeoutMs ?? 5000;
+    const env = opts.env ?? process.env;
+    this.socketPath = notifySocketPath(env.NOTIFY_SOCKET);
+    this.enabled = (opts.enabled ?? true) && this.socketPath !== '';
+    this.sender = this.enabled ? (opts.sender === undefined ? unixDgramSender() : opts.sender) : null;
     this.log = opts.log;
+    if (this.enabled && !this.sender) {
+      this.warn('the unix-dgram addon is not installed (npm install needs g++ and make); systemd will not hear from the daemon');
+    }
   }
 
   ready(status?: string): Promise<void> {
@@ -64,47 +103,37 @@ export class SystemdNotifier implements Notifier {
   }
 
   send(assignments: Record<string, string>): Promise<void> {
-    if (!this.enabled) return Promise.resolve();
-    const args = formatAssignments(assignments);
-    if (args.length === 0) return Promise.resolve();
-    const next = this.chain.then(() => this.run(args));
-    this.chain = next.catch(() => undefined);
+    if (!this.enabled || !this.sender) return Promise.resolve();
+    const lines = formatAssignments(assignments);
+    if (lines.length === 0) return Promise.resolve();
+    const sender = this.sender;
+    const payload = Buffer.from(lines.join('\n'));
+    const next = this.chain.then(() =>
+      // a missing notification must never stop the daemon
+      sender(this.socketPath, payload).catch((e: Error) => this.warn(`sd_notify to ${this.socketPath}: ${e.message}`)),
+    );
+    this.chain = next;
     return next;
   }
 
-  /** Resolves even when the tool fails: a missing notification must never stop the daemon. */
-  private run(args: string[]): Promise<void> {
-    return new Promise((resolve) => {
-      let settled = false;
-      const done = (problem?: string): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (problem && !this.warned) {
-          this.warned = true;
-          this.log?.warn({ problem }, 'systemd notification failed (further failures are logged at debug)');
-        } else if (problem) {
-          this.log?.debug({ problem }, 'systemd notification failed');
-        }
-        resolve();
-      };
-      const child = spawn(this.command, args, { env: this.env, stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr?.on('data', (b: Buffer) => {
-        if (stderr.length < 500) stderr += b.toString();
-      });
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        done(`${this.command} timed out after ${this.timeoutMs} ms`);
-      }, this.timeoutMs);
-      child.on('error', (err) => done(`${this.command}: ${err.message}`));
-      child.on('close', (code) => done(code === 0 ? undefined : `${this.command} exited ${code}: ${stderr.trim()}`));
-    });
+  private warn(problem: string): void {
+    if (!this.warned) this.log?.warn({ problem }, 'systemd notification failed (further failures are logged at debug)');
+    else this.log?.debug({ problem }, 'systemd notification failed');
+    this.warned = true;
   }
 }
 
 /**
- * KEY=value arguments. A newline would start a new assignment in the datagram, so values are
+ * The filesystem path of $NOTIFY_SOCKET, or "" when there is none we can reach. An abstract
+ * socket ("@…") is not supported by the addon; systemd itself always passes a path
+ * (/run/systemd/notify).
+ */
+export function notifySocketPath(value: string | undefined): string {
+  return value?.startsWith('/') ? value : '';
+}
+
+/**
+ * KEY=value lines. A newline would start a new assignment in the datagram, so values are
  * flattened; keys are restricted to what sd_notify defines (upper case, digits, underscore).
  */
 export function formatAssignments(assignments: Record<string, string>): string[] {

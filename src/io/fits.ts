@@ -4,6 +4,7 @@
  */
 import { UserError } from '../errors.ts';
 import { type Image, makeImage } from '../optics/image.ts';
+import { checkPixelBudget } from './budget.ts';
 
 const BLOCK = 2880;
 const CARD = 80;
@@ -40,6 +41,7 @@ export function decodeFits(buf: Buffer, name = 'input'): Image {
   if (naxis < 2 || sig.length !== 2) throw new UserError(`${name}: expected a 2-D FITS image, got NAXIS=${naxis} (${dims.join('×')})`);
   const [width, height] = dims;
   if (!(width > 0 && height > 0)) throw new UserError(`${name}: FITS image is empty`);
+  checkPixelBudget(width, height, name);
   const bzero = num('BZERO', 0);
   const bscale = num('BSCALE', 1);
   const bytesPer = Math.abs(bitpix) / 8;

@@ -1,6 +1,7 @@
 /** NumPy .npy: read any 2-D numeric array, write float32. */
 import { UserError } from '../errors.ts';
 import { type Image, makeImage } from '../optics/image.ts';
+import { checkPixelBudget } from './budget.ts';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 
@@ -88,6 +89,7 @@ export function decodeNpy(buf: Buffer, name = 'input'): Image {
   }
   const [rows, cols] = shape;
   if (rows === 0 || cols === 0) throw new UserError(`${name}: empty array (${h.shape.join(', ')})`);
+  checkPixelBudget(cols, rows, name);
   const { size, read } = readerFor(h.descr, name);
   const n = rows * cols;
   if (h.dataOffset + n * size > buf.length) {

@@ -3,8 +3,16 @@ import { crc32 } from 'node:zlib';
 import { PNG, type PNGWithMetadata } from 'pngjs';
 import { UserError } from '../errors.ts';
 import { type Image, makeImage } from '../optics/image.ts';
+import { checkPixelBudget } from './budget.ts';
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 export function decodePng(buf: Buffer, name = 'input'): Image {
+  // IHDR is the first chunk (PNG spec §5.6, §11.2.2): width and height at bytes 16 and 20, big
+  // endian. pngjs allocates the full RGBA buffer from them, so they are checked first.
+  if (buf.length >= 24 && buf.subarray(0, 8).equals(PNG_SIGNATURE) && buf.toString('latin1', 12, 16) === 'IHDR') {
+    checkPixelBudget(buf.readUInt32BE(16), buf.readUInt32BE(20), name);
+  }
   let png: PNGWithMetadata;
   try {
     png = PNG.sync.read(buf, { skipRescale: true });

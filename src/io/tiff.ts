@@ -2,6 +2,7 @@
 import UTIF, { type Ifd } from 'utif';
 import { UserError } from '../errors.ts';
 import { type Image, makeImage } from '../optics/image.ts';
+import { checkPixelBudget } from './budget.ts';
 
 function tag(ifd: Ifd, t: number): number[] | undefined {
   const v = ifd[`t${t}`];
@@ -27,6 +28,7 @@ export function decodeTiff(buf: Buffer, name = 'input'): Image {
   const width = tag(ifd, 256)?.[0] ?? 0;
   const height = tag(ifd, 257)?.[0] ?? 0;
   if (!(width > 0 && height > 0)) throw new UserError(`${name}: TIFF has invalid size ${width}x${height}`);
+  checkPixelBudget(width, height, name);
   const bytesPer = bits / 8;
   if (![8, 16, 32, 64].includes(bits) || (format === 3 && bits < 32)) {
     throw new UserError(`${name}: unsupported TIFF sample format (${bits}-bit, format ${format})`);

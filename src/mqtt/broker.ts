@@ -16,6 +16,11 @@ export interface EmbeddedBrokerOptions {
  * The aedes broker the daemon starts when no mqtt.url is configured. Speaks MQTT 3.1.1 only
  * (aedes has no MQTT 5); the client falls back automatically.
  */
+/** …/cmd/<name>: a device command request (responses live one level deeper). */
+export function isCommandTopic(topic: string): boolean {
+  return /(^|\/)cmd\/[^/]+$/.test(topic);
+}
+
 export class EmbeddedBroker {
   private aedes: Aedes | undefined;
   private server: Server | undefined;
@@ -48,7 +53,20 @@ export class EmbeddedBroker {
   async start(): Promise<string> {
     if (this.running) return this.url;
     if (!this.aedes) {
-      this.aedes = await Aedes.createBroker({ drainTimeout: 10_000 });
+      this.aedes = await Aedes.createBroker({
+        drainTimeout: 10_000,
+        // MQTT 3.1.1 clears the retain flag on live delivery, so a device cannot tell a retained
+        // command from a fresh one. The broker it embeds empties a retained command's payload:
+        // subscribers get an empty message (never a command) and nothing is stored to run later.
+        authorizePublish: (_client, packet, callback) => {
+          if (packet.topic.startsWith('$SYS/')) {
+            callback(new Error('$SYS/ topic is reserved'));
+            return;
+          }
+          if (packet.retain && isCommandTopic(packet.topic)) packet.payload = Buffer.alloc(0);
+          callback(null);
+        },
+      });
       this.aedes.on('clientError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'client error'));
       this.aedes.on('connectionError', (client, err) => this.log.debug({ client: client?.id, err: err.message }, 'connection error'));
     }

@@ -105,6 +105,15 @@ function isProtocolRefusal(err: unknown): boolean {
 }
 
 /**
+ * The wait before the next connection attempt after one failed: doubling from reconnectPeriodMs
+ * up to reconnectMaxMs. The cap is what bounds how long the device stays offline after its
+ * broker is back, so it stays short (default 5 s): a refused attempt costs one TCP handshake.
+ */
+export function nextReconnectDelay(current: number, cfg: Pick<MqttConfig, 'reconnectPeriodMs' | 'reconnectMaxMs'>): number {
+  return Math.min(cfg.reconnectMaxMs, Math.max(cfg.reconnectPeriodMs, current * 2));
+}
+
+/**
  * The device's connection to its broker: Last Will `offline`, retained `online` on every
  * connect, `stopped` on a clean stop, MQTT 5 with fallback to 3.1.1, reconnect with backoff.
  */
@@ -195,8 +204,7 @@ export class MqttClient extends EventEmitter<ClientEvents> {
     });
     raw.on('close', () => {
       if (this.raw !== raw) return;
-      const period = raw.options.reconnectPeriod ?? this.cfg.reconnectPeriodMs;
-      raw.options.reconnectPeriod = Math.min(this.cfg.reconnectMaxMs, Math.max(this.cfg.reconnectPeriodMs, period * 2));
+      raw.options.reconnectPeriod = nextReconnectDelay(raw.options.reconnectPeriod ?? this.cfg.reconnectPeriodMs, this.cfg);
       if (this.negotiated !== null && this.since !== 0) this.since = Date.now();
       this.emit('close');
     });
@@ -271,11 +279,12 @@ export class MqttClient extends EventEmitter<ClientEvents> {
     });
   }
 
-  subscribe(filter: string, qos: 0 | 1 | 2 = 1): Promise<void> {
+  /** `rap` (MQTT 5 Retain As Published) keeps the retain flag on live delivery; ignored on 3.1.1. */
+  subscribe(filter: string, qos: 0 | 1 | 2 = 1, opts: { rap?: boolean } = {}): Promise<void> {
     const raw = this.raw;
     if (!raw) return Promise.reject(new Error('mqtt client not started'));
     return new Promise((resolve, reject) => {
-      raw.subscribe(filter, { qos }, (err, granted) => {
+      raw.subscribe(filter, { qos, ...(opts.rap ? { rap: true } : {}) }, (err, granted) => {
         if (err) reject(err);
         else if (granted?.some((g) => g.qos === 128)) reject(new Error(`broker refused subscription to ${filter}`));
         else resolve();

@@ -46,7 +46,9 @@ export async function startMqtt(settings: Settings, opts: StartMqttOptions = {})
   const spool = new Spool({ dir, maxBytes: cfg.spool.maxBytes, maxCount: cfg.spool.maxCount, fsync: cfg.spool.fsync, logger });
   const publisher = new ResultPublisher({ client, spool, config: cfg, logger });
   const commands =
-    opts.api && cfg.commands.enabled ? new CommandServer({ client, api: opts.api, config: cfg.commands, logger }) : undefined;
+    opts.api && cfg.commands.enabled
+      ? new CommandServer({ client, api: opts.api, config: cfg.commands, streams: [settings.pipeline.stream], logger })
+      : undefined;
   const homeassistant = cfg.homeassistant.enabled
     ? new HomeAssistantDiscovery({
         client,

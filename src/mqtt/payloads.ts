@@ -120,7 +120,10 @@ const coord = finite;
 export const dmdPatternSchema = patternSpecSchema;
 export type DmdPattern = z.output<typeof dmdPatternSchema>;
 
-const streamName = z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only');
+const streamName = z
+  .string()
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only');
 
 /** Every command and its parameters (the request payload minus `transaction`). Unknown keys are refused. */
 export const commandParamSchemas = {
@@ -155,6 +158,8 @@ export const commandParamSchemas = {
     })
     .strict(),
   estop: z.object({}).strict(),
+  /** clears a latched emergency stop; motion and DMD commands are refused until then */
+  estop_reset: z.object({}).strict(),
   selftest: z.object({ patterns: z.number().int().min(1).max(100).default(5) }).strict(),
   restart: z.object({ delayMs: z.number().int().min(0).max(60_000).default(0) }).strict(),
 } as const;

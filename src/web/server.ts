@@ -203,7 +203,7 @@ export class WebServer implements ResultSink {
     const url = new URL(req.url ?? '/', 'http://localhost');
 
     const path = url.pathname;
-    // the page shell holds no data and must load before its script can add ?token= to API calls
+    // the page shell holds no data and must load before its script can send the token header
     const publicAsset = (req.method === 'GET' || req.method === 'HEAD') && STATIC_FILES[path] !== undefined;
     if (!this.authorised(req, url, publicAsset)) {
       sendJson(res, 401, { status: 'error', error: 'missing or wrong token' }, { 'WWW-Authenticate': 'Bearer' });
@@ -273,7 +273,8 @@ export class WebServer implements ResultSink {
       if (publicAsset) return true;
       const auth = req.headers.authorization;
       const bearer = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : null;
-      return tokenMatches(token, bearer ?? url.searchParams.get('token'));
+      // header only: a token in the query string ends up in proxy logs, history and Referer
+      return tokenMatches(token, bearer);
     }
     // without a token only loopback clients exist; a foreign Host header means DNS rebinding
     const host = (req.headers.host ?? '').replace(/:\d+$/, '');
@@ -286,8 +287,9 @@ export class WebServer implements ResultSink {
       return;
     }
     // a cross-site form can POST text/plain without a preflight; JSON plus same-origin cannot
+    // "null" is what sandboxed iframes, file:// pages and some redirects send: never same-origin
     const origin = req.headers.origin;
-    if (origin && origin !== 'null') {
+    if (origin !== undefined) {
       let originHost = '';
       try {
         originHost = new URL(origin).host;

@@ -165,7 +165,7 @@ describe('dashboard in headless Chromium', () => {
     expect(errors).toEqual([]);
   });
 
-  it.skipIf(!haveChromium)('works behind a token passed in the page URL', async () => {
+  it.skipIf(!haveChromium)('works behind a token passed in the page URL fragment', async () => {
     const token = 'dashboard-token-0123456789';
     const { url, commands } = await liveServer(token);
     const page = await browser!.newPage();
@@ -173,8 +173,14 @@ describe('dashboard in headless Chromium', () => {
     await page.goto(`${url}/`);
     await expect.poll(() => page.textContent('#conn')).toMatch(/token required/);
     expect(await page.textContent('#seq')).toBe('—');
-    await page.goto(`${url}/?token=${token}`);
+    // the token is given in the fragment and then sent only as a header, never in a URL
+    const urls: string[] = [];
+    page.on('request', (r) => urls.push(r.url()));
+    await page.goto(`${url}/#token=${token}`);
     await expect.poll(() => page.textContent('#seq'), { timeout: 15_000 }).toMatch(/^\d+$/);
+    expect(urls.length).toBeGreaterThan(2);
+    // (a fragment is never part of an HTTP request)
+    expect(urls.map((u) => u.split('#')[0]).filter((u) => u.includes(token))).toEqual([]);
     expect((await page.evaluate(CANVAS_LEVELS, 'frame')).levels).toBeGreaterThan(10);
     await page.click('button[data-cmd="selftest"]');
     await expect.poll(() => commands).toEqual(['selftest']);

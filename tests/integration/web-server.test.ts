@@ -233,6 +233,8 @@ describe('WebServer commands', () => {
     expect((await post(url, 'capture', '[1]')).status).toBe(400);
     expect((await raw(`${url}/api/cmd/stop`, { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: '{}' })).status).toBe(415);
     expect((await post(url, 'stop', '{}', { Origin: 'http://evil.example' })).status).toBe(403);
+    // sandboxed iframes and file:// pages send "Origin: null"; that is a foreign origin too
+    expect((await post(url, 'stop', '{}', { Origin: 'null' })).status).toBe(403);
     expect((await post(url, 'x'.repeat(10), 'a'.repeat(70_000))).status).toBe(404);
     expect((await post(url, 'capture', `{"pad":"${'a'.repeat(70_000)}"}`)).status).toBe(413);
     expect(calls).toEqual([]);
@@ -253,7 +255,7 @@ describe('WebServer commands', () => {
 });
 
 describe('WebServer authentication', () => {
-  it('requires the token by header or query when one is configured', async () => {
+  it('requires the token, from the Authorization header only, when one is configured', async () => {
     const { url } = await serve({ token: TOKEN });
     expect((await raw(`${url}/api/health`)).status).toBe(401);
     expect((await raw(`${url}/metrics`)).status).toBe(401);
@@ -264,8 +266,15 @@ describe('WebServer authentication', () => {
     expect((await raw(`${url}/app.js`)).status).toBe(200);
     expect((await raw(`${url}/metrics`, { headers: { Authorization: 'Bearer wrong-token-wrong-token' } })).status).toBe(401);
     expect((await raw(`${url}/metrics`, { headers: { Authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
-    expect((await raw(`${url}/api/health?token=${TOKEN}`)).status).toBe(200);
-    expect((await raw(`${url}/api/health?token=${TOKEN.slice(0, -1)}`)).status).toBe(401);
+    // never from the query string (it leaks into logs, history and Referer)
+    expect((await raw(`${url}/api/health?token=${TOKEN}`)).status).toBe(401);
+    expect((await raw(`${url}/api/events?token=${TOKEN}`)).status).toBe(401);
+    // control actions need it too
+    const cmd = (headers: Record<string, string>) =>
+      raw(`${url}/api/cmd/stop`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: '{}' });
+    expect((await cmd({})).status).toBe(401);
+    expect((await cmd({ Authorization: 'Bearer wrong-token-wrong-token' })).status).toBe(401);
+    expect((await cmd({ Authorization: `Bearer ${TOKEN}` })).status).toBe(200);
   });
 
   it('without a token, rejects requests whose Host is not loopback (DNS rebinding)', async () => {

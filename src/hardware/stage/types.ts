@@ -19,16 +19,26 @@ export interface StageStatus {
  * sits at minUm or maxUm). Moves outside the soft limits are refused with a UserError; hardware
  * problems (missed switch, timeout, e-stop) reject with StageFault and never throw asynchronously.
  */
+/** Per-motion options: an aborted signal halts that motion (command timeout, e-stop). */
+export interface MotionOptions {
+  signal?: AbortSignal;
+}
+
 export interface Stage {
   readonly kind: string;
   readonly axes: string[];
-  home(axis?: string): Promise<void>;
-  moveTo(axis: string, um: number): Promise<void>;
-  moveBy(axis: string, deltaUm: number): Promise<void>;
+  home(axis?: string, opts?: MotionOptions): Promise<void>;
+  moveTo(axis: string, um: number, opts?: MotionOptions): Promise<void>;
+  moveBy(axis: string, deltaUm: number, opts?: MotionOptions): Promise<void>;
   position(axis: string): number;
   status(): StageStatus;
   /** halt every axis now; in-flight moves reject; further moves refused until home() */
   estop(): void;
+  /**
+   * clear a latched e-stop (home() does not); axes stay un-homed. Optional until every driver
+   * latches; without it the command layer's latch is the only one.
+   */
+  resetEstop?(): Promise<void>;
   /** move to the home end and de-energise the drivers */
   park(): Promise<void>;
   close(): Promise<void>;

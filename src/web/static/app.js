@@ -1,13 +1,23 @@
 // rayleigh dashboard: plain browser JavaScript, no build step, no libraries (it ships to the board as is).
 (() => {
-  const token = new URLSearchParams(location.search).get('token');
+  // The token travels only in the Authorization header. It is given once in the URL fragment
+  // (#token=…, never sent to the server), kept for this tab, and removed from the address bar.
+  const fromHash = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (fromHash) {
+    sessionStorage.setItem('rayleigh-token', fromHash);
+    window.history.replaceState(null, '', location.pathname + location.search);
+  }
+  // a token typed into the address bar changes only the fragment: no reload happens by itself
+  window.addEventListener('hashchange', () => {
+    if (new URLSearchParams(location.hash.slice(1)).get('token')) location.reload();
+  });
+  const token = sessionStorage.getItem('rayleigh-token');
+  const authHeaders = () => (token ? { Authorization: `Bearer ${token}` } : {});
   const MAX_VIEW = 384;
   const HISTORY = 150;
 
   function apiUrl(path, params) {
-    const q = new URLSearchParams(params || {});
-    if (token) q.set('token', token);
-    const s = q.toString();
+    const s = new URLSearchParams(params || {}).toString();
     return s ? `${path}?${s}` : path;
   }
 
@@ -19,7 +29,7 @@
   let pendingMeta = null;
 
   async function fetchBitmap(path, params) {
-    const res = await fetch(apiUrl(path, params), { cache: 'no-store' });
+    const res = await fetch(apiUrl(path, params), { cache: 'no-store', headers: authHeaders() });
     if (!res.ok) throw new Error(`${path}: HTTP ${res.status}`);
     const seq = Number(res.headers.get('X-Rayleigh-Seq'));
     const bitmap = await createImageBitmap(await res.blob());
@@ -101,7 +111,7 @@
   }
 
   async function fetchMeta(stream) {
-    const res = await fetch(apiUrl('/api/latest', { stream }), { cache: 'no-store' });
+    const res = await fetch(apiUrl('/api/latest', { stream }), { cache: 'no-store', headers: authHeaders() });
     return res.ok ? res.json() : null;
   }
 
@@ -272,8 +282,7 @@
       button.disabled = true;
       $('cmd-result').textContent = `${name}…`;
       try {
-        const headers = { 'Content-Type': 'application/json' };
-        if (token) headers.Authorization = `Bearer ${token}`;
+        const headers = { 'Content-Type': 'application/json', ...authHeaders() };
         const res = await fetch(`/api/cmd/${encodeURIComponent(name)}`, { method: 'POST', headers, body: '{}' });
         const body = await res.json();
         $('cmd-result').textContent =
@@ -289,20 +298,50 @@
   $('show-truth').addEventListener('change', render);
 
   // ---- live updates -------------------------------------------------------------------------
-  function connect() {
-    const events = new EventSource(apiUrl('/api/events'));
-    events.addEventListener('open', () => setChip('conn', 'live', 'ok'));
-    events.addEventListener('error', () => setChip('conn', 'reconnecting…', 'bad'));
-    events.addEventListener('health', (e) => showHealth(JSON.parse(e.data)));
-    events.addEventListener('result', (e) => loadImages(JSON.parse(e.data)));
+  // Server-sent events read with fetch: EventSource cannot send an Authorization header.
+  function dispatch(block) {
+    let event = 'message';
+    const data = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event:')) event = line.slice(6).trim();
+      else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    if (!data.length) return;
+    const payload = JSON.parse(data.join('\n'));
+    if (event === 'health') showHealth(payload);
+    else if (event === 'result') loadImages(payload);
   }
 
-  // EventSource hides HTTP status codes, so ask once whether the token is accepted
-  fetch(apiUrl('/api/health'), { cache: 'no-store' }).then(
-    (res) => {
-      if (res.status === 401) setChip('conn', token ? 'token rejected' : 'token required: open with ?token=…', 'bad');
-      else connect();
-    },
-    () => connect(),
-  );
+  async function connect() {
+    for (;;) {
+      try {
+        const res = await fetch('/api/events', { cache: 'no-store', headers: authHeaders() });
+        if (res.status === 401) {
+          setChip('conn', token ? 'token rejected' : 'token required: open with #token=…', 'bad');
+          return;
+        }
+        if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+        setChip('conn', 'live', 'ok');
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buf = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buf += value;
+          let i = buf.indexOf('\n\n');
+          while (i >= 0) {
+            dispatch(buf.slice(0, i));
+            buf = buf.slice(i + 2);
+            i = buf.indexOf('\n\n');
+          }
+        }
+      } catch {
+        // network error or the daemon restarting: retry below
+      }
+      setChip('conn', 'reconnecting…', 'bad');
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+
+  connect();
 })();

@@ -8,6 +8,7 @@ import { encodePng16 } from '../../../src/io/png.ts';
 import { Rng } from '../../../src/optics/random.ts';
 import { randomScene } from '../../../src/optics/scene.ts';
 import { renderFrame } from '../../../src/optics/simulate.ts';
+import { pngDeclaring } from '../../helpers/huge-png.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const cli = (args: string[]) =>
@@ -59,5 +60,31 @@ describe('rayleigh infer (CLI)', () => {
     const badModel = cli(['infer', '--model', 'no-such-model', '--input', join(dir, 'broken.npy'), '--output', join(dir, 'o.npy')]);
     expect(badModel.status).not.toBe(0);
     expect(badModel.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('on a directory, names each bad file, writes every good one and exits non-zero at the end', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rayleigh-infer-mixed-'));
+    const inDir = join(dir, 'in');
+    mkdirSync(inDir);
+    const rng = new Rng(5);
+    const frame = () =>
+      renderFrame(randomScene(rng, { width: 16, height: 16, density: 30, photons: 3000 }), { shape: 'gauss', width: 1.5 }, 16, 16, 5, rng);
+    writeFileSync(join(inDir, 'a-good.npy'), encodeNpy(frame()));
+    writeFileSync(join(inDir, 'b-broken.npy'), Buffer.from('\x93NUMPY garbage'));
+    const nan = frame();
+    nan.data[7] = Number.NaN;
+    writeFileSync(join(inDir, 'c-nan.npy'), encodeNpy(nan));
+    writeFileSync(join(inDir, 'd-bomb.png'), pngDeclaring(30_000, 30_000));
+    writeFileSync(join(inDir, 'e-good.npy'), encodeNpy(frame()));
+    const out = join(dir, 'out');
+    const r = cli(['infer', '--model', 'rl', '--input', inDir, '--output', out, '--iterations', '5']);
+    expect(r.status).not.toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['a-good.npy', 'e-good.npy']);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('rayleigh: '));
+    expect(lines.find((l) => l.includes('b-broken.npy'))).toBeDefined();
+    expect(lines.find((l) => l.includes('c-nan.npy'))).toMatch(/non-finite/);
+    expect(lines.find((l) => l.includes('d-bomb.png'))).toMatch(/exceeds/);
+    expect(lines.at(-1)).toMatch(/3 of 5 inputs failed/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { DEFAULT_STATE_DIR } from '../../../src/config/install-paths.ts';
 import { keyPaths } from '../../../src/config/keys.ts';
 import { ConfigError, deepMerge, loadSettings, parseSettings, resolveSettings } from '../../../src/config/load.ts';
 import { settingsSchema } from '../../../src/config/schema.ts';
@@ -201,7 +202,7 @@ describe('the config files shipped in the repository', () => {
       const doc = parseYaml(readFileSync(f, 'utf8')) as Record<string, Record<string, unknown>>;
       if (doc.camera?.type) expect(s.camera.type).toBe(doc.camera.type);
       if (doc.inference?.model) expect(s.inference.model).toBe(doc.inference.model);
-      expect(s.stateDir).toBe((doc.stateDir as unknown as string | undefined) ?? 'state');
+      expect(s.stateDir).toBe((doc.stateDir as unknown as string | undefined) ?? DEFAULT_STATE_DIR);
     });
   }
 });

@@ -43,7 +43,7 @@ describe('systemd/rayleigh.service', () => {
     const d = directives(unitText);
     const one = (k: string) => d.get(k)?.at(-1);
     expect(one('Type')).toBe('notify');
-    expect(one('NotifyAccess')).toBe('all');
+    expect(one('NotifyAccess')).toBe('main');
     expect(one('WatchdogSec')).toBe('30');
     expect(one('Restart')).toBe('on-failure');
     expect(one('User')).toBe('rayleigh');
@@ -63,6 +63,21 @@ describe('systemd/rayleigh.service', () => {
     }
     expect(d.has('MemoryDenyWriteExecute')).toBe(false);
     expect(d.has('PrivateDevices')).toBe(false);
+  });
+
+  it.skipIf(!haveAnalyze)('scores at most 2.5 in systemd-analyze security, and comments on every exposure left', async () => {
+    const r = await run('systemd-analyze', ['security', '--offline=yes', '--no-pager', join(dir, 'rayleigh.service')], {
+      env: { ...process.env, SYSTEMD_COLORS: '0' },
+    });
+    const text = r.stdout + r.stderr;
+    const m = /Overall exposure level for rayleigh\.service: ([0-9.]+)/.exec(text);
+    expect(m, text).not.toBeNull();
+    expect(Number(m?.[1])).toBeLessThanOrEqual(2.5);
+    const remaining = unitText.slice(unitText.indexOf('# Exposures that remain'));
+    const exposed = [...text.matchAll(/^✗ ([A-Za-z]+)=/gm)].map((x) => x[1]);
+    expect(exposed.length).toBeGreaterThan(0);
+    // every exposure named in the unit's comment block or handled by a commented directive
+    for (const key of new Set(exposed)) expect(remaining.includes(`${key}=`) || unitText.includes(`\n${key}=`), key).toBe(true);
   });
 
   it.skipIf(!haveAnalyze)('passes systemd-analyze verify', async () => {

@@ -40,4 +40,23 @@ describe('Richardson–Lucy in a worker thread', () => {
     await expect(w.reconstruct(frame)).rejects.toThrow(/closed/);
     await expect(WorkerEngine.rl({ ...opts, psf: 'bessel:3' })).rejects.toThrow(/PSF/);
   });
+
+  it('settles a pending reconstruction when closed (switching engines must not wedge the pipeline)', async () => {
+    const rng = new Rng(3);
+    const frame = renderFrame(
+      randomScene(rng, { width: 64, height: 64, density: 30, photons: 4000 }),
+      { shape: 'gauss', width: 1.5 },
+      64,
+      64,
+      8,
+      rng,
+    );
+    const w = await WorkerEngine.rl({ psf: 'gauss:1.5', iterations: 2000, tolerance: 0, scale: 4 });
+    const settled = w.reconstruct(frame).then(
+      () => 'resolved',
+      (e: Error) => e.message,
+    );
+    await w.close();
+    expect(await settled).toMatch(/closed/);
+  });
 });

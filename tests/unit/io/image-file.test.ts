@@ -10,6 +10,7 @@ import { decodeNpy, encodeNpy } from '../../../src/io/npy.ts';
 import { decodePng, encodePng8, encodePng16 } from '../../../src/io/png.ts';
 import { decodeTiff, encodeTiff } from '../../../src/io/tiff.ts';
 import { makeImage } from '../../../src/optics/image.ts';
+import { pngDeclaring } from '../../helpers/huge-png.ts';
 
 const W = 5;
 const H = 3;
@@ -212,5 +213,42 @@ describe('readImage / writeImage', () => {
     await expect(readImage(join(dir, 'bad.fits'))).rejects.toThrow(UserError);
     await expect(writeImage(join(dir, 'out.fits'), img)).rejects.toThrow(UserError);
     await expect(writeImage(join(dir, 'no', 'such', 'dir.npy'), img)).rejects.toThrow(UserError);
+  });
+});
+
+describe('pixel budget', () => {
+  it('refuses a small PNG that declares 30000×30000 before decoding it', () => {
+    const png = pngDeclaring(30_000, 30_000);
+    expect(png.length).toBeLessThan(200_000);
+    const before = process.memoryUsage().arrayBuffers;
+    expect(() => decodePng(png, 'bomb.png')).toThrow(/bomb\.png: image of 30000×30000 pixels exceeds/);
+    // nothing near 30000² × 4 bytes was allocated for it
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 1024 * 1024);
+    // a normal-sized declaration still decodes
+    expect(decodePng(pngDeclaring(8, 4), 'ok.png').width).toBe(8);
+  });
+
+  it('every reader checks the declared size (npy, FITS, TIFF)', () => {
+    const npyHeader = (rows: number, cols: number) => {
+      const h = `{'descr': '<f4', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`.padEnd(117, ' ');
+      return Buffer.concat([Buffer.from([0x93]), Buffer.from('NUMPY'), Buffer.from([1, 0, 118, 0]), Buffer.from(`${h}\n`, 'latin1')]);
+    };
+    expect(() => decodeNpy(npyHeader(30_000, 30_000), 'big.npy')).toThrow(/big\.npy: image of 30000×30000 pixels exceeds/);
+    const fits = encodeFits(makeImage(4, 4));
+    const text = fits
+      .toString('latin1')
+      .replace(/NAXIS1 {2}=\s+4/, (m) => m.replace(/ {4}4$/, '30000'))
+      .replace(/NAXIS2 {2}=\s+4/, (m) => m.replace(/ {4}4$/, '30000'));
+    expect(() => decodeFits(Buffer.from(text, 'latin1'), 'big.fits')).toThrow(/big\.fits: image of 30000×30000 pixels exceeds/);
+    const tiff = encodeTiff(makeImage(4, 4), 16);
+    // ImageWidth (256) and ImageLength (257) are LONG entries written by our encoder: patch their values
+    const patched = Buffer.from(tiff);
+    const entries = patched.readUInt16LE(patched.readUInt32LE(4));
+    for (let i = 0; i < entries; i++) {
+      const at = patched.readUInt32LE(4) + 2 + i * 12;
+      const t = patched.readUInt16LE(at);
+      if (t === 256 || t === 257) patched.writeUInt32LE(30_000, at + 8);
+    }
+    expect(() => decodeTiff(patched, 'big.tiff')).toThrow(/big\.tiff: image of 30000×30000 pixels exceeds/);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { mqttSchema } from '../../../src/config/mqtt.ts';
 import { UserError } from '../../../src/errors.ts';
-import { checkBrokerUrl, isLoopbackHost, MqttClient, redactUrl } from '../../../src/mqtt/client.ts';
+import { checkBrokerUrl, isLoopbackHost, MqttClient, nextReconnectDelay, redactUrl } from '../../../src/mqtt/client.ts';
 import { mqttConfig } from './fixtures.ts';
 
 describe('broker URL policy', () => {
@@ -42,5 +43,21 @@ describe('redactMqttConfig', () => {
     expect(JSON.stringify(r)).not.toMatch(/pw1|pw2/);
     expect(r.username).toBe('dev');
     expect(r.url).toBe('mqtts://b:8883');
+  });
+});
+
+describe('reconnect backoff', () => {
+  it('with the default settings the device is never more than 5 s late reconnecting to a broker that came back', () => {
+    const cfg = mqttSchema.parse({});
+    let delay = cfg.reconnectPeriodMs;
+    const waits: number[] = [];
+    // one attempt per wait through a 10-minute outage
+    for (let t = 0; t < 600_000; t += delay) {
+      delay = nextReconnectDelay(delay, cfg);
+      waits.push(delay);
+    }
+    expect(Math.max(...waits)).toBeLessThanOrEqual(5000);
+    // still backs off: doubling from the first period
+    expect(waits.slice(0, 2)).toEqual([cfg.reconnectPeriodMs * 2, Math.min(5000, cfg.reconnectPeriodMs * 4)]);
   });
 });

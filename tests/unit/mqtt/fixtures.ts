@@ -2,13 +2,14 @@ import mqtt, { type IClientOptions, type MqttClient as RawClient } from 'mqtt';
 import { type MqttConfig, mqttSchema } from '../../../src/config/mqtt.ts';
 import { listToColumns } from '../../../src/inference/peaks.ts';
 import { encodePng16, withPngText } from '../../../src/io/png.ts';
-import type { DeviceApi, SetConfigResult } from '../../../src/mqtt/commands.ts';
+import type { CommandContext, DeviceApi, SetConfigResult } from '../../../src/mqtt/commands.ts';
 import type { CommandParams, DmdPattern } from '../../../src/mqtt/payloads.ts';
 import { makeImage } from '../../../src/optics/image.ts';
 import type { FrameResult } from '../../../src/pipeline/types.ts';
 
 export function mqttConfig(over: Record<string, unknown> = {}): MqttConfig {
-  return mqttSchema.parse({ reconnectPeriodMs: 200, reconnectMaxMs: 1000, ...over });
+  // the transport tests exercise every command, restart included (off by default on a device)
+  return mqttSchema.parse({ reconnectPeriodMs: 200, reconnectMaxMs: 1000, commands: { allowRestart: true }, ...over });
 }
 
 /**
@@ -46,16 +47,38 @@ export function makeResult(seq: number, stream = 'main', withTruth = false): Fra
   };
 }
 
-/** DeviceApi that records its calls; `fail` makes a command throw, `hang` never resolve. */
+/**
+ * DeviceApi that records its calls; `fail` makes a command throw, `hang` run until its abort
+ * signal fires (a well-behaved long handler), `stubborn` ignore the signal and never settle.
+ */
 export class RecordingApi implements DeviceApi {
   calls: Array<{ name: string; params: unknown }> = [];
   fail = new Set<string>();
   hang = new Set<string>();
+  stubborn = new Set<string>();
+  /** names of handlers that saw their signal abort, in order */
+  aborted: string[] = [];
+  /** handlers running right now (to check "one at a time") */
+  active = 0;
+  maxActive = 0;
   config: Record<string, unknown> = { device: { id: 'd1' } };
 
-  private rec(name: string, params: unknown): Promise<unknown> {
+  private rec(name: string, params: unknown, ctx?: CommandContext): Promise<unknown> {
     this.calls.push({ name, params });
-    if (this.hang.has(name)) return new Promise(() => {});
+    if (this.stubborn.has(name)) return new Promise(() => {});
+    if (this.hang.has(name)) {
+      this.active++;
+      this.maxActive = Math.max(this.maxActive, this.active);
+      return new Promise((_, reject) => {
+        const stop = (): void => {
+          this.active--;
+          this.aborted.push(name);
+          reject(ctx?.signal.reason);
+        };
+        if (ctx?.signal.aborted) stop();
+        else ctx?.signal.addEventListener('abort', stop, { once: true });
+      });
+    }
     if (this.fail.has(name)) return Promise.reject(new Error(`${name} failed on purpose`));
     return Promise.resolve({ did: name });
   }
@@ -63,39 +86,42 @@ export class RecordingApi implements DeviceApi {
     this.calls.push({ name: 'get_config', params: {} });
     return Promise.resolve(this.config);
   }
-  async setConfig(p: CommandParams<'set_config'>): Promise<SetConfigResult> {
-    await this.rec('set_config', p);
+  async setConfig(p: CommandParams<'set_config'>, ctx?: CommandContext): Promise<SetConfigResult> {
+    await this.rec('set_config', p, ctx);
     return { restartRequired: 'mqtt' in p.patch, applied: Object.keys(p.patch) };
   }
-  selectModel(p: CommandParams<'select_model'>) {
-    return this.rec('select_model', p);
+  selectModel(p: CommandParams<'select_model'>, ctx?: CommandContext) {
+    return this.rec('select_model', p, ctx);
   }
-  capture(p: CommandParams<'capture'>) {
-    return this.rec('capture', p);
+  capture(p: CommandParams<'capture'>, ctx?: CommandContext) {
+    return this.rec('capture', p, ctx);
   }
-  start(p: CommandParams<'start'>) {
-    return this.rec('start', p);
+  start(p: CommandParams<'start'>, ctx?: CommandContext) {
+    return this.rec('start', p, ctx);
   }
-  stop(p: CommandParams<'stop'>) {
-    return this.rec('stop', p);
+  stop(p: CommandParams<'stop'>, ctx?: CommandContext) {
+    return this.rec('stop', p, ctx);
   }
-  dmdShow(p: CommandParams<'dmd_show'>) {
-    return this.rec('dmd_show', p);
+  dmdShow(p: CommandParams<'dmd_show'>, ctx?: CommandContext) {
+    return this.rec('dmd_show', p, ctx);
   }
-  stageMove(p: CommandParams<'stage_move'>) {
-    return this.rec('stage_move', p);
+  stageMove(p: CommandParams<'stage_move'>, ctx?: CommandContext) {
+    return this.rec('stage_move', p, ctx);
   }
-  stageHome(p: CommandParams<'stage_home'>) {
-    return this.rec('stage_home', p);
+  stageHome(p: CommandParams<'stage_home'>, ctx?: CommandContext) {
+    return this.rec('stage_home', p, ctx);
   }
   estop() {
     return this.rec('estop', {});
   }
-  selftest(p: CommandParams<'selftest'>) {
-    return this.rec('selftest', p);
+  estopReset(ctx?: CommandContext) {
+    return this.rec('estop_reset', {}, ctx);
   }
-  restart(p: CommandParams<'restart'>) {
-    return this.rec('restart', p);
+  selftest(p: CommandParams<'selftest'>, ctx?: CommandContext) {
+    return this.rec('selftest', p, ctx);
+  }
+  restart(p: CommandParams<'restart'>, ctx?: CommandContext) {
+    return this.rec('restart', p, ctx);
   }
 }
 
@@ -115,6 +141,7 @@ export const validRequests: Array<{ name: string; req: Record<string, unknown>; 
   { name: 'stage_move', req: { axes: { x: 100, y: -5 }, relative: true }, expect: { axes: { x: 100, y: -5 }, relative: true } },
   { name: 'stage_home', req: { axes: ['x'] }, expect: { axes: ['x'] } },
   { name: 'estop', req: {}, expect: {} },
+  { name: 'estop_reset', req: {}, expect: {} },
   { name: 'selftest', req: {}, expect: { patterns: 5 } },
   { name: 'restart', req: { delayMs: 10 }, expect: { delayMs: 10 } },
 ];

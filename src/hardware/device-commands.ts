@@ -1,0 +1,65 @@
+import type { Dmd } from './dmd/types.ts';
+import { renderPatternOffThread } from './pattern-render.ts';
+import type { Mask, PatternSpec } from './patterns.ts';
+import type { Stage, StageStatus } from './stage/types.ts';
+
+/**
+ * The motion and DMD command bodies, cancellable: each checks its abort signal between hardware
+ * steps and passes it to the stage, so a command that timed out or was overtaken by an e-stop
+ * stops instead of finishing in the background.
+ */
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason));
+}
+
+/** Render off the event loop, then light the mirrors; an abort after lighting blanks them again. */
+export async function showPattern(dmd: Dmd, pattern: PatternSpec, signal?: AbortSignal): Promise<Mask> {
+  const mask = await renderPatternOffThread(pattern, dmd.width, dmd.height, signal);
+  throwIfAborted(signal);
+  await dmd.setLeds(true);
+  throwIfAborted(signal);
+  await dmd.showMask(mask);
+  if (signal?.aborted) {
+    // an e-stop raced the upload: whatever it stopped, this upload must not leave mirrors lit
+    await dmd.stop().catch(() => undefined);
+    throwIfAborted(signal);
+  }
+  return mask;
+}
+
+export interface MoveRequest {
+  axes: Record<string, number>;
+  relative: boolean;
+}
+
+export async function moveStage(stage: Stage, p: MoveRequest, signal?: AbortSignal): Promise<StageStatus> {
+  for (const [axis, v] of Object.entries(p.axes)) {
+    throwIfAborted(signal);
+    if (p.relative) await stage.moveBy(axis, v, { signal });
+    else await stage.moveTo(axis, v, { signal });
+  }
+  return stage.status();
+}
+
+export async function homeStage(stage: Stage, axes: string[] | undefined, signal?: AbortSignal): Promise<StageStatus> {
+  throwIfAborted(signal);
+  if (!axes) await stage.home(undefined, { signal });
+  else
+    for (const a of axes) {
+      throwIfAborted(signal);
+      await stage.home(a, { signal });
+    }
+  return stage.status();
+}
+
+/**
+ * Clears the stage's e-stop latch where its driver keeps one (`resetEstop`); the DMD has none and
+ * stays dark until the next dmd_show. A driver without it relies on the command layer's latch.
+ */
+export async function resetEstop(stage: Stage | null): Promise<{ stage: 'reset' | 'none' | 'no-driver-latch'; homed: false }> {
+  if (!stage) return { stage: 'none', homed: false };
+  if (!stage.resetEstop) return { stage: 'no-driver-latch', homed: false };
+  await stage.resetEstop();
+  return { stage: 'reset', homed: false };
+}
