@@ -5,7 +5,7 @@
  * Firmata or AccelStepper library. It speaks the subset of Firmata 2.6 the host driver
  * (src/hardware/stage/firmata-stage.ts, through firmata.js) sends, with the AccelStepperFirmata
  * message layout of firmata/protocol accelStepperFirmata.md. The exact subset is in
- * ../PROTOCOL.md; build with ../build.sh.
+ * ../README.md ("Protocol"); build with ../build.sh.
  *
  * Deliberate differences from ConfigurableFirmata's AccelStepperFirmata, all toward safety:
  *  - STOP halts at once AND forgets the speed (ConfigurableFirmata halts at once but AccelStepper
@@ -13,7 +13,7 @@
  *  - CONFIG leaves the driver disabled (AccelStepper::setEnablePin enables it).
  *  - At reset every pin is an input without pull-up: nothing is driven until the host says so.
  *  - Trigger pulses are timed in loop(), never with delay(), so stepping never stalls.
- * Pulse timing (see PROTOCOL.md): DIR is set at least DIR_SETUP_US before a STEP rising edge and
+ * Pulse timing (see ../README.md): DIR is set at least DIR_SETUP_US before a STEP rising edge and
  * STEP stays high STEP_HIGH_US, covering A4988 (1 µs / 200 ns), DRV8825 (1.9 µs / 650 ns) and
  * TMC2209 (100 ns / 20 ns).
  */
@@ -55,7 +55,7 @@ static const uint8_t AS_MOVE_COMPLETE = 0x0A;
 // ---- this sketch's own sysex (user-defined range 0x01-0x0F)
 static const uint8_t TRIGGER_PULSE = 0x01;
 
-// ---- step timing, in µs (datasheet minimums in PROTOCOL.md; these hold with margin)
+// ---- step timing, in µs (datasheet minimums in ../README.md; these hold with margin)
 #define DIR_SETUP_US 1.0
 #define STEP_HIGH_US 2.5
 // the per-step speed update (sqrt, division) takes ~100 µs on a 16 MHz AVR; faster rates would

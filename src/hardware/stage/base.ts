@@ -179,7 +179,10 @@ export abstract class StageBase<A extends AxisState> implements Stage {
       await this.guarded(a as A, opts.signal, async () => {
         if ((await this.driveTo(a as A, um, motion)) === 'limit') {
           a.homed = false;
-          throw new StageFault('limit-hit', `stage axis ${a.name}: limit switch hit at ${this.position(a.name).toFixed(1)} µm; re-home the axis`);
+          throw new StageFault(
+            'limit-hit',
+            `stage axis ${a.name}: limit switch hit at ${this.position(a.name).toFixed(1)} µm; re-home the axis`,
+          );
         }
       });
     }

@@ -242,7 +242,10 @@ export class FirmataStage extends StageBase<Axis> {
 
   private async backOff(a: Axis, steps: number): Promise<void> {
     await this.command(a, 'step', steps, Math.sign(steps));
-    // the switch state arrives with the next digital report (sampling interval ~19 ms)
+    // the release arrives as a digital port report: our firmware sends it on the loop that sees
+    // the change; ASSUMPTION: stock ConfigurableFirmata's DigitalInputFirmata also reports within
+    // its sampling interval (19 ms default, protocol.md "sampling interval"), settled by
+    // DigitalInputFirmata.cpp report() — 60 ms covers three intervals
     await new Promise((r) => setTimeout(r, 60));
     if (a.limitActive) throw new StageFault('switch-stuck', `stage axis ${a.name}: limit switch still pressed after backing off`);
   }
