@@ -181,10 +181,8 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     },
     async stageMove(p) {
       const st = requireStage();
-      for (const [axis, v] of Object.entries(p.axes)) {
-        if (p.relative) await st.moveBy(axis, v);
-        else await st.moveTo(axis, v);
-      }
+      // one call: every axis is checked before any moves, and speedUmS applies
+      await st.move(p.axes, { relative: p.relative, speedUmS: p.speedUmS });
       return st.status();
     },
     async stageHome(p) {

@@ -13,6 +13,9 @@
  *  - CONFIG leaves the driver disabled (AccelStepper::setEnablePin enables it).
  *  - At reset every pin is an input without pull-up: nothing is driven until the host says so.
  *  - Trigger pulses are timed in loop(), never with delay(), so stepping never stalls.
+ *  - LIMIT (0x07, "not yet implemented" in ConfigurableFirmata) is implemented: a step toward a
+ *    limit input in its limit state is not taken and the move ends at once, without waiting for
+ *    the host to see the switch and send STOP.
  * Pulse timing (see ../README.md): DIR is set at least DIR_SETUP_US before a STEP rising edge and
  * STEP stays high STEP_HIGH_US, covering A4988 (1 µs / 200 ns), DRV8825 (1.9 µs / 650 ns) and
  * TMC2209 (100 ns / 20 ns).
@@ -48,6 +51,7 @@ static const uint8_t AS_TO = 0x03;
 static const uint8_t AS_ENABLE = 0x04;
 static const uint8_t AS_STOP = 0x05;
 static const uint8_t AS_REPORT_POSITION = 0x06;
+static const uint8_t AS_LIMIT = 0x07;  // "not yet implemented" in ConfigurableFirmata; implemented here
 static const uint8_t AS_SET_ACCELERATION = 0x08;
 static const uint8_t AS_SET_SPEED = 0x09;
 static const uint8_t AS_MOVE_COMPLETE = 0x0A;
@@ -89,6 +93,10 @@ struct Stepper {
   float v;            // signed speed, steps/s
   float maxSpeed;
   float accel;
+  // limit inputs (AS_LIMIT): a step toward a limit whose pin reads its limit state is not taken
+  uint8_t lowerPin, upperPin;  // 0x7F: none
+  uint8_t lowerState, upperState;
+  Pin lower, upper;
   unsigned long lastStepUs;
   unsigned long intervalUs;  // until the next step; 0 = take the next step at once
 };
@@ -289,6 +297,7 @@ static void configureStepper(uint8_t dev, const uint8_t *a, uint8_t n) {
   s.maxSpeed = 1.0f;
   s.accel = NO_ACCEL;
   s.intervalUs = 0;
+  s.lowerPin = s.upperPin = 0x7F;
   claimOutput(stepPin, s.stepInvert);  // STEP idle (inactive level)
   claimOutput(dirPin, s.dirInvert);
   if (enablePin != 0xFF) {
@@ -346,6 +355,17 @@ static void handleStepper(const uint8_t *a, uint8_t n) {
     case AS_REPORT_POSITION:
       sendPosition(dev, false);
       break;
+    case AS_LIMIT:
+      // lower pin, lower state, upper pin, upper state (accelStepperFirmata.md "Stepper limit")
+      if (n >= 6) {
+        s.lowerPin = usablePin(a[2]) ? a[2] : 0x7F;
+        s.lowerState = a[3] ? 1 : 0;
+        s.upperPin = usablePin(a[4]) ? a[4] : 0x7F;
+        s.upperState = a[5] ? 1 : 0;
+        if (s.lowerPin != 0x7F) s.lower = pinRef(s.lowerPin);
+        if (s.upperPin != 0x7F) s.upper = pinRef(s.upperPin);
+      }
+      break;
     case AS_SET_ACCELERATION:
       if (n >= 6) {
         float acc = decodeFloat(a + 2);
@@ -402,6 +422,12 @@ static void emitStep(Stepper &s, int8_t dir) {
   s.pos += dir;
 }
 
+static bool atLimit(const Stepper &s, int8_t dir) {
+  if (dir < 0 && s.lowerPin != 0x7F) return ((*s.lower.in & s.lower.mask) != 0) == (s.lowerState != 0);
+  if (dir > 0 && s.upperPin != 0x7F) return ((*s.upper.in & s.upper.mask) != 0) == (s.upperState != 0);
+  return false;
+}
+
 static void runSteppers() {
   for (uint8_t i = 0; i < MAX_STEPPERS; i++) {
     Stepper &s = steppers[i];
@@ -417,6 +443,17 @@ static void runSteppers() {
       continue;
     }
     int8_t dir = s.v > 0 ? 1 : (s.v < 0 ? -1 : (togo > 0 ? 1 : -1));
+    if (atLimit(s, dir)) {
+      // halt at once, like STOP; the switch's port report goes out before the move complete so
+      // the host sees why the move ended
+      s.running = false;
+      s.v = 0;
+      s.target = s.pos;
+      s.intervalUs = 0;
+      scanInputs();
+      sendPosition(i, true);
+      continue;
+    }
     emitStep(s, dir);
     s.lastStepUs = now;
     planStep(s, s.target - s.pos);

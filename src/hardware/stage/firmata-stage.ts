@@ -3,7 +3,7 @@ import type { StageAxisConfig } from '../../config/hardware.ts';
 import { UserError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import { type AxisState, homeEndUm, initialAxisState, type Motion, type MotionEnd, StageBase } from './base.ts';
-import { FLOAT_MAX } from './firmata-protocol.ts';
+import { ACCELSTEPPER, ACCELSTEPPER_DATA, FLOAT_MAX } from './firmata-protocol.ts';
 import { type FaultSink, StageFault } from './types.ts';
 
 /*
@@ -25,8 +25,13 @@ import { type FaultSink, StageFault } from './types.ts';
  * rely on it.
  */
 
+/** "no limit pin" in a Stepper limit message (pin numbers are 7-bit; 127 is none) */
+const NO_PIN = 0x7f;
+
 /** how long to wait for the position report that follows a STOP before calling the axis lost */
-const RESYNC_TIMEOUT_MS = 1000;
+const RESYNC_TIMEOUT_MS = 2000;
+/** how long a switch may take to report its release after the back-off before it counts as stuck */
+const SWITCH_RELEASE_WAIT_MS = 500;
 
 /** A byte stream the Firmata client can talk over: a SerialPort or the simulated firmware. */
 export interface FirmataTransport {
@@ -62,6 +67,7 @@ interface FirmataBoard {
   accelStepperReportPosition(dev: number): void;
   accelStepperSpeed(dev: number, speed: number): void;
   accelStepperAcceleration(dev: number, accel: number): void;
+  sysexCommand(message: number[]): void;
 }
 type FirmataCtor = new (
   transport: FirmataTransport,
@@ -179,6 +185,18 @@ export class FirmataStage extends StageBase<Axis> {
         a.limitActive = (value === 1) !== cfg.limitActiveLow;
       }) as (...args: never[]) => void);
       b.reportDigitalPin(pin, 1);
+      // Stepper limit (0x07): lets the firmware refuse steps into the switch itself instead of
+      // waiting for the host's STOP (our firmware implements it; stock AccelStepperFirmata marks
+      // it "not yet implemented" and ignores it, and the host's STOP still applies)
+      const state = cfg.limitActiveLow ? 0 : 1;
+      const none = [NO_PIN, 0];
+      const mine = [pin, state];
+      b.sysexCommand([
+        ACCELSTEPPER_DATA,
+        ACCELSTEPPER.LIMIT,
+        dev,
+        ...(cfg.homeDirection === 'min' ? [...mine, ...none] : [...none, ...mine]),
+      ]);
     }
     this.ax.set(name, a);
   }
@@ -226,9 +244,9 @@ export class FirmataStage extends StageBase<Axis> {
           `stage axis ${a.name}: homing travelled ${(maxTravel / a.stepsPerUm).toFixed(0)} µm without reaching the limit switch (check wiring of pin ${a.cfg.limitPin})`,
         );
       }
-      await this.backOff(a, -toward * backoff);
+      const backedOff = await this.backOff(a, -toward * backoff);
       this.applySpeed(a, fast / 10);
-      const approach = await this.command(a, 'step', toward * 2 * backoff, toward);
+      const approach = await this.command(a, 'step', toward * (backedOff + backoff), toward);
       if (approach.reason !== 'limit')
         throw new StageFault('home-not-found', `stage axis ${a.name}: limit switch not found again on the slow approach`);
       this.board.accelStepperZero(a.dev);
@@ -240,14 +258,44 @@ export class FirmataStage extends StageBase<Axis> {
     }
   }
 
-  private async backOff(a: Axis, steps: number): Promise<void> {
-    await this.command(a, 'step', steps, Math.sign(steps));
-    // the release arrives as a digital port report: our firmware sends it on the loop that sees
-    // the change; ASSUMPTION: stock ConfigurableFirmata's DigitalInputFirmata also reports within
-    // its sampling interval (19 ms default, protocol.md "sampling interval"), settled by
-    // DigitalInputFirmata.cpp report() — 60 ms covers three intervals
-    await new Promise((r) => setTimeout(r, 60));
-    if (a.limitActive) throw new StageFault('switch-stuck', `stage axis ${a.name}: limit switch still pressed after backing off`);
+  /**
+   * Move off the switch. A stop on the switch overshoots by the host's reaction time, which may
+   * exceed one back-off on a busy host, so up to three back-offs are tried before the switch
+   * counts as stuck.
+   */
+  private async backOff(a: Axis, steps: number): Promise<number> {
+    for (let i = 1; i <= 3; i++) {
+      await this.command(a, 'step', steps, Math.sign(steps));
+      if (!a.limitActive || (await this.switchReleased(a, SWITCH_RELEASE_WAIT_MS))) return i * Math.abs(steps);
+    }
+    throw new StageFault('switch-stuck', `stage axis ${a.name}: limit switch still pressed after backing off three times`);
+  }
+
+  /**
+   * Wait for the switch's release to be reported. Our firmware reports a change on the loop that
+   * sees it; ASSUMPTION: stock ConfigurableFirmata's DigitalInputFirmata reports within its
+   * sampling interval (19 ms default, protocol.md "sampling interval"), settled by
+   * DigitalInputFirmata.cpp report(). The wait ends on the report, so a generous bound costs
+   * nothing when the link is quick.
+   */
+  private switchReleased(a: Axis, ms: number): Promise<boolean> {
+    const pin = a.cfg.limitPin;
+    if (!a.limitActive || pin === undefined) return Promise.resolve(true);
+    const b = this.board;
+    const event = `digital-read-${pin}`;
+    return new Promise<boolean>((resolve) => {
+      const onReport = (() => {
+        if (a.limitActive) return;
+        clearTimeout(timer);
+        b.removeListener(event, onReport);
+        resolve(true);
+      }) as (...args: never[]) => void;
+      const timer = setTimeout(() => {
+        b.removeListener(event, onReport);
+        resolve(!a.limitActive);
+      }, ms);
+      b.on(event, onReport);
+    });
   }
 
   protected energise(a: Axis): void {

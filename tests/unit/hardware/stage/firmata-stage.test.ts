@@ -91,6 +91,8 @@ describe('Firmata stage against the simulated firmware', () => {
     // limit pin: SET_PIN_MODE 9 INPUT, then REPORT_DIGITAL for port 1 (pins 8-15)
     expect(device.received).toContainEqual([0xf4, 9, 0x00]);
     expect(device.received).toContainEqual([0xd1, 1]);
+    // Stepper limit: lower limit pin 9, limit state 1 (switch reads high when pressed), no upper (127)
+    expect(sysex(device, 0x07)).toEqual([[0xf0, 0x62, 0x07, 0x00, 9, 1, 0x7f, 0, 0xf7]]);
     await stage.close();
   });
 
