@@ -20,8 +20,9 @@ import { silentLogger } from '../../../../src/log.ts';
  * | config interface byte 0x11 → 0x10 / invert mask 0x10 → 0x01     | "configures the stepper with the exact…"   |
  * | custom-float exponent bias −11 → −10; no clamp at FLOAT_MAX     | "configures…" (speed / acceleration bytes) |
  * | STEP (0x02) sent as TO (0x03) in homing / sign bit 0x08 dropped | "homes on the switch…"                     |
- * | no ZERO after a STOP (limit, timeout, e-stop)                   | "a stop at speed leaves no speed…", "…stale counter…" |
- * | move-complete listener removed on timeout (not permanent)       | "a timed-out move leaves no stale counter" |
+ * | no ZERO after a STOP (limit, timeout, e-stop)                   | "a stop at speed…", "homing at a realistic…", "a timed-out move…" |
+ * | permanent move-complete listener does not update the counter    | "homes on the switch…"                     |
+ * | no Stepper limit (0x07) message for the home switch             | "configures the stepper with the exact…"   |
  * | e-stop cleared by home() / resetEstop() missing                 | "e-stop latches…"                          |
  * | AbortSignal ignored                                             | "an aborted move stops promptly…"          |
  * | speedUmS not sent (SET_SPEED 0x09 before the TO)                | "speedUmS slows the move…"                 |
