@@ -6,7 +6,7 @@
  * Every edge of a monitored pin is logged with its CPU cycle so the test can check pulse widths and
  * DIR-to-STEP setup times against driver datasheets; the harness itself judges nothing.
  *
- * usage: harness <firmware.elf> <log> [--axis step,dir,enable,limit,start,switchAt]... [--max-s N]
+ * usage: harness <firmware.elf> <log> [--axis step,dir,enable,limit,start,switchAt]... [--watch pin]... [--max-s N]
  *   pins are Arduino Uno numbers (0-7 PORTD, 8-13 PORTB, 14-19 PORTC); enable -1 = none; the
  *   driver's ENABLE is taken as active-low (A4988/DRV8825/TMC2209), the switch as wired to ground
  *   (active-low, needs the pull-up).
@@ -89,6 +89,11 @@ static void update_switch(axis_t *a) {
   avr_raise_irq(a->limitIrq, pressed ? 0 : 1);
 }
 
+static void on_watch(struct avr_irq_t *irq, uint32_t value, void *param) {
+  (void)irq;
+  fprintf(logf, "%llu P%d %u\n", (unsigned long long)avr->cycle, (int)(intptr_t)param, value & 1);
+}
+
 static void on_pin(struct avr_irq_t *irq, uint32_t value, void *param) {
   (void)irq;
   long packed = (long)(intptr_t)param;
@@ -122,6 +127,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   double maxS = 120;
+  int watch[8], nwatch = 0;
   for (int i = 3; i < argc; i++) {
     if (!strcmp(argv[i], "--axis") && i + 1 < argc && naxes < MAX_AXES) {
       axis_t *a = &axes[naxes++];
@@ -131,6 +137,8 @@ int main(int argc, char **argv) {
       }
       a->enableLevel = 1;  // a floating input with the driver's pull-up reads high: disabled
       a->pressed = -1;
+    } else if (!strcmp(argv[i], "--watch") && i + 1 < argc && nwatch < 8) {
+      watch[nwatch++] = atoi(argv[++i]);
     } else if (!strcmp(argv[i], "--max-s") && i + 1 < argc) {
       maxS = atof(argv[++i]);
     } else {
@@ -163,6 +171,7 @@ int main(int argc, char **argv) {
     a->limitIrq = a->limit >= 0 ? pin_irq(a->limit) : NULL;
     update_switch(a);
   }
+  for (int i = 0; i < nwatch; i++) avr_irq_register_notify(pin_irq(watch[i]), on_watch, (void *)(intptr_t)watch[i]);
   static uart_pty_t uart;
   uart_pty_init(avr, &uart);
   uart_pty_connect(&uart, '0');

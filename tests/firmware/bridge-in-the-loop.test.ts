@@ -26,6 +26,7 @@ import { silentLogger } from '../../src/log.ts';
  * | firmware: REPORT_DIGITAL ignored / port bits shifted              | "homes, moves…" (home-not-found)           |
  * | firmware: pins driven at reset (e.g. all OUTPUT LOW)              | "leaves every pin undriven after reset"    |
  * | firmware: STOP keeps stepping until the disable arrives            | "STEP count…" (steps while disabled)       |
+ * | firmware: trigger pulse timed with delay()                        | "times the trigger pulse…" (one 20 ms STEP gap) |
  * | firmware: Stepper limit (0x07) ignored / host does not send it    | "STEP count…" (carriage past the switch)   |
  * Not caught: dropping STEP_HIGH_US / DIR_SETUP_US — the pin writes alone take 2.5 µs / 3.4 µs at
  * 16 MHz, already above every minimum here; the delays are margin for faster MCUs.
@@ -67,6 +68,8 @@ const STEP = 2;
 const DIR = 3;
 const EN = 4;
 const LIMIT = 9;
+const TRIGGER = 8;
+const TRIGGER_US = 20_000;
 
 describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega328P, real host driver)', () => {
   let dir: string;
@@ -74,6 +77,7 @@ describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega3
   let out = '';
   let build = '';
   let stage: FirmataStage;
+  let port: Awaited<ReturnType<typeof openSerialTransport>>;
   const logPath = () => join(dir, 'edges.log');
   /** ends the simulation (stdin closes) and waits until the harness wrote its log and POS lines */
   const stopHarness = async (): Promise<void> => {
@@ -108,7 +112,16 @@ describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega3
     // one axis: STEP D2, DIR D3, ENABLE D4, switch on D9 closing at carriage position ≤ 0, start at 400
     harness = spawn(
       join(dir, 'harness'),
-      [join(dir, 'fw', 'rayleigh_bridge.elf'), logPath(), '--axis', `${STEP},${DIR},${EN},${LIMIT},400,0`, '--max-s', '50'],
+      [
+        join(dir, 'fw', 'rayleigh_bridge.elf'),
+        logPath(),
+        '--axis',
+        `${STEP},${DIR},${EN},${LIMIT},400,0`,
+        '--watch',
+        `${TRIGGER}`,
+        '--max-s',
+        '50',
+      ],
       {
         stdio: ['pipe', 'pipe', 'pipe'],
       },
@@ -146,11 +159,8 @@ describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega3
       },
     });
     if (cfg.type !== 'firmata') throw new Error('unreachable');
-    stage = await FirmataStage.open(
-      await openSerialTransport(pty),
-      { axes: cfg.axes, motionTimeoutMs: 10_000, pinCount: 20 },
-      silentLogger,
-    );
+    port = await openSerialTransport(pty);
+    stage = await FirmataStage.open(port, { axes: cfg.axes, motionTimeoutMs: 10_000, pinCount: 20 }, silentLogger);
   }, 90_000);
 
   afterAll(async () => {
@@ -178,7 +188,13 @@ describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega3
   it('homes, moves, stops on the simulated limit switch and e-stops, all through the real host driver', async () => {
     await stage.home('x');
     expect(stage.status().axes.x.homed).toBe(true);
-    await stage.moveTo('x', 500);
+    // a camera trigger pulse in the middle of a move (raw bytes beside firmata.js: SET_PIN_MODE
+    // OUTPUT, then this sketch's TRIGGER_PULSE sysex with a 20 ms width in three 7-bit bytes)
+    const move500 = stage.moveTo('x', 500);
+    await new Promise((r) => setTimeout(r, 60));
+    port.write(Buffer.from([0xf4, TRIGGER, 0x01]));
+    port.write(Buffer.from([0xf0, 0x01, TRIGGER, TRIGGER_US & 0x7f, (TRIGGER_US >> 7) & 0x7f, (TRIGGER_US >> 14) & 0x7f, 0xf7]));
+    await move500;
     await stage.moveTo('x', 120, { speedUmS: 800 });
     expect(stage.position('x')).toBe(120);
 
@@ -232,6 +248,27 @@ describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega3
     expect(min).toBe(0);
     // the e-stop's STOP halts pulses before the driver is cut: none arrive while disabled
     expect(stepsWhileDisabled).toBe(0);
+  });
+
+  it('times the trigger pulse without stalling the steps', async () => {
+    await stopHarness();
+    const edges = parseLog(readFileSync(logPath(), 'utf8'));
+    // level changes of the trigger pin (making it an output logs its initial low too)
+    const trig: Edge[] = [];
+    for (const e of edges) if (e.pin === TRIGGER && trig.at(-1)?.level !== e.level) trig.push(e);
+    expect(trig.map((e) => e.level)).toEqual([0, 1, 0]);
+    const [up, down] = [trig[1].cycle, trig[2].cycle];
+    const widthUs = ((down - up) * 1e6) / FREQ;
+    // micros() ticks in 4 µs and the loop checks it between steps
+    expect(widthUs).toBeGreaterThanOrEqual(TRIGGER_US);
+    expect(widthUs).toBeLessThan(TRIGGER_US + 1000);
+    // steps went on during the pulse: a delay() would leave one gap as long as the pulse
+    const during = edges.filter((e) => e.pin === STEP && e.level === 1 && e.cycle > up - FREQ / 100 && e.cycle < down + FREQ / 100);
+    expect(during.length).toBeGreaterThan(10);
+    let gap = 0;
+    for (let i = 1; i < during.length; i++) gap = Math.max(gap, during[i].cycle - during[i - 1].cycle);
+    console.log(`trigger pulse ${widthUs.toFixed(1)} µs; longest STEP gap around it ${((gap * 1e6) / FREQ).toFixed(0)} µs`);
+    expect((gap * 1e6) / FREQ).toBeLessThan(TRIGGER_US / 4);
   });
 
   it('meets the A4988, DRV8825 and TMC2209 STEP/DIR pulse timing on every edge', async () => {
