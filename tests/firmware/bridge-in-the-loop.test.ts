@@ -120,7 +120,7 @@ describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega3
         '--watch',
         `${TRIGGER}`,
         '--max-s',
-        '50',
+        '150',
       ],
       {
         stdio: ['pipe', 'pipe', 'pipe'],
