@@ -15,7 +15,9 @@ import { type FaultSink, StageFault } from './types.ts';
  *
  * STOP (0x05) halts at once, it does not decelerate: ConfigurableFirmata's AccelStepperFirmata
  * calls AccelStepper::stop() and then stops calling run() (AccelStepperFirmata.cpp, STOP case),
- * so the motor stops on the next step but AccelStepper keeps its speed and a target one stopping
+ * so the motor stops on the next step (accelStepperFirmata.md says "if an acceleration is set,
+ * stop will not be immediate"; the implementation is what runs) but AccelStepper keeps its speed
+ * and a target one stopping
  * distance ahead. The next move would first coast on in the old direction — after a limit stop
  * at 800 steps/s with 4000 steps/s², a 200-step back-off drives ~80 steps further into the switch.
  * So every STOP (limit, timeout, abort, e-stop) is followed by a position report and ZERO: ZERO
