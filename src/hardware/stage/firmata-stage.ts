@@ -17,8 +17,7 @@ import { type FaultSink, StageFault } from './types.ts';
  * calls AccelStepper::stop() and then stops calling run() (AccelStepperFirmata.cpp, STOP case),
  * so the motor stops on the next step (accelStepperFirmata.md says "if an acceleration is set,
  * stop will not be immediate"; the implementation is what runs) but AccelStepper keeps its speed
- * and a target one stopping
- * distance ahead. The next move would first coast on in the old direction — after a limit stop
+ * and a target one stopping distance ahead. The next move would first coast on in the old direction — after a limit stop
  * at 800 steps/s with 4000 steps/s², a 200-step back-off drives ~80 steps further into the switch.
  * So every STOP (limit, timeout, abort, e-stop) is followed by a position report and ZERO: ZERO
  * is AccelStepper::setCurrentPosition(0), which "has the side effect of setting the current motor
