@@ -160,7 +160,7 @@ describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega3
     });
     if (cfg.type !== 'firmata') throw new Error('unreachable');
     port = await openSerialTransport(pty);
-    stage = await FirmataStage.open(port, { axes: cfg.axes, motionTimeoutMs: 10_000, pinCount: 20 }, silentLogger);
+    stage = await FirmataStage.open(port, { axes: cfg.axes, motionTimeoutMs: 30_000, pinCount: 20 }, silentLogger);
   }, 90_000);
 
   afterAll(async () => {
@@ -190,11 +190,13 @@ describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega3
     expect(stage.status().axes.x.homed).toBe(true);
     // a camera trigger pulse in the middle of a move (raw bytes beside firmata.js: SET_PIN_MODE
     // OUTPUT, then this sketch's TRIGGER_PULSE sysex with a 20 ms width in three 7-bit bytes)
-    const move500 = stage.moveTo('x', 500);
+    // slow and long (900 steps at 500 steps/s, 1.8 s) so the pulse lands mid-move however late the
+    // host gets to send it on a loaded machine
+    const moveSlow = stage.moveTo('x', 900, { speedUmS: 500 });
     await new Promise((r) => setTimeout(r, 60));
     port.write(Buffer.from([0xf4, TRIGGER, 0x01]));
     port.write(Buffer.from([0xf0, 0x01, TRIGGER, TRIGGER_US & 0x7f, (TRIGGER_US >> 7) & 0x7f, (TRIGGER_US >> 14) & 0x7f, 0xf7]));
-    await move500;
+    await moveSlow;
     await stage.moveTo('x', 120, { speedUmS: 800 });
     expect(stage.position('x')).toBe(120);
 
@@ -215,7 +217,7 @@ describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega3
     expect(stage.position('x')).toBe(250);
     await stage.close();
     await stopHarness();
-  }, 60_000);
+  }, 120_000);
 
   it('STEP count, limit overshoot and e-stop silence agree with the pin log', async () => {
     await stopHarness();
@@ -264,11 +266,16 @@ describe.skipIf(missing.length > 0)('firmware bridge in the loop (simavr ATmega3
     expect(widthUs).toBeLessThan(TRIGGER_US + 1000);
     // steps went on during the pulse: a delay() would leave one gap as long as the pulse
     const during = edges.filter((e) => e.pin === STEP && e.level === 1 && e.cycle > up - FREQ / 100 && e.cycle < down + FREQ / 100);
-    expect(during.length).toBeGreaterThan(10);
+    expect(during.length).toBeGreaterThanOrEqual(5);
+    // the pulse lies inside the move: steps before its start and after its end
+    const steps = edges.filter((e) => e.pin === STEP && e.level === 1);
+    expect(steps.some((e) => e.cycle < up && e.cycle > up - FREQ / 200)).toBe(true);
+    expect(steps.some((e) => e.cycle > down && e.cycle < down + FREQ / 200)).toBe(true);
     let gap = 0;
     for (let i = 1; i < during.length; i++) gap = Math.max(gap, during[i].cycle - during[i - 1].cycle);
     console.log(`trigger pulse ${widthUs.toFixed(1)} µs; longest STEP gap around it ${((gap * 1e6) / FREQ).toFixed(0)} µs`);
-    expect((gap * 1e6) / FREQ).toBeLessThan(TRIGGER_US / 4);
+    // (a step from rest takes sqrt(2/a) = 10 ms at 20000 steps/s², so the bound sits above that)
+    expect((gap * 1e6) / FREQ).toBeLessThan(TRIGGER_US * 0.75);
   });
 
   it('meets the A4988, DRV8825 and TMC2209 STEP/DIR pulse timing on every edge', async () => {

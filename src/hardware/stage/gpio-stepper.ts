@@ -266,13 +266,19 @@ export class GpioStepperStage extends StageBase<Axis> {
             done++;
           }
           if (finished) return;
-          // reaching the target wins: a switch that closes on the last step did not stop anything
-          if (done >= distance) {
-            finish(undefined, { reason: 'done', steps: done });
-            return;
-          }
+          // a switch seen only after a burst still ends the move as a limit stop (homing relies on
+          // it); a move whose switch is expected (a homed axis sent to its home end) does not
+          // stop on the switch at all (stopOnLimit false)
           if (o.stopOnLimit && towardSwitch && a.limitActive) {
             finish(undefined, { reason: 'limit', steps: done });
+            return;
+          }
+          if (done >= distance) {
+            // a burst runs without yielding, so a switch it closed is reported (debounced) only
+            // afterwards: let the debouncer speak before calling the move done
+            if (o.stopOnLimit && towardSwitch && a.limit) await delay(this.opts.debounceMs * 2 + this.tickMs);
+            if (finished) return;
+            finish(undefined, { reason: o.stopOnLimit && towardSwitch && a.limitActive ? 'limit' : 'done', steps: done });
             return;
           }
           timer = setTimeout(() => void tick(), this.tickMs);
