@@ -59,6 +59,12 @@ const axis = z.strictObject({
   homeBackoffUm: z.number().positive().default(100),
   /** most drivers (A4988, DRV8825, TMC2209) enable the output stage when ENABLE is low */
   enableActiveLow: z.boolean().default(true),
+  /**
+   * Absolute moves before homing: soft limits mean nothing until the axis knows where it is, so
+   * they are refused unless this is true (for an axis without a switch); the stage warns on every
+   * such move.
+   */
+  allowUnhomedMoves: z.boolean().default(false),
 });
 
 export type StageAxisConfig = z.output<typeof axis>;

@@ -31,14 +31,13 @@ export async function showPattern(dmd: Dmd, pattern: PatternSpec, signal?: Abort
 export interface MoveRequest {
   axes: Record<string, number>;
   relative: boolean;
+  speedUmS?: number;
 }
 
+/** One call to the stage: every axis is checked before any moves, and speedUmS applies. */
 export async function moveStage(stage: Stage, p: MoveRequest, signal?: AbortSignal): Promise<StageStatus> {
-  for (const [axis, v] of Object.entries(p.axes)) {
-    throwIfAborted(signal);
-    if (p.relative) await stage.moveBy(axis, v, { signal });
-    else await stage.moveTo(axis, v, { signal });
-  }
+  throwIfAborted(signal);
+  await stage.move(p.axes, { relative: p.relative, speedUmS: p.speedUmS, signal });
   return stage.status();
 }
 
@@ -54,12 +53,11 @@ export async function homeStage(stage: Stage, axes: string[] | undefined, signal
 }
 
 /**
- * Clears the stage's e-stop latch where its driver keeps one (`resetEstop`); the DMD has none and
- * stays dark until the next dmd_show. A driver without it relies on the command layer's latch.
+ * Clears the stage's e-stop latch (home() never does); the axes stay un-homed. The DMD has no
+ * latch and stays dark until the next dmd_show.
  */
-export async function resetEstop(stage: Stage | null): Promise<{ stage: 'reset' | 'none' | 'no-driver-latch'; homed: false }> {
+export async function resetEstop(stage: Stage | null): Promise<{ stage: 'reset' | 'none'; homed: false }> {
   if (!stage) return { stage: 'none', homed: false };
-  if (!stage.resetEstop) return { stage: 'no-driver-latch', homed: false };
-  await stage.resetEstop();
+  stage.resetEstop();
   return { stage: 'reset', homed: false };
 }

@@ -48,6 +48,7 @@ export const AXIS: StageAxisConfig = {
   dirPin: 27,
   enablePin: 22,
   limitPin: 5,
+  allowUnhomedMoves: false,
   stepsPerUm: 0.2,
   microstep: 16,
   minUm: 0,

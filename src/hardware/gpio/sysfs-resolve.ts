@@ -42,6 +42,10 @@ export async function listSysfsChips(root = '/sys/class/gpio'): Promise<GpioChip
 /**
  * Since kernel 6.6 (and on every Pi 5) the global sysfs numbers no longer start at 0: the header
  * chip gets a dynamic base (512 on a Pi 4, 571 on a Pi 5 whose header sits on the RP1's pinctrl).
+ * ASSUMPTION: those two bases are examples, not relied on (the base is read from sysfs); the
+ * chip labels in HEADER_CHIP_LABELS are the ones the Raspberry Pi kernel's device trees give
+ * (raspberrypi/linux arch/arm64/boot/dts/broadcom/*.dts, compatible/label of the gpio node),
+ * which settles them.
  * Resolve the BCM number to base+bcm on the chip whose label says it is the SoC pin controller.
  */
 export async function resolveSysfsGpio(bcm: number, root = '/sys/class/gpio'): Promise<number> {

@@ -26,19 +26,48 @@ export interface SimFirmataStepperOptions {
   limitBroken?: boolean;
 }
 
+/*
+ * Motion follows the AccelStepper class reference (airspayce.com/mikem/arduino/AccelStepper) as
+ * AccelStepperFirmata drives it (ConfigurableFirmata src/AccelStepperFirmata.cpp):
+ *  - speeds ramp at constant acceleration up to maxSpeed and down to stop on the target
+ *    ("moveTo... accelerate to the maxSpeed and decelerate to stop at the target");
+ *  - the speed is state: a new moveTo/move while moving keeps it, decelerating first when the
+ *    new target lies behind (AccelStepper::computeNewSpeed);
+ *  - STOP: AccelStepperFirmata calls stop() ("sets a new target position that causes the stepper
+ *    to stop as quickly as possible, using the current speed and acceleration") and then stops
+ *    calling run(), so pulses end at once while speed and target stay; it reports move complete
+ *    with the current position right away;
+ *  - ZERO: setCurrentPosition(0), which "has the side effect of setting the current motor speed
+ *    to 0";
+ *  - CONFIG: maxSpeed 1 step/s and the "no acceleration" acceleration until the host sets them;
+ *    SET_ACCELERATION 0 also means "no acceleration".
+ * Time is simulated: every tick advances the model by tickMs, whatever the wall clock did.
+ */
+
+/** ASSUMPTION: ConfigurableFirmata's MAX_ACCELERATION (AccelStepperFirmata.h) taken as 1e6 steps/s²; the host always sets its own. */
+const NO_ACCELERATION = 1e6;
+
 interface Stepper {
   configured: boolean;
   iface: number;
   pins: number[];
-  /** physical position (steps) */
-  phys: number;
-  /** firmware's zero reference: reported position = phys - zeroRef */
-  zeroRef: number;
+  /** AccelStepper's _currentPos (whole steps) */
+  pos: number;
+  /** AccelStepper's _targetPos */
   target: number;
-  moving: boolean;
-  speed: number;
+  /** signed speed, steps/s (AccelStepper's _speed) */
+  v: number;
+  /** simulated time of the next due step, s */
+  nextStepAt: number;
+  /** AccelStepperFirmata's isRunning: run() is called only while set */
+  running: boolean;
+  maxSpeed: number;
   accel: number;
   enabled: boolean;
+  /** physical carriage position, steps; moves with the pulses only while the driver is enabled */
+  carriage: number;
+  minCarriage: number;
+  maxCarriage: number;
   opt: SimFirmataStepperOptions;
 }
 
@@ -46,8 +75,7 @@ interface Stepper {
  * The microcontroller side of the firmware bridge, simulated at the byte level: it parses the
  * Firmata stream the host writes (version query, pin modes, digital reporting, ACCELSTEPPER_DATA
  * sysex) and answers like ConfigurableFirmata with AccelStepperFirmata would, including the
- * "move complete" report. Use as the `transport` of firmata.js. Motion is simulated at constant
- * speed (the real AccelStepper ramps); positions are exact.
+ * "move complete" report, with AccelStepper's acceleration and its stop-from-speed behaviour.
  */
 export class SimFirmataDevice extends EventEmitter {
   readonly isOpen = true;
@@ -58,6 +86,8 @@ export class SimFirmataDevice extends EventEmitter {
   private readonly reportedPorts = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** simulated seconds since the first motion */
+  private simTime = 0;
 
   constructor(
     private readonly stepperOptions: Record<number, SimFirmataStepperOptions> = {},
@@ -85,9 +115,25 @@ export class SimFirmataDevice extends EventEmitter {
     cb?.(null);
   }
 
-  /** physical position of a stepper in steps */
+  /** physical (carriage) position of a stepper in steps */
   physical(device: number): number {
-    return this.steppers.get(device)?.phys ?? Number.NaN;
+    return this.steppers.get(device)?.carriage ?? Number.NaN;
+  }
+
+  /** lowest and highest carriage positions since the last resetExtremes() (or configuration) */
+  extremes(device: number): { min: number; max: number } {
+    const s = this.steppers.get(device);
+    return s ? { min: s.minCarriage, max: s.maxCarriage } : { min: Number.NaN, max: Number.NaN };
+  }
+
+  resetExtremes(device: number): void {
+    const s = this.steppers.get(device);
+    if (s) s.minCarriage = s.maxCarriage = s.carriage;
+  }
+
+  /** the firmware's current speed for a stepper, steps/s (what AccelStepper::speed() returns) */
+  speed(device: number): number {
+    return this.steppers.get(device)?.v ?? Number.NaN;
   }
 
   private send(bytes: number[]): void {
@@ -130,17 +176,23 @@ export class SimFirmataDevice extends EventEmitter {
     if (cmd === ACCELSTEPPER.CONFIG) {
       const iface = p[2];
       const o = this.stepperOptions[dev] ?? {};
+      const start = o.start ?? 0;
       this.steppers.set(dev, {
         configured: true,
         iface,
         pins: p.slice(3),
-        phys: o.start ?? 0,
-        zeroRef: o.start ?? 0,
+        pos: 0,
         target: 0,
-        moving: false,
-        speed: 1,
-        accel: 0,
+        v: 0,
+        nextStepAt: 0,
+        running: false,
+        maxSpeed: 1,
+        accel: NO_ACCELERATION,
+        // AccelStepper::setEnablePin drives the outputs enabled
         enabled: true,
+        carriage: start,
+        minCarriage: start,
+        maxCarriage: start,
         opt: o,
       });
       return;
@@ -149,57 +201,62 @@ export class SimFirmataDevice extends EventEmitter {
     if (!s) return; // firmware ignores commands for unconfigured devices
     switch (cmd) {
       case ACCELSTEPPER.ZERO:
-        s.zeroRef = s.phys;
+        s.pos = 0;
+        s.target = 0;
+        s.v = 0;
         break;
       case ACCELSTEPPER.STEP:
-        this.start(s, s.phys + decodeInt32(p.slice(2, 7)));
+        s.target = s.pos + decodeInt32(p.slice(2, 7));
+        this.run(s);
         break;
       case ACCELSTEPPER.TO:
-        this.start(s, s.zeroRef + decodeInt32(p.slice(2, 7)));
+        s.target = decodeInt32(p.slice(2, 7));
+        this.run(s);
         break;
       case ACCELSTEPPER.ENABLE:
-        s.enabled = p[2] === 1;
+        s.enabled = p[2] !== 0;
         break;
-      case ACCELSTEPPER.STOP:
-        s.target = s.phys;
-        this.complete(dev, s);
+      case ACCELSTEPPER.STOP: {
+        // stop(): target one stopping distance ahead, speed kept; then run() is no longer called
+        const stopping = Math.ceil((s.v * s.v) / (2 * s.accel));
+        s.target = s.pos + Math.sign(s.v) * stopping;
+        s.running = false;
+        this.report(dev, s, ACCELSTEPPER.MOVE_COMPLETE);
         break;
+      }
       case ACCELSTEPPER.REPORT_POSITION:
-        this.send([START_SYSEX, ACCELSTEPPER_DATA, ACCELSTEPPER.REPORT_POSITION, dev, ...encodeInt32(s.phys - s.zeroRef), END_SYSEX]);
+        this.report(dev, s, ACCELSTEPPER.REPORT_POSITION);
         break;
       case ACCELSTEPPER.SET_SPEED:
-        s.speed = decodeFloat(p.slice(2, 6));
+        s.maxSpeed = decodeFloat(p.slice(2, 6));
         break;
-      case ACCELSTEPPER.SET_ACCELERATION:
-        s.accel = decodeFloat(p.slice(2, 6));
+      case ACCELSTEPPER.SET_ACCELERATION: {
+        const a = decodeFloat(p.slice(2, 6));
+        s.accel = a === 0 ? NO_ACCELERATION : a;
         break;
+      }
     }
   }
 
-  private start(s: Stepper, physTarget: number): void {
-    s.target = physTarget;
-    s.moving = true;
+  private run(s: Stepper): void {
+    if (!s.running) s.nextStepAt = this.simTime;
+    s.running = true;
     if (!this.timer) this.timer = setInterval(() => this.tick(), this.tickMs);
   }
 
-  private complete(dev: number, s: Stepper): void {
-    s.moving = false;
-    this.send([START_SYSEX, ACCELSTEPPER_DATA, ACCELSTEPPER.MOVE_COMPLETE, dev, ...encodeInt32(s.phys - s.zeroRef), END_SYSEX]);
+  private report(dev: number, s: Stepper, kind: number): void {
+    this.send([START_SYSEX, ACCELSTEPPER_DATA, kind, dev, ...encodeInt32(s.pos), END_SYSEX]);
   }
 
   private tick(): void {
     let any = false;
+    this.simTime += this.tickMs / 1000;
     for (const [dev, s] of this.steppers) {
-      if (!s.moving) continue;
+      if (!s.running) continue;
       any = true;
-      const budget = Math.max(1, Math.round((s.speed * this.tickMs) / 1000));
       const before = this.switchPressed(s);
-      if (s.enabled) {
-        const d = s.target - s.phys;
-        s.phys += Math.sign(d) * Math.min(Math.abs(d), budget);
-      }
+      while (s.running && s.nextStepAt <= this.simTime) this.stepOnce(dev, s);
       if (this.switchPressed(s) !== before && s.opt.limitPin !== undefined) this.sendPort(s.opt.limitPin >> 3);
-      if (s.phys === s.target) this.complete(dev, s);
     }
     if (!any && this.timer) {
       clearInterval(this.timer);
@@ -207,8 +264,39 @@ export class SimFirmataDevice extends EventEmitter {
     }
   }
 
+  /**
+   * What one due run() call does: finish when on target and slow enough to stop within a step,
+   * else take one step. The speed after the step follows constant acceleration over one step of
+   * travel (v'² = v² ± 2a), decelerating while heading away from the target or when the stopping
+   * distance v²/2a reaches the distance left; the step takes 2 / (|v| + |v'|) s.
+   */
+  private stepOnce(dev: number, s: Stepper): void {
+    const a = s.accel;
+    const d = s.target - s.pos;
+    const speed = Math.abs(s.v);
+    if (d === 0 && (speed * speed) / (2 * a) < 1) {
+      s.v = 0;
+      s.running = false;
+      this.report(dev, s, ACCELSTEPPER.MOVE_COMPLETE);
+      return;
+    }
+    const dir = s.v !== 0 ? Math.sign(s.v) : Math.sign(d);
+    const decel = speed > 0 && (Math.sign(d) !== dir || (speed * speed) / (2 * a) >= Math.abs(d));
+    const next = decel ? Math.sqrt(Math.max(speed * speed - 2 * a, 0)) : Math.min(s.maxSpeed, Math.sqrt(speed * speed + 2 * a));
+    s.pos += dir;
+    if (s.enabled) {
+      s.carriage += dir;
+      s.minCarriage = Math.min(s.minCarriage, s.carriage);
+      s.maxCarriage = Math.max(s.maxCarriage, s.carriage);
+    }
+    s.v = dir * next;
+    // near standstill one step takes as long as it does from rest, sqrt(2/a), never longer
+    const mean = Math.min(Math.max((speed + next) / 2, Math.sqrt(2 * a) / 2), s.maxSpeed);
+    s.nextStepAt += 1 / mean;
+  }
+
   private switchPressed(s: Stepper): boolean {
-    return !s.opt.limitBroken && s.phys <= (s.opt.switchAt ?? 0);
+    return !s.opt.limitBroken && s.carriage <= (s.opt.switchAt ?? 0);
   }
 
   private sendPort(port: number): void {

@@ -1,7 +1,8 @@
 import { Debouncer } from '../gpio/debounce.ts';
 import { type Bit, edgeAccepts, type GpioChip, GpioError, type GpioLine, type LineOptions, type WatchCallback } from '../gpio/types.ts';
 
-type PinListener = (electrical: Bit) => void;
+/** tNs: monotonic time of the change (process.hrtime.bigint()), taken as the level is set */
+type PinListener = (electrical: Bit, tNs: bigint) => void;
 
 /**
  * A GPIO chip with no hardware. Device models (stage twin, trigger inputs) sit on the "far side":
@@ -51,7 +52,8 @@ export class SimGpioChip implements GpioChip {
   setLevel(bcm: number, level: Bit): void {
     if (this.level(bcm) === level) return;
     this.levels.set(bcm, level);
-    for (const fn of this.listeners.get(bcm) ?? []) fn(level);
+    const t = process.hrtime.bigint();
+    for (const fn of this.listeners.get(bcm) ?? []) fn(level, t);
   }
 }
 

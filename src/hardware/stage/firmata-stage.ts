@@ -2,17 +2,37 @@ import { createRequire } from 'node:module';
 import type { StageAxisConfig } from '../../config/hardware.ts';
 import { UserError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import { type AxisState, homeEndUm, initialAxisState, type MotionEnd, StageBase } from './base.ts';
-import { FLOAT_MAX } from './firmata-protocol.ts';
+import { type AxisState, homeEndUm, initialAxisState, type Motion, type MotionEnd, StageBase } from './base.ts';
+import { ACCELSTEPPER, ACCELSTEPPER_DATA, FLOAT_MAX } from './firmata-protocol.ts';
 import { type FaultSink, StageFault } from './types.ts';
 
 /*
- * Stage driven by the firmware bridge (firmware-bridge/): ConfigurableFirmata with
- * AccelStepperFirmata on a microcontroller that times the STEP pulses itself. The host speaks
- * Firmata through firmata.js (firmata-io) directly: johnny-five's Stepper class only speaks the
- * older STEPPER (0x72) sysex, not ACCELSTEPPER_DATA (0x62), so it would not give us acceleration
- * or move-complete reports with positions.
+ * Stage driven by a microcontroller that times the STEP pulses itself and speaks Firmata's
+ * AccelStepperFirmata messages: our own firmware (firmware-bridge/) or stock ConfigurableFirmata.
+ * The host speaks Firmata through firmata.js (firmata-io) directly: johnny-five's Stepper class
+ * only speaks the older STEPPER (0x72) sysex, not ACCELSTEPPER_DATA (0x62), so it would not give
+ * us acceleration or move-complete reports with positions.
+ *
+ * STOP (0x05) halts at once, it does not decelerate: ConfigurableFirmata's AccelStepperFirmata
+ * calls AccelStepper::stop() and then stops calling run() (AccelStepperFirmata.cpp, STOP case),
+ * so the motor stops on the next step (accelStepperFirmata.md says "if an acceleration is set,
+ * stop will not be immediate"; the implementation is what runs) but AccelStepper keeps its speed
+ * and a target one stopping distance ahead. The next move would first coast on in the old direction — after a limit stop
+ * at 800 steps/s with 4000 steps/s², a 200-step back-off drives ~80 steps further into the switch.
+ * So every STOP (limit, timeout, abort, e-stop) is followed by a position report and ZERO: ZERO
+ * is AccelStepper::setCurrentPosition(0), which "has the side effect of setting the current motor
+ * speed to 0" (AccelStepper class reference, setCurrentPosition), and the host folds the halted
+ * position into its offset. Our own firmware also forgets the speed on STOP; the host does not
+ * rely on it.
  */
+
+/** "no limit pin" in a Stepper limit message (pin numbers are 7-bit; 127 is none) */
+const NO_PIN = 0x7f;
+
+/** how long to wait for the position report that follows a STOP before calling the axis lost */
+const RESYNC_TIMEOUT_MS = 2000;
+/** how long a switch may take to report its release after the back-off before it counts as stuck */
+const SWITCH_RELEASE_WAIT_MS = 500;
 
 /** A byte stream the Firmata client can talk over: a SerialPort or the simulated firmware. */
 export interface FirmataTransport {
@@ -45,8 +65,10 @@ interface FirmataBoard {
   accelStepperTo(dev: number, position: number): void;
   accelStepperEnable(dev: number, enabled: boolean): void;
   accelStepperStop(dev: number): void;
+  accelStepperReportPosition(dev: number): void;
   accelStepperSpeed(dev: number, speed: number): void;
   accelStepperAcceleration(dev: number, accel: number): void;
+  sysexCommand(message: number[]): void;
 }
 type FirmataCtor = new (
   transport: FirmataTransport,
@@ -69,9 +91,14 @@ export interface FirmataStageOptions {
 
 interface Axis extends AxisState {
   dev: number;
-  /** firmware counter + offset = host position in steps (set by homing) */
+  /** firmware counter + offset = host position in steps (set by homing, grown by every STOP) */
   offsetSteps: number;
+  /** the firmware's position, from the last move-complete (kept by a permanent listener) */
   counter: number;
+  /** the move waiting for its move-complete, if any */
+  onComplete?: (counter: number) => void;
+  /** the STOP → position report → ZERO sequence in progress; motions wait for it */
+  resync?: Promise<void>;
 }
 
 type MoveResult = { reason: MotionEnd; counter: number };
@@ -145,6 +172,11 @@ export class FirmataStage extends StageBase<Axis> {
           }
         : {}),
     });
+    // permanent, so a move-complete that arrives after its move gave up still updates the counter
+    b.on(`stepper-done-${dev}`, ((counter: number) => {
+      a.counter = counter;
+      a.onComplete?.(counter);
+    }) as (...args: never[]) => void);
     this.applySpeed(a, 1);
     b.accelStepperAcceleration(dev, this.wireFloat(a, 'acceleration', cfg.accelUmS2 * a.stepsPerUm));
     if (cfg.limitPin !== undefined) {
@@ -154,6 +186,18 @@ export class FirmataStage extends StageBase<Axis> {
         a.limitActive = (value === 1) !== cfg.limitActiveLow;
       }) as (...args: never[]) => void);
       b.reportDigitalPin(pin, 1);
+      // Stepper limit (0x07): lets the firmware refuse steps into the switch itself instead of
+      // waiting for the host's STOP (our firmware implements it; stock AccelStepperFirmata marks
+      // it "not yet implemented" and ignores it, and the host's STOP still applies)
+      const state = cfg.limitActiveLow ? 0 : 1;
+      const none = [NO_PIN, 0];
+      const mine = [pin, state];
+      b.sysexCommand([
+        ACCELSTEPPER_DATA,
+        ACCELSTEPPER.LIMIT,
+        dev,
+        ...(cfg.homeDirection === 'min' ? [...mine, ...none] : [...none, ...mine]),
+      ]);
     }
     this.ax.set(name, a);
   }
@@ -172,9 +216,17 @@ export class FirmataStage extends StageBase<Axis> {
     return a.counter + a.offsetSteps;
   }
 
-  protected async driveTo(a: Axis, um: number): Promise<MotionEnd> {
+  protected async driveTo(a: Axis, um: number, m: Motion): Promise<MotionEnd> {
+    // the offset moves when a STOP is folded in: compute the firmware target after it settled
+    if (a.resync) await a.resync;
     const counterTarget = Math.round(um * a.stepsPerUm) - a.offsetSteps;
-    return (await this.command(a, 'to', counterTarget, Math.sign(counterTarget - a.counter))).reason;
+    const slower = m.speedFraction < 1;
+    if (slower) this.applySpeed(a, m.speedFraction);
+    try {
+      return (await this.command(a, 'to', counterTarget, Math.sign(counterTarget - a.counter), m.switchExpected)).reason;
+    } finally {
+      if (slower) this.applySpeed(a, 1);
+    }
   }
 
   protected async seekHome(a: Axis): Promise<void> {
@@ -193,9 +245,9 @@ export class FirmataStage extends StageBase<Axis> {
           `stage axis ${a.name}: homing travelled ${(maxTravel / a.stepsPerUm).toFixed(0)} µm without reaching the limit switch (check wiring of pin ${a.cfg.limitPin})`,
         );
       }
-      await this.backOff(a, -toward * backoff);
+      const backedOff = await this.backOff(a, -toward * backoff);
       this.applySpeed(a, fast / 10);
-      const approach = await this.command(a, 'step', toward * 2 * backoff, toward);
+      const approach = await this.command(a, 'step', toward * (backedOff + backoff), toward);
       if (approach.reason !== 'limit')
         throw new StageFault('home-not-found', `stage axis ${a.name}: limit switch not found again on the slow approach`);
       this.board.accelStepperZero(a.dev);
@@ -207,11 +259,44 @@ export class FirmataStage extends StageBase<Axis> {
     }
   }
 
-  private async backOff(a: Axis, steps: number): Promise<void> {
-    await this.command(a, 'step', steps, Math.sign(steps));
-    // the switch state arrives with the next digital report (sampling interval ~19 ms)
-    await new Promise((r) => setTimeout(r, 60));
-    if (a.limitActive) throw new StageFault('switch-stuck', `stage axis ${a.name}: limit switch still pressed after backing off`);
+  /**
+   * Move off the switch. A stop on the switch overshoots by the host's reaction time, which may
+   * exceed one back-off on a busy host, so up to three back-offs are tried before the switch
+   * counts as stuck.
+   */
+  private async backOff(a: Axis, steps: number): Promise<number> {
+    for (let i = 1; i <= 3; i++) {
+      await this.command(a, 'step', steps, Math.sign(steps));
+      if (!a.limitActive || (await this.switchReleased(a, SWITCH_RELEASE_WAIT_MS))) return i * Math.abs(steps);
+    }
+    throw new StageFault('switch-stuck', `stage axis ${a.name}: limit switch still pressed after backing off three times`);
+  }
+
+  /**
+   * Wait for the switch's release to be reported. Our firmware reports a change on the loop that
+   * sees it; ASSUMPTION: stock ConfigurableFirmata's DigitalInputFirmata reports within its
+   * sampling interval (19 ms default, protocol.md "sampling interval"), settled by
+   * DigitalInputFirmata.cpp report(). The wait ends on the report, so a generous bound costs
+   * nothing when the link is quick.
+   */
+  private switchReleased(a: Axis, ms: number): Promise<boolean> {
+    const pin = a.cfg.limitPin;
+    if (!a.limitActive || pin === undefined) return Promise.resolve(true);
+    const b = this.board;
+    const event = `digital-read-${pin}`;
+    return new Promise<boolean>((resolve) => {
+      const onReport = (() => {
+        if (a.limitActive) return;
+        clearTimeout(timer);
+        b.removeListener(event, onReport);
+        resolve(true);
+      }) as (...args: never[]) => void;
+      const timer = setTimeout(() => {
+        b.removeListener(event, onReport);
+        resolve(!a.limitActive);
+      }, ms);
+      b.on(event, onReport);
+    });
   }
 
   protected energise(a: Axis): void {
@@ -222,19 +307,65 @@ export class FirmataStage extends StageBase<Axis> {
     if (a.cfg.enablePin !== undefined) this.board.accelStepperEnable(a.dev, false);
   }
 
+  protected stopMotion(a: Axis): void {
+    try {
+      void this.stopAndResync(a);
+    } catch (err) {
+      this.log.error({ err, axis: a.name }, 'stage: cannot send STOP to the firmware');
+    }
+  }
+
   protected halt(a: Axis): void {
     try {
-      this.board.accelStepperStop(a.dev);
-      // AccelStepper's stop() decelerates; cutting the driver makes the halt immediate
+      void this.stopAndResync(a);
+      // STOP already halts the pulses; cutting the driver also drops the holding torque
       this.deenergise(a);
     } catch (err) {
       this.log.error({ err, axis: a.name }, 'stage: cannot send e-stop to the firmware');
     }
   }
 
+  /**
+   * STOP, then ask for the position and ZERO: clears the speed AccelStepper keeps after a STOP
+   * (see the header) and moves the halted position into offsetSteps. Every move-complete the
+   * firmware sends before the position report carries that same halted position, so nothing
+   * arriving later can refer to the old frame.
+   */
+  private stopAndResync(a: Axis): Promise<void> {
+    if (a.resync) return a.resync;
+    const b = this.board;
+    const posEvent = `stepper-position-${a.dev}`;
+    const settled = new Promise<void>((resolve) => {
+      const onPos = ((pos: number) => {
+        clearTimeout(timer);
+        b.removeListener(posEvent, onPos);
+        b.accelStepperZero(a.dev);
+        a.offsetSteps += pos;
+        a.counter = 0;
+        resolve();
+      }) as (...args: never[]) => void;
+      const timer = setTimeout(() => {
+        b.removeListener(posEvent, onPos);
+        a.homed = false;
+        this.lastFault = `stage axis ${a.name}: no position report after STOP; position unknown`;
+        this.log.error({ axis: a.name }, this.lastFault);
+        resolve();
+      }, RESYNC_TIMEOUT_MS);
+      b.on(posEvent, onPos);
+      b.accelStepperStop(a.dev);
+      b.accelStepperReportPosition(a.dev);
+    });
+    const tracked = settled.finally(() => {
+      if (a.resync === tracked) a.resync = undefined;
+    });
+    a.resync = tracked;
+    return tracked;
+  }
+
   protected release(a: Axis): void {
     try {
       this.board.accelStepperStop(a.dev);
+      this.board.accelStepperZero(a.dev);
       this.deenergise(a);
     } catch {
       // the port may already be gone
@@ -248,59 +379,53 @@ export class FirmataStage extends StageBase<Axis> {
   /**
    * Send a 'to' (absolute, firmware counter) or 'step' (relative) move and wait for the firmware's
    * move-complete report. direction tells which way the carriage goes so that a limit switch
-   * closing ahead of it stops the move.
+   * closing ahead of it stops the move (unless the switch is expected there). Every way a move
+   * ends early goes through stopAndResync before the promise settles, except cancel (abort,
+   * e-stop, close), whose caller has already sent the STOP: it rejects at once and the next
+   * motion waits for the resync.
    */
-  private command(a: Axis, kind: 'to' | 'step', value: number, direction: number): Promise<MoveResult> {
+  private async command(a: Axis, kind: 'to' | 'step', value: number, direction: number, switchExpected = false): Promise<MoveResult> {
+    if (a.resync) await a.resync;
     const refused = this.motionRefusal(a);
-    if (refused) return Promise.reject(refused);
+    if (refused) throw refused;
     const towardSwitch = direction !== 0 && direction === (a.cfg.homeDirection === 'min' ? -1 : 1);
+    const stopsOnSwitch = towardSwitch && !switchExpected;
     const b = this.board;
-    if ((kind === 'to' && value === a.counter) || (kind === 'step' && value === 0))
-      return Promise.resolve({ reason: 'done', counter: a.counter });
+    if ((kind === 'to' && value === a.counter) || (kind === 'step' && value === 0)) return { reason: 'done', counter: a.counter };
+    // already on the switch: do not push into it
+    if (stopsOnSwitch && a.limitActive) return { reason: 'limit', counter: a.counter };
     return new Promise<MoveResult>((resolve, reject) => {
-      let hitLimit = false;
+      let stopping = false;
       let finished = false;
-      const doneEvent = `stepper-done-${a.dev}`;
       const limitEvent = a.cfg.limitPin !== undefined ? `digital-read-${a.cfg.limitPin}` : undefined;
-      const cleanup = (): void => {
+      const finish = (settle: () => void): void => {
+        if (finished) return;
         finished = true;
         clearTimeout(timer);
-        b.removeListener(doneEvent, onDone);
         if (limitEvent) b.removeListener(limitEvent, onLimit);
+        a.onComplete = undefined;
         a.cancel = undefined;
+        settle();
       };
-      const onDone = ((counter: number) => {
-        if (finished) return;
-        cleanup();
-        a.counter = counter;
-        resolve({ reason: hitLimit ? 'limit' : 'done', counter });
-      }) as (...args: never[]) => void;
+      const stopThen = (settle: () => void): void => {
+        if (stopping || finished) return;
+        stopping = true;
+        void this.stopAndResync(a).then(() => finish(settle));
+      };
+      a.onComplete = (counter) => {
+        if (!stopping) finish(() => resolve({ reason: 'done', counter }));
+      };
       const onLimit = (() => {
         // the axis' own listener (registered first) has already updated limitActive
-        if (!finished && towardSwitch && a.limitActive && !hitLimit) {
-          hitLimit = true;
-          b.accelStepperStop(a.dev);
-        }
+        if (stopsOnSwitch && a.limitActive) stopThen(() => resolve({ reason: 'limit', counter: a.counter }));
       }) as (...args: never[]) => void;
       const timer = setTimeout(() => {
-        if (finished) return;
-        cleanup();
-        b.accelStepperStop(a.dev);
-        reject(new StageFault('timeout', `stage axis ${a.name}: move did not complete within ${this.opts.motionTimeoutMs} ms; stopped`));
+        stopThen(() =>
+          reject(new StageFault('timeout', `stage axis ${a.name}: move did not complete within ${this.opts.motionTimeoutMs} ms; stopped`)),
+        );
       }, this.opts.motionTimeoutMs);
-      a.cancel = (err) => {
-        if (finished) return;
-        cleanup();
-        reject(err);
-      };
-      b.on(doneEvent, onDone);
+      a.cancel = (err) => finish(() => reject(err));
       if (limitEvent) b.on(limitEvent, onLimit);
-      if (towardSwitch && a.limitActive) {
-        // already on the switch: do not push into it
-        cleanup();
-        resolve({ reason: 'limit', counter: a.counter });
-        return;
-      }
       if (kind === 'to') b.accelStepperTo(a.dev, value);
       else b.accelStepperStep(a.dev, value);
     });

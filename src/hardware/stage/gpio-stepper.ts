@@ -1,8 +1,9 @@
 import type { StageAxisConfig } from '../../config/hardware.ts';
 import type { Logger } from '../../log.ts';
 import type { Bit, GpioChip, GpioLine } from '../gpio/types.ts';
-import { type AxisState, homeEndUm, initialAxisState, type MotionEnd, StageBase } from './base.ts';
+import { type AxisState, homeEndUm, initialAxisState, type Motion, type MotionEnd, StageBase } from './base.ts';
 import { trapezoid } from './profile.ts';
+import { SAFE_STEP_TIMING, type StepPulseTiming } from './step-timing.ts';
 import { type FaultSink, StageFault } from './types.ts';
 
 /*
@@ -13,7 +14,12 @@ import { type FaultSink, StageFault } from './types.ts';
  * Node cannot time individual pulses (timers have ~1 ms granularity, sysfs writes take tens of µs,
  * garbage collection pauses), so the motor sees bursts rather than an even pulse train: fine for
  * positioning a microscope stage slowly, rough at speed. For smooth, fast motion use the Firmata
- * bridge (firmware-bridge/), where AccelStepper times pulses on the microcontroller.
+ * bridge (firmware-bridge/), where the microcontroller times the pulses.
+ *
+ * Within a burst the driver's minimum timing is waited out in code (busy-waiting on the
+ * monotonic clock, see step-timing.ts): STEP high and low widths, DIR setup before and hold after
+ * a STEP edge. A GPIO write that returns has set the level, so the clock is read after it returns
+ * and the waits can only come out longer than the minimum, never shorter.
  */
 
 export interface GpioStepperOptions {
@@ -24,6 +30,8 @@ export interface GpioStepperOptions {
   tickMs?: number;
   /** homing seek speed as a fraction of maxSpeed; the re-approach uses a tenth of that */
   homingSpeedFraction?: number;
+  /** STEP/DIR minimum timing to enforce; default: the strictest of A4988, DRV8825, TMC2209 */
+  pulse?: StepPulseTiming;
 }
 
 interface Axis extends AxisState {
@@ -33,6 +41,12 @@ interface Axis extends AxisState {
   limit?: GpioLine;
   unwatch?: () => void;
   posSteps: number;
+  /** level DIR was last set to (undefined: not yet driven) */
+  dirLevel?: Bit;
+  /** monotonic ns of the last DIR change, STEP rising and STEP falling edges */
+  dirAt: bigint;
+  riseAt: bigint;
+  fallAt: bigint;
 }
 
 type RunResult = { reason: MotionEnd; steps: number };
@@ -41,6 +55,7 @@ export class GpioStepperStage extends StageBase<Axis> {
   readonly kind = 'gpio';
   private readonly tickMs: number;
   private readonly homingFraction: number;
+  private readonly pulse: StepPulseTiming;
 
   private constructor(
     private readonly opts: GpioStepperOptions,
@@ -50,6 +65,7 @@ export class GpioStepperStage extends StageBase<Axis> {
     super(opts.axes, log, onFault);
     this.tickMs = opts.tickMs ?? 2;
     this.homingFraction = opts.homingSpeedFraction ?? 0.5;
+    this.pulse = opts.pulse ?? SAFE_STEP_TIMING;
   }
 
   static async open(chip: GpioChip, opts: GpioStepperOptions, log: Logger, onFault: FaultSink = () => {}): Promise<GpioStepperStage> {
@@ -83,6 +99,9 @@ export class GpioStepperStage extends StageBase<Axis> {
           limit,
           limitActive: limit ? (await limit.read()) === 1 : false,
           posSteps: 0,
+          dirAt: 0n,
+          riseAt: 0n,
+          fallAt: 0n,
         };
         if (limit) axis.unwatch = limit.watch((v) => (axis.limitActive = v === 1));
         stage.ax.set(name, axis);
@@ -98,9 +117,9 @@ export class GpioStepperStage extends StageBase<Axis> {
     return a.posSteps;
   }
 
-  protected async driveTo(a: Axis, um: number): Promise<MotionEnd> {
+  protected async driveTo(a: Axis, um: number, m: Motion): Promise<MotionEnd> {
     const delta = Math.round(um * a.stepsPerUm) - a.posSteps;
-    return (await this.run(a, delta, 1, { stopOnLimit: true })).reason;
+    return (await this.run(a, delta, m.speedFraction, { stopOnLimit: !m.switchExpected })).reason;
   }
 
   protected async seekHome(a: Axis): Promise<void> {
@@ -149,6 +168,10 @@ export class GpioStepperStage extends StageBase<Axis> {
     await a.enable?.write(0);
   }
 
+  protected stopMotion(_a: Axis): void {
+    // nothing to send: the step loop stops at its next check once the motion is cancelled
+  }
+
   protected halt(a: Axis): void {
     // de-energise right away; failures here are logged, an e-stop must not throw
     a.enable?.write(0).catch((err: Error) => this.log.error({ err, axis: a.name }, 'stage: cannot disable driver on e-stop'));
@@ -164,6 +187,28 @@ export class GpioStepperStage extends StageBase<Axis> {
         this.log.warn({ err, axis: a.name }, 'stage: error releasing GPIO line');
       }
     }
+  }
+
+  /** Set DIR, first holding the old level past the last STEP rising edge. */
+  private async setDir(a: Axis, level: Bit): Promise<void> {
+    if (a.dirLevel === level) return;
+    spinUntil(a.riseAt + BigInt(this.pulse.dirHoldNs));
+    await a.dir.write(level);
+    a.dirLevel = level;
+    a.dirAt = process.hrtime.bigint();
+  }
+
+  /** One STEP pulse with the driver's minimum setup, high and low times. */
+  private async pulseStep(a: Axis): Promise<void> {
+    const p = this.pulse;
+    const setupDone = a.dirAt + BigInt(p.dirSetupNs);
+    const lowDone = a.fallAt + BigInt(p.lowNs);
+    spinUntil(setupDone > lowDone ? setupDone : lowDone);
+    await a.step.write(1);
+    a.riseAt = process.hrtime.bigint();
+    spinUntil(a.riseAt + BigInt(p.highNs));
+    await a.step.write(0);
+    a.fallAt = process.hrtime.bigint();
   }
 
   /**
@@ -216,18 +261,24 @@ export class GpioStepperStage extends StageBase<Axis> {
               finish(undefined, { reason: 'limit', steps: done });
               return;
             }
-            await a.step.write(1);
-            await a.step.write(0);
+            await this.pulseStep(a);
             a.posSteps += sign;
             done++;
           }
           if (finished) return;
+          // a switch seen only after a burst still ends the move as a limit stop (homing relies on
+          // it); a move whose switch is expected (a homed axis sent to its home end) does not
+          // stop on the switch at all (stopOnLimit false)
           if (o.stopOnLimit && towardSwitch && a.limitActive) {
             finish(undefined, { reason: 'limit', steps: done });
             return;
           }
           if (done >= distance) {
-            finish(undefined, { reason: 'done', steps: done });
+            // a burst runs without yielding, so a switch it closed is reported (debounced) only
+            // afterwards: let the debouncer speak before calling the move done
+            if (o.stopOnLimit && towardSwitch && a.limit) await delay(this.opts.debounceMs * 2 + this.tickMs);
+            if (finished) return;
+            finish(undefined, { reason: o.stopOnLimit && towardSwitch && a.limitActive ? 'limit' : 'done', steps: done });
             return;
           }
           timer = setTimeout(() => void tick(), this.tickMs);
@@ -236,13 +287,19 @@ export class GpioStepperStage extends StageBase<Axis> {
         }
       };
 
-      a.dir
-        .write((sign > 0 ? 1 : 0) as Bit)
+      this.setDir(a, (sign > 0 ? 1 : 0) as Bit)
         .then(() => {
           if (!finished) timer = setTimeout(() => void tick(), 0);
         })
         .catch((err: Error) => finish(new StageFault('io', `stage axis ${a.name}: GPIO write failed: ${err.message}`)));
     });
+  }
+}
+
+/** Busy-wait until the monotonic clock reaches t (ns): the waits here are a few µs at most. */
+function spinUntil(t: bigint): void {
+  while (process.hrtime.bigint() < t) {
+    // spin: a timer cannot wait less than a millisecond
   }
 }
 

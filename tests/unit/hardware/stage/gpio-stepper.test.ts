@@ -9,6 +9,21 @@ import { trapezoid } from '../../../../src/hardware/stage/profile.ts';
 import { StageFault } from '../../../../src/hardware/stage/types.ts';
 import { silentLogger } from '../../../../src/log.ts';
 
+/*
+ * Mutation check (deliberate wrong behaviour in the driver → the test that turns red):
+ * | mutation                                                   | caught by                                         |
+ * |------------------------------------------------------------|---------------------------------------------------|
+ * | STEP high/low or DIR setup/hold wait removed or shortened   | "holds every STEP pulse and DIR change to …"      |
+ * | home() clears the e-stop / resetEstop missing               | "e-stop rejects the in-flight move…"              |
+ * | absolute move allowed before homing                         | "refuses absolute moves on an axis not homed…"    |
+ * | multi-axis move checked axis by axis                        | "validates a multi-axis move as a whole…"         |
+ * | speedUmS ignored                                            | "speedUmS caps the step rate"                     |
+ * | limit checked before "target reached" / switch at minUm a hit | "reaching minUm on a homed axis…"               |
+ * | AbortSignal ignored                                         | "an aborted move stops stepping…"                 |
+ */
+// DRV8825 datasheet (TI SLVSA73), "Timing Requirements": the strictest of the three drivers
+const DRV8825 = { highNs: 1900n, lowNs: 1900n, dirSetupNs: 650n, dirHoldNs: 650n };
+
 function axisCfg(over: Partial<StageAxisConfig> = {}): StageAxisConfig {
   const parsed = stageSchema.parse({
     type: 'gpio',
@@ -118,7 +133,7 @@ describe('GPIO stepper stage', () => {
       axis: { maxSpeedUmS: 2000, accelUmS2: 2000 },
       timeoutMs: 40,
     });
-    const err = await stage.moveTo('x', 900).catch((e: unknown) => e);
+    const err = await stage.moveBy('x', 900).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StageFault);
     expect((err as StageFault).code).toBe('timeout');
     expect(stage.status().axes.x.moving).toBe(false);
@@ -130,21 +145,30 @@ describe('GPIO stepper stage', () => {
     const { stage, twin, chip } = await rig({
       axis: { maxSpeedUmS: 2000, accelUmS2: 4000 },
     });
+    await stage.home('x');
+    const homedSteps = twin.stepCount('x');
     const move = stage.moveTo('x', 1000).catch((e: unknown) => e);
     await new Promise((r) => setTimeout(r, 30));
     stage.estop();
     const err = await move;
     expect((err as StageFault).code).toBe('estop');
     const stepsAtStop = twin.stepCount('x');
-    expect(stepsAtStop).toBeLessThan(500);
+    expect(stepsAtStop - homedSteps).toBeLessThan(500);
     await new Promise((r) => setTimeout(r, 30));
     expect(twin.stepCount('x')).toBe(stepsAtStop);
     // ENABLE is active-low: de-energised = electrically high
     expect(chip.level(4)).toBe(1);
     await expect(stage.moveTo('x', 10)).rejects.toThrow(/emergency-stopped/);
     expect(stage.status().estopped).toBe(true);
-    await stage.home('x');
+    // home() must not clear the latch; only resetEstop() does, and it moves nothing
+    await expect(stage.home('x')).rejects.toThrow(/emergency-stopped/);
+    expect(twin.stepCount('x')).toBe(stepsAtStop);
+    stage.resetEstop();
     expect(stage.status().estopped).toBe(false);
+    expect(twin.stepCount('x')).toBe(stepsAtStop);
+    await expect(stage.moveTo('x', 10)).rejects.toThrow(/not homed/);
+    await stage.home('x');
+    await stage.moveTo('x', 10);
     await stage.close();
   });
 
@@ -154,7 +178,7 @@ describe('GPIO stepper stage', () => {
       axis: { minUm: -500 },
       sim: { startUm: -300 },
     });
-    const err = await stage.moveTo('x', -400).catch((e: unknown) => e);
+    const err = await stage.moveBy('x', -400).catch((e: unknown) => e);
     expect((err as StageFault).code).toBe('limit-hit');
     expect(stage.status().axes.x.homed).toBe(false);
     expect(stage.status().axes.x.limit).toBe(true);
@@ -166,10 +190,124 @@ describe('GPIO stepper stage', () => {
     const { stage } = await rig({
       axis: { maxSpeedUmS: 5000, accelUmS2: 50000 },
     });
+    await stage.home('x');
     const first = stage.moveTo('x', 300);
     await expect(stage.moveTo('x', 10)).rejects.toThrow(/already moving/);
     await first;
     expect(stage.position('x')).toBe(300);
+    await stage.close();
+  });
+
+  it('refuses absolute moves on an axis not homed, unless allowUnhomedMoves is set', async () => {
+    const { stage, twin } = await rig();
+    await expect(stage.moveTo('x', 300)).rejects.toThrow(/not homed/);
+    expect(twin.stepCount('x')).toBe(0);
+    // jogging is allowed, bounded by the travel
+    await expect(stage.moveBy('x', 5000)).rejects.toThrow(/longer than the axis' travel/);
+    await stage.moveBy('x', 20);
+    expect(twin.stepCount('x')).toBe(20);
+    await stage.close();
+    const loose = await rig({ axis: { allowUnhomedMoves: true } });
+    // the carriage starts mid-travel (500) where the host believes 0: trusting that is the hazard
+    await loose.stage.moveTo('x', 300);
+    expect(loose.twin.positionUm('x')).toBe(800);
+    await loose.stage.close();
+  });
+
+  it('validates a multi-axis move as a whole before any axis moves', async () => {
+    const chip = new SimGpioChip();
+    const x = axisCfg();
+    const y = { ...axisCfg(), stepPin: 12, dirPin: 13, enablePin: 14, limitPin: 15 };
+    const twin = new SimGpioStage(chip, { axes: { x, y } });
+    const stage = await GpioStepperStage.open(chip, { axes: { x, y }, debounceMs: 1, motionTimeoutMs: 10_000 }, silentLogger);
+    await stage.home();
+    const before = [twin.stepCount('x'), twin.stepCount('y')];
+    await expect(stage.move({ x: 100, y: 5000 })).rejects.toThrow(/axis y: target 5000/);
+    await expect(stage.move({ x: 100, y: 10 }, { speedUmS: 1e9 })).rejects.toThrow(/exceeds/);
+    expect([twin.stepCount('x'), twin.stepCount('y')]).toEqual(before);
+    await stage.move({ x: 100, y: 40 });
+    expect([stage.position('x'), stage.position('y')]).toEqual([100, 40]);
+    await stage.close();
+    twin.dispose();
+  });
+
+  it('reaching minUm on a homed axis is not a limit hit', async () => {
+    const { stage, twin, faults } = await rig({ sim: { startUm: 300 } });
+    await stage.home('x');
+    const home = twin.positionUm('x');
+    for (let i = 0; i < 3; i++) {
+      await stage.moveTo('x', 200);
+      await stage.moveTo('x', 0);
+      expect(twin.positionUm('x')).toBe(home);
+    }
+    expect(stage.status().axes.x.homed).toBe(true);
+    await stage.park();
+    expect(faults).toHaveLength(0);
+    await stage.close();
+  });
+
+  it('speedUmS caps the step rate', async () => {
+    // a lower bound only: software stepping may lag its profile, never run ahead of it
+    const { stage, chip } = await rig({ axis: { maxSpeedUmS: 20000, accelUmS2: 1e6 } });
+    await stage.home('x');
+    const rises: bigint[] = [];
+    chip.observe(2, (level, t) => {
+      if (level === 1) rises.push(t);
+    });
+    const start = process.hrtime.bigint();
+    await stage.moveTo('x', 200, { speedUmS: 2000 });
+    expect(rises).toHaveLength(200);
+    const seconds = Number(rises[rises.length - 1] - start) / 1e9;
+    // the 200th step is due 200/2000 s (+ the ramp) after the move starts; at the 20000 steps/s
+    // maximum it would be due after ~10 ms
+    expect(seconds).toBeGreaterThanOrEqual(0.1);
+    await stage.close();
+  });
+
+  it('an aborted move stops stepping, rejects with "aborted" and records no fault', async () => {
+    const { stage, twin, faults } = await rig({ axis: { maxSpeedUmS: 2000, accelUmS2: 4000 } });
+    await stage.home('x');
+    const ac = new AbortController();
+    const move = stage.moveTo('x', 1000, { signal: ac.signal }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 30));
+    ac.abort();
+    expect(((await move) as StageFault).code).toBe('aborted');
+    const steps = twin.stepCount('x');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(twin.stepCount('x')).toBe(steps);
+    expect(faults).toHaveLength(0);
+    await stage.close();
+  });
+
+  it('holds every STEP pulse and DIR change to the DRV8825 minimums (strictest of A4988/DRV8825/TMC2209)', async () => {
+    const { stage, chip } = await rig({ sim: { startUm: 40 } });
+    const edges: Array<{ pin: number; level: number; t: bigint }> = [];
+    for (const pin of [2, 3]) chip.observe(pin, (level, t) => edges.push({ pin, level, t }));
+    await stage.home('x'); // toward the switch, back off, slow approach: two DIR reversals
+    await stage.moveTo('x', 60);
+    await stage.moveTo('x', 10);
+    let dirAt = -1n;
+    let riseAt = -1n;
+    let fallAt = -1n;
+    let rises = 0;
+    let reversals = 0;
+    for (const e of edges) {
+      if (e.pin === 3) {
+        if (riseAt >= 0n) expect(e.t - riseAt).toBeGreaterThanOrEqual(DRV8825.dirHoldNs);
+        dirAt = e.t;
+        reversals++;
+      } else if (e.level === 1) {
+        if (dirAt >= 0n) expect(e.t - dirAt).toBeGreaterThanOrEqual(DRV8825.dirSetupNs);
+        if (fallAt >= 0n) expect(e.t - fallAt).toBeGreaterThanOrEqual(DRV8825.lowNs);
+        riseAt = e.t;
+        rises++;
+      } else {
+        expect(e.t - riseAt).toBeGreaterThanOrEqual(DRV8825.highNs);
+        fallAt = e.t;
+      }
+    }
+    expect(rises).toBeGreaterThan(100);
+    expect(reversals).toBeGreaterThanOrEqual(3);
     await stage.close();
   });
 });
