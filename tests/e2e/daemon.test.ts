@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPngText } from '../../src/io/png.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -125,15 +126,16 @@ describe('rayleigh run, end to end', () => {
       seq: number;
       model: { id: string };
       output: { width: number; height: number };
-      localizations: Array<{ x: number; y: number }>;
+      localizations: { count: number; x: number[]; y: number[] };
       timings: Record<string, number>;
     };
     expect(m.model.id).toBe('rl');
     expect(m.output).toEqual({ width: 128, height: 128 });
-    expect(m.localizations.length).toBeGreaterThan(0);
-    for (const l of m.localizations) {
-      expect(l.x).toBeGreaterThanOrEqual(0);
-      expect(l.x).toBeLessThan(32);
+    expect(m.localizations.count).toBeGreaterThan(0);
+    expect(m.localizations.x).toHaveLength(m.localizations.count);
+    for (const x of m.localizations.x) {
+      expect(x).toBeGreaterThanOrEqual(0);
+      expect(x).toBeLessThan(32);
     }
     expect(m.timings.reconstruct).toBeGreaterThan(0);
 
@@ -141,6 +143,14 @@ describe('rayleigh run, end to end', () => {
     const png = PNG.sync.read(image.payload);
     expect(png.width).toBe(128);
     expect(png.height).toBe(128);
+    // the image names its frame, and that frame's meta says it has an image
+    const tag = JSON.parse(readPngText(image.payload).rayleigh) as { seq: number; stream: string };
+    expect(tag.stream).toBe('main');
+    const itsMeta = got
+      .filter((x) => x.topic === 'rayleigh/e2e01/result/main/meta')
+      .map((x) => JSON.parse(x.payload.toString()) as { seq: number; image?: { bytes: number } })
+      .find((x) => x.seq === tag.seq);
+    expect(itsMeta?.image?.bytes).toBe(image.payload.length);
 
     const health = await waitFor(() => got.find((x) => x.topic === 'rayleigh/e2e01/health'), 30_000, 'health');
     const h = JSON.parse(health.payload.toString()) as { deviceId: string; frames: { out: number } };
