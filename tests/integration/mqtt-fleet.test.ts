@@ -40,7 +40,7 @@ describe.skipIf(!mosquittoAvailable())('fleet: many devices into one Mosquitto, 
         device: { id },
         stateDir: mkdtempSync(join(tmpdir(), `fleet-${id}-`)),
         mqtt: { url: broker.url, commands: { enabled: false } },
-        pipeline: { publishImage: false },
+        pipeline: { image: { enabled: false } },
       });
       const s = await startMqtt(settings);
       await s.client.waitForConnect(10_000);
