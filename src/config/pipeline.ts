@@ -36,7 +36,8 @@ export const inferenceSchema = z
   .strictObject({
     /** model id from models-int8/manifest.json, or "rl" for Richardson–Lucy */
     model: z.string().default('damn'),
-    provider: z.enum(['cpu', 'cuda', 'tensorrt']).default('cpu'),
+    /** cpu | cuda | tensorrt: onnxruntime-node, probed at start, falling back to wasm (onnxruntime-web) when it cannot run here */
+    provider: z.enum(['cpu', 'wasm', 'cuda', 'tensorrt']).default('cpu'),
     threads: z.number().int().min(1).max(64).default(2),
     modelsDir: z.string().default('models-int8'),
     tile: z

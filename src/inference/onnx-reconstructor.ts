@@ -2,8 +2,9 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.ts';
 import { type Image, makeImage } from '../optics/image.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker.ts';
-import { type ProviderType, providerPlan } from './providers.ts';
+import type { ProviderType } from './providers.ts';
 import type { LoadedModel } from './registry.ts';
+import { probeNativeRuntime, type RuntimeReport } from './runtime/index.ts';
 import type { Reconstructor } from './types.ts';
 import { workerEntry } from './worker-entry.ts';
 
@@ -30,6 +31,8 @@ export class OnnxReconstructor implements Reconstructor {
     private readonly worker: Worker,
     model: LoadedModel,
     provider: string,
+    /** what runs (runtime, provider, why it fell back), for health */
+    readonly runtime: RuntimeReport,
   ) {
     this.id = model.entry.id;
     this.scale = model.entry.output.scale;
@@ -61,14 +64,12 @@ export class OnnxReconstructor implements Reconstructor {
         'tile halo is smaller than the receptive field: tile seams will show',
       );
     }
-    const plan = providerPlan(o.provider);
-    const chains = [plan.primary, ...(plan.fallback ? [plan.fallback] : [])].map((p) => ({
-      name: p.type,
-      providers: p.sessionProviders(),
-    }));
+    // probed here once per process (cached), so a model switch does not spawn the probe again
+    const nativeProbe = o.provider === 'wasm' ? undefined : await probeNativeRuntime({ threads: o.threads });
     const init: WorkerInit = {
       model: model.bytes,
-      providerChains: chains,
+      provider: o.provider,
+      nativeProbe,
       threads: o.threads,
       inputName: e.input.name,
       outputName: e.output.name,
@@ -103,12 +104,12 @@ export class OnnxReconstructor implements Reconstructor {
       await worker.terminate();
       throw err;
     });
-    const why = [plan.note, ...ready.fellBack].filter(Boolean).join('; ');
+    const why = ready.fellBack.join('; ');
     o.log?.info(
-      { model: e.id, provider: ready.provider, threads: o.threads, tile: o.tile.size, halo },
+      { model: e.id, provider: ready.provider, runtime: ready.runtime, threads: o.threads, tile: o.tile.size, halo },
       why ? `inference runs on ${ready.provider} (requested ${o.provider}: ${why})` : `inference runs on ${ready.provider}`,
     );
-    return new OnnxReconstructor(worker, model, ready.provider);
+    return new OnnxReconstructor(worker, model, ready.provider, ready.runtime);
   }
 
   reconstruct(frame: Image): Promise<Image> {

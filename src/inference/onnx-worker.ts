@@ -6,13 +6,16 @@
  *   {type:'close'} → releases the session and exits
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import * as ort from 'onnxruntime-node';
 import { makeImage } from '../optics/image.ts';
+import type { ProviderType } from './providers.ts';
+import { type ModelSession, type NativeProbeResult, openModelSession, type RuntimeReport } from './runtime/index.ts';
 import { reconstructTiled, type TiledRunOptions } from './tiling.ts';
 
 export interface WorkerInit {
   model: Uint8Array;
-  providerChains: Array<{ name: string; providers: ort.InferenceSession.ExecutionProviderConfig[] }>;
+  provider: ProviderType;
+  /** the main thread's probe of onnxruntime-node, so each worker need not spawn its own */
+  nativeProbe?: NativeProbeResult;
   threads: number;
   inputName: string;
   outputName: string;
@@ -22,7 +25,7 @@ export interface WorkerInit {
 export type WorkerRequest = { type: 'run'; id: number; width: number; height: number; data: Float32Array } | { type: 'close' };
 
 export type WorkerReply =
-  | { type: 'ready'; provider: string; fellBack: string[] }
+  | { type: 'ready'; provider: string; fellBack: string[]; runtime: RuntimeReport }
   | { type: 'failed'; error: string }
   | { type: 'result'; id: number; width: number; height: number; data: Float32Array }
   | { type: 'error'; id: number; error: string };
@@ -31,23 +34,10 @@ const port = parentPort;
 if (!port) throw new Error('onnx-worker must run in a worker thread');
 const init = workerData as WorkerInit;
 
-async function open(): Promise<{ session: ort.InferenceSession; provider: string; fellBack: string[] }> {
-  const fellBack: string[] = [];
-  for (const chain of init.providerChains) {
-    try {
-      const session = await ort.InferenceSession.create(init.model, {
-        executionProviders: chain.providers,
-        intraOpNumThreads: init.threads,
-        interOpNumThreads: 1,
-        graphOptimizationLevel: 'all',
-        logSeverityLevel: 3,
-      });
-      return { session, provider: chain.name, fellBack };
-    } catch (err) {
-      fellBack.push(`${chain.name}: ${(err as Error).message.split('\n')[0]}`);
-    }
-  }
-  throw new Error(`no execution provider could load the model (${fellBack.join('; ')})`);
+async function open(): Promise<{ session: ModelSession; provider: string; fellBack: string[] }> {
+  const { provider, threads, inputName, outputName, nativeProbe } = init;
+  const session = await openModelSession(init.model, { provider, threads, inputName, outputName, nativeProbe });
+  return { session, provider: session.provider, fellBack: [...session.report.fellBack] };
 }
 
 async function main(): Promise<void> {
@@ -62,7 +52,7 @@ async function main(): Promise<void> {
     return;
   }
   const { session } = opened;
-  port?.postMessage({ type: 'ready', provider: opened.provider, fellBack: opened.fellBack } satisfies WorkerReply);
+  port?.postMessage({ type: 'ready', provider: opened.provider, fellBack: opened.fellBack, runtime: session.report } satisfies WorkerReply);
   // one frame at a time: concurrent runs would multiply peak memory
   let queue: Promise<void> = Promise.resolve();
   port?.on('message', (msg: WorkerRequest) => {
@@ -90,15 +80,8 @@ async function main(): Promise<void> {
   });
 }
 
-function reconstruct(session: ort.InferenceSession, frame: ReturnType<typeof makeImage>) {
-  return reconstructTiled(frame, init.tiling, async (data, n, h, w) => {
-    const feeds = { [init.inputName]: new ort.Tensor('float32', data, [n, 1, h, w]) };
-    const result = await session.run(feeds, [init.outputName]);
-    const out = result[init.outputName];
-    const values = out.data as Float32Array;
-    out.dispose();
-    return values;
-  });
+function reconstruct(session: ModelSession, frame: ReturnType<typeof makeImage>) {
+  return reconstructTiled(frame, init.tiling, (data, n, h, w) => session.run(data, n, h, w));
 }
 
 void main();
