@@ -33,7 +33,12 @@ export async function openModelSession(model: Uint8Array, o: OpenModelSessionOpt
   if (o.provider !== 'wasm') {
     nativeProbe = o.nativeProbe ?? (await probeNativeRuntime({ module: o.probeModule, threads: o.threads }));
     if (nativeProbe.ok) {
-      const native = await openNativeSession(model, { provider: o.provider, threads: o.threads, inputName: o.inputName, outputName: o.outputName });
+      const native = await openNativeSession(model, {
+        provider: o.provider,
+        threads: o.threads,
+        inputName: o.inputName,
+        outputName: o.outputName,
+      });
       fellBack.push(...native.fellBack);
       if (native.opened) {
         const n = native.opened;
