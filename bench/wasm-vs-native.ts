@@ -114,7 +114,7 @@ for (const precision of ['int8', 'fp32'] as const) {
     agreement: agree,
   };
   process.stdout.write(
-    `${precision} ${size}²: native ${nativeMPs.toFixed(3)} MP/s, wasm ${wasmMPs.toFixed(3)} MP/s (${wasm.report.threads} threads) → wasm/native ${(wasmMPs / nativeMPs).toFixed(2)}\n`,
+    `${precision} ${size}²: native ${nativeMPs.toFixed(3)} MP/s, wasm ${wasmMPs.toFixed(3)} MP/s (${wasm.report.threads} thread${wasm.report.threads === 1 ? '' : 's'}) → wasm/native ${(wasmMPs / nativeMPs).toFixed(2)}\n`,
   );
   if (agree) process.stdout.write(`  agreement: ${JSON.stringify(agree)}\n`);
   if (native !== fp32Native) await native.release();
