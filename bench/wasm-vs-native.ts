@@ -122,5 +122,12 @@ for (const precision of ['int8', 'fp32'] as const) {
 }
 await fp32Native.release();
 
-const report = { command: `npx tsx bench/wasm-vs-native.ts ${process.argv.slice(2).join(' ')}`.trim(), size, runs, threads, seeds, results };
+const report = {
+  command: `npx tsx bench/wasm-vs-native.ts ${process.argv.slice(2).join(' ')}`.trim(),
+  size,
+  runs,
+  threads,
+  seeds,
+  results,
+};
 if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);

@@ -4,7 +4,7 @@ import { type Image, makeImage } from '../optics/image.ts';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './onnx-worker.ts';
 import type { ProviderType } from './providers.ts';
 import type { LoadedModel } from './registry.ts';
-import { probeNativeRuntime, type RuntimeReport } from './runtime/index.ts';
+import { describeRuntime, probeNativeRuntime, type RuntimeReport } from './runtime/index.ts';
 import type { Reconstructor } from './types.ts';
 import { workerEntry } from './worker-entry.ts';
 
@@ -104,11 +104,9 @@ export class OnnxReconstructor implements Reconstructor {
       await worker.terminate();
       throw err;
     });
-    const why = ready.fellBack.join('; ');
-    o.log?.info(
-      { model: e.id, provider: ready.provider, runtime: ready.runtime, threads: o.threads, tile: o.tile.size, halo },
-      why ? `inference runs on ${ready.provider} (requested ${o.provider}: ${why})` : `inference runs on ${ready.provider}`,
-    );
+    // a fallback is worth a warning: the board runs slower than configured
+    const say = ready.runtime.fellBack.length ? o.log?.warn.bind(o.log) : o.log?.info.bind(o.log);
+    say?.({ model: e.id, runtime: ready.runtime, tile: o.tile.size, halo }, describeRuntime(ready.runtime));
     return new OnnxReconstructor(worker, model, ready.provider, ready.runtime);
   }
 
