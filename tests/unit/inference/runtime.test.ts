@@ -209,26 +209,38 @@ describe('wiring', () => {
     expect(inferenceSchema.parse({}).provider).toBe('cpu');
   });
 
-  it('neither the CLI at start nor a WASM fallback loads the native addon into the process', () => {
-    // a process that registers every command and then opens a session after a SIGILL probe; its
-    // shared objects must not include onnxruntime-node's binding (loading it is what crashes)
-    const script = `
-      const { readdirSync, readFileSync } = await import('node:fs');
-      // what cli.ts does at start: load every command module to register it
-      for (const f of readdirSync('src/commands').filter((f) => f.endsWith('.ts'))) await import('./src/commands/' + f);
-      const { openModelSession } = await import('./src/inference/runtime/index.ts');
-      const s = await openModelSession(new Uint8Array(readFileSync('models-int8/damn-int8.onnx')),
-        { provider: 'cpu', threads: 1, inputName: 'input', outputName: 'output', probeModule: ${JSON.stringify(sigill)} });
-      const libs = process.report.getReport().sharedObjects.filter((o) => /onnxruntime/.test(o));
-      process.stdout.write(JSON.stringify({ runtime: s.runtime, libs }));
-      await s.release();
-    `;
+  // A fresh process that does what cli.ts does at start (load every command module), then opens a
+  // session after a SIGILL probe with the given threads; it reports the runtime, the onnxruntime
+  // shared objects it has loaded, and how many worker threads it runs.
+  // (CommonJS eval, not --input-type=module: worker_threads inherit execArgv, and a worker refuses that flag)
+  const childScript = `(async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const [probeModule, threads] = process.argv.slice(1);
+    for (const f of readdirSync('src/commands').filter((f) => f.endsWith('.ts'))) await import('./src/commands/' + f);
+    const { openModelSession } = await import('./src/inference/runtime/index.ts');
+    const before = process.report.getReport().workers.length;
+    const s = await openModelSession(new Uint8Array(readFileSync('models-int8/damn-int8.onnx')),
+      { provider: 'cpu', threads: Number(threads), inputName: 'input', outputName: 'output', probeModule });
+    await s.run(new Float32Array(64 * 64).fill(1), 1, 64, 64);
+    const report = process.report.getReport();
+    const libs = report.sharedObjects.filter((o) => /onnxruntime/.test(o));
+    process.stdout.write(JSON.stringify({ runtime: s.runtime, libs, addedWorkers: report.workers.length - before }));
+    await s.release();
+  })();`;
+  function child(threads: number): { runtime: string; libs: string[]; addedWorkers: number } {
     const root = new URL('../../../', import.meta.url).pathname;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', childScript, sigill, String(threads)], {
       cwd: root,
       encoding: 'utf8',
     });
-    const out = JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('{"runtime"'))) as { runtime: string; libs: string[] };
-    expect(out).toEqual({ runtime: 'wasm', libs: [] });
+    return JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('{"runtime"')));
+  }
+
+  it('neither the CLI at start nor a WASM fallback loads the native addon; WASM threads are real threads', () => {
+    const out = child(2);
+    // loading onnxruntime-node's binding is what crashes such a board: it must not be in the process
+    expect([out.runtime, out.libs]).toEqual(['wasm', []]);
+    // onnxruntime-web's pool: the calling thread plus threads−1 worker_threads
+    expect(out.addedWorkers).toBe(1);
   });
 });
