@@ -1,7 +1,7 @@
 /**
  * Worker thread that owns one onnxruntime session, so inference never blocks the daemon's event
  * loop. Protocol (structured clone, pixel buffers transferred):
- *   init via workerData → posts {type:'ready', provider, fellBack} or {type:'failed', error}
+ *   init via workerData → posts {type:'ready', provider, fellBack, runtime} or {type:'failed', error}
  *   {type:'run', id, width, height, data} → {type:'result', id, width, height, data} | {type:'error', id, error}
  *   {type:'close'} → releases the session and exits
  */
