@@ -19,6 +19,7 @@ export class WorkerRichardsonLucy implements Reconstructor {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (img: Image) => void; reject: (e: Error) => void }>();
   private closed = false;
+  private onDrained: (() => void) | undefined;
 
   private constructor(
     private readonly worker: Worker,
@@ -38,6 +39,7 @@ export class WorkerRichardsonLucy implements Reconstructor {
       this.pending.delete(m.id);
       if (m.type === 'result') p.resolve(makeImage(m.width, m.height, m.data));
       else p.reject(new Error(`Richardson–Lucy: ${m.error}`));
+      if (this.pending.size === 0) this.onDrained?.();
     });
     const failAll = (e: Error): void => {
       for (const p of this.pending.values()) p.reject(e);
@@ -73,7 +75,21 @@ export class WorkerRichardsonLucy implements Reconstructor {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // frames in flight finish first: a model swap closes the old engine while the pipeline awaits
+    // its current frame, and a promise that never settles would stall the pipeline for good
+    if (this.pending.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 5000);
+        this.onDrained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
     this.worker.postMessage({ type: 'close' });
     await this.worker.terminate();
+    const left = new Error('Richardson–Lucy engine closed before the frame finished');
+    for (const p of this.pending.values()) p.reject(left);
+    this.pending.clear();
   }
 }
