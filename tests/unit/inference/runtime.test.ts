@@ -6,9 +6,11 @@ import { inferenceSchema } from '../../../src/config/pipeline.ts';
 import { normaliseInput } from '../../../src/inference/normalise.ts';
 import { OnnxReconstructor } from '../../../src/inference/onnx-reconstructor.ts';
 import { PROVIDER_TYPES } from '../../../src/inference/providers.ts';
+import { summariseOptimizedGraph } from '../../../src/inference/quantize/inspect.ts';
 import { loadModel } from '../../../src/inference/registry.ts';
 import { type ModelSession, openModelSession, PROBE_MODULE_ENV } from '../../../src/inference/runtime/index.ts';
 import { runNativeProbe } from '../../../src/inference/runtime/native-probe.ts';
+import { probeModelBytes } from '../../../src/inference/runtime/probe-model.ts';
 import { relativeL2, spotFrame } from './helpers.ts';
 
 const sigill = new URL('./fixtures/sigill-runtime.mjs', import.meta.url).pathname;
@@ -21,6 +23,11 @@ describe('native runtime probe (child process)', () => {
     const r = await runNativeProbe({ threads: 1 });
     expect(r).toMatchObject({ ok: true, module: 'onnxruntime-node' });
     if (r.ok) expect(r.backends).toContain('cpu');
+  });
+
+  it('runs a model that exercises the float and the int8 convolution kernels', async () => {
+    const g = await summariseOptimizedGraph(probeModelBytes());
+    expect([g.floatConvs, g.qlinearConvs]).toEqual([1, 1]);
   });
 
   it('reports a build that dies with SIGILL at load, and the test process survives', async () => {
