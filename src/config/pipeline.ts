@@ -86,7 +86,8 @@ export const inferenceSchema = z
   .strictObject({
     /** model id from models-int8/manifest.json, or "rl" for Richardson–Lucy */
     model: remote(z.string().min(1).max(200).default('damn')),
-    provider: remote(z.enum(['cpu', 'cuda', 'tensorrt']).default('cpu')),
+    /** cpu | cuda | tensorrt: onnxruntime-node, probed at start, falling back to wasm (onnxruntime-web) when it cannot run here */
+    provider: remote(z.enum(['cpu', 'wasm', 'cuda', 'tensorrt']).default('cpu')),
     threads: remote(z.number().int().min(1).max(64).default(2)),
     /** default: models-int8/ of the installation (not of the current directory) */
     modelsDir: z.string().default(DEFAULT_MODELS_DIR),

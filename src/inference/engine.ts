@@ -5,8 +5,9 @@ import { RichardsonLucy } from '../optics/richardson-lucy.ts';
 import type { FrameJob, FrameOutput } from '../pipeline/frame-path.ts';
 import type { FrameWorkerInit, FrameWorkerReply, FrameWorkerRequest } from '../pipeline/frame-worker.ts';
 import type { Calibration } from '../pipeline/preprocess.ts';
-import { type ProviderType, providerPlan } from './providers.ts';
+import type { ProviderType } from './providers.ts';
 import type { LoadedModel } from './registry.ts';
+import { describeRuntime, probeNativeRuntime, type RuntimeReport } from './runtime/index.ts';
 import { planTiles, type TilePlanOptions } from './tiling.ts';
 import type { Reconstructor } from './types.ts';
 import { workerEntry } from './worker-entry.ts';
@@ -39,6 +40,7 @@ export class WorkerEngine implements Reconstructor {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (o: FrameOutput) => void; reject: (err: Error) => void }>();
   private dead: Error | undefined;
+  private closing = false;
 
   private constructor(
     private readonly worker: Worker,
@@ -48,6 +50,8 @@ export class WorkerEngine implements Reconstructor {
     readonly provider: string,
     /** the tiling the engine will use, for logs and health */
     readonly tiling: TilePlanOptions | undefined,
+    /** what runs the model (runtime, provider, why it fell back), for health; absent for RL */
+    readonly runtime: RuntimeReport | undefined,
   ) {
     worker.on('message', (msg: FrameWorkerReply) => {
       if (msg.type !== 'processed' && msg.type !== 'error') return;
@@ -78,7 +82,8 @@ export class WorkerEngine implements Reconstructor {
         'tile halo is smaller than the receptive field: tile seams will show',
       );
     }
-    const plan = providerPlan(o.provider);
+    // probed here once per process (cached), so a model switch does not spawn the probe again
+    const nativeProbe = o.provider === 'wasm' ? undefined : await probeNativeRuntime({ threads: o.threads });
     const tiling: TilePlanOptions = {
       maxWindow: o.tile.window,
       halo,
@@ -89,10 +94,8 @@ export class WorkerEngine implements Reconstructor {
     const init: FrameWorkerInit = {
       kind: 'onnx',
       model: model.bytes,
-      providerChains: [plan.primary, ...(plan.fallback ? [plan.fallback] : [])].map((p) => ({
-        name: p.type,
-        providers: p.sessionProviders(),
-      })),
+      provider: o.provider,
+      nativeProbe,
       threads: o.threads,
       inputName: e.input.name,
       outputName: e.output.name,
@@ -102,19 +105,20 @@ export class WorkerEngine implements Reconstructor {
       batch: o.batch ?? 1,
     };
     const { worker, ready } = await start(init, e.id);
-    const why = [plan.note, ...ready.fellBack].filter(Boolean).join('; ');
-    o.log?.info(
-      { model: e.id, provider: ready.provider, threads: o.threads, maxWindow: tiling.maxWindow, halo, memoryMB: o.tile.memoryMB },
-      why ? `inference runs on ${ready.provider} (requested ${o.provider}: ${why})` : `inference runs on ${ready.provider}`,
+    const runtime = ready.runtime;
+    const say = runtime?.fellBack.length ? o.log?.warn.bind(o.log) : o.log?.info.bind(o.log);
+    say?.(
+      { model: e.id, runtime, maxWindow: tiling.maxWindow, halo, memoryMB: o.tile.memoryMB },
+      runtime ? describeRuntime(runtime) : `inference runs on ${ready.provider}`,
     );
-    return new WorkerEngine(worker, e.id, e.output.scale, model.sha256, ready.provider, tiling);
+    return new WorkerEngine(worker, e.id, e.output.scale, model.sha256, ready.provider, tiling, runtime);
   }
 
   static async rl(o: RlEngineOptions): Promise<WorkerEngine> {
     // a bad PSF spec is the user's mistake: say so here, not from the thread; same fingerprint as in-thread RL
     const fingerprint = new RichardsonLucy(o.psf, o).fingerprint;
     const { worker } = await start({ kind: 'rl', ...o }, 'rl');
-    return new WorkerEngine(worker, 'rl', o.scale, fingerprint, 'js', undefined);
+    return new WorkerEngine(worker, 'rl', o.scale, fingerprint, 'js', undefined, undefined);
   }
 
   /** The tile plan for a frame size, e.g. to log it at start. */
@@ -124,6 +128,7 @@ export class WorkerEngine implements Reconstructor {
 
   process(job: FrameJob): Promise<FrameOutput> {
     if (this.dead) return Promise.reject(this.dead);
+    if (this.closing) return Promise.reject(new Error(`${this.id}: engine closed`));
     const id = this.nextId++;
     // copy: the buffer is transferred to the worker and the caller keeps its frame
     const data = new Float32Array(job.image.data);
@@ -148,8 +153,26 @@ export class WorkerEngine implements Reconstructor {
     if (!this.dead) this.worker.postMessage({ type: 'calibration', calibration } satisfies FrameWorkerRequest);
   }
 
-  async close(): Promise<void> {
-    if (this.dead) return;
+  /**
+   * Frames already sent may finish within `graceMs` (a model swap must not cost the frame in
+   * flight); whatever is still pending then is rejected, so no caller waits forever.
+   */
+  async close(graceMs = 5000): Promise<void> {
+    if (this.dead || this.closing) return;
+    this.closing = true;
+    if (this.pending.size > 0) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, graceMs);
+        const check = setInterval(() => {
+          if (this.pending.size === 0) {
+            clearTimeout(t);
+            clearInterval(check);
+            resolve();
+          }
+        }, 10);
+        t.unref();
+      });
+    }
     const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
     this.fail(new Error(`${this.id}: engine closed`));
     this.worker.postMessage({ type: 'close' } satisfies FrameWorkerRequest);

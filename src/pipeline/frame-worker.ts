@@ -9,16 +9,30 @@
  *   {type:'close'}                 → releases the session; the thread exits
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { type OnnxSessionInit, openOnnxRunner } from '../inference/onnx-session.ts';
+import type { ProviderType } from '../inference/providers.ts';
+import { type NativeProbeResult, openModelSession, type RuntimeReport } from '../inference/runtime/index.ts';
 import type { TilePlanOptions } from '../inference/tiling.ts';
 import { makeImage } from '../optics/image.ts';
 import { RichardsonLucy } from '../optics/richardson-lucy.ts';
 import { type FrameEngine, type FrameJob, type FrameOutput, FramePath } from './frame-path.ts';
 import type { Calibration } from './preprocess.ts';
 
-export type FrameWorkerInit =
-  | ({ kind: 'onnx'; scale: number; tiling: TilePlanOptions; batch: number } & OnnxSessionInit)
-  | { kind: 'rl'; psf: string; iterations: number; tolerance: number; scale: number };
+export interface OnnxWorkerInit {
+  kind: 'onnx';
+  model: Uint8Array;
+  provider: ProviderType;
+  /** the main thread probes the native runtime once per process and hands the result on */
+  nativeProbe?: NativeProbeResult;
+  threads: number;
+  inputName: string;
+  outputName: string;
+  memoryArena: boolean;
+  scale: number;
+  tiling: TilePlanOptions;
+  batch: number;
+}
+
+export type FrameWorkerInit = OnnxWorkerInit | { kind: 'rl'; psf: string; iterations: number; tolerance: number; scale: number };
 
 export type FrameWorkerRequest =
   | { type: 'process'; id: number; job: FrameJob }
@@ -26,7 +40,7 @@ export type FrameWorkerRequest =
   | { type: 'close' };
 
 export type FrameWorkerReply =
-  | { type: 'ready'; provider: string; fellBack: string[] }
+  | { type: 'ready'; provider: string; runtime: RuntimeReport | undefined }
   | { type: 'failed'; error: string }
   | { type: 'processed'; id: number; out: FrameOutput }
   | { type: 'error'; id: number; error: string };
@@ -35,22 +49,34 @@ const port = parentPort;
 if (!port) throw new Error('frame-worker must run in a worker thread');
 const init = workerData as FrameWorkerInit;
 
-async function openEngine(): Promise<{ engine: FrameEngine; provider: string; fellBack: string[]; release: () => Promise<void> }> {
+async function openEngine(): Promise<{
+  engine: FrameEngine;
+  provider: string;
+  runtime: RuntimeReport | undefined;
+  release: () => Promise<void>;
+}> {
   if (init.kind === 'rl') {
     const rl = new RichardsonLucy(init.psf, { iterations: init.iterations, tolerance: init.tolerance, scale: init.scale });
     return {
       engine: { kind: 'frame', scale: init.scale, reconstruct: (f) => rl.reconstruct(f) },
       provider: 'js',
-      fellBack: [],
+      runtime: undefined,
       release: async () => undefined,
     };
   }
-  const runner = await openOnnxRunner(init);
+  const session = await openModelSession(init.model, {
+    provider: init.provider,
+    threads: init.threads,
+    inputName: init.inputName,
+    outputName: init.outputName,
+    nativeProbe: init.nativeProbe,
+    memoryArena: init.memoryArena,
+  });
   return {
-    engine: { kind: 'windows', scale: init.scale, tiling: init.tiling, batch: init.batch, run: runner.run },
-    provider: runner.provider,
-    fellBack: runner.fellBack,
-    release: runner.release,
+    engine: { kind: 'windows', scale: init.scale, tiling: init.tiling, batch: init.batch, run: (d, n, h, w) => session.run(d, n, h, w) },
+    provider: session.provider,
+    runtime: session.report,
+    release: () => session.release(),
   };
 }
 
@@ -82,7 +108,7 @@ async function main(): Promise<void> {
     port?.postMessage({ type: 'failed', error: (err as Error).message } satisfies FrameWorkerReply);
     return;
   }
-  port?.postMessage({ type: 'ready', provider: opened.provider, fellBack: opened.fellBack } satisfies FrameWorkerReply);
+  port?.postMessage({ type: 'ready', provider: opened.provider, runtime: opened.runtime } satisfies FrameWorkerReply);
   // one frame at a time: concurrent runs would multiply peak memory
   let queue: Promise<void> = Promise.resolve();
   port?.on('message', (msg: FrameWorkerRequest) => {

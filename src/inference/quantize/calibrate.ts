@@ -1,6 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { UserError } from '../../errors.ts';
 import { decodeNpy } from '../../io/npy.ts';
 import { DataType, encodeModel, makeValueInfo, type OnnxModel } from '../../onnx/model.ts';
@@ -57,6 +56,9 @@ export async function collectStats(
   o: CalibrationOptions,
 ): Promise<Map<string, TensorStats>> {
   const augmented = exposeTensors(model, tensors);
+  // loaded here, not at module load: the CLI imports this module at start, and the daemon must not
+  // load the native addon before runtime/native-probe.ts has checked it is safe on this board
+  const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(encodeModel(augmented), {
     graphOptimizationLevel: 'basic',
     intraOpNumThreads: o.threads,

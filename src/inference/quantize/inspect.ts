@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as OrtNode from 'onnxruntime-node';
 import { decodeModel } from '../../onnx/model.ts';
 
 export interface OptimizedGraphSummary {
@@ -20,7 +20,9 @@ export async function summariseOptimizedGraph(model: string | Uint8Array, thread
   const dir = await mkdtemp(join(tmpdir(), 'rayleigh-opt-'));
   const file = join(dir, 'optimized.onnx');
   try {
-    const opts: ort.InferenceSession.SessionOptions = {
+    // loaded lazily: see calibrate.ts (the CLI must not load the native addon at start)
+    const ort = await import('onnxruntime-node');
+    const opts: OrtNode.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       optimizedModelFilePath: file,
       intraOpNumThreads: threads,

@@ -59,4 +59,30 @@ describe('Richardson–Lucy in a worker thread', () => {
     await w.close();
     expect(await settled).toMatch(/closed/);
   });
+
+  it('closing while a frame is in flight lets that frame finish (a model swap must not strand the pipeline)', async () => {
+    const opts = { psf: 'gauss:1.5', iterations: 20, tolerance: 0, scale: 4 };
+    const frame = renderFrame(
+      randomScene(new Rng(12), { width: 24, height: 24, density: 20, photons: 4000 }),
+      { shape: 'gauss', width: 1.5 },
+      24,
+      24,
+      8,
+      new Rng(13),
+    );
+    const w = await WorkerEngine.rl(opts);
+    let settled: 'resolved' | 'rejected' | undefined;
+    const inFlight = w.reconstruct(frame).then(
+      () => {
+        settled = 'resolved';
+      },
+      () => {
+        settled = 'rejected';
+      },
+    );
+    await w.close();
+    await Promise.resolve();
+    expect(settled).toBe('resolved');
+    await inFlight;
+  });
 });

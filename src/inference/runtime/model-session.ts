@@ -1,0 +1,47 @@
+/**
+ * One interface for "a session that runs a batch of single-channel NCHW float32 windows", whichever
+ * onnxruntime runs it: the native addon (onnxruntime-node: cpu, cuda, tensorrt) or the WASM build
+ * (onnxruntime-web). Usable from a worker thread.
+ */
+import type { NativeProbeResult } from './native-probe.ts';
+
+export type RuntimeKind = 'native' | 'wasm';
+
+/** What runs and why, small enough to put in health as it is. */
+export interface RuntimeReport {
+  /** `inference.provider` as configured */
+  readonly requested: string;
+  readonly runtime: RuntimeKind;
+  /** the provider chain that loaded the model: cpu, cuda, tensorrt or wasm */
+  readonly provider: string;
+  /** the onnxruntime package and version that runs it */
+  readonly engine: string;
+  /** intra-op threads in effect (WASM: worker threads of its pthread pool, 1 = single-threaded) */
+  readonly threads: number;
+  /** why each better choice was not taken, in the order they were tried */
+  readonly fellBack: readonly string[];
+  /** the child-process probe of the native runtime; absent when WASM was asked for */
+  readonly nativeProbe?: NativeProbeResult;
+}
+
+export interface ModelSession {
+  readonly runtime: RuntimeKind;
+  readonly provider: string;
+  readonly report: RuntimeReport;
+  /** `data` holds n windows of h×w (one channel); returns the output tensor's values */
+  run(data: Float32Array, n: number, h: number, w: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+/** One line for the log: what runs, and why not what was asked for. */
+export function describeRuntime(r: RuntimeReport): string {
+  const what = `${r.provider} on ${r.engine} (${r.threads} thread${r.threads === 1 ? '' : 's'})`;
+  return r.fellBack.length ? `inference runs on ${what}; requested ${r.requested}: ${r.fellBack.join('; ')}` : `inference runs on ${what}`;
+}
+
+export function checkWindowShape(data: Float32Array, n: number, h: number, w: number): void {
+  if (!(Number.isInteger(n) && Number.isInteger(h) && Number.isInteger(w) && n > 0 && h > 0 && w > 0)) {
+    throw new Error(`window shape [${n},1,${h},${w}] is not a positive integer shape`);
+  }
+  if (data.length !== n * h * w) throw new Error(`window batch has ${data.length} values, shape [${n},1,${h},${w}] needs ${n * h * w}`);
+}
