@@ -4,7 +4,7 @@ import type { FrameResult, ResultSink } from '../pipeline/types.ts';
 import type { MqttClient, MqttClientState } from './client.ts';
 import { type EventInput, type EventPayload, eventSchema, type HealthPayload, toResultMeta } from './payloads.ts';
 import { encodePng16Scaled } from './png16.ts';
-import type { Spool, SpoolStats } from './spool.ts';
+import type { Spool, SpoolRecord, SpoolStats } from './spool.ts';
 
 export interface ResultPublisherOptions {
   client: MqttClient;
@@ -63,9 +63,10 @@ export class ResultPublisher implements ResultSink {
   }
 
   /** Reload the spool and deliver whatever it holds once connected. */
-  start(): void {
+  async start(): Promise<void> {
     if (this.running) return;
-    this.spool.open();
+    await this.spool.open();
+    if (this.running) return;
     this.running = true;
     this.client.on('connect', this.onConnect);
     if (this.client.connected) this.connected();
@@ -90,12 +91,16 @@ export class ResultPublisher implements ResultSink {
       }
       const meta = toResultMeta(result, image ? { max, bytes: image.length } : undefined);
       this.client.topics.resultMeta(meta.stream);
-      const id = this.spool.append(Buffer.from(JSON.stringify(meta)), image);
-      if (id === undefined) {
-        this.counters.lost++;
-        this.log.warn({ stream: result.stream, seq: result.seq }, 'result larger than the whole spool; dropped');
-        return;
-      }
+      // accepted (and sendable) at once; the promise settles when it is durable, or was rejected
+      this.spool
+        .append(Buffer.from(JSON.stringify(meta)), image)
+        .then((id) => {
+          if (id === undefined) this.counters.lost++; // larger than the whole spool, logged there
+        })
+        .catch((e: Error) => {
+          this.counters.lost++;
+          this.log.error({ err: e.message, stream: result.stream, seq: result.seq }, 'could not spool result');
+        });
       this.pump();
     } catch (e) {
       this.counters.lost++;
@@ -184,18 +189,39 @@ export class ResultPublisher implements ResultSink {
   }
 
   private send(id: number): void {
-    const rec = this.spool.read(id);
-    if (!rec) return;
+    // in flight from here, so pump() does not pick it again while it is read
+    this.inflight.add(id);
+    this.spool
+      .read(id)
+      .then((rec) => {
+        if (rec) {
+          this.sendRecord(rec);
+          return;
+        }
+        // delivered, evicted or dropped as corrupt meanwhile: it has left the spool
+        this.inflight.delete(id);
+        this.pump();
+      })
+      .catch((e: Error) => {
+        this.inflight.delete(id);
+        this.log.warn({ id, err: e.message }, 'spool read failed');
+        this.scheduleRetry();
+      });
+  }
+
+  private sendRecord(rec: SpoolRecord): void {
+    const id = rec.id;
     let stream: string;
     try {
       stream = String((JSON.parse(rec.meta.toString('utf8')) as { stream: unknown }).stream);
     } catch {
       this.log.warn({ id }, 'spooled meta is not JSON; dropped');
+      this.inflight.delete(id);
       this.spool.remove(id);
+      this.pump();
       return;
     }
     const topics = this.client.topics;
-    this.inflight.add(id);
     const sends = [this.client.publish(topics.resultMeta(stream), rec.meta, { qos: this.qos })];
     if (rec.image.length) sends.push(this.client.publish(topics.resultImage(stream), rec.image, { qos: this.qos }));
     Promise.all(sends)
