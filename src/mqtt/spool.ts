@@ -125,6 +125,8 @@ export class Spool {
   private batchTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private acksWaiting = false;
+  private closed = false;
+  private reads: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: SpoolOptions) {
     this.log = (opts.logger ?? silentLogger).child({ module: 'spool' });
@@ -230,6 +232,7 @@ export class Spool {
    * maxBytes (counted as rejected, never stored), and rejects when writing it failed (counted).
    */
   append(meta: Buffer, image: Buffer = Buffer.alloc(0)): Promise<number | undefined> {
+    if (this.closed) return Promise.reject(new Error('spool is closed'));
     if (!this.opened) return this.open().then(() => this.append(meta, image));
     const size = RECORD_HEADER + meta.length + image.length;
     if (size > this.opts.maxBytes) {
@@ -250,8 +253,7 @@ export class Spool {
   }
 
   private schedule(): void {
-    const urgent =
-      this.durability === 'record' || this.pending.length >= this.batchRecords || this.pendingBytes >= this.segmentBytes;
+    const urgent = this.durability === 'record' || this.pending.length >= this.batchRecords || this.pendingBytes >= this.segmentBytes;
     if (urgent) {
       this.clearBatchTimer();
       this.kick();
@@ -468,8 +470,21 @@ export class Spool {
     return this.entries.has(id);
   }
 
-  /** The record, or undefined when it was delivered/evicted or fails its CRC (then it is dropped). */
-  async read(id: number): Promise<SpoolRecord | undefined> {
+  /**
+   * The record, or undefined when it was delivered/evicted or fails its CRC (then it is dropped).
+   * Reads resolve in the order they were asked for, so a caller sending each record as its read
+   * resolves keeps the spool's order.
+   */
+  read(id: number): Promise<SpoolRecord | undefined> {
+    const next = this.reads.then(() => this.readNow(id));
+    this.reads = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private async readNow(id: number): Promise<SpoolRecord | undefined> {
     const e = this.entries.get(id);
     if (!e) return undefined;
     if (e.parts) return { id, meta: e.parts[1], image: e.parts[2] };
@@ -516,9 +531,9 @@ export class Spool {
       e.seg.acks.push(id);
       this.acksWaiting = true;
       // acks are not worth an early write: a lost one costs a duplicate, not a result
-      if (!this.flushQueued) this.armBatchTimer();
+      if (!this.flushQueued && !this.closed) this.armBatchTimer();
     }
-    if (this.entries.size === 0) this.armIdle();
+    if (this.entries.size === 0 && !this.closed) this.armIdle();
   }
 
   /** An idle spool gives its last segment back after a while, leaving an empty directory. */
@@ -551,13 +566,16 @@ export class Spool {
     this.batchTimer = undefined;
   }
 
-  /** Make everything accepted durable, record deliveries, delete delivered segments, close files. */
+  /** Make everything accepted durable, record deliveries, delete delivered segments, close files. Final: later appends reject. */
   async close(): Promise<void> {
+    this.closed = true;
     if (!this.opening) return;
     await this.opening.catch(() => undefined);
     this.clearIdle();
     await this.flushNow();
     this.chain = this.chain.then(async () => {
+      // deliveries that came in while the last batch was written
+      await this.writeAcks();
       if (this.active) await this.seal(this.active);
       await this.dropDeliveredSegments();
       for (const seg of this.segments) {

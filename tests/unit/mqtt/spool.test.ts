@@ -63,7 +63,7 @@ describe.each(['batch', 'record'] as const)('Spool (%s durability)', (durability
 
   it('records delivered before a crash are not delivered again (acks reach the disk with the next write)', async () => {
     const a = await opened({ durability });
-    const ids = await Promise.all([0, 1, 2, 3].map((i) => a.append(rec(i).meta, rec(i).image)));
+    const ids = (await Promise.all([0, 1, 2, 3].map((i) => a.append(rec(i).meta, rec(i).image)))).map(Number);
     a.remove(ids[0]);
     a.remove(ids[1]);
     await a.flushNow();
