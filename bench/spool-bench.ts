@@ -13,6 +13,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Spool, type SpoolDurability } from '../src/mqtt/spool.ts';
 
@@ -41,6 +42,8 @@ interface LoadResult {
   /** ms from append() to its promise resolving */
   durableP50Ms?: number;
   durableP99Ms?: number;
+  /** share of wall time the main thread was busy (event-loop utilisation) */
+  mainThreadBusy: number;
 }
 
 const quantile = (xs: number[], q: number): number => {
@@ -60,8 +63,9 @@ async function withSpool<T>(durability: SpoolDurability, f: (s: Spool) => Promis
   }
 }
 
-function summarise(spool: Spool, appends: number, t0: number, lat?: number[]): LoadResult {
+function summarise(spool: Spool, appends: number, t0: number, elu0: EventLoopUtilization, lat?: number[]): LoadResult {
   const s = (performance.now() - t0) / 1000;
+  const busy = performance.eventLoopUtilization(elu0).utilization;
   const st = spool.stats();
   return {
     appends,
@@ -69,6 +73,7 @@ function summarise(spool: Spool, appends: number, t0: number, lat?: number[]): L
     appendsPerS: Math.round(appends / s),
     fsyncsPerS: Number((st.fsyncs / s).toFixed(1)),
     dirFsyncsPerS: Number((st.dirFsyncs / s).toFixed(2)),
+    mainThreadBusy: Number(busy.toFixed(3)),
     ...(lat ? { durableP50Ms: Number(quantile(lat, 0.5).toFixed(1)), durableP99Ms: Number(quantile(lat, 0.99).toFixed(1)) } : {}),
   };
 }
@@ -78,6 +83,7 @@ const paced = (durability: SpoolDurability): Promise<LoadResult> =>
     const lat: number[] = [];
     const n = Math.round(seconds * fps);
     const t0 = performance.now();
+    const elu0 = performance.eventLoopUtilization();
     const done: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
       const due = t0 + (i * 1000) / fps;
@@ -92,12 +98,13 @@ const paced = (durability: SpoolDurability): Promise<LoadResult> =>
       );
     }
     await Promise.all(done);
-    return summarise(spool, n, t0, lat);
+    return summarise(spool, n, t0, elu0, lat);
   });
 
 const burst = (durability: SpoolDurability): Promise<LoadResult> =>
   withSpool(durability, async (spool) => {
     const t0 = performance.now();
+    const elu0 = performance.eventLoopUtilization();
     const end = t0 + seconds * 1000;
     let n = 0;
     const worker = async (): Promise<void> => {
@@ -108,12 +115,13 @@ const burst = (durability: SpoolDurability): Promise<LoadResult> =>
       }
     };
     await Promise.all(Array.from({ length: 64 }, worker));
-    return summarise(spool, n, t0);
+    return summarise(spool, n, t0, elu0);
   });
 
 const serial = (durability: SpoolDurability): Promise<LoadResult> =>
   withSpool(durability, async (spool) => {
     const t0 = performance.now();
+    const elu0 = performance.eventLoopUtilization();
     const end = t0 + seconds * 1000;
     let n = 0;
     while (performance.now() < end) {
@@ -121,7 +129,7 @@ const serial = (durability: SpoolDurability): Promise<LoadResult> =>
       n++;
       if (id !== undefined) spool.remove(id);
     }
-    return summarise(spool, n, t0);
+    return summarise(spool, n, t0, elu0);
   });
 
 const results: Record<string, Record<string, LoadResult>> = {};
@@ -134,12 +142,14 @@ for (const durability of ['batch', 'record'] as const) {
 }
 
 const out = { recordBytes: meta.length + image.length, fps, seconds, dir: resolve(values.dir), results };
-console.log('| durability | load | appends/s | fsyncs/s | dir fsyncs/s | durable p50 / p99 ms |');
-console.log('|---|---|---|---|---|---|');
+console.log('| durability | load | appends/s | fsyncs/s | dir fsyncs/s | durable p50 / p99 ms | main thread busy |');
+console.log('|---|---|---|---|---|---|---|');
 for (const [d, loads] of Object.entries(results)) {
   for (const [load, r] of Object.entries(loads)) {
     const lat = r.durableP50Ms === undefined ? '' : `${r.durableP50Ms} / ${r.durableP99Ms}`;
-    console.log(`| ${d} | ${load} | ${r.appendsPerS} | ${r.fsyncsPerS} | ${r.dirFsyncsPerS} | ${lat} |`);
+    console.log(
+      `| ${d} | ${load} | ${r.appendsPerS} | ${r.fsyncsPerS} | ${r.dirFsyncsPerS} | ${lat} | ${(r.mainThreadBusy * 100).toFixed(1)}% |`,
+    );
   }
 }
 if (values.json) writeFileSync(values.json, `${JSON.stringify(out, null, 2)}\n`);

@@ -1,4 +1,4 @@
-import { type FileHandle, mkdir, open, readdir, readFile, truncate, unlink } from 'node:fs/promises';
+import { appendFile, type FileHandle, mkdir, open, readdir, readFile, truncate, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Logger, silentLogger } from '../log.ts';
 import { decodeAcks, decodeAt, decodeLegacy, encodeAcks, encodeHeader, RECORD_HEADER, scanSegment } from './spool-format.ts';
@@ -38,8 +38,9 @@ export interface SpoolStats {
   /** records waiting for delivery (durable or not yet) */
   count: number;
   bytes: number;
-  /** of `count`, accepted but not yet fsynced */
+  /** of `count`, accepted but not yet fsynced, and their bytes (held in memory until written) */
   pending: number;
+  pendingBytes: number;
   appended: number;
   /** oldest records dropped to stay within maxBytes/maxCount */
   evicted: number;
@@ -70,7 +71,6 @@ interface Segment {
   live: number;
   /** open for appending: only the newest segment */
   fh?: FileHandle;
-  ackFh?: FileHandle;
   acks: number[];
 }
 
@@ -221,7 +221,13 @@ export class Spool {
       else writes.push(this.append(rec.meta, rec.image));
     }
     await this.flushNow();
-    await Promise.all(writes);
+    try {
+      await Promise.all(writes);
+    } catch (e) {
+      // keep the old files: the next start carries them over again (duplicates at worst)
+      this.log.error({ err: (e as Error).message }, 'could not carry over old-format spool records');
+      return;
+    }
     for (const name of names) await unlinkQuiet(join(this.opts.dir, name));
     this.log.info({ files: names.length, carried: writes.length }, 'old-format spool records carried over');
   }
@@ -263,12 +269,15 @@ export class Spool {
   }
 
   private armBatchTimer(): void {
-    if (this.batchTimer) return;
-    this.batchTimer = setTimeout(() => {
-      this.batchTimer = undefined;
-      this.kick();
-    }, this.batchMs);
-    this.batchTimer.unref();
+    // records waiting keep the process alive until they are written; acks alone need not
+    if (!this.batchTimer) {
+      this.batchTimer = setTimeout(() => {
+        this.batchTimer = undefined;
+        this.kick();
+      }, this.batchMs);
+    }
+    if (this.pending.length) this.batchTimer.ref();
+    else this.batchTimer.unref();
   }
 
   /** Queue one flush behind the running one; everything appended until it starts joins it. */
@@ -332,11 +341,13 @@ export class Spool {
       if (touched.size) this.counters.batches++;
     } catch (err) {
       const inBatch = new Set(written);
-      this.writeFailed(
-        ids.filter((id) => inBatch.has(id) || this.entries.get(id)?.parts),
-        err as Error,
-      );
-      for (const w of waiters) w.reject(err as Error);
+      const failed = new Set(ids.filter((id) => inBatch.has(id) || this.entries.get(id)?.parts));
+      this.writeFailed([...failed], err as Error);
+      // records delivered or evicted before the write were not lost by it
+      for (const w of waiters) {
+        if (failed.has(w.id)) w.reject(err as Error);
+        else w.resolve(w.id);
+      }
       return;
     } finally {
       for (const id of written) {
@@ -411,8 +422,8 @@ export class Spool {
       const buf = encodeAcks(seg.acks);
       seg.acks = [];
       try {
-        seg.ackFh ??= await open(seg.ackPath, 'a');
-        await writeAll(seg.ackFh, [buf]);
+        // opened per write: one descriptor per segment would pile up across a long outage
+        await appendFile(seg.ackPath, buf);
       } catch (e) {
         // only costs duplicates after a restart
         this.log.warn({ segment: seg.name, err: (e as Error).message }, 'could not record delivered spool records');
@@ -428,9 +439,6 @@ export class Spool {
 
   private async deleteSegment(seg: Segment): Promise<void> {
     await this.seal(seg);
-    const ack = seg.ackFh;
-    seg.ackFh = undefined;
-    await ack?.close().catch(() => undefined);
     await unlinkQuiet(seg.path);
     await unlinkQuiet(seg.ackPath);
     const i = this.segments.indexOf(seg);
@@ -578,11 +586,6 @@ export class Spool {
       await this.writeAcks();
       if (this.active) await this.seal(this.active);
       await this.dropDeliveredSegments();
-      for (const seg of this.segments) {
-        const fh = seg.ackFh;
-        seg.ackFh = undefined;
-        await fh?.close().catch(() => undefined);
-      }
     });
     await this.chain;
     this.clearBatchTimer();
@@ -599,6 +602,7 @@ export class Spool {
       count: this.entries.size,
       bytes: this.bytes,
       pending: this.pending.length,
+      pendingBytes: this.pendingBytes,
       ...this.counters,
       segments: this.segments.length,
       diskBytes: this.segments.reduce((n, s) => n + s.size, 0),
