@@ -84,6 +84,15 @@ describe.each(['batch', 'record'] as const)('Spool (%s durability)', (durability
     const evictions = lines.filter((l) => String(l.msg).includes('evicted'));
     expect(evictions.length).toBeGreaterThanOrEqual(1);
     expect(evictions.reduce((n, l) => n + (typeof l.more === 'number' ? l.more : 1), 0)).toBe(2);
+    // a flood of evictions is two lines, not one per record
+    const flood = captureLogger();
+    const f = new Spool({ dir: join(dir, 'flood'), maxBytes: 1e6, maxCount: 3, durability, logger: flood.logger });
+    await Promise.all(Array.from({ length: 200 }, (_, i) => f.append(rec(i).meta, rec(i).image)));
+    await f.close();
+    const lines2 = flood.lines.filter((l) => String(l.msg).includes('evicted'));
+    expect(f.stats().evicted).toBe(197);
+    expect(lines2).toHaveLength(2);
+    expect(lines2[1]?.more).toBe(196);
     const b = await opened({ durability, maxCount: 3 });
     expect(await seqs(b)).toEqual([2, 3, 4]);
     await b.close();
