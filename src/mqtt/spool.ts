@@ -317,12 +317,15 @@ export class Spool {
         parts = [];
       };
       for (const id of ids) {
-        const e = this.entries.get(id);
+        let e = this.entries.get(id);
         if (!e?.parts) continue; // delivered or evicted before it was written
         if (!seg || (seg.size > 0 && seg.size + e.size > this.segmentBytes)) {
           await writeOut();
           seg = await this.startSegment(id);
           newSegments++;
+          // it may have been delivered while the file was created: written now, it would come back
+          e = this.entries.get(id);
+          if (!e?.parts) continue;
         }
         e.seg = seg;
         e.offset = seg.size;
