@@ -394,7 +394,12 @@ export class Spool {
       if (!e) continue;
       this.entries.delete(id);
       this.bytes -= e.size;
-      if (e.seg) e.seg.live--;
+      if (e.seg) {
+        // reported lost, so it must not come back at the next start if it did reach the disk
+        e.seg.live--;
+        e.seg.acks.push(id);
+        this.acksWaiting = true;
+      }
       this.lost('writeFailed', { id, err: err.message });
     }
     if (this.active) void this.seal(this.active).catch(() => undefined);

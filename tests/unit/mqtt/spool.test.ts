@@ -141,6 +141,18 @@ describe('Spool', () => {
     await strict.close();
   });
 
+  it('a clean close writes the open batch: a SIGTERM loses nothing in batch mode', async () => {
+    const a = await opened({ durability: 'batch', batchMs: 60_000 });
+    const acks = [0, 1, 2].map((i) => a.append(rec(i).meta, rec(i).image));
+    expect(a.stats().fsyncs).toBe(0);
+    await a.close();
+    expect((await Promise.all(acks)).every((id) => typeof id === 'number')).toBe(true);
+    await expect(a.append(rec(3).meta)).rejects.toThrow(/closed/);
+    const b = await opened();
+    expect(await seqs(b)).toEqual([0, 1, 2]);
+    await b.close();
+  });
+
   it('rolls over to new segment files and deletes each one once all its records are delivered', async () => {
     // 1 MiB spool → 64 KiB segments; 10 KiB records → several segments
     const s = await opened({ maxBytes: 1024 * 1024, batchRecords: 1 });
