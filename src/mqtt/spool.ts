@@ -127,6 +127,7 @@ export class Spool {
   private acksWaiting = false;
   private closed = false;
   private reads: Promise<void> = Promise.resolve();
+  private reader: { seg: Segment; fh: FileHandle } | undefined;
 
   constructor(private readonly opts: SpoolOptions) {
     this.log = (opts.logger ?? silentLogger).child({ module: 'spool' });
@@ -447,6 +448,7 @@ export class Spool {
 
   private async deleteSegment(seg: Segment): Promise<void> {
     await this.seal(seg);
+    await this.closeReader(seg);
     await unlinkQuiet(seg.path);
     await unlinkQuiet(seg.ackPath);
     const i = this.segments.indexOf(seg);
@@ -507,24 +509,38 @@ export class Spool {
     const seg = e.seg;
     if (!seg) return undefined;
     const buf = Buffer.alloc(e.size);
-    let fh: FileHandle | undefined;
     try {
-      fh = await open(seg.path, 'r');
+      const fh = await this.readerFor(seg);
       const { bytesRead } = await fh.read(buf, 0, e.size, e.offset);
       if (bytesRead !== e.size) throw new Error('short read');
     } catch (err) {
+      await this.closeReader();
       if (!this.entries.has(id)) return undefined; // delivered meanwhile, its segment may be gone
       this.log.warn({ id, err: (err as Error).message }, 'spool record unreadable');
       this.corrupt(id);
       return undefined;
-    } finally {
-      await fh?.close().catch(() => undefined);
     }
     const rec = decodeAt(buf, 0);
     if (rec.kind === 'record' && rec.id === id && rec.meta && rec.image) return { id, meta: rec.meta, image: rec.image };
     if (!this.entries.has(id)) return undefined;
     this.corrupt(id);
     return undefined;
+  }
+
+  /** Draining reads a segment front to back: keep its file open between reads. */
+  private async readerFor(seg: Segment): Promise<FileHandle> {
+    if (this.reader?.seg === seg) return this.reader.fh;
+    await this.closeReader();
+    const fh = await open(seg.path, 'r');
+    this.reader = { seg, fh };
+    return fh;
+  }
+
+  private async closeReader(seg?: Segment): Promise<void> {
+    const r = this.reader;
+    if (!r || (seg && r.seg !== seg)) return;
+    this.reader = undefined;
+    await r.fh.close().catch(() => undefined);
   }
 
   private corrupt(id: number): void {
@@ -596,6 +612,8 @@ export class Spool {
       await this.dropDeliveredSegments();
     });
     await this.chain;
+    await this.reads;
+    await this.closeReader();
     this.clearBatchTimer();
     this.clearIdle();
     this.losses.flush();
