@@ -7,7 +7,9 @@
  *  - paced: `--fps` results/s of `--bytes` each (the daemon's case), each delivered (removed) once
  *    durable: fsyncs/s (the SD-card wear), time from append to durable;
  *  - burst: as fast as possible with 64 appends outstanding: appends/s and fsyncs/s;
- *  - serial: each append awaited before the next (a caller that needs each one durable): appends/s.
+ *  - serial: each append awaited before the next (a caller that needs each one durable): appends/s;
+ *  - drain: a backlog of `--backlog` records reopened (the restart after an outage) and read
+ *    oldest first, 8 reads outstanding like the publisher: reopen time and reads/s.
  * DIR defaults to a fresh directory under the current one, i.e. the disk the daemon would use;
  * pass a path on the SD card to measure it (tmpfs makes fsync free and the figures meaningless).
  */
@@ -23,6 +25,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     fps: { type: 'string', default: '30' },
     bytes: { type: 'string', default: '20000' },
+    backlog: { type: 'string', default: '5000' },
     json: { type: 'string' },
   },
 });
@@ -132,6 +135,38 @@ const serial = (durability: SpoolDurability): Promise<LoadResult> =>
     return summarise(spool, n, t0, elu0);
   });
 
+interface DrainResult {
+  records: number;
+  reopenMs: number;
+  readsPerS: number;
+}
+
+async function drain(): Promise<DrainResult> {
+  const dir = mkdtempSync(join(resolve(values.dir), '.spool-bench-'));
+  try {
+    const opts = { dir, maxBytes: 1024 * 1024 * 1024, maxCount: 1_000_000 };
+    const a = new Spool(opts);
+    await a.open();
+    await Promise.all(Array.from({ length: Number(values.backlog) }, () => a.append(meta, image)));
+    await a.close();
+    const b = new Spool(opts);
+    const t0 = performance.now();
+    await b.open();
+    const reopenMs = performance.now() - t0;
+    const ids = b.ids();
+    const t1 = performance.now();
+    for (let i = 0; i < ids.length; i += 8) {
+      const recs = await Promise.all(ids.slice(i, i + 8).map((id) => b.read(id)));
+      for (const r of recs) if (r) b.remove(r.id);
+    }
+    const readsPerS = Math.round(ids.length / ((performance.now() - t1) / 1000));
+    await b.close();
+    return { records: ids.length, reopenMs: Math.round(reopenMs), readsPerS };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const results: Record<string, Record<string, LoadResult>> = {};
 for (const durability of ['batch', 'record'] as const) {
   results[durability] = {
@@ -141,7 +176,8 @@ for (const durability of ['batch', 'record'] as const) {
   };
 }
 
-const out = { recordBytes: meta.length + image.length, fps, seconds, dir: resolve(values.dir), results };
+const drained = await drain();
+const out = { recordBytes: meta.length + image.length, fps, seconds, dir: resolve(values.dir), results, drain: drained };
 console.log('| durability | load | appends/s | fsyncs/s | dir fsyncs/s | durable p50 / p99 ms | main thread busy |');
 console.log('|---|---|---|---|---|---|---|');
 for (const [d, loads] of Object.entries(results)) {
@@ -152,4 +188,5 @@ for (const [d, loads] of Object.entries(results)) {
     );
   }
 }
+console.log(`\ndrain: ${drained.records} records reopened in ${drained.reopenMs} ms, read oldest first at ${drained.readsPerS} records/s`);
 if (values.json) writeFileSync(values.json, `${JSON.stringify(out, null, 2)}\n`);
