@@ -35,52 +35,64 @@ export type ScanItem =
   | { kind: 'record'; id: number; offset: number; size: number }
   /** structure intact (the next record lines up) but the CRC fails: skip this one */
   | { kind: 'corrupt'; id: number; offset: number; size: number }
-  /** nothing after `offset` can be trusted: a torn tail or a damaged header */
-  | { kind: 'torn'; offset: number };
+  /** bytes from `offset` to `end` hold no record that checks out: a damaged header, or at the end a torn tail */
+  | { kind: 'torn'; offset: number; end: number };
 
 /** Decode the record at `offset` of `buf`, or say why it cannot be trusted. */
 export function decodeAt(buf: Buffer, offset: number): ScanItem & { meta?: Buffer; image?: Buffer } {
-  if (buf.length - offset < RECORD_HEADER) return { kind: 'torn', offset };
+  const torn = { kind: 'torn', offset, end: buf.length } as const;
+  if (buf.length - offset < RECORD_HEADER) return torn;
   const head = buf.subarray(offset, offset + RECORD_HEADER);
-  if (!head.subarray(0, 4).equals(RECORD_MAGIC)) return { kind: 'torn', offset };
+  if (!head.subarray(0, 4).equals(RECORD_MAGIC)) return torn;
   const idBig = head.readBigUInt64BE(4);
-  if (idBig > BigInt(Number.MAX_SAFE_INTEGER)) return { kind: 'torn', offset };
+  if (idBig > BigInt(Number.MAX_SAFE_INTEGER)) return torn;
   const id = Number(idBig);
   const metaLen = head.readUInt32BE(12);
   const imageLen = head.readUInt32BE(16);
   const size = RECORD_HEADER + metaLen + imageLen;
-  if (offset + size > buf.length) return { kind: 'torn', offset };
+  if (offset + size > buf.length) return torn;
   const meta = buf.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + metaLen);
   const image = buf.subarray(offset + RECORD_HEADER + metaLen, offset + size);
   if (checksum(head, meta, image) !== head.readUInt32BE(20)) return { kind: 'corrupt', id, offset, size };
   return { kind: 'record', id, offset, size, meta, image };
 }
 
+/** The next offset after `from` where a record checks out (magic, lengths and CRC), or -1. */
+function resync(buf: Buffer, from: number): number {
+  for (let at = buf.indexOf(RECORD_MAGIC, from); at >= 0; at = buf.indexOf(RECORD_MAGIC, at + 1)) {
+    if (decodeAt(buf, at).kind === 'record') return at;
+  }
+  return -1;
+}
+
 /**
  * Walk a whole segment. A CRC failure whose length still lines up with a following record (or
- * the end of the file) skips only that record; anything else ends the scan as torn there.
+ * the end of the file) skips only that record. Past a damaged header the scan resumes at the next
+ * record that checks out, so a flipped bit on the medium costs the records it hit, not the rest
+ * of the segment; with none left, the rest is a torn tail.
  */
 export function scanSegment(buf: Buffer): ScanItem[] {
   const out: ScanItem[] = [];
   let offset = 0;
   while (offset < buf.length) {
     const item = decodeAt(buf, offset);
-    if (item.kind === 'torn') {
-      out.push({ kind: 'torn', offset });
-      break;
+    if (item.kind === 'record') {
+      out.push({ kind: 'record', id: item.id, offset, size: item.size });
+      offset += item.size;
+      continue;
     }
     if (item.kind === 'corrupt') {
       const next = offset + item.size;
-      const linesUp = next === buf.length || (next + 4 <= buf.length && buf.subarray(next, next + 4).equals(RECORD_MAGIC));
-      if (!linesUp) {
-        out.push({ kind: 'torn', offset });
-        break;
+      if (next === buf.length || (next + 4 <= buf.length && buf.subarray(next, next + 4).equals(RECORD_MAGIC))) {
+        out.push({ kind: 'corrupt', id: item.id, offset, size: item.size });
+        offset = next;
+        continue;
       }
-      out.push({ kind: 'corrupt', id: item.id, offset, size: item.size });
-    } else {
-      out.push({ kind: 'record', id: item.id, offset, size: item.size });
     }
-    offset += item.size;
+    const next = resync(buf, offset + 1);
+    out.push({ kind: 'torn', offset, end: next < 0 ? buf.length : next });
+    if (next < 0) break;
+    offset = next;
   }
   return out;
 }

@@ -189,9 +189,10 @@ export class Spool {
     let good = buf.length;
     for (const item of scanSegment(buf)) {
       if (item.kind === 'torn') {
-        good = item.offset;
-        this.lost('corrupt', { segment: name, offset: item.offset, bytes: buf.length - item.offset });
-        break;
+        this.lost('corrupt', { segment: name, offset: item.offset, bytes: item.end - item.offset });
+        if (item.end === buf.length) good = item.offset;
+        // a damaged stretch mid-file stays and is reported again at each start: the medium is failing
+        continue;
       }
       this.nextId = Math.max(this.nextId, item.id + 1);
       if (acked.has(item.id)) continue;

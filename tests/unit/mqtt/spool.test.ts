@@ -225,6 +225,21 @@ describe('Spool', () => {
     await b.close();
   });
 
+  it('a damaged header costs the records it hit, not the rest of the segment', async () => {
+    const a = await opened();
+    for (let i = 0; i < 4; i++) await a.append(rec(i).meta, rec(i).image);
+    await a.close();
+    const seg = join(dir, files('.seg')[0]);
+    const size = 24 + rec(0).meta.length + 100;
+    const buf = readFileSync(seg);
+    buf.writeUInt32BE(0x7fffffff, size + 16); // the second record's image length
+    writeFileSync(seg, buf);
+    const b = await opened();
+    expect(await seqs(b)).toEqual([0, 2, 3]);
+    expect(b.stats().corrupt).toBe(1);
+    await b.close();
+  });
+
   it('a record whose write fails rejects its append, is counted and leaves the spool', async () => {
     const s = await opened({ durability: 'record' });
     rmSync(dir, { recursive: true, force: true });
