@@ -194,11 +194,11 @@ export class ResultPublisher implements ResultSink {
     this.spool
       .read(id)
       .then((rec) => {
-        if (rec) {
+        if (rec && this.running) {
           this.sendRecord(rec);
           return;
         }
-        // delivered, evicted or dropped as corrupt meanwhile: it has left the spool
+        // left the spool meanwhile (delivered, evicted, corrupt), or we were stopped: it stays for the next start
         this.inflight.delete(id);
         this.pump();
       })
