@@ -57,14 +57,21 @@ export const mqttSchema = z
       .strictObject({
         /** relative to stateDir unless absolute */
         dir: z.string().default('spool'),
+        /** must hold at least one whole result (meta + image): 1 MiB is the floor, size it to the frames */
         maxBytes: z
           .number()
           .int()
-          .min(1024)
+          .min(1024 * 1024, 'mqtt.spool.maxBytes must hold at least one whole result: 1 MiB or more')
           .default(256 * 1024 * 1024),
         maxCount: z.number().int().min(1).default(10000),
-        /** fsync each record before it counts as spooled (crash safety; costs SD-card writes) */
-        fsync: z.boolean().default(true),
+        /**
+         * what a kill -9 or power cut can lose: `batch` = at most the last batchMs of results (one
+         * fsync per batch, spares SD cards), `record` = nothing that was spooled (fsync per write)
+         */
+        durability: z.enum(['batch', 'record']).default('batch'),
+        batchMs: z.number().int().min(10).max(10_000).default(250),
+        /** a batch is written early once this many results wait */
+        batchRecords: z.number().int().min(1).max(10_000).default(64),
       })
       .prefault({}),
     homeassistant: z

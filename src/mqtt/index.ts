@@ -43,7 +43,8 @@ export async function startMqtt(settings: Settings, opts: StartMqttOptions = {})
   const clientCfg = broker ? { ...cfg, protocolVersion: 4 as const } : cfg;
   const client = new MqttClient({ url, deviceId: settings.device.id, config: clientCfg, logger });
   const dir = isAbsolute(cfg.spool.dir) ? cfg.spool.dir : join(settings.stateDir, cfg.spool.dir);
-  const spool = new Spool({ dir, maxBytes: cfg.spool.maxBytes, maxCount: cfg.spool.maxCount, fsync: cfg.spool.fsync, logger });
+  const { maxBytes, maxCount, durability, batchMs, batchRecords } = cfg.spool;
+  const spool = new Spool({ dir, maxBytes, maxCount, durability, batchMs, batchRecords, logger });
   const publisher = new ResultPublisher({ client, spool, config: cfg, logger });
   const commands =
     opts.api && cfg.commands.enabled
@@ -58,7 +59,7 @@ export async function startMqtt(settings: Settings, opts: StartMqttOptions = {})
         swVersion: opts.swVersion,
       })
     : undefined;
-  publisher.start();
+  await publisher.start();
   commands?.start();
   homeassistant?.start();
   client.start();
@@ -75,6 +76,7 @@ export async function startMqtt(settings: Settings, opts: StartMqttOptions = {})
       homeassistant?.stop();
       publisher.stop();
       await client.stop();
+      await spool.close();
       await broker?.stop();
     },
   };

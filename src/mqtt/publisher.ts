@@ -3,7 +3,7 @@ import { type Logger, silentLogger } from '../log.ts';
 import type { FrameResult, ResultSink } from '../pipeline/types.ts';
 import type { MqttClient, MqttClientState } from './client.ts';
 import { type EventInput, type EventPayload, eventSchema, type HealthPayload, toAccumulatedMeta, toResultMeta } from './payloads.ts';
-import type { Spool, SpoolStats } from './spool.ts';
+import type { Spool, SpoolRecord, SpoolStats } from './spool.ts';
 
 export interface ResultPublisherOptions {
   client: MqttClient;
@@ -28,6 +28,8 @@ export interface PublisherStats {
 }
 
 const MAX_PENDING_EVENTS = 100;
+/** bytes accepted by the spool but not yet on disk beyond which publish() waits for the disk */
+const SPOOL_BACKLOG_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 1000;
 
 /**
@@ -60,9 +62,10 @@ export class ResultPublisher implements ResultSink {
   }
 
   /** Reload the spool and deliver whatever it holds once connected. */
-  start(): void {
+  async start(): Promise<void> {
     if (this.running) return;
-    this.spool.open();
+    await this.spool.open();
+    if (this.running) return;
     this.running = true;
     this.client.on('connect', this.onConnect);
     if (this.client.connected) this.connected();
@@ -80,26 +83,37 @@ export class ResultPublisher implements ResultSink {
    * Spool the frame's meta (and its image, when one was due) for delivery; publish the
    * accumulated render, a retained "latest view", directly when connected (it is not worth
    * spooling: the next one supersedes it). Encoding happened in the engine's worker.
+   *
+   * Resolves at once while the spool keeps up: awaiting every batch window's fsync would hold the
+   * pipeline to one frame per window. Once more than SPOOL_BACKLOG_BYTES wait for the disk (a
+   * stalled SD card), it resolves only when this record is written, so the pipeline's queue drops
+   * frames (counted) instead of memory filling with unwritten results.
    */
-  publish(result: FrameResult): void {
+  publish(result: FrameResult): Promise<void> {
+    let written: Promise<void> = Promise.resolve();
     try {
       const meta = toResultMeta(result);
       this.client.topics.resultMeta(meta.stream);
       const image = result.image
         ? Buffer.from(result.image.png.buffer, result.image.png.byteOffset, result.image.png.byteLength)
         : undefined;
-      const id = this.spool.append(Buffer.from(JSON.stringify(meta)), image);
-      if (id === undefined) {
-        this.counters.lost++;
-        this.log.warn({ stream: result.stream, seq: result.seq }, 'result larger than the whole spool; dropped');
-        return;
-      }
+      // accepted (and sendable) at once; the promise settles when it is durable, or was rejected
+      written = this.spool
+        .append(Buffer.from(JSON.stringify(meta)), image)
+        .then((id) => {
+          if (id === undefined) this.counters.lost++; // larger than the whole spool, logged there
+        })
+        .catch((e: Error) => {
+          this.counters.lost++;
+          this.log.error({ err: e.message, stream: result.stream, seq: result.seq }, 'could not spool result');
+        });
       this.pump();
     } catch (e) {
       this.counters.lost++;
       this.log.error({ err: (e as Error).message, stream: result.stream, seq: result.seq }, 'could not spool result');
     }
     this.publishAccumulated(result);
+    return this.spool.stats().pendingBytes > SPOOL_BACKLOG_BYTES ? written : Promise.resolve();
   }
 
   private publishAccumulated(result: FrameResult): void {
@@ -201,18 +215,39 @@ export class ResultPublisher implements ResultSink {
   }
 
   private send(id: number): void {
-    const rec = this.spool.read(id);
-    if (!rec) return;
+    // in flight from here, so pump() does not pick it again while it is read
+    this.inflight.add(id);
+    this.spool
+      .read(id)
+      .then((rec) => {
+        if (rec && this.running) {
+          this.sendRecord(rec);
+          return;
+        }
+        // left the spool meanwhile (delivered, evicted, corrupt), or we were stopped: it stays for the next start
+        this.inflight.delete(id);
+        this.pump();
+      })
+      .catch((e: Error) => {
+        this.inflight.delete(id);
+        this.log.warn({ id, err: e.message }, 'spool read failed');
+        this.scheduleRetry();
+      });
+  }
+
+  private sendRecord(rec: SpoolRecord): void {
+    const id = rec.id;
     let stream: string;
     try {
       stream = String((JSON.parse(rec.meta.toString('utf8')) as { stream: unknown }).stream);
     } catch {
       this.log.warn({ id }, 'spooled meta is not JSON; dropped');
+      this.inflight.delete(id);
       this.spool.remove(id);
+      this.pump();
       return;
     }
     const topics = this.client.topics;
-    this.inflight.add(id);
     const sends = [this.client.publish(topics.resultMeta(stream), rec.meta, { qos: this.qos })];
     if (rec.image.length) sends.push(this.client.publish(topics.resultImage(stream), rec.image, { qos: this.qos }));
     Promise.all(sends)

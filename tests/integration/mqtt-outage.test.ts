@@ -12,13 +12,14 @@ const OUTAGE_MS = 30_000;
 const PERIOD_MS = 100;
 
 /** One daemon incarnation: client + spool + publisher on a shared spool directory. */
-function incarnation(url: string, dir: string) {
+async function incarnation(url: string, dir: string, connect = true) {
   const cfg = mqttConfig({ reconnectPeriodMs: 250, reconnectMaxMs: 1000 });
   const client = new MqttClient({ url, deviceId: 'outage1', config: cfg });
-  const spool = new Spool({ dir, maxBytes: 100e6, maxCount: 5000 });
+  // the strict setting: every result spooled is fsynced before its append resolves
+  const spool = new Spool({ dir, maxBytes: 100e6, maxCount: 5000, durability: 'record' });
   const publisher = new ResultPublisher({ client, spool, config: cfg });
-  publisher.start();
-  client.start();
+  await publisher.start();
+  if (connect) client.start();
   return { client, spool, publisher };
 }
 
@@ -34,9 +35,11 @@ describe.each(brokerKinds())('30 s broker outage with a daemon restart (%s)', (k
         protocolVersion: 4,
         reconnectPeriod: 250,
       });
-      let d = incarnation(broker.url, dir);
+      let d = await incarnation(broker.url, dir);
       let seq = 0;
-      const tick = setInterval(() => d.publisher.publish(makeResult(seq++)), PERIOD_MS);
+      // no results while no daemon is up (between the spool's close and the next start)
+      let up = true;
+      const tick = setInterval(() => up && d.publisher.publish(makeResult(seq++)), PERIOD_MS);
       try {
         await d.client.waitForConnect();
         await until(() => sub.msgs.length >= 10, 10_000, 'results before the outage');
@@ -45,14 +48,21 @@ describe.each(brokerKinds())('30 s broker outage with a daemon restart (%s)', (k
         const outageStart = Date.now();
         await new Promise((r) => setTimeout(r, OUTAGE_MS / 3));
         // daemon restart during the outage: a new process object reloads the same spool
+        up = false;
         d.publisher.stop();
         await d.client.stop(200);
+        await d.spool.close();
         const spooledAtRestart = d.spool.count;
-        d = incarnation(broker.url, dir);
+        // connected only once the observer is back: a broker interleaves what it stored for an
+        // offline persistent session with live messages, which would scramble the order we check
+        d = await incarnation(broker.url, dir, false);
+        up = true;
         expect(d.spool.count).toBe(spooledAtRestart);
         expect(spooledAtRestart).toBeGreaterThan(0);
         await new Promise((r) => setTimeout(r, Math.max(0, OUTAGE_MS - (Date.now() - outageStart))));
         await broker.start();
+        await until(() => sub.raw.connected, 15_000, 'observer reconnected');
+        d.client.start();
 
         await d.client.waitForConnect(15_000);
         await new Promise((r) => setTimeout(r, 1000));
@@ -67,12 +77,14 @@ describe.each(brokerKinds())('30 s broker outage with a daemon restart (%s)', (k
         // QoS 1 may repeat a message that was in flight when the link dropped, nothing more
         expect(seqs.length - firsts.length).toBeLessThanOrEqual(2 * mqttConfig().results.inflight);
         expect(d.spool.count).toBe(0);
+        await d.spool.close();
         expect(readdirSync(dir)).toEqual([]);
         expect(d.publisher.stats().spool.evicted).toBe(0);
       } finally {
         clearInterval(tick);
         d.publisher.stop();
         await d.client.stop(200);
+        await d.spool.close();
         await sub.close();
         await broker.close();
         rmSync(dir, { recursive: true, force: true });

@@ -217,7 +217,7 @@ describe.each(brokerKinds())('MQTT against %s', (kind) => {
     const c = await device(broker.url, 'pub1');
     const spool = new Spool({ dir: tmp(), maxBytes: 50e6, maxCount: 1000 });
     const pub = new ResultPublisher({ client: c, spool, config: mqttConfig() });
-    pub.start();
+    await pub.start();
     cleanups.push(() => pub.stop());
     for (let i = 0; i < 5; i++) pub.publish(makeResult(i));
     await pub.drained();
@@ -242,7 +242,7 @@ describe.each(brokerKinds())('MQTT against %s', (kind) => {
   it('publishes health retained and events', async () => {
     const c = await device(broker.url, 'h1');
     const pub = new ResultPublisher({ client: c, spool: new Spool({ dir: tmp(), maxBytes: 1e6, maxCount: 10 }), config: mqttConfig() });
-    pub.start();
+    await pub.start();
     cleanups.push(() => pub.stop());
     pub.health({ fps: 9.5, ok: true });
     pub.event({ type: 'selftest', data: { score: 0.9 } });
