@@ -128,6 +128,20 @@ export function cameraPreset(name: CameraPreset): CameraModel {
   }
 }
 
+/** a camera that adds nothing to the photon counts (the original simulator) */
+export function isIdealCamera(c: CameraModel): boolean {
+  return (
+    c.qe === 1 &&
+    c.emGain === 1 &&
+    c.readNoise === 0 &&
+    c.gain === 1 &&
+    c.offset === 0 &&
+    c.bits === 0 &&
+    c.fullWell === 0 &&
+    c.hotFraction === 0
+  );
+}
+
 export function parseCameraPresets(text: string): CameraPreset[] {
   const names = String(text)
     .split(',')
