@@ -100,7 +100,8 @@ describe('aberrated pupil PSF', () => {
     const core = (t: Float64Array): number => {
       // light within 2σ of the emitter
       let s = 0;
-      for (let j = 0; j < N; j++) for (let i = 0; i < N; i++) if ((i + 0.5 - C - 0.3) ** 2 + (j + 0.5 - C + 0.2) ** 2 < 9) s += t[j * N + i];
+      for (let j = 0; j < N; j++)
+        for (let i = 0; i < N; i++) if ((i + 0.5 - C - 0.3) ** 2 + (j + 0.5 - C + 0.2) ** 2 < 9) s += t[j * N + i];
       return s;
     };
     expect(core(plus)).toBeLessThan(core(focus) - 0.05);
