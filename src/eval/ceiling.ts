@@ -242,7 +242,7 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
     mu.set(rate);
     const targetPhotons = brng ? drawBrightness(brng, brightness, cond.photons) : cond.photons;
     // candidates' tables hold cond.photons; k = 1 (equal brightness) leaves every value exact
-    const k = targetPhotons / cond.photons;
+    const k = targetPhotons === cond.photons ? 1 : targetPhotons / cond.photons;
     renderer.addEmitter(mu, side, side, half + u, half + v, targetPhotons);
     for (let c = 0; c < ncand; c++) ll[c] = -k * sumMu[c];
     for (let p = 0; p < npix; p++) {
