@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cameraPreset } from '../../../src/optics/camera.ts';
 import { crlbForCamera, lateralCrlb, mortensenVariance } from '../../../src/eval/crlb.ts';
+import { cameraPreset } from '../../../src/optics/camera.ts';
 
 describe('Mortensen localisation bound', () => {
   it('gives ≈ 0.028 px per axis for 5000 photons, w = 2 px (σ = √2), background 10', () => {
