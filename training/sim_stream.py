@@ -25,7 +25,9 @@ CLI = ROOT / "bin" / "rayleigh.mjs"
 
 @dataclass
 class Sample:
-    params: np.ndarray  # float32[8]: psfShape, psfWidth, photons, background, emitterCount, 0, 0, 0
+    # float32[8]: psfShape, psfWidth, photons, background, emitterCount, camera + 16*structure,
+    # brightness, psfExtra (the last three 0 for the original simulator; src/optics/stream.ts)
+    params: np.ndarray
     frame: np.ndarray  # float32[H, W]
     # Truth is sparse (one fine pixel per emitter); storing indices keeps a large replay buffer small.
     truth_idx: np.ndarray  # int32 flat indices into the fine grid
@@ -34,12 +36,25 @@ class Sample:
 
 def sim_args(seed: int, size: int = 64, scale: int = 4, psf: str = "gauss,airy", psf_width: str = "0.5623:17.78",
              photons: str = "1:100000", background: str = "1:100", density: str = "5:500",
-             count: int | None = None) -> list[str]:
+             count: int | None = None, brightness: str | None = None, camera: str | None = None,
+             background_structure: str | None = None, psf_ellipticity: str | None = None,
+             aberration: str | None = None) -> list[str]:
+    # The realism options (src/optics; `rayleigh simulate --help`) are passed only when given, so
+    # the default command line - and the stream it produces - is the original simulator's:
+    #   brightness "equal,damn,wide", camera "ideal,scmos,emccd,cmos-astro" (ADU frames; the
+    #   input normalisation's min-subtraction removes the offset), background_structure
+    #   "none,gradient,blobs,both", psf "gauss,airy,pupil" with aberration "0.05:0.3" (waves RMS),
+    #   psf_ellipticity "1:2" (axis ratio, gauss samples). params[5:8] then say what was drawn.
     # DAMN_SIM_PREFIX (a JSON argument list) swaps the simulator command, e.g. for smoke tests.
     prefix = json.loads(os.environ["DAMN_SIM_PREFIX"]) if os.environ.get("DAMN_SIM_PREFIX") else ["node", str(CLI)]
     args = [*prefix, "simulate", "--task", "damn", "--stream", "--size", str(size), "--scale", str(scale),
             "--seed", str(seed), "--psf", psf, "--psf-width", psf_width, "--photons", photons,
             "--background", background, "--density", density]
+    for flag, value in (("--brightness", brightness), ("--camera", camera),
+                        ("--background-structure", background_structure),
+                        ("--psf-ellipticity", psf_ellipticity), ("--aberration", aberration)):
+        if value is not None:
+            args += [flag, value]
     if count is not None:
         args += ["--count", str(count)]
     return args

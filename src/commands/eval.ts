@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.ts';
 import { UserError } from '../errors.ts';
-import { DAMN_CONDITIONS } from '../eval/conditions.ts';
+import { DAMN_CONDITIONS, selectConditions } from '../eval/conditions.ts';
 import { type ConditionResult, DEFAULT_EVAL, evaluateDamn } from '../eval/damn.ts';
 import { MANIFEST_FILE, readManifest } from '../inference/manifest.ts';
 import { createReconstructor } from '../inference/registry.ts';
@@ -19,6 +19,8 @@ interface EvalCli {
   oracleTrials: string;
   seed: string;
   conditions?: string;
+  before?: string;
+  from?: string;
   writeManifest?: boolean;
   config?: string;
 }
@@ -31,10 +33,13 @@ function intArg(v: string, name: string, min = 1): number {
 }
 
 const fmt = (x: number): string => (Number.isFinite(x) ? x.toExponential(2) : 'n/a');
+const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
+const f3 = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 
+/** Every engine's figures per condition (the command's plain output). */
 export function formatTable(results: ConditionResult[], engines: string[]): string {
   const lines: string[] = [];
-  const head = ['condition', ...engines.flatMap((e) => [`${e} MAE fine`, `${e} MAE cam`, `${e} Jacc`])];
+  const head = ['condition', ...engines.flatMap((e) => [`${e} MAE fine`, `${e} MAE cam`, `${e} Jacc`, `${e} RMSE px`, `${e} RMSE/CRLB`])];
   const withOracle = results.some((r) => r.oracle);
   if (withOracle) head.push('oracle MAE fine', '¼·RL MAE fine');
   lines.push(`| ${head.join(' | ')} |`);
@@ -43,10 +48,81 @@ export function formatTable(results: ConditionResult[], engines: string[]): stri
     const cells = [r.condition.name];
     for (const e of engines) {
       const s = r.engines[e];
-      cells.push(s ? fmt(s.maeFine) : '-', s ? fmt(s.maeCamera) : '-', s ? s.jaccard.toFixed(3) : '-');
+      if (!s) cells.push('-', '-', '-', '-', '-');
+      else cells.push(fmt(s.maeFine), fmt(s.maeCamera), s.jaccard.toFixed(3), f3(s.rmse), f2(s.rmseOverCrlb));
     }
     if (withOracle) cells.push(r.oracle ? fmt(r.oracle.maeFine) : '-', r.engines.rl ? fmt(r.engines.rl.maeFine / 4) : '-');
     lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** a previous run's JSON (the "before" column), by condition name */
+export type BeforeTable = Map<string, ConditionResult>;
+
+export function parseResultsJson(text: string, name: string): ConditionResult[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${name}: not JSON (${(e as Error).message})`);
+  }
+  const results = (raw as { results?: unknown }).results;
+  if (!Array.isArray(results)) throw new UserError(`${name}: no "results" array (expected the output of rayleigh eval --json)`);
+  return results as ConditionResult[];
+}
+
+/**
+ * The README table: the network (INT8, FP32) against Richardson–Lucy, the raw frame and the
+ * oracle; Jaccard; localisation RMSE and RMSE/CRLB of isolated emitters; and, where a previous
+ * run has the condition, its INT8 figures as the "before" column.
+ */
+export function formatSummary(results: ConditionResult[], int8: string, fp32: string | null, before?: BeforeTable): string {
+  const head = [
+    'condition',
+    'INT8 fine',
+    'FP32 fine',
+    'RL fine',
+    'raw fine',
+    'oracle fine',
+    'INT8/oracle',
+    'INT8/RL fine',
+    'INT8 cam',
+    'RL cam',
+    'raw cam',
+    'INT8/RL cam',
+    'Jaccard INT8 / FP32 / RL / raw',
+    'RMSE px INT8 / RL',
+    'isolated: n, RMSE px, CRLB px, RMSE/CRLB (INT8)',
+  ];
+  if (before) head.push('before: INT8 fine / cam / Jaccard');
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of results) {
+    const e = r.engines;
+    const m = e[int8];
+    const f = fp32 ? e[fp32] : undefined;
+    const c = [
+      r.condition.name,
+      fmt(m?.maeFine ?? Number.NaN),
+      fmt(f?.maeFine ?? Number.NaN),
+      fmt(e.rl?.maeFine ?? Number.NaN),
+      fmt(e.raw?.maeFine ?? Number.NaN),
+      r.oracle ? fmt(r.oracle.maeFine) : '-',
+      r.oracle && m ? f2(m.maeFine / r.oracle.maeFine) : '-',
+      m && e.rl ? f2(m.maeFine / e.rl.maeFine) : '-',
+      fmt(m?.maeCamera ?? Number.NaN),
+      fmt(e.rl?.maeCamera ?? Number.NaN),
+      fmt(e.raw?.maeCamera ?? Number.NaN),
+      m && e.rl ? f2(m.maeCamera / e.rl.maeCamera) : '-',
+      [m, f, e.rl, e.raw].map((x) => (x ? x.jaccard.toFixed(2) : '-')).join(' / '),
+      `${f3(m?.rmse ?? Number.NaN)} / ${f3(e.rl?.rmse ?? Number.NaN)}`,
+      m && m.isolatedMatched > 0 ? `${m.isolatedMatched}, ${f3(m.isolatedRmse)}, ${f3(m.crlb)}, ${f2(m.rmseOverCrlb)}` : '-',
+    ];
+    if (before) {
+      const b = before.get(r.condition.name)?.engines[int8];
+      c.push(b ? `${fmt(b.maeFine)} / ${fmt(b.maeCamera)} / ${b.jaccard.toFixed(2)}` : '-');
+    }
+    lines.push(`| ${c.join(' | ')} |`);
   }
   return lines.join('\n');
 }
@@ -66,21 +142,45 @@ export function register(program: Command): void {
       String(DEFAULT_EVAL.oracleTrials),
     )
     .option('--seed <n>', 'first test seed (training uses seeds below 1000000)', String(DEFAULT_EVAL.seed))
-    .option('--conditions <names>', `subset of ${DAMN_CONDITIONS.map((c) => c.name).join(',')}`)
+    .option(
+      '--conditions <names>',
+      `comma list of conditions or groups (equal, spread, realism, isolated, all; default all): ${DAMN_CONDITIONS.map((c) => c.name).join(',')}`,
+    )
+    .option('--before <json>', 'a previous `eval --json` output: its INT8 figures become the "before" column of the summary table')
+    .option('--from <json>', 'do not evaluate: print the tables of a saved `eval --json` output')
     .option('--write-manifest', 'record the figures in models-int8/manifest.json')
     .option('--config <file>', 'settings file (inference section)')
     .action(async (o: EvalCli) => {
       if (o.task !== 'damn') throw new UserError(`--task ${o.task}: only "damn" models are shipped so far`);
+      const readJson = async (path: string): Promise<ConditionResult[]> => {
+        let text: string;
+        try {
+          text = await readFile(path, 'utf8');
+        } catch (e) {
+          throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
+        }
+        return parseResultsJson(text, path);
+      };
+      const before = o.before ? new Map((await readJson(o.before)).map((r) => [r.condition.name, r])) : undefined;
+      if (o.from) {
+        const saved = await readJson(o.from);
+        const names = Object.keys(saved[0]?.engines ?? {}).filter((k) => k !== 'rl' && k !== 'raw');
+        const int8 = names.find((n) => !n.endsWith('fp32')) ?? names[0];
+        const fp32 = names.find((n) => n.endsWith('fp32')) ?? null;
+        process.stdout.write(`${formatSummary(saved, int8, fp32, before)}\n`);
+        return;
+      }
       const settings = loadSettings(o.config);
       const log = createLogger('warn');
       const manifest = await readManifest(settings.inference.modelsDir);
       const ids = o.models ? o.models.split(',').filter(Boolean) : manifest.models.filter((m) => m.task === 'damn').map((m) => m.id);
       let conditions = DAMN_CONDITIONS;
       if (o.conditions) {
-        const want = o.conditions.split(',');
-        const unknown = want.filter((w) => !DAMN_CONDITIONS.some((c) => c.name === w));
-        if (unknown.length) throw new UserError(`unknown condition(s) ${unknown.join(', ')}`);
-        conditions = DAMN_CONDITIONS.filter((c) => want.includes(c.name));
+        try {
+          conditions = selectConditions(o.conditions);
+        } catch (e) {
+          throw new UserError((e as Error).message);
+        }
       }
       const models: Reconstructor[] = [];
       try {
@@ -98,7 +198,9 @@ export function register(program: Command): void {
         const engines = [...ids, 'rl', 'raw'];
         if (o.json) process.stdout.write(`${JSON.stringify({ options: { ...opts, onProgress: undefined }, results }, null, 2)}\n`);
         else {
-          process.stdout.write(`${formatTable(results, engines)}\n`);
+          process.stdout.write(`${formatTable(results, engines)}\n\n`);
+          const int8 = ids.find((i) => !i.endsWith('fp32'));
+          if (int8) process.stdout.write(`${formatSummary(results, int8, ids.find((i) => i.endsWith('fp32')) ?? null, before)}\n\n`);
           for (const id of ids) {
             const ratios = results.map((r) => r.engines[id].maeFine / r.engines.rl.maeFine);
             process.stdout.write(

@@ -7,8 +7,20 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
 import { encodeNpy } from '../io/npy.ts';
+import { BACKGROUND_PRESETS, parseBackgroundStructure } from '../optics/background.ts';
+import { parseBrightnessModels } from '../optics/brightness.ts';
+import { parseCameraPresets } from '../optics/camera.ts';
+import { MAX_ZERNIKE_WAVES } from '../optics/pupil.ts';
 import { Rng } from '../optics/random.ts';
-import { type DamnSampleSpec, DEFAULT_DAMN_SPEC, drawDamnSample, parseLogRange, parsePsfShapes } from '../optics/sample.ts';
+import {
+  type DamnSampleSpec,
+  DEFAULT_ABERRATION,
+  DEFAULT_DAMN_SPEC,
+  drawDamnSample,
+  type LinearRange,
+  parseLogRange,
+  parsePsfShapes,
+} from '../optics/sample.ts';
 import { encodeStreamHeader, encodeStreamRecord } from '../optics/stream.ts';
 
 interface SimulateOptions {
@@ -24,6 +36,23 @@ interface SimulateOptions {
   photons: string;
   background: string;
   density: string;
+  brightness: string;
+  camera: string;
+  backgroundStructure: string;
+  psfEllipticity?: string;
+  aberration: string;
+}
+
+/** "a:b" or "a" → a uniform range within [0, max] */
+function parseLinearRange(text: string, name: string, max: number): LinearRange {
+  const parts = String(text).trim().split(':');
+  const nums = parts.map((p) => Number(p));
+  if (parts.length > 2 || nums.some((v) => !Number.isFinite(v) || v < 0 || v > max)) {
+    throw new UserError(`--${name}: expected "a" or "a:b" with 0 ≤ a ≤ b ≤ ${max}, got "${text}"`);
+  }
+  const r = { min: nums[0], max: nums[nums.length - 1] };
+  if (r.max < r.min) throw new UserError(`--${name}: range "${text}" has max < min`);
+  return r;
 }
 
 function positiveInt(text: string, name: string, max: number): number {
@@ -55,7 +84,27 @@ export function buildDamnSpec(o: SimulateOptions): DamnSampleSpec {
     photons: parseLogRange(o.photons, 'photons'),
     background: parseLogRange(o.background, 'background', true),
     density: parseLogRange(o.density, 'density', true),
+    ...realism(o),
   };
+}
+
+/** the realism options, each left out when it is the original simulator's behaviour */
+function realism(o: SimulateOptions): Partial<DamnSampleSpec> {
+  const out: Partial<DamnSampleSpec> = {};
+  const brightness = parseBrightnessModels(o.brightness);
+  if (!(brightness.length === 1 && brightness[0] === 'equal')) out.brightness = brightness;
+  const cameras = parseCameraPresets(o.camera);
+  if (!(cameras.length === 1 && cameras[0] === 'ideal')) out.cameras = cameras;
+  const structure = parseBackgroundStructure(o.backgroundStructure);
+  if (!(structure.length === 1 && structure[0] === BACKGROUND_PRESETS.none)) out.backgroundStructure = structure;
+  if (o.psfEllipticity !== undefined) {
+    const e = parseLogRange(o.psfEllipticity, 'psf-ellipticity');
+    if (e.min < 1) throw new UserError('--psf-ellipticity: the axis ratio σ1/σ2 must be ≥ 1');
+    out.ellipticity = e;
+  }
+  // total RMS ≤ 0.3 keeps every term within the pupil model's ±0.5 waves
+  out.aberration = parseLinearRange(o.aberration, 'aberration', 0.6 * MAX_ZERNIKE_WAVES);
+  return out;
 }
 
 const fmtRange = (r: { min: number; max: number }): string => (r.min === r.max ? `${r.min}` : `${r.min}:${r.max}`);
@@ -77,6 +126,15 @@ export function register(program: Command): void {
     .option('--photons <a:b>', 'photons per emitter', fmtRange(d.photons))
     .option('--background <a:b>', 'mean background photons per pixel', fmtRange(d.background))
     .option('--density <a:b>', 'emitters per 50×50 px', fmtRange(d.density))
+    .option(
+      '--brightness <models>',
+      'per-emitter brightness within a frame, comma list: equal, damn (Poisson(P)·U(0.1,1)), wide (P·10^U(−2,0))',
+      'equal',
+    )
+    .option('--camera <presets>', 'camera, comma list: ideal (photon counts), scmos, emccd, cmos-astro (ADU frames)', 'ideal')
+    .option('--background-structure <kinds>', 'background on top of the mean level, comma list: none, gradient, blobs, both', 'none')
+    .option('--psf-ellipticity <a:b>', 'gauss samples: axis ratio σ1/σ2 ≥ 1 (log-uniform), random angle; default circular')
+    .option('--aberration <a:b>', "'pupil' samples: total RMS wavefront error in waves (uniform; ≤ 0.3)", fmtRange(DEFAULT_ABERRATION))
     .action(async (o: SimulateOptions) => {
       await runSimulate(o);
     });
@@ -156,6 +214,10 @@ async function writeSamples(spec: DamnSampleSpec, seed: number, count: number, d
       scale: spec.scale,
       psf: s.params.psf,
       photons: s.params.photons,
+      brightness: s.params.brightness,
+      camera: s.params.camera,
+      backgroundStructure: s.params.structure,
+      frameUnits: s.params.camera === 'ideal' ? 'photons' : 'ADU',
       background: s.params.background,
       density: s.params.density,
       emitterCount: s.params.emitterCount,

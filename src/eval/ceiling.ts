@@ -59,7 +59,8 @@
  *   over-states the max-bin mass whenever the posterior is narrower than a few cells (the reason
  *   for cellRule: 'midpoint', kept only for comparison). The mixed derivative is dropped per cell.
  */
-import { type Psf, PsfRenderer } from '../optics/psf.ts';
+import { drawBrightness } from '../optics/brightness.ts';
+import { type Psf, PsfRenderer, psfMaxWidth } from '../optics/psf.ts';
 import { Rng } from '../optics/random.ts';
 import { randomScene } from '../optics/scene.ts';
 import { erf, erfc } from '../optics/special.ts';
@@ -96,6 +97,15 @@ export interface IdealSubpixelOptions {
   neighbours?: boolean;
 }
 
+/*
+ * Told brightness (cond.brightness 'damn' or 'wide'): every trial draws the target's and each
+ * neighbour's photons from the condition's model and tells the oracle all of them, so the
+ * posterior is still exact; only the scene is the spread one. The bound argument is unchanged.
+ * The oracle sees photon counts: a camera (QE, EM register, read noise, ADU) is a garbling of
+ * them, so on camera conditions it is still an upper bound on accuracy, just a looser one; on a
+ * structured background it is given the flat mean level (an approximation, not a bound).
+ */
+
 export interface IdealSubpixelResult {
   /** Monte-Carlo estimate of the Bayes probability of choosing the correct fine bin */
   accuracy: number;
@@ -118,7 +128,7 @@ const MAX_HALF = 20;
  * 4σ; the Airy tail decays slowly, so it gets 16σ.
  */
 export function psfReach(psf: Psf): number {
-  return psf.shape === 'gauss' ? 4 * psf.width : 16 * psf.width;
+  return psf.shape === 'gauss' ? 4 * psfMaxWidth(psf) : 16 * psf.width;
 }
 
 /**
@@ -142,6 +152,9 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
   const margin = opts.margin ?? 0;
   const quadratic = (opts.cellRule ?? 'quadratic') === 'quadratic';
   const neighbours = opts.neighbours ?? false;
+  const brightness = cond.brightness ?? 'equal';
+  // with a spread, the target's rate changes every trial: keep expected counts, take logs per trial
+  const useRates = neighbours || brightness !== 'equal';
   if (!Number.isInteger(trials) || trials < 1) throw new Error(`idealSubpixel: invalid trials ${trials}`);
   if (!Number.isInteger(scale) || scale < 1) throw new Error(`idealSubpixel: invalid scale ${scale}`);
   if (!Number.isInteger(grid) || grid < 3 || grid % scale !== 0) {
@@ -181,13 +194,13 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
   for (let cy = 0; cy < gside; cy++) {
     for (let cx = 0; cx < gside; cx++) {
       const c = cy * gside + cx;
-      mu.fill(neighbours ? 0 : cond.background);
+      mu.fill(useRates ? 0 : cond.background);
       renderer.addEmitter(mu, side, side, origin + (cx + 0.5) / grid, origin + (cy + 0.5) / grid, cond.photons);
       let s = 0;
       for (let p = 0; p < npix; p++) {
         s += mu[p];
         // a zero rate only meets zero counts (background 0): keep 0·log finite
-        table[p * ncand + c] = neighbours ? mu[p] : Math.log(Math.max(mu[p], 1e-300));
+        table[p * ncand + c] = useRates ? mu[p] : Math.log(Math.max(mu[p], 1e-300));
       }
       sumMu[c] = s;
       binOf[c] = Math.floor(cy / perBin) * bside + Math.floor(cx / perBin);
@@ -195,7 +208,7 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
   }
 
   // the target's largest expected count per pixel, over candidates
-  const maxE = new Float64Array(neighbours ? npix : 0);
+  const maxE = new Float64Array(useRates ? npix : 0);
   for (let p = 0; p < maxE.length; p++) {
     let m = 0;
     for (let c = 0; c < ncand; c++) m = Math.max(m, table[p * ncand + c]);
@@ -206,7 +219,10 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
   // drawn exactly as in the isolated oracle (with no neighbours the two agree to rounding).
   // Neighbours can be anywhere their PSF reaches the window from: psfReach past each edge.
   const reach = psfReach(cond.psf);
-  const field = neighbours ? { width: side + 2 * reach, height: side + 2 * reach, density: cond.density, photons: cond.photons } : null;
+  const field = neighbours
+    ? { width: side + 2 * reach, height: side + 2 * reach, density: cond.density, photons: cond.photons, brightness }
+    : null;
+  const brng = brightness === 'equal' ? null : new Rng((seed ^ BRIGHTNESS_STREAM) >>> 0);
   const nrng = neighbours ? new Rng((seed ^ NEIGHBOUR_STREAM) >>> 0) : null;
   const rate = new Float64Array(npix);
   const rng = new Rng(seed);
@@ -224,13 +240,16 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
       for (const e of randomScene(nrng, field)) renderer.addEmitter(rate, side, side, e.x - reach, e.y - reach, e.photons);
     }
     mu.set(rate);
-    renderer.addEmitter(mu, side, side, half + u, half + v, cond.photons);
-    for (let c = 0; c < ncand; c++) ll[c] = -sumMu[c];
+    const targetPhotons = brng ? drawBrightness(brng, brightness, cond.photons) : cond.photons;
+    // candidates' tables hold cond.photons; k = 1 (equal brightness) leaves every value exact
+    const k = targetPhotons === cond.photons ? 1 : targetPhotons / cond.photons;
+    renderer.addEmitter(mu, side, side, half + u, half + v, targetPhotons);
+    for (let c = 0; c < ncand; c++) ll[c] = -k * sumMu[c];
     for (let p = 0; p < npix; p++) {
       const y = rng.poisson(mu[p]);
       if (y === 0) continue;
       const off = p * ncand;
-      if (!neighbours) {
+      if (!useRates) {
         for (let c = 0; c < ncand; c++) ll[c] += y * table[off + c];
         continue;
       }
@@ -238,14 +257,14 @@ export function idealSubpixel(cond: EvalCondition, opts: IdealSubpixelOptions = 
       // e/r is small for all of them (most of the window), log1p's series is exact to rounding
       // and far cheaper than a log per candidate
       const r = rate[p];
-      if (maxE[p] < SERIES_MAX * r) {
-        const ir = 1 / r;
+      if (k * maxE[p] < SERIES_MAX * r) {
+        const ir = k / r;
         for (let c = 0; c < ncand; c++) {
           const x = table[off + c] * ir;
           ll[c] += y * x * (1 - x * (1 / 2 - x * (1 / 3 - x * (1 / 4 - x * (1 / 5)))));
         }
       } else {
-        for (let c = 0; c < ncand; c++) ll[c] += y * Math.log(Math.max(r + table[off + c], 1e-300));
+        for (let c = 0; c < ncand; c++) ll[c] += y * Math.log(Math.max(r + k * table[off + c], 1e-300));
       }
     }
     if (quadratic) cellLogMass(ll, gside, logMass);
@@ -284,6 +303,8 @@ const SERIES_MAX = 0.01;
 
 /** xor-ed into the seed for the neighbours' Rng: a stream of its own, fixed per seed */
 const NEIGHBOUR_STREAM = 0x2545f491;
+/** and for the told brightnesses of targets */
+const BRIGHTNESS_STREAM = 0x5bd1e995;
 
 const LOG_HALF_SQRT_PI = Math.log(Math.sqrt(Math.PI) / 2);
 /** Below this curvature (in cell units) the erf form cancels; the cell is then nearly flat. */

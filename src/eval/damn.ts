@@ -1,14 +1,18 @@
 import type { MapEngine } from '../inference/types.ts';
+import { BACKGROUND_PRESETS } from '../optics/background.ts';
+import { aduToElectrons, type CameraModel, cameraMaps, cameraPreset, isIdealCamera } from '../optics/camera.ts';
 import type { Emitter } from '../optics/emitter.ts';
-import { type Image, normaliseUnitSum } from '../optics/image.ts';
+import { type Image, makeImage, normaliseUnitSum } from '../optics/image.ts';
 import { binToCamera, mae, matchEmitters, upsampleUnitSum } from '../optics/metrics.ts';
+import { isCircularGauss, type Psf } from '../optics/psf.ts';
 import { Rng } from '../optics/random.ts';
 import { RichardsonLucy } from '../optics/richardson-lucy.ts';
 import { randomScene } from '../optics/scene.ts';
-import { renderFrame, renderTruth } from '../optics/simulate.ts';
+import { renderCameraFrame, renderTruth } from '../optics/simulate.ts';
 import { postprocess } from '../pipeline/postprocess.ts';
 import { idealFineMae, idealSubpixel } from './ceiling.ts';
 import { DAMN_CONDITIONS, type EvalCondition, TEST_SEED_BASE } from './conditions.ts';
+import { crlbForCamera, mortensenVariance } from './crlb.ts';
 
 export interface EngineScore {
   /** mean |output − truth| of unit-sum maps on the model's (fine) grid */
@@ -19,6 +23,16 @@ export interface EngineScore {
   jaccard: number;
   /** RMSE of matched emitters, camera px */
   rmse: number;
+  /**
+   * Isolated emitters (no other true emitter within 3·w + 2 px, Gaussian PSFs only): matched
+   * count, their lateral RMSE (px), the lateral CRLB over the same emitters √(mean 2·Var) (px),
+   * and the efficiency √(mean d²/(2·Var)) — RMSE/CRLB emitter by emitter (1 = at the bound).
+   * NaN where there is no Gaussian bound (Airy, aberrated) or no isolated match.
+   */
+  isolatedMatched: number;
+  isolatedRmse: number;
+  crlb: number;
+  rmseOverCrlb: number;
   /** mean seconds per frame */
   secondsPerFrame: number;
 }
@@ -73,18 +87,95 @@ export const DEFAULT_EVAL: EvalOptions = {
 
 const POST = { threshold: 0.1, minDistance: 2, maxLocalizations: 5000 };
 
-interface Sample {
+export interface TestSample {
+  /** what the camera delivers: photon counts (ideal camera) or ADU */
   frame: Image;
+  /** photo-electrons for photon-counting methods (RL): the frame calibrated with the photometry */
+  electrons: Image;
   truthFine: Image;
   emitters: Emitter[];
+  /** this frame's PSF (the condition's, or drawn for isolated scenes) */
+  psf: Psf;
+  /** per-emitter lateral CRLB variance (2·Var, px²) where isolated and Gaussian, else NaN */
+  crlbVar: Float64Array;
 }
 
-export function drawTestSample(c: EvalCondition, size: number, scale: number, seed: number): Sample {
+const cameraCache = new Map<string, { camera: CameraModel; maps: ReturnType<typeof cameraMaps> }>();
+
+function cameraFor(c: EvalCondition, size: number): { camera: CameraModel; maps: ReturnType<typeof cameraMaps> } | null {
+  if (!c.camera || c.camera === 'ideal') return null;
+  const key = `${c.camera}:${size}`;
+  let v = cameraCache.get(key);
+  if (!v) {
+    const camera = cameraPreset(c.camera);
+    v = { camera, maps: cameraMaps(camera, size, size) };
+    cameraCache.set(key, v);
+  }
+  return v;
+}
+
+/** isolated scenes: a jittered grid, photons log-uniform, one PSF width per frame */
+function isolatedScene(rng: Rng, c: EvalCondition, size: number): { emitters: Emitter[]; psf: Psf } {
+  const iso = c.isolated as NonNullable<EvalCondition['isolated']>;
+  const psf: Psf = { ...c.psf, width: rng.range(iso.psfWidth[0], iso.psfWidth[1]) };
+  const n = Math.floor(size / iso.spacing);
+  const jitter = iso.spacing / 4;
+  const emitters: Emitter[] = [];
+  for (let j = 0; j < n; j++) {
+    for (let i = 0; i < n; i++) {
+      emitters.push({
+        x: (i + 0.5) * iso.spacing + rng.range(-jitter, jitter),
+        y: (j + 0.5) * iso.spacing + rng.range(-jitter, jitter),
+        photons: rng.logUniform(iso.photons[0], iso.photons[1]),
+      });
+    }
+  }
+  return { emitters, psf };
+}
+
+/** 2·Var (lateral) for every emitter with no other within 3·w + 2 px; NaN otherwise */
+function isolatedCrlb(emitters: Emitter[], psf: Psf, c: EvalCondition, camera: CameraModel | null, size: number): Float64Array {
+  const out = new Float64Array(emitters.length).fill(Number.NaN);
+  if (!isCircularGauss(psf)) return out;
+  const r = 3 * psf.width + 2;
+  for (let i = 0; i < emitters.length; i++) {
+    const e = emitters[i];
+    if (e.x < r || e.y < r || e.x > size - r || e.y > size - r) continue;
+    let alone = true;
+    for (let j = 0; j < emitters.length && alone; j++) {
+      if (j !== i && (emitters[j].x - e.x) ** 2 + (emitters[j].y - e.y) ** 2 < r * r) alone = false;
+    }
+    if (!alone) continue;
+    out[i] = 2 * mortensenVariance(crlbForCamera(e.photons, c.background, psf.width, camera ?? undefined));
+  }
+  return out;
+}
+
+export function drawTestSample(c: EvalCondition, size: number, scale: number, seed: number): TestSample {
   const rng = new Rng(seed);
-  const emitters = randomScene(rng, { width: size, height: size, density: c.density, photons: c.photons });
-  const frame = renderFrame(emitters, c.psf, size, size, c.background, rng);
+  let emitters: Emitter[];
+  let psf = c.psf;
+  if (c.isolated) ({ emitters, psf } = isolatedScene(rng, c, size));
+  else emitters = randomScene(rng, { width: size, height: size, density: c.density, photons: c.photons, brightness: c.brightness });
+  const cam = cameraFor(c, size);
+  const structure = BACKGROUND_PRESETS[c.structure ?? 'none'];
+  // the default condition's frames are renderFrame()'s, bit for bit (renderCameraFrame delegates)
+  const frame = renderCameraFrame(
+    emitters,
+    psf,
+    size,
+    size,
+    { background: c.background, structure, camera: cam?.camera, maps: cam?.maps },
+    rng,
+  );
+  let electrons = frame;
+  if (cam && !isIdealCamera(cam.camera)) {
+    const e = aduToElectrons(frame.data, cam.camera);
+    for (let i = 0; i < e.length; i++) if (e[i] < 0) e[i] = 0;
+    electrons = makeImage(size, size, e);
+  }
   const truthFine = normaliseUnitSum(renderTruth(emitters, size, size, scale));
-  return { frame, truthFine, emitters };
+  return { frame, electrons, truthFine, emitters, psf, crlbVar: isolatedCrlb(emitters, psf, c, cam?.camera ?? null, size) };
 }
 
 class Accum {
@@ -95,7 +186,11 @@ class Accum {
   rmseSum = 0;
   rmseN = 0;
   seconds = 0;
-  add(out: Image, s: Sample, scale: number, seconds: number): void {
+  isoN = 0;
+  isoD2 = 0;
+  isoVar = 0;
+  isoRatio2 = 0;
+  add(out: Image, s: TestSample, scale: number, seconds: number): void {
     const truthCam = binToCamera(s.truthFine, scale);
     const fine = out.width === s.truthFine.width ? out : upsampleUnitSum(out, scale);
     const cam = out.width === s.truthFine.width ? binToCamera(out, scale) : out;
@@ -109,6 +204,15 @@ class Accum {
       this.rmseSum += m.rmse;
       this.rmseN++;
     }
+    for (const [ti, fi] of m.pairs) {
+      const v = s.crlbVar[ti];
+      if (!(v > 0)) continue;
+      const d2 = (s.emitters[ti].x - locs[fi].x) ** 2 + (s.emitters[ti].y - locs[fi].y) ** 2;
+      this.isoN++;
+      this.isoD2 += d2;
+      this.isoVar += v;
+      this.isoRatio2 += d2 / v;
+    }
     this.seconds += seconds;
     this.n++;
   }
@@ -119,6 +223,10 @@ class Accum {
       maeCamera: this.maeCamera / n,
       jaccard: this.jaccard / n,
       rmse: this.rmseN ? this.rmseSum / this.rmseN : Number.NaN,
+      isolatedMatched: this.isoN,
+      isolatedRmse: this.isoN ? Math.sqrt(this.isoD2 / this.isoN) : Number.NaN,
+      crlb: this.isoN ? Math.sqrt(this.isoVar / this.isoN) : Number.NaN,
+      rmseOverCrlb: this.isoN ? Math.sqrt(this.isoRatio2 / this.isoN) : Number.NaN,
       secondsPerFrame: this.seconds / n,
     };
   }
@@ -126,8 +234,11 @@ class Accum {
 
 /**
  * Accuracy of each engine on fresh seeded test frames per condition. Richardson–Lucy gets the
- * exact PSF of each condition (its best case); "raw" is the min-subtracted unit-sum camera frame,
- * spread evenly over each camera pixel's fine sub-pixels.
+ * exact PSF of each frame and, on camera conditions, the frame calibrated to photo-electrons
+ * (offset, gain, EM gain known: its best case); the networks get the frame as the camera
+ * delivers it (ADU included — their input normalisation subtracts the minimum, which takes the
+ * offset away, and scales to unit sum, which takes the gain away); "raw" is the min-subtracted
+ * unit-sum camera frame, spread evenly over each camera pixel's fine sub-pixels.
  */
 export async function evaluateDamn(models: MapEngine[], o: EvalOptions): Promise<ConditionResult[]> {
   const results: ConditionResult[] = [];
@@ -136,9 +247,11 @@ export async function evaluateDamn(models: MapEngine[], o: EvalOptions): Promise
     const c = conditions[ci];
     const acc: Record<string, Accum> = { raw: new Accum(), rl: new Accum() };
     for (const m of models) acc[m.id] = new Accum();
-    const rl = new RichardsonLucy(c.psf, { scale: o.scale, iterations: o.rlIterations, tolerance: 0 });
+    const rlOpts = { scale: o.scale, iterations: o.rlIterations, tolerance: 0 };
+    const fixedRl = c.isolated ? null : new RichardsonLucy(c.psf, rlOpts);
+    const block = c.seedIndex ?? ci;
     for (let i = 0; i < o.samples; i++) {
-      const s = drawTestSample(c, o.size, o.scale, o.seed + ci * 100_000 + i);
+      const s = drawTestSample(c, o.size, o.scale, o.seed + block * 100_000 + i);
       acc.raw.add(normaliseUnitSum(s.frame), s, o.scale, 0);
       for (const m of models) {
         const t = performance.now();
@@ -146,16 +259,18 @@ export async function evaluateDamn(models: MapEngine[], o: EvalOptions): Promise
         acc[m.id].add(out, s, o.scale, (performance.now() - t) / 1000);
       }
       if (i < o.rlSamples) {
+        const rl = fixedRl ?? new RichardsonLucy(s.psf, rlOpts);
         const t = performance.now();
-        const out = await rl.reconstruct(s.frame);
+        const out = await rl.reconstruct(s.electrons);
         acc.rl.add(out, s, o.scale, (performance.now() - t) / 1000);
       }
     }
     const engines: Record<string, EngineScore> = {};
     for (const [k, a] of Object.entries(acc)) engines[k] = a.score();
     let oracle: OracleScore | undefined;
-    if (o.oracleTrials > 0) {
-      const r = idealSubpixel(c, { trials: o.oracleTrials, seed: o.seed + ci, scale: o.scale, neighbours: true });
+    // isolated scenes have a per-frame PSF and photons: the CRLB is their reference instead
+    if (o.oracleTrials > 0 && !c.isolated) {
+      const r = idealSubpixel(c, { trials: o.oracleTrials, seed: o.seed + block, scale: o.scale, neighbours: true });
       oracle = {
         accuracy: r.accuracy,
         stderr: r.stderr,

@@ -6,6 +6,7 @@
  * over the infinite plane; light falling outside the frame (or beyond the render radius) is lost,
  * as it is on a real sensor. Camera pixel i covers [i, i+1).
  */
+import { type PsfTable, pupilPsfTable, readTable, TABLE_RADIUS_SIGMA, type Zernike, zernikeRms } from './pupil.ts';
 import { besselJ1, erfc } from './special.ts';
 
 export type PsfShape = 'gauss' | 'airy';
@@ -13,12 +14,51 @@ export const PSF_SHAPES: readonly PsfShape[] = ['gauss', 'airy'];
 
 export interface Psf {
   shape: PsfShape;
-  /** σ in camera pixels */
+  /** σ in camera pixels (gauss: along the first principal axis) */
   width: number;
+  /**
+   * gauss only: σ along the second principal axis (default = width, circular). The elliptical
+   * Gaussian is ∝ exp(−u²/width² − v²/widthY²), unit energy 1/(π·width·widthY).
+   */
+  widthY?: number;
+  /** gauss only: angle of the first principal axis from the x axis, radians (default 0) */
+  angle?: number;
+  /**
+   * airy only: the pupil's aberration (Zernike, waves RMS; see pupil.ts). Absent or all zero:
+   * the analytic Airy pattern. Present: the pupil PSF, whose unaberrated case is that Airy.
+   */
+  aberration?: Zernike;
+}
+
+/** the original circular Gaussian (separable with one 1-D factor for both axes) */
+export function isCircularGauss(psf: Psf): boolean {
+  return psf.shape === 'gauss' && (psf.widthY === undefined || psf.widthY === psf.width);
+}
+
+/** an Airy PSF with a non-zero pupil aberration */
+export function isAberrated(psf: Psf): boolean {
+  return psf.shape === 'airy' && zernikeRms(psf.aberration) > 0;
+}
+
+/** the largest σ of the PSF (camera px) */
+export function psfMaxWidth(psf: Psf): number {
+  return psf.shape === 'gauss' ? Math.max(psf.width, psf.widthY ?? psf.width) : psf.width;
+}
+
+/** "gauss w=2", "gauss 2×1 @30°", "airy w=2 +0.15λ rms" */
+export function describePsf(psf: Psf): string {
+  if (psf.shape === 'gauss' && !isCircularGauss(psf)) {
+    const deg = (((psf.angle ?? 0) * 180) / Math.PI).toFixed(0);
+    return `gauss ${psf.width}×${psf.widthY} @${deg}°`;
+  }
+  const rms = zernikeRms(psf.aberration);
+  return rms > 0 ? `${psf.shape} w=${psf.width} +${rms.toFixed(2)}λ rms` : `${psf.shape} w=${psf.width}`;
 }
 
 /** Unit-energy PSF intensity per unit area at distance r (same length unit as width). */
 export function psfDensity(psf: Psf, r: number): number {
+  if (!isCircularGauss(psf) && psf.shape === 'gauss') throw new Error('psfDensity: radial profile of a circular PSF only');
+  if (isAberrated(psf)) throw new Error('psfDensity: an aberrated PSF has no radial profile');
   const s = psf.width;
   const norm = 1 / (Math.PI * s * s);
   if (psf.shape === 'gauss') return norm * Math.exp(-(r * r) / (s * s));
@@ -49,6 +89,12 @@ export function encircledEnergy(psf: Psf, r: number, j0?: (x: number) => number)
 export function renderRadius(shape: PsfShape, widthPx: number): number {
   if (shape === 'gauss') return 5 * widthPx + 1;
   return Math.max(32 * widthPx, 8);
+}
+
+/** the render radius of any PSF (grid px, σ already divided by the pixel size) */
+function radiusOf(psf: Psf, pixelSize: number): number {
+  if (isAberrated(psf)) return (TABLE_RADIUS_SIGMA * psf.width) / pixelSize;
+  return renderRadius(psf.shape, psfMaxWidth(psf) / pixelSize);
 }
 
 // 3-point Gauss–Legendre on [0, 1]
@@ -135,7 +181,14 @@ export class PsfRenderer {
   readonly psf: Psf;
   readonly pixelSize: number;
   /** σ in grid pixels */
-  private readonly s: number;
+  private s: number;
+  /** elliptical Gaussian: σ along the second axis (grid px) */
+  private sy = 0;
+  private cos = 1;
+  private sin = 0;
+  private ellipseRule: Rule | null = null;
+  private mode: 'gauss' | 'egauss' | 'rgauss' | 'airy' | 'pupil' = 'gauss';
+  private pupilTable: PsfTable | null = null;
   private readonly radius: number;
   // Airy profile: against r² (no sqrt) every σ²/64 out to 8σ, where the core needs the
   // resolution; against r every σ/32 beyond, where only the ring spacing matters.
@@ -165,8 +218,25 @@ export class PsfRenderer {
     this.psf = psf;
     this.pixelSize = pixelSize;
     this.s = psf.width / pixelSize;
-    this.radius = renderRadius(psf.shape, this.s);
+    this.radius = radiusOf(psf, pixelSize);
     this.exact = exact;
+    if (psf.shape === 'gauss' && !isCircularGauss(psf)) {
+      const sy = (psf.widthY as number) / pixelSize;
+      if (!(sy > 0) || !Number.isFinite(sy)) throw new Error(`invalid PSF widthY ${psf.widthY}`);
+      this.sy = sy;
+      const a = psf.angle ?? 0;
+      // a multiple of 90° stays separable (σs swap at odd multiples)
+      const quarter = Math.round(a / (Math.PI / 2));
+      if (Math.abs(a - quarter * (Math.PI / 2)) < 1e-12) {
+        if (quarter % 2 !== 0) [this.s, this.sy] = [this.sy, this.s];
+        this.mode = 'egauss';
+      } else {
+        this.mode = 'rgauss';
+        this.cos = Math.cos(a);
+        this.sin = Math.sin(a);
+        this.ellipseRule = compositeGL3(Math.min(4, Math.max(1, Math.ceil(1.5 / Math.min(this.s, this.sy)))));
+      }
+    } else if (isAberrated(psf)) this.mode = 'pupil';
   }
 
   /** Add `photons` × (PSF integrated over each pixel) for an emitter at camera coords (x, y). */
@@ -179,7 +249,9 @@ export class PsfRenderer {
     const r0 = Math.max(0, Math.floor(gy - r));
     const r1 = Math.min(height - 1, Math.floor(gy + r));
     if (c0 > c1 || r0 > r1) return;
-    if (this.psf.shape === 'gauss') this.addGauss(target, width, gx, gy, photons, c0, c1, r0, r1);
+    if (this.mode === 'pupil') this.addTable(target, width, gx, gy, photons, c0, c1, r0, r1);
+    else if (this.mode === 'rgauss') this.addRotatedGauss(target, width, gx, gy, photons, c0, c1, r0, r1);
+    else if (this.psf.shape === 'gauss') this.addGauss(target, width, gx, gy, photons, c0, c1, r0, r1);
     else this.addAiry(target, width, gx, gy, photons, c0, c1, r0, r1);
   }
 
@@ -211,12 +283,71 @@ export class PsfRenderer {
     const wx = this.wx;
     const wy = this.wy;
     pixelFractions(wx, c0, nx, gx, s, 1);
-    pixelFractions(wy, r0, ny, gy, s, photons);
+    pixelFractions(wy, r0, ny, gy, this.mode === 'egauss' ? this.sy : s, photons);
     for (let j = 0; j < ny; j++) {
       const a = wy[j];
       if (a === 0) continue;
       const base = (r0 + j) * width + c0;
       for (let i = 0; i < nx; i++) t[base + i] += a * wx[i];
+    }
+  }
+
+  /** rotated elliptical Gaussian: Gauss–Legendre quadrature over each pixel */
+  private addRotatedGauss(
+    t: Float32Array | Float64Array,
+    width: number,
+    gx: number,
+    gy: number,
+    photons: number,
+    c0: number,
+    c1: number,
+    r0: number,
+    r1: number,
+  ): void {
+    const { x, w } = this.ellipseRule as Rule;
+    const n = x.length;
+    const iu = 1 / (this.s * this.s);
+    const iv = 1 / (this.sy * this.sy);
+    const k = photons / (Math.PI * this.s * this.sy);
+    const { cos, sin } = this;
+    for (let row = r0; row <= r1; row++) {
+      const base = row * width;
+      for (let col = c0; col <= c1; col++) {
+        let acc = 0;
+        for (let j = 0; j < n; j++) {
+          const dy = row + x[j] - gy;
+          let line = 0;
+          for (let i = 0; i < n; i++) {
+            const dx = col + x[i] - gx;
+            const u = dx * cos + dy * sin;
+            const v = -dx * sin + dy * cos;
+            line += w[i] * Math.exp(-u * u * iu - v * v * iv);
+          }
+          acc += w[j] * line;
+        }
+        t[base + col] += k * acc;
+      }
+    }
+  }
+
+  /** aberrated pupil: bilinear reads of the pixel-integrated table (pupil.ts) */
+  private addTable(
+    t: Float32Array | Float64Array,
+    width: number,
+    gx: number,
+    gy: number,
+    photons: number,
+    c0: number,
+    c1: number,
+    r0: number,
+    r1: number,
+  ): void {
+    if (!this.pupilTable) this.pupilTable = pupilPsfTable(this.s, this.psf.aberration as Zernike);
+    const tab = this.pupilTable;
+    for (let row = r0; row <= r1; row++) {
+      const dy = row + 0.5 - gy;
+      const base = row * width;
+      for (let col = c0; col <= c1; col++) t[base + col] += photons * readTable(tab, col + 0.5 - gx, dy);
     }
   }
 
@@ -368,7 +499,7 @@ export class PsfRenderer {
  * outer product of this vector with itself), for separable convolution.
  */
 export function gaussKernel1d(psf: Psf, pixelSize: number, radiusPx?: number): Float64Array {
-  if (psf.shape !== 'gauss') throw new Error('gaussKernel1d: only the Gaussian PSF is separable');
+  if (!isCircularGauss(psf)) throw new Error('gaussKernel1d: only the circular Gaussian PSF has one 1-D factor');
   const s = psf.width / pixelSize;
   const half = Math.ceil(radiusPx ?? 4 * s + 1);
   const size = 2 * half + 1;
@@ -387,8 +518,8 @@ export function gaussKernel1d(psf: Psf, pixelSize: number, radiusPx?: number): F
  * the centre pixel — for deconvolution. `radiusPx` bounds the half-side in grid pixels.
  */
 export function psfKernel(psf: Psf, pixelSize: number, radiusPx?: number): { size: number; data: Float64Array } {
-  const s = psf.width / pixelSize;
-  const half = Math.ceil(radiusPx ?? (psf.shape === 'gauss' ? 4 * s + 1 : Math.max(8 * s, 4)));
+  const s = psfMaxWidth(psf) / pixelSize;
+  const half = Math.ceil(radiusPx ?? (psf.shape === 'gauss' ? 4 * s + 1 : Math.max(isAberrated(psf) ? 12 * s : 8 * s, 4)));
   const size = 2 * half + 1;
   const data = new Float64Array(size * size);
   const r = new PsfRenderer(psf, pixelSize, true);

@@ -96,6 +96,29 @@ export class Rng {
   }
 
   /**
+   * Gamma(shape k, scale 1), k > 0: Marsaglia & Tsang (2000), "A simple method for generating
+   * gamma variables", ACM TOMS 26(3); k < 1 by the boost Gamma(k) = Gamma(k+1)·U^(1/k).
+   */
+  gamma(shape: number): number {
+    if (!(shape > 0) || !Number.isFinite(shape)) throw new Error(`gamma: invalid shape ${shape}`);
+    if (shape < 1) return this.gamma(shape + 1) * this.uniformPositive() ** (1 / shape);
+    const d = shape - 1 / 3;
+    const c = 1 / Math.sqrt(9 * d);
+    for (;;) {
+      let x: number;
+      let v: number;
+      do {
+        x = this.normal();
+        v = 1 + c * x;
+      } while (v <= 0);
+      v = v * v * v;
+      const u = this.uniformPositive();
+      if (u < 1 - 0.0331 * x * x * x * x) return d * v;
+      if (Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
+    }
+  }
+
+  /**
    * Poisson-distributed integer with mean λ. Exact for every λ: Knuth's product-of-uniforms for
    * small λ, Hörmann's PTRS transformed rejection for λ ≥ 10 (no normal approximation, so shot
    * noise has the right variance and skew at the low photon counts the networks are trained on).

@@ -10,7 +10,17 @@
 import { UserError } from '../errors.ts';
 import { BinnedConvolver } from './fft.ts';
 import { type Image, makeImage } from './image.ts';
-import { gaussKernel1d, PSF_SHAPES, type Psf, type PsfShape, psfKernel } from './psf.ts';
+import {
+  describePsf,
+  gaussKernel1d,
+  isAberrated,
+  isCircularGauss,
+  PSF_SHAPES,
+  type Psf,
+  type PsfShape,
+  psfKernel,
+  psfMaxWidth,
+} from './psf.ts';
 
 /** "gauss:2" / "airy:1.5" → PSF; width in camera px. */
 export function parsePsfSpec(spec: string): Psf {
@@ -245,7 +255,11 @@ export class RichardsonLucy {
     if (!Number.isInteger(this.iterations) || this.iterations < 1) throw new UserError(`invalid RL iteration count ${this.iterations}`);
     this.tolerance = opts.tolerance ?? 1e-4;
     this.background = opts.background ?? 'auto';
-    this.fingerprint = `rl psf=${this.psf.shape}:${this.psf.width} scale=${this.scale} iter=${this.iterations} tol=${this.tolerance} bg=${this.background}`;
+    const psfId =
+      isCircularGauss(this.psf) || (this.psf.shape === 'airy' && !isAberrated(this.psf))
+        ? `${this.psf.shape}:${this.psf.width}`
+        : describePsf(this.psf);
+    this.fingerprint = `rl psf=${psfId} scale=${this.scale} iter=${this.iterations} tol=${this.tolerance} bg=${this.background}`;
   }
 
   private plan(width: number, height: number): Plan {
@@ -255,11 +269,13 @@ export class RichardsonLucy {
     const s = this.scale;
     const fw = width * s;
     const fh = height * s;
-    const sg = this.psf.width * s;
-    // Airy: 8σ keeps ~96 % of the energy; beyond the field nothing can land anyway.
-    const radius = Math.min(this.psf.shape === 'gauss' ? 4 * sg + 1 : Math.max(8 * sg, 4), Math.max(fw, fh));
+    const sg = psfMaxWidth(this.psf) * s;
+    // Airy: 8σ keeps ~96 % of the energy (an aberrated pupil spreads more: 12σ); beyond the
+    // field nothing can land anyway.
+    const airyReach = isAberrated(this.psf) ? 12 : 8;
+    const radius = Math.min(this.psf.shape === 'gauss' ? 4 * sg + 1 : Math.max(airyReach * sg, 4), Math.max(fw, fh));
     const op: BlurBin =
-      this.psf.shape === 'gauss' && separableIsCheaper(width, height, s, radius)
+      isCircularGauss(this.psf) && separableIsCheaper(width, height, s, radius)
         ? new SeparableBlurBin(gaussKernel1d(this.psf, 1 / s, radius), s, width, height)
         : new BinnedConvolver(width, height, s, psfKernel(this.psf, 1 / s, radius));
     const nFine = fw * fh;

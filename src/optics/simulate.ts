@@ -2,6 +2,8 @@
  * The camera forward model: emitters → PSF integrated over camera pixels → + background →
  * Poisson shot noise; plus the ground-truth map on a `scale`× finer grid.
  */
+import { addBackground, type BackgroundStructure, isFlat } from './background.ts';
+import { type CameraMaps, type CameraModel, cameraMaps, exposeFrame, isIdealCamera } from './camera.ts';
 import type { Emitter } from './emitter.ts';
 import { type Image, makeImage } from './image.ts';
 import { type Psf, PsfRenderer } from './psf.ts';
@@ -33,6 +35,48 @@ export function renderFrame(
     data[i] = rng ? rng.poisson(lam) : lam;
   }
   return makeImage(width, height, data);
+}
+
+export interface RealismOptions {
+  /** mean background photons per pixel */
+  background: number;
+  /** structure on top of the mean level (default flat) */
+  structure?: BackgroundStructure;
+  /** the camera (default: the ideal one, photon counts) */
+  camera?: CameraModel;
+  /** the camera's fixed-pattern maps for this frame size (built from camera.mapSeed when absent) */
+  maps?: CameraMaps;
+}
+
+/**
+ * The full forward model: PSF → + structured background → camera (QE, EM register, read noise,
+ * gain, offset, ADU, saturation, hot pixels). A flat background and the ideal camera (the
+ * defaults) give renderFrame()'s frame exactly; otherwise the frame is in ADU.
+ */
+export function renderCameraFrame(
+  emitters: ReadonlyArray<Emitter>,
+  psf: Psf,
+  width: number,
+  height: number,
+  o: RealismOptions,
+  rng: Rng | null,
+): Image {
+  const structure = o.structure;
+  const camera = o.camera;
+  const flat = !structure || isFlat(structure);
+  if (flat && (!camera || isIdealCamera(camera))) return renderFrame(emitters, psf, width, height, o.background, rng);
+  const expected = renderExpected(emitters, psf, width, height);
+  if (structure && !flat) {
+    if (!rng) throw new Error('renderCameraFrame: a structured background is random; give an Rng');
+    addBackground(expected, width, height, o.background, structure, rng);
+  } else for (let i = 0; i < expected.length; i++) expected[i] += o.background;
+  if (!camera || isIdealCamera(camera)) {
+    const data = new Float32Array(width * height);
+    for (let i = 0; i < data.length; i++) data[i] = rng ? rng.poisson(expected[i]) : expected[i];
+    return makeImage(width, height, data);
+  }
+  const maps = o.maps ?? cameraMaps(camera, width, height);
+  return makeImage(width, height, exposeFrame(expected, camera, maps, rng));
 }
 
 /**

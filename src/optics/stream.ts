@@ -11,12 +11,24 @@
  *    20  uint32×3 reserved, 0
  *
  *   then per sample, (8 + H·W + H·scale·W·scale) float32:
- *     float32[8]            params = [psfShape (0 gauss, 1 airy), psfWidth (camera px),
- *                                     photons per emitter, background (photons/px),
- *                                     emitterCount, 0, 0, 0]
- *     float32[H·W]          noisy camera frame, row-major, photon counts incl. background
+ *     float32[8]            params = [psfShape (0 gauss, 1 airy or pupil), psfWidth (camera px),
+ *                                     photons per emitter (the brightness scale P),
+ *                                     background (mean photons/px), emitterCount,
+ *                                     camera + 16·structure, brightness, psfExtra]
+ *     float32[H·W]          noisy camera frame, row-major, incl. background: photon counts
+ *                           (ideal camera) or ADU (any other camera preset)
  *     float32[Hs·Ws]        truth map, row-major, photons per fine pixel
+ *
+ *   The last three params were reserved (0) before the realism options and are 0 for the
+ *   original simulator, so its streams are unchanged byte for byte:
+ *     camera    index in CAMERA_PRESETS (0 ideal, 1 scmos, 2 emccd, 3 cmos-astro)
+ *     structure 0 flat, 1 gradient only, 2 blobs only, 3 both
+ *     brightness index in BRIGHTNESS_MODELS (0 equal, 1 damn, 2 wide)
+ *     psfExtra  pupil: RMS wavefront error (waves); elliptical gauss: σ1/σ2 − 1; else 0
  */
+import { BRIGHTNESS_MODELS } from './brightness.ts';
+import { CAMERA_PRESETS } from './camera.ts';
+import { zernikeRms } from './pupil.ts';
 import type { DamnSample } from './sample.ts';
 
 export const STREAM_MAGIC = 'RLSM';
@@ -65,7 +77,16 @@ export function encodeStreamRecord(s: DamnSample): Buffer {
   const nt = s.truth.data.length;
   const out = Buffer.alloc(4 * (STREAM_PARAM_COUNT + nf + nt));
   const p = s.params;
-  const params = [p.psf.shape === 'airy' ? 1 : 0, p.psf.width, p.photons, p.background, p.emitterCount, 0, 0, 0];
+  const params = [
+    p.psf.shape === 'airy' ? 1 : 0,
+    p.psf.width,
+    p.photons,
+    p.background,
+    p.emitterCount,
+    CAMERA_PRESETS.indexOf(p.camera) + 16 * ((p.structure.gradient > 0 ? 1 : 0) + (p.structure.blobs > 0 ? 2 : 0)),
+    BRIGHTNESS_MODELS.indexOf(p.brightness),
+    psfExtra(p.psf),
+  ];
   if (littleEndianHost) {
     const f = new Float32Array(out.buffer, out.byteOffset, out.length / 4);
     f.set(params, 0);
@@ -78,4 +99,10 @@ export function encodeStreamRecord(s: DamnSample): Buffer {
     for (const v of s.truth.data) o = out.writeFloatLE(v, o);
   }
   return out;
+}
+
+function psfExtra(psf: DamnSample['params']['psf']): number {
+  if (psf.shape === 'airy') return zernikeRms(psf.aberration);
+  if (psf.widthY !== undefined && psf.widthY !== psf.width) return Math.max(psf.width, psf.widthY) / Math.min(psf.width, psf.widthY) - 1;
+  return 0;
 }

@@ -37,7 +37,7 @@ describe('evaluateDamn', () => {
   it('scores a perfect engine 0 and a wrong-sub-pixel engine at the disjoint-map MAE but a perfect camera grid', async () => {
     const truths = new Map<string, Image>();
     for (let i = 0; i < opts.samples; i++) {
-      const t = drawTestSample(cond, opts.size, opts.scale, opts.seed + i);
+      const t = drawTestSample(cond, opts.size, opts.scale, opts.seed + (cond.seedIndex ?? 0) * 100_000 + i);
       truths.set(key(t.frame), t.truthFine);
     }
     const [r] = await evaluateDamn([truthEngine('perfect', false, truths), truthEngine('shifted', true, truths)], opts);
