@@ -257,6 +257,16 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       sinks: [mqtt.publisher],
       products: imageProducts(settings),
       sensor: { roi: settings.camera.roi, binning: settings.camera.binning },
+      photometry: settings.camera.photometry,
+      onOutOfRange: (e) =>
+        mqtt.publisher.event({
+          type: e.inRange ? 'in_range' : 'out_of_range',
+          severity: e.inRange ? 'info' : 'warning',
+          message: e.inRange
+            ? `frames are back inside the model's trained ranges (from seq ${e.seq})`
+            : `frames are outside the model's trained ranges: do not trust the output (${e.flags.map((f) => f.reason).join('; ')})`,
+          data: { seq: e.seq, flags: e.flags },
+        }),
       log: log.child({ part: 'pipeline' }),
     });
 

@@ -23,6 +23,20 @@ export const sensorWindowFields = {
     })
     .optional(),
   binning: z.number().int().min(1).max(8).default(1),
+  /**
+   * the camera's photometry: with it, photons in results and the out-of-distribution guard are
+   * photo-electrons ((ADU − offset) × gain / emGain); without it, frame units
+   */
+  photometry: z
+    .strictObject({
+      /** bias in ADU */
+      offset: z.number().min(0).default(0),
+      /** e⁻ per ADU */
+      gain: z.number().positive(),
+      /** EM register gain (EMCCD), 1 otherwise */
+      emGain: z.number().min(1).default(1),
+    })
+    .optional(),
 };
 
 export const simCameraSchema = z.strictObject({
@@ -86,7 +100,7 @@ export const cameraSchema = z
   .prefault({ type: 'sim' });
 
 export type CameraConfig = z.output<typeof cameraSchema>;
-export type SensorWindow = { roi?: { x: number; y: number; width: number; height: number }; binning: number };
+
 export type SimCameraConfig = z.output<typeof simCameraSchema>;
 export type FileCameraConfig = z.output<typeof fileCameraSchema>;
 export type RpicamCameraConfig = z.output<typeof rpicamCameraSchema>;

@@ -63,6 +63,8 @@ export interface HealthPayload {
     sustainablePerSecond: number;
     /** result images skipped because the MQTT byte budget had no room */
     imagesSkipped: number;
+    /** frames outside the model's trained ranges (out-of-distribution guard) */
+    outOfRange: number;
     inPerSecond: number;
     outPerSecond: number;
     droppedPerSecond: number;
@@ -116,6 +118,8 @@ export interface PipelineCounters {
   /** frames/s the engine sustains at the current frame size */
   sustainableFps: number;
   imagesSkipped: number;
+  /** frames outside the model's trained ranges */
+  outOfRange: number;
 }
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -146,7 +150,7 @@ export class Metrics {
   private framesInCount = 0;
   private framesOutCount = 0;
   private droppedCount = 0;
-  private pipelineExtra = { errors: 0, sustainableFps: 0, imagesSkipped: 0 };
+  private pipelineExtra = { errors: 0, sustainableFps: 0, imagesSkipped: 0, outOfRange: 0 };
   private restarts = 0;
   private queueDepthValue = 0;
   private modelInfo: ModelInfo | null = null;
@@ -275,7 +279,7 @@ export class Metrics {
     this.setFramesOutTotal(p.framesOut);
     this.setDroppedTotal(p.dropped);
     this.setQueueDepth(p.queueDepth);
-    this.pipelineExtra = { errors: p.errors, sustainableFps: p.sustainableFps, imagesSkipped: p.imagesSkipped };
+    this.pipelineExtra = { errors: p.errors, sustainableFps: p.sustainableFps, imagesSkipped: p.imagesSkipped, outOfRange: p.outOfRange };
   }
 
   /**
@@ -343,6 +347,7 @@ export class Metrics {
         errors: this.pipelineExtra.errors,
         sustainablePerSecond: round3(this.pipelineExtra.sustainableFps),
         imagesSkipped: this.pipelineExtra.imagesSkipped,
+        outOfRange: this.pipelineExtra.outOfRange,
         inPerSecond: round3(this.inRate.perSecond()),
         outPerSecond: round3(this.outRate.perSecond()),
         droppedPerSecond: round3(this.dropRate.perSecond()),

@@ -103,6 +103,7 @@ export class WorkerEngine implements Reconstructor {
       scale: e.output.scale,
       tiling,
       batch: o.batch ?? 1,
+      trainedRanges: e.trainedRanges,
     };
     const { worker, ready } = await start(init, e.id);
     const runtime = ready.runtime;

@@ -40,6 +40,21 @@ export const manifestEntrySchema = z
      * `npx tsx bench/window-memory.ts`); the tile planner sizes windows to `inference.tile.memoryMB` with it
      */
     activationBytesPerPixel: z.number().positive().optional(),
+    /**
+     * what the model was trained on, in the out-of-distribution guard's units (src/optics/ood.ts):
+     * PSF width σ (camera px), background and emitter photons per pixel / per emitter, emitters per
+     * 50×50 px. Frames whose estimates fall outside are flagged in their meta.
+     */
+    trainedRanges: z
+      .object({
+        psfWidth: z.tuple([z.number(), z.number()]).optional(),
+        background: z.tuple([z.number(), z.number()]).optional(),
+        photons: z.tuple([z.number(), z.number()]).optional(),
+        density: z.tuple([z.number(), z.number()]).optional(),
+        signalToBackground: z.tuple([z.number(), z.number()]).optional(),
+      })
+      .strict()
+      .optional(),
     accuracy: z.record(z.string(), z.unknown()).optional(),
     trainedBy: z.string(),
     notes: z.string().optional(),

@@ -82,6 +82,29 @@ export const resultMetaSchema = z.object({
   /** network windows for this frame and network pixels per frame pixel */
   tiles: z.number().int(),
   overhead: z.number(),
+  /**
+   * the frame compared with the model's trained ranges (src/optics/ood.ts): inRange false means
+   * the frame is unlike anything the model was trained on and its output should not be trusted
+   */
+  ood: z
+    .object({
+      inRange: z.boolean(),
+      flags: z.array(
+        z.object({
+          quantity: z.string(),
+          value: z.number(),
+          range: z.tuple([z.number(), z.number()]),
+          side: z.enum(['below', 'above']),
+          reason: z.string(),
+        }),
+      ),
+      psfWidth: z.number().nullable(),
+      background: z.number(),
+      photons: z.number().nullable(),
+      density: z.number(),
+      units: z.enum(['electrons', 'equivalent-photons']),
+    })
+    .optional(),
   /** present when this frame's …/image was published (the PNG's tEXt "rayleigh" chunk carries the same seq) */
   image: imageInfoSchema.optional(),
   score: truthScoreSchema.optional(),
@@ -261,6 +284,19 @@ export function toResultMeta(r: FrameResult): ResultMeta {
     overhead: round(r.overhead, 1000),
   };
   if (r.image) meta.image = imageInfo(r.image);
+  if (r.ood) {
+    const o = r.ood;
+    const sig = (v: number | null) => (v === null ? null : sig4(v));
+    meta.ood = {
+      inRange: o.inRange,
+      flags: o.flags.map((f) => ({ quantity: f.quantity, value: sig4(f.value), range: f.range, side: f.side, reason: f.reason })),
+      psfWidth: sig(o.psfWidth),
+      background: sig4(o.background),
+      photons: sig(o.photons),
+      density: sig4(o.density),
+      units: o.units,
+    };
+  }
   if (r.truth) {
     const score = scoreAgainstTruth(r.localizations, r.truth);
     if (score) meta.score = score;

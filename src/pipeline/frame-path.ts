@@ -24,6 +24,7 @@ import {
 } from '../inference/tiling.ts';
 import { encodePng8Stretched, withPngText } from '../io/png.ts';
 import { type Image, makeImage } from '../optics/image.ts';
+import { compareWithTrainedRanges, FrameStatsEstimator, type OodFlag, type Photometry, type TrainedRanges } from '../optics/ood.ts';
 import { type PostprocessOptions, signalPhotons } from './postprocess.ts';
 import { applySensorWindow, type Calibration, preprocessInPlace, type SensorWindow } from './preprocess.ts';
 import { type AccumulateSpec, Accumulator, encodeWithin, type Region, RegionRender } from './render.ts';
@@ -44,6 +45,8 @@ export interface FrameJob {
   image: Image;
   /** region of interest and binning, applied after dark/flat */
   sensor?: SensorWindow;
+  /** camera photometry: photons in photo-electrons when given */
+  photometry?: Photometry;
   /** written into each published PNG as a tEXt "rayleigh" chunk (JSON), with the image's own scale */
   tag?: Record<string, string | number>;
   postprocess: PostprocessOptions;
@@ -83,6 +86,19 @@ export interface FrameOutput {
   previews?: { frame: Uint8Array; output: Uint8Array };
   accumulated?: EncodedImage & { frames: number; localizations: number; binsPerPixel: number };
   map?: Image;
+  /** the frame compared with the model's trained ranges (absent when the model records none) */
+  ood?: OodReport;
+}
+
+export interface OodReport {
+  inRange: boolean;
+  flags: OodFlag[];
+  /** the estimates, frame units or photo-electrons (see units) */
+  psfWidth: number | null;
+  background: number;
+  photons: number | null;
+  density: number;
+  units: 'electrons' | 'equivalent-photons';
 }
 
 /** A buffer that owns its memory, so it can be transferred (small Node buffers share a pool). */
@@ -113,8 +129,13 @@ export class FramePath {
   private planCache: { key: string; plan: TilePlan } | undefined;
   calibration: Calibration = {};
   private accumulator: Accumulator | undefined;
+  private readonly estimator = new FrameStatsEstimator();
 
-  constructor(private readonly engine: FrameEngine) {}
+  /** `trainedRanges`: the model's, from its manifest entry; the guard runs when given */
+  constructor(
+    private readonly engine: FrameEngine,
+    private readonly trainedRanges?: TrainedRanges,
+  ) {}
 
   /** The plan for a frame size (cached: sizes rarely change). */
   plan(width: number, height: number): TilePlan | undefined {
@@ -179,7 +200,7 @@ export class FramePath {
     }
 
     const sum = stats.sum;
-    const totalPhotons = pp.maxLocalizations > 0 ? signalPhotons(frame) : 0;
+    const totalPhotons = pp.maxLocalizations > 0 ? signalPhotons(frame, job.photometry) : 0;
     const locs = peaks.finish(stats.max, sum);
     for (let i = 0; i < locs.count; i++) locs.photons[i] *= totalPhotons;
     const t2 = performance.now();
@@ -193,6 +214,19 @@ export class FramePath {
       overhead,
     };
     if (stitch) result.map = stitch.finish(sum);
+    if (this.trainedRanges) {
+      const st = this.estimator.estimate(frame, job.photometry ?? {});
+      const v = compareWithTrainedRanges(st, this.trainedRanges);
+      result.ood = {
+        inRange: v.inRange,
+        flags: v.flags,
+        psfWidth: st.psfWidth,
+        background: st.background,
+        photons: st.photons,
+        density: st.density,
+        units: st.units,
+      };
+    }
     if (r16 && job.image16) {
       const enc = encodeWithin(r16.finish(sum), job.image16.maxBytes);
       const bin = r16.bin * enc.extraBin;

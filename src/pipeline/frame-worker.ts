@@ -13,6 +13,7 @@ import type { ProviderType } from '../inference/providers.ts';
 import { type NativeProbeResult, openModelSession, type RuntimeReport } from '../inference/runtime/index.ts';
 import type { TilePlanOptions } from '../inference/tiling.ts';
 import { makeImage } from '../optics/image.ts';
+import type { TrainedRanges } from '../optics/ood.ts';
 import { RichardsonLucy } from '../optics/richardson-lucy.ts';
 import { type FrameEngine, type FrameJob, type FrameOutput, FramePath } from './frame-path.ts';
 import type { Calibration } from './preprocess.ts';
@@ -30,6 +31,7 @@ export interface OnnxWorkerInit {
   scale: number;
   tiling: TilePlanOptions;
   batch: number;
+  trainedRanges?: TrainedRanges;
 }
 
 export type FrameWorkerInit = OnnxWorkerInit | { kind: 'rl'; psf: string; iterations: number; tolerance: number; scale: number };
@@ -95,7 +97,7 @@ async function main(): Promise<void> {
   let path: FramePath;
   try {
     opened = await openEngine();
-    path = new FramePath(opened.engine);
+    path = new FramePath(opened.engine, init.kind === 'onnx' ? init.trainedRanges : undefined);
     if (opened.engine.kind === 'windows') {
       // warm-up: the first run allocates and picks kernels; keep that off the first frame
       const side = Math.max(init.kind === 'onnx' ? init.tiling.multiple : 1, 64);

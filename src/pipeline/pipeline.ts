@@ -2,6 +2,7 @@ import type { Frame, FrameSource } from '../camera/types.ts';
 import type { Reconstructor } from '../inference/types.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
+import type { OodFlag, Photometry } from '../optics/ood.ts';
 import type { FrameJob } from './frame-path.ts';
 import type { PostprocessOptions } from './postprocess.ts';
 import type { Calibration, SensorWindow } from './preprocess.ts';
@@ -51,6 +52,13 @@ export interface PipelineOptions {
   products?: ImageProducts;
   /** camera.roi / camera.binning */
   sensor?: SensorWindow;
+  /** camera.photometry: photons in photo-electrons */
+  photometry?: Photometry;
+  /**
+   * called once when frames start falling outside the model's trained ranges, and once when they
+   * are back inside (one event per episode, not per frame)
+   */
+  onOutOfRange?: (e: { inRange: boolean; seq: number; flags: OodFlag[] }) => void;
   log?: Logger;
 }
 
@@ -65,6 +73,8 @@ export interface PipelineStats {
   sustainableFps: number;
   /** images skipped because the byte budget had no room */
   imagesSkipped: number;
+  /** frames whose estimated PSF width, photons, background or density lay outside the model's trained ranges */
+  outOfRange: number;
   lastError?: string;
 }
 
@@ -109,6 +119,8 @@ export class Pipeline {
   private lastError: string | undefined;
   private droppedBefore = 0;
   private imagesSkipped = 0;
+  private outOfRange = 0;
+  private oodEpisode = false;
   /** exponential mean of the engine's busy time per frame, ms */
   private busyMs = 0;
   private readonly products: ImageProducts;
@@ -260,6 +272,7 @@ export class Pipeline {
       streaming: this.streaming,
       sustainableFps: this.busyMs > 0 ? 1000 / this.busyMs : 0,
       imagesSkipped: this.imagesSkipped,
+      outOfRange: this.outOfRange,
       lastError: this.lastError,
     };
   }
@@ -290,6 +303,7 @@ export class Pipeline {
     const job: FrameJob = {
       image: frame.image,
       sensor: this.opts.sensor,
+      photometry: this.opts.photometry,
       postprocess: this.postprocessOptions,
       tag: { stream: this.opts.stream, seq: frame.seq },
     };
@@ -321,6 +335,17 @@ export class Pipeline {
       this.previewGate.mark(now);
     }
     return job;
+  }
+
+  private trackOutOfRange(inRange: boolean, seq: number, flags: OodFlag[]): void {
+    if (!inRange) this.outOfRange++;
+    if (inRange === !this.oodEpisode) return;
+    this.oodEpisode = !inRange;
+    try {
+      this.opts.onOutOfRange?.({ inRange, seq, flags });
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, 'out-of-range listener failed');
+    }
   }
 
   private async process(frame: Frame, enqueuedAt: number): Promise<FrameResult> {
@@ -357,7 +382,9 @@ export class Pipeline {
       image: out.image16,
       accumulated: out.accumulated,
       previews: out.previews,
+      ood: out.ood,
     };
+    if (out.ood) this.trackOutOfRange(out.ood.inRange, frame.seq, out.ood.flags);
     this.budget.spend(
       META_BYTES_BASE +
         locs.count * META_BYTES_PER_LOCALIZATION +

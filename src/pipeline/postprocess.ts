@@ -27,11 +27,13 @@ function backgroundSample(data: Float32Array): Float32Array {
  * Frame photons above background. The map only says where the light is; the photons come from
  * the frame: its signal is shared out in proportion to each peak's share of the map.
  */
-export function signalPhotons(frame: Image): number {
+export function signalPhotons(frame: Image, photometry?: { gain?: number; emGain?: number }): number {
   const bg = estimateBackground(backgroundSample(frame.data));
   let total = 0;
   for (let i = 0; i < frame.data.length; i++) total += frame.data[i] - bg;
-  return Math.max(total, 0);
+  // background subtraction removes the bias; the gain turns ADU into photo-electrons
+  const k = photometry?.gain ? photometry.gain / (photometry.emGain ?? 1) : 1;
+  return Math.max(total * k, 0);
 }
 
 /** Localisations from a whole unit-sum map (one-shot tools; the daemon collects them tile by tile). */

@@ -38,7 +38,7 @@ describe('brokerFromMqtt', () => {
 
 describe('Metrics reading the pipeline counters', () => {
   it('follows cumulative counters without double counting, and health agrees with /metrics', async () => {
-    const c = { framesIn: 10, framesOut: 7, dropped: 2, errors: 1, queueDepth: 1, sustainableFps: 3.5, imagesSkipped: 0 };
+    const c = { framesIn: 10, framesOut: 7, dropped: 2, errors: 1, queueDepth: 1, sustainableFps: 3.5, imagesSkipped: 0, outOfRange: 0 };
     const m = new Metrics({ defaultMetrics: false, pipeline: () => c });
     m.snapshot();
     m.snapshot();
@@ -54,7 +54,7 @@ describe('Metrics reading the pipeline counters', () => {
   });
 
   it('a result pushed between ticks does not count twice when the pipeline owns the counters', () => {
-    const c = { framesIn: 1, framesOut: 1, dropped: 0, errors: 0, queueDepth: 0, sustainableFps: 1, imagesSkipped: 0 };
+    const c = { framesIn: 1, framesOut: 1, dropped: 0, errors: 0, queueDepth: 0, sustainableFps: 1, imagesSkipped: 0, outOfRange: 0 };
     const m = new Metrics({ defaultMetrics: false, pipeline: () => c });
     m.observeResult(makeResult(1));
     const s = m.snapshot();

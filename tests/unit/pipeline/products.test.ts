@@ -267,3 +267,51 @@ describe('region of interest and binning', () => {
     await expect(outside.processOne(frame(2, 32, 24))).rejects.toThrow(/camera.roi .* does not fit the 32×24 sensor/);
   });
 });
+
+describe('out-of-distribution guard', () => {
+  it('flags frames whose PSF is wider than the model was trained on, once per episode', async () => {
+    const { WorkerEngine: Engine } = await import('../../../src/inference/engine.ts');
+    const { loadModel } = await import('../../../src/inference/registry.ts');
+    const { Rng } = await import('../../../src/optics/random.ts');
+    const { randomScene } = await import('../../../src/optics/scene.ts');
+    const { renderFrame } = await import('../../../src/optics/simulate.ts');
+    const model = await loadModel('damn', new URL('../../../models-int8', import.meta.url).pathname);
+    // the same model, told it was trained only on σ 1–3 px: a σ 6 px frame is outside
+    model.entry = { ...model.entry, trainedRanges: { psfWidth: [1, 3] } };
+    const engine = await Engine.onnx(model, { provider: 'cpu', threads: 1, tile: { window: 256, memoryMB: 256 } });
+    const episodes: Array<{ inRange: boolean; seq: number }> = [];
+    try {
+      const p = new Pipeline({
+        stream: 'main',
+        queueSize: 1,
+        reconstructor: engine,
+        postprocess: post,
+        onOutOfRange: (e) => void episodes.push(e),
+      });
+      const draw = (w: number, seed: number) => {
+        const rng = new Rng(seed);
+        return renderFrame(
+          randomScene(rng, { width: 256, height: 256, density: 3, photons: 5000 }),
+          { shape: 'gauss', width: w },
+          256,
+          256,
+          10,
+          rng,
+        );
+      };
+      const results: FrameResult[] = [];
+      for (const [i, w] of [2, 6, 6, 2].entries())
+        results.push(await p.processOne({ seq: i, timestamp: Date.now(), image: draw(w, 40 + i), source: 'test' }));
+      expect(results.map((r) => r.ood?.inRange)).toEqual([true, false, false, true]);
+      expect(results[1].ood?.flags[0]).toMatchObject({ quantity: 'psfWidth', side: 'above' });
+      expect(results[1].ood?.psfWidth).toBeGreaterThan(4.5);
+      expect(episodes).toEqual([
+        { inRange: false, seq: 1, flags: results[1].ood?.flags },
+        { inRange: true, seq: 3, flags: [] },
+      ]);
+      expect(p.stats().outOfRange).toBe(2);
+    } finally {
+      await engine.close();
+    }
+  });
+});
