@@ -280,7 +280,10 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       },
       pipeline: () => pipeline.stats(),
       devices: () => devicesFromFaults(faults.snapshot(), ['camera', ...(dmd ? ['dmd'] : []), ...(stage.stage ? ['stage'] : [])]),
-      broker: () => brokerFromMqtt(mqtt.client.state(), mqtt.spool.stats()),
+      broker: () => {
+        const pub = mqtt.publisher.stats();
+        return brokerFromMqtt(mqtt.client.state(), pub.spool, pub);
+      },
       commands: async (name) => {
         switch (name) {
           case 'capture':

@@ -29,12 +29,24 @@ export function devicesFromFaults(
   });
 }
 
-export function brokerFromMqtt(state: MqttClientState, spool: Pick<SpoolStats, 'count' | 'bytes'> | null): BrokerStatus {
+export function brokerFromMqtt(
+  state: MqttClientState,
+  spool: Partial<Pick<SpoolStats, 'count' | 'bytes' | 'evicted' | 'corrupt' | 'rejected' | 'writeFailed'>> | null,
+  publisher?: { refused: number; lost: number },
+): BrokerStatus {
   return {
     state: state.connected ? 'connected' : state.connects > 0 ? 'reconnecting' : 'connecting',
     connected: state.connected,
     url: state.url,
     spoolMessages: spool?.count ?? 0,
     spoolBytes: spool?.bytes ?? 0,
+    lost: {
+      evicted: spool?.evicted ?? 0,
+      corrupt: spool?.corrupt ?? 0,
+      rejected: spool?.rejected ?? 0,
+      writeFailed: spool?.writeFailed ?? 0,
+      refused: publisher?.refused ?? 0,
+      unspooled: publisher?.lost ?? 0,
+    },
   };
 }

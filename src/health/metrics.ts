@@ -36,6 +36,12 @@ export interface BrokerStatus {
   /** results waiting in the offline spool */
   spoolMessages: number;
   spoolBytes?: number;
+  /**
+   * results lost on the way, by reason (cumulative): evicted to stay within the spool's bounds,
+   * corrupt on disk, rejected as larger than the spool, failed to write, or refused / unspoolable
+   * at the publisher
+   */
+  lost?: { evicted: number; corrupt: number; rejected: number; writeFailed: number; refused: number; unspooled: number };
 }
 
 export interface SelfTestSummary {
@@ -489,6 +495,17 @@ export class Metrics {
         this.reset();
         const b = safeCall(self.opts.broker);
         if (b) this.set(b.spoolMessages);
+      },
+    });
+    new Gauge({
+      name: 'rayleigh_results_lost_total',
+      help: 'results lost on the way to the broker, by reason (cumulative counts)',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        const lost = safeCall(self.opts.broker)?.lost;
+        if (lost) for (const [reason, n] of Object.entries(lost)) this.set({ reason }, n);
       },
     });
     new Gauge({

@@ -24,12 +24,19 @@ describe('devicesFromFaults', () => {
 describe('brokerFromMqtt', () => {
   it('names the connection state and spool size', () => {
     const base = { url: 'mqtt://127.0.0.1:1883', clientId: 'x', protocolVersion: 5 as const, reconnects: 0, since: 0 };
-    expect(brokerFromMqtt({ ...base, connected: true, connects: 1 }, { count: 3, bytes: 300 })).toEqual({
+    expect(
+      brokerFromMqtt(
+        { ...base, connected: true, connects: 1 },
+        { count: 3, bytes: 300, evicted: 4, corrupt: 1, rejected: 2, writeFailed: 0 },
+        { refused: 5, lost: 6 },
+      ),
+    ).toEqual({
       state: 'connected',
       connected: true,
       url: 'mqtt://127.0.0.1:1883',
       spoolMessages: 3,
       spoolBytes: 300,
+      lost: { evicted: 4, corrupt: 1, rejected: 2, writeFailed: 0, refused: 5, unspooled: 6 },
     });
     expect(brokerFromMqtt({ ...base, connected: false, connects: 2 }, null).state).toBe('reconnecting');
     expect(brokerFromMqtt({ ...base, connected: false, connects: 0 }, null).state).toBe('connecting');
