@@ -121,7 +121,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     // Load first: a model that fails (missing, hash mismatch, bad graph) leaves the running one in place.
     const next = await createReconstructor(id, current, log);
     const old = pipeline.setReconstructor(next);
-    health.metrics.setModel({ id: next.id, hash: next.fingerprint, provider: next.provider });
+    health.metrics.setModel({ id: next.id, hash: next.fingerprint, provider: next.provider, runtime: next.runtime });
     await old.close().catch(() => undefined);
     return next;
   };
@@ -304,7 +304,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       },
     });
     started.add('health', () => health.stop());
-    health.metrics.setModel({ id: recon.id, hash: recon.fingerprint, provider: recon.provider });
+    health.metrics.setModel({ id: recon.id, hash: recon.fingerprint, provider: recon.provider, runtime: recon.runtime });
     pipeline.addSink(health.sink);
 
     started.add('pipeline', () => pipeline.stop({ drain: false }));

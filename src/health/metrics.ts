@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { RuntimeReport } from '../inference/runtime/index.ts';
 import type { FrameResult, StageTimings } from '../pipeline/types.ts';
 import type { SystemSnapshot } from './system.ts';
 import { type Quantiles, RateWindow, SampleWindow } from './window.ts';
@@ -15,6 +16,11 @@ export interface ModelInfo {
   /** sha256 of the model file (FrameResult.model.fingerprint) */
   hash: string;
   provider: string;
+  /** what runs it: native or WASM onnxruntime, threads, and why any better choice was not taken */
+  runtime?: RuntimeReport;
+  /** network windows per frame at the current frame size, and network pixels per frame pixel */
+  tiles?: number;
+  overhead?: number;
 }
 
 /** One hardware device as the hardware layer reports it. */
@@ -301,6 +307,9 @@ export class Metrics {
     const m = result.model;
     if (!this.modelInfo || this.modelInfo.id !== m.id || this.modelInfo.hash !== m.fingerprint || this.modelInfo.provider !== m.provider) {
       this.setModel({ id: m.id, hash: m.fingerprint, provider: m.provider });
+    }
+    if (this.modelInfo && (this.modelInfo.tiles !== result.tiles || this.modelInfo.overhead !== result.overhead)) {
+      this.modelInfo = { ...this.modelInfo, tiles: result.tiles, overhead: round3(result.overhead) };
     }
   }
 

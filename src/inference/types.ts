@@ -1,6 +1,7 @@
 import type { Image } from '../optics/image.ts';
 import type { FrameJob, FrameOutput } from '../pipeline/frame-path.ts';
 import type { Calibration } from '../pipeline/preprocess.ts';
+import type { RuntimeReport } from './runtime/index.ts';
 
 /**
  * A reconstruction engine: Richardson–Lucy or an ONNX model, living in its own worker thread.
@@ -20,6 +21,8 @@ export interface MapEngine {
 }
 
 export interface Reconstructor extends MapEngine {
+  /** what runs an ONNX model (native or WASM onnxruntime, and why); absent for Richardson–Lucy */
+  readonly runtime?: RuntimeReport;
   /** the frame path in the worker; the frame's pixels are copied, the caller keeps its frame */
   process(job: FrameJob): Promise<FrameOutput>;
   /** dark/flat frames applied from the next frame on */
