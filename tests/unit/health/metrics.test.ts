@@ -72,7 +72,7 @@ describe('Metrics', () => {
     expect(s.frames.out).toBe(2);
     expect(s.frames.dropped).toBe(6);
     expect(s.camera.restarts).toBe(3);
-    expect(s.model).toEqual({ id: 'damn-int8', hash: 'abc123', provider: 'cpu' });
+    expect(s.model).toMatchObject({ id: 'damn-int8', hash: 'abc123', provider: 'cpu', tiles: 1 });
   });
 
   it('includes providers and survives a throwing one', () => {
