@@ -10,7 +10,7 @@
  * Timing, so not a test.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 
@@ -79,11 +79,18 @@ const feed = (s: ort.InferenceSession) => ({ [s.inputNames[0]]: new ort.Tensor('
 
 for (const s of sessions) await s.run(feed(s)); // warm-up: arenas, kernel choice
 const times: number[][] = sessions.map(() => []);
+// CPU time of this process per run: on a machine shared with other jobs, wall time grows with their
+// load while CPU time stays close to the work done (exactly so with --threads 1; with more threads
+// onnxruntime's spinning workers add to it)
+const cpuTimes: number[][] = sessions.map(() => []);
 for (let r = 0; r < rounds; r++) {
   for (const [k, s] of sessions.entries()) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const out = await s.run(feed(s));
     times[k].push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuTimes[k].push((c.user + c.system) / 1000);
     for (const v of Object.values(out)) v.dispose();
   }
 }
@@ -93,11 +100,17 @@ const stat = (t: number[]) => {
 };
 const mp = (width * height) / 1e6;
 const base = stat(times[0]);
+const baseCpu = stat(cpuTimes[0]);
 const results = files.map((file, k) => {
   const s = stat(times[k]);
+  const c = stat(cpuTimes[k]);
   return {
     file,
     ...s,
+    cpuMinMs: c.minMs,
+    cpuMedianMs: c.medianMs,
+    cpuSpeedupAtMin: baseCpu.minMs / c.minMs,
+    cpuSpeedupAtMedian: baseCpu.medianMs / c.medianMs,
     mpPerSecondAtMin: mp / (s.minMs / 1000),
     mpPerSecondAtMedian: mp / (s.medianMs / 1000),
     speedupAtMin: base.minMs / s.minMs,
@@ -109,6 +122,8 @@ const report = {
   command: `npx tsx bench/int8-speed.ts ${files.join(',')} --width ${width} --height ${height} --rounds ${rounds} --threads ${threads}`,
   date: new Date().toISOString(),
   cpu,
+  // other jobs on the machine: the minimum is the least disturbed figure
+  loadAverage: loadavg(),
   onnxruntime: ort.env.versions.common,
   node: process.version,
   frame: { width, height, tiled: false },
@@ -119,8 +134,13 @@ const report = {
 for (const r of results) {
   process.stdout.write(
     `${r.file}: min ${r.minMs.toFixed(0)} ms (${r.mpPerSecondAtMin.toFixed(2)} MP/s, ×${r.speedupAtMin.toFixed(2)}), ` +
-      `median ${r.medianMs.toFixed(0)} ms (${r.mpPerSecondAtMedian.toFixed(2)} MP/s, ×${r.speedupAtMedian.toFixed(2)})\n`,
+      `median ${r.medianMs.toFixed(0)} ms (${r.mpPerSecondAtMedian.toFixed(2)} MP/s, ×${r.speedupAtMedian.toFixed(2)}); ` +
+      `CPU time min ${r.cpuMinMs.toFixed(0)} ms (×${r.cpuSpeedupAtMin.toFixed(2)}), median ${r.cpuMedianMs.toFixed(0)} ms (×${r.cpuSpeedupAtMedian.toFixed(2)})\n`,
   );
 }
-process.stdout.write(`${cpu.model}; VNNI: ${cpu.flags.includes('avx512_vnni') || cpu.flags.includes('avx_vnni') ? 'yes' : 'no'}\n`);
+process.stdout.write(
+  `${cpu.model}; VNNI: ${cpu.flags.includes('avx512_vnni') || cpu.flags.includes('avx_vnni') ? 'yes' : 'no'}; load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}\n`,
+);
 if (values.out) writeFileSync(values.out, `${JSON.stringify(report, null, 2)}\n`);

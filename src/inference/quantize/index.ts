@@ -4,7 +4,7 @@ import { decodeModel, encodeModel, type OnnxModel } from '../../onnx/model.ts';
 import { collectStats, listCalibrationFrames } from './calibrate.ts';
 import { activationRange, type QdqReport, quantizeQdq, tensorsToCalibrate } from './qdq.ts';
 import type { RangeMethod } from './ranges.ts';
-import { type MergedConv, mergeSiblingConvs, siblingConvGroups } from './rewrite.ts';
+import { dropSoftmaxDegree, insertLayoutAnchors, type MergedConv, mergeSiblingConvs, siblingConvGroups } from './rewrite.ts';
 import { isQuantTarget, QUANT_TARGETS, type QuantTarget, TARGETS, targetFromCpuinfo } from './targets.ts';
 
 export { type OptimizedGraphSummary, summariseOptimizedGraph } from './inspect.ts';
@@ -27,6 +27,10 @@ export interface QuantizeOptions {
   target?: QuantTarget | 'auto';
   /** stack sibling Convs (same input and geometry) into one Conv before quantizing; default true */
   mergeSiblings?: boolean;
+  /** identity 1×1 Convs where a float layer's output feeds a pooling op (see rewrite.ts); default true */
+  layoutAnchors?: boolean;
+  /** drop the redundant channel of Convs that feed a channel softmax (see rewrite.ts); default true */
+  softmaxRewrite?: boolean;
   /** /proc/cpuinfo text for target 'auto' (tests); read from the file when omitted */
   cpuinfo?: string;
 }
@@ -63,7 +67,7 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
   const headroom = o.headroom ?? 1.1;
   if (!(percentile > 0 && percentile <= 100)) throw new UserError(`--percentile: expected 0 < p ≤ 100, got ${percentile}`);
   if (!(headroom >= 1 && headroom <= 10)) throw new UserError(`--headroom: expected 1 ≤ h ≤ 10, got ${headroom}`);
-  const model = await readOnnx(o.model);
+  let model = await readOnnx(o.model);
   const inputs = (model.graph?.input ?? []).filter((v) => !(model.graph?.initializer ?? []).some((t) => t.name === v.name));
   if (inputs.length !== 1) throw new UserError(`--model: expected one graph input, found ${inputs.length}`);
   const nodeNames = new Set((model.graph?.node ?? []).map((n) => n.name));
@@ -72,6 +76,11 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
   const target = await resolveTarget(o.target ?? 'generic', o.cpuinfo);
   const spec = TARGETS[target];
   const frames = await listCalibrationFrames(o.calibration);
+  const softmax = o.softmaxRewrite === false ? { model, convs: [] } : dropSoftmaxDegree(model);
+  model = softmax.model;
+  const anchored = insertLayoutAnchors(model, o.layoutAnchors === false ? [] : anchorTensors(model, new Set(o.exclude ?? [])));
+  model = anchored.model;
+  const sharedParams = new Map(anchored.anchors.map((a) => [a.to, a.from]));
   const tensors = tensorsToCalibrate(model, o.exclude);
   if (tensors.length === 0) throw new UserError('--model: no quantizable ops (Conv, Add, Concat, ...) found');
   const stats = await collectStats(model, frames, tensors, {
@@ -116,7 +125,7 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
   }
   let q: ReturnType<typeof quantizeQdq>;
   try {
-    q = quantizeQdq(graph, stats, { ...ranges, exclude, weightQmax: spec.weightQmax, fixedRanges });
+    q = quantizeQdq(graph, stats, { ...ranges, exclude, weightQmax: spec.weightQmax, fixedRanges, sharedParams });
   } catch (err) {
     throw new UserError(`quantize: ${(err as Error).message}`);
   }
@@ -129,6 +138,8 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     target,
     weightBits: spec.weightBits,
     mergedConvs: merged.length > 0 ? merged.map((m) => ({ name: m.name, merged: m.merged, gains: m.gains })) : undefined,
+    layoutAnchors: anchored.anchors.length > 0 ? anchored.anchors.map((a) => a.name) : undefined,
+    softmaxLogitsRelative: softmax.convs.length > 0 ? softmax.convs : undefined,
     activations: 'uint8 asymmetric, per tensor',
     weights: `int8 symmetric per output channel, ${spec.weightBits}-bit [-${spec.weightQmax}, ${spec.weightQmax}]`,
     bias: 'int32, scale = x_scale * w_scale',
@@ -150,6 +161,24 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     weightBits: spec.weightBits,
     mergedConvs: merged,
   };
+}
+
+/**
+ * Tensors that need a layout anchor: read by a pooling op that will be quantized, and made by a Conv
+ * kept in float (directly or through ReLU).
+ */
+function anchorTensors(model: OnnxModel, floatNodes: Set<string>): string[] {
+  const nodes = model.graph?.node ?? [];
+  const producer = (t: string) => nodes.find((n) => n.output?.includes(t));
+  const out = new Set<string>();
+  for (const n of nodes) {
+    if ((n.op_type !== 'MaxPool' && n.op_type !== 'AveragePool') || (n.name && floatNodes.has(n.name))) continue;
+    const t = n.input?.[0] ?? '';
+    let p = producer(t);
+    while (p && p.op_type === 'Relu') p = producer(p.input?.[0] ?? '');
+    if (p?.op_type === 'Conv' && p.name && floatNodes.has(p.name)) out.add(t);
+  }
+  return [...out];
 }
 
 /**

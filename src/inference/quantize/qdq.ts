@@ -50,6 +50,8 @@ export interface QdqOptions extends RangeOptions {
   weightQmax?: number;
   /** clipping ranges decided by the caller, used instead of the tensor's statistics */
   fixedRanges?: Map<string, { lo: number; hi: number }>;
+  /** tensor → tensor whose quantization parameters it takes (identity layers stay exact) */
+  sharedParams?: Map<string, string>;
 }
 
 /**
@@ -216,8 +218,13 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
     } else {
       const producer = producerOf(t);
       const upstream = producer?.input?.[0];
-      if (producer && SAME_PARAMS.has(producer.op_type ?? '') && quantNodes.includes(producer) && upstream && quantTensors.has(upstream)) {
+      // A data-movement op is monotone and picks from its input, so its output fits the input's range.
+      // Kept in float it still takes the input's parameters: then Q(op(x)) = op(Q(x)), the same
+      // numbers as running it on uint8, while onnxruntime may run the float op in a faster layout.
+      if (producer && SAME_PARAMS.has(producer.op_type ?? '') && upstream && quantTensors.has(upstream)) {
         p = paramsFor(upstream);
+      } else if (o.sharedParams?.has(t)) {
+        p = paramsFor(o.sharedParams.get(t) as string);
       } else if (o.fixedRanges?.has(t)) {
         const { lo, hi } = o.fixedRanges.get(t) as { lo: number; hi: number };
         p = uint8Params(lo, hi);

@@ -163,3 +163,130 @@ export function mergeSiblingConvs(
   const input = (src.input ?? []).filter((v) => !inits.has(v.name ?? '') || names.has(v.name));
   return { model: { ...model, graph: { ...src, node: nodes, initializer, input, value_info: [] } }, merged };
 }
+
+/**
+ * Identity 1×1 Convs ("layout anchors") on tensors that enter the quantized part of the graph from
+ * float layers and are read by a pooling op. onnxruntime runs QLinearConv in NHWC and converts a
+ * uint8 MaxPool to its fast NHWC form only when its input already comes from an NHWC op; a MaxPool
+ * fed by a QuantizeLinear of a float layer's output stays in NCHW, where the uint8 MaxPool kernel
+ * took 13 ms of a 512² DAMN frame's ~75 ms (NHWC: under 1 ms), and the same tensor is transposed a
+ * second time for the next Concat. With the anchor (quantized with its input's parameters, so it
+ * is exact) the tensor is transposed once and every reader runs in NHWC.
+ *
+ * Returns the anchors' (input, output) tensor names; readers of each input now read the output.
+ */
+export function insertLayoutAnchors(
+  model: OnnxModel,
+  tensors: string[],
+): { model: OnnxModel; anchors: Array<{ from: string; to: string; name: string }> } {
+  if (tensors.length === 0) return { model, anchors: [] };
+  const src = model.graph ?? {};
+  const channels = new Map<string, number>();
+  const inits = new Map((src.initializer ?? []).map((t) => [t.name ?? '', t]));
+  // the channel count of a tensor: the output channels of the Conv that made it, through Relu
+  const producer = (t: string) => (src.node ?? []).find((n) => n.output?.includes(t));
+  for (const t of tensors) {
+    let p = producer(t);
+    while (p && p.op_type === 'Relu') p = producer(p.input?.[0] ?? '');
+    const c = p?.op_type === 'Conv' ? inits.get(p.input?.[1] ?? '')?.dims?.[0] : undefined;
+    if (!c) throw new Error(`layout anchor for "${t}": its channel count is not known (not made by a Conv)`);
+    channels.set(t, c);
+  }
+  const newInits: OnnxTensor[] = [];
+  const anchors: Array<{ from: string; to: string; name: string }> = [];
+  const nodes: OnnxNode[] = [];
+  const anchored = new Map<string, string>();
+  for (const t of tensors) anchored.set(t, `${t}__anchor`);
+  for (const n of src.node ?? []) {
+    // every reader of an anchored tensor reads the anchor's output instead
+    nodes.push({ ...n, input: (n.input ?? []).map((x) => anchored.get(x) ?? x) });
+    for (const t of n.output ?? []) {
+      const to = anchored.get(t);
+      if (!to) continue;
+      const c = channels.get(t) as number;
+      const eye = new Float32Array(c * c);
+      for (let i = 0; i < c; i++) eye[i * c + i] = 1;
+      const name = `${t.replace(/_output_0$/, '')}/LayoutAnchor`;
+      const w = `${to}.weight`;
+      newInits.push(makeTensor(w, [c, c, 1, 1], eye));
+      nodes.push({ op_type: 'Conv', name, input: [t, w], output: [to], attribute: [attr.ints('kernel_shape', [1, 1])] });
+      anchors.push({ from: t, to, name });
+    }
+  }
+  const outputs = new Set((src.output ?? []).map((v) => v.name));
+  for (const t of tensors) if (outputs.has(t)) throw new Error(`layout anchor for "${t}": it is a graph output`);
+  return { model: { ...model, graph: { ...src, node: nodes, initializer: [...(src.initializer ?? []), ...newInits] } }, anchors };
+}
+
+/**
+ * A channel softmax spelled out as ReduceMax(axis 1) → Sub → Exp … only depends on differences
+ * between channels, so the Conv that makes its logits can drop one output channel: logits
+ * z_i − z_last come from weights w_i − w_last (bias likewise), and a zero channel padded back in
+ * place of the last one gives the same softmax. For the DAMN head that turns 1 mass + 16 sub-pixel
+ * channels into 16, one block of onnxruntime's NCHWc float Conv instead of two.
+ *
+ * Returns the Convs rewritten. The logits tensor keeps its name, so its readers are untouched.
+ */
+export function dropSoftmaxDegree(model: OnnxModel): { model: OnnxModel; convs: string[] } {
+  const src = model.graph ?? {};
+  const nodes = src.node ?? [];
+  const inits = new Map((src.initializer ?? []).map((t) => [t.name ?? '', t]));
+  const outputs = new Set((src.output ?? []).map((v) => v.name));
+  const changed: string[] = [];
+  const newInits: OnnxTensor[] = [];
+  const replaced = new Map<OnnxNode, OnnxNode[]>();
+  const dropInits = new Set<string>();
+  for (const c of nodes) {
+    if (c.op_type !== 'Conv' || attrInt(c, 'group', 1) !== 1 || !c.name) continue;
+    const t = c.output?.[0] ?? '';
+    const w = inits.get(c.input?.[1] ?? '');
+    const bName = c.input?.[2];
+    if (!w || (w.dims ?? []).length !== 4 || (w.dims?.[0] ?? 0) < 2 || (bName && !inits.has(bName)) || outputs.has(t)) continue;
+    const readers = nodes.filter((n) => n.input?.includes(t));
+    const max = readers.find((n) => n.op_type === 'ReduceMax');
+    const sub = readers.find((n) => n.op_type === 'Sub');
+    if (readers.length !== 2 || !max || !sub) continue;
+    const axes = attrInts(max, 'axes', []);
+    if (axes.length !== 1 || (axes[0] !== 1 && axes[0] !== -3) || attrInt(max, 'keepdims', 1) !== 1) continue;
+    if (sub.input?.[0] !== t || sub.input?.[1] !== max.output?.[0]) continue;
+    const dims = w.dims ?? [];
+    const cout = dims[0];
+    const per = dims.slice(1).reduce((a, b) => a * b, 1);
+    const wv = tensorValues(w);
+    const wr = new Float32Array((cout - 1) * per);
+    for (let i = 0; i < cout - 1; i++) for (let k = 0; k < per; k++) wr[i * per + k] = wv[i * per + k] - wv[(cout - 1) * per + k];
+    const base = c.name.replace(/[^A-Za-z0-9_./+-]/g, '_');
+    const input = [c.input?.[0] ?? '', `${base}.weight_rel`];
+    newInits.push(makeTensor(`${base}.weight_rel`, [cout - 1, ...dims.slice(1)], wr));
+    dropInits.add(c.input?.[1] ?? '');
+    if (bName) {
+      const bv = tensorValues(inits.get(bName) as OnnxTensor);
+      const br = new Float32Array(cout - 1);
+      for (let i = 0; i < cout - 1; i++) br[i] = bv[i] - bv[cout - 1];
+      newInits.push(makeTensor(`${base}.bias_rel`, [cout - 1], br));
+      input.push(`${base}.bias_rel`);
+      dropInits.add(bName);
+    }
+    const reduced = `${t}__rel`;
+    const pads = `${base}.pad_last_channel`;
+    newInits.push(int64Tensor(pads, [8], [0, 0, 0, 0, 0, 1, 0, 0]));
+    replaced.set(c, [
+      { ...c, input, output: [reduced] },
+      {
+        op_type: 'Pad',
+        name: `${c.name}/PadLastChannel`,
+        input: [reduced, pads],
+        output: [t],
+        attribute: [attr.string('mode', 'constant')],
+      },
+    ]);
+    changed.push(c.name);
+  }
+  if (changed.length === 0) return { model, convs: [] };
+  const out = nodes.flatMap((n) => replaced.get(n) ?? [n]);
+  const stillRead = new Set(out.flatMap((n) => n.input ?? []));
+  const initializer = [...(src.initializer ?? []).filter((t) => !dropInits.has(t.name ?? '') || stillRead.has(t.name ?? '')), ...newInits];
+  const names = new Set(initializer.map((t) => t.name));
+  const graphInput = (src.input ?? []).filter((v) => !inits.has(v.name ?? '') || names.has(v.name));
+  return { model: { ...model, graph: { ...src, node: out, initializer, input: graphInput, value_info: [] } }, convs: changed };
+}

@@ -5,7 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normaliseInput, padToMultiple } from '../../../src/inference/normalise.ts';
 import { quantizeModelFile, stretchGain, summariseOptimizedGraph } from '../../../src/inference/quantize/index.ts';
-import { mergeSiblingConvs, siblingConvGroups } from '../../../src/inference/quantize/rewrite.ts';
+import { dropSoftmaxDegree, insertLayoutAnchors, mergeSiblingConvs, siblingConvGroups } from '../../../src/inference/quantize/rewrite.ts';
 import { decodeNpy } from '../../../src/io/npy.ts';
 import { decodeModel, encodeModel, type OnnxModel, tensorValues } from '../../../src/onnx/model.ts';
 import type { Image } from '../../../src/optics/image.ts';
@@ -158,5 +158,69 @@ describe('quantize with stacked heads', () => {
     const s = await summariseOptimizedGraph(out);
     expect(s.qlinearConvs).toBe(1);
     expect(s.floatConvs).toBe(1);
+  });
+});
+
+describe('softmax logits relative to the last channel', () => {
+  it('turns the shipped 16-channel sub-pixel head into 15 channels + a zero channel, same output', async () => {
+    const m = decodeModel(readFileSync(shippedFp32));
+    const r = dropSoftmaxDegree(m);
+    expect(r.convs).toEqual(['/subpixel/Conv']);
+    const g = r.model.graph ?? {};
+    const conv = (g.node ?? []).find((n) => n.name === '/subpixel/Conv');
+    const w = (g.initializer ?? []).find((t) => t.name === conv?.input?.[1]);
+    expect(w?.dims?.[0]).toBe(15);
+    expect((g.node ?? []).some((n) => n.op_type === 'Pad')).toBe(true);
+    // with the mass head it now stacks into exactly 16 channels
+    const stacked = mergeSiblingConvs(r.model, siblingConvGroups(r.model)).model;
+    const sc = (stacked.graph?.node ?? []).find((n) => n.name === '/mass+subpixel/Conv');
+    expect((stacked.graph?.initializer ?? []).find((t) => t.name === sc?.input?.[1])?.dims?.[0]).toBe(16);
+    for (const [w0, h0, seed] of [
+      [64, 64, 3],
+      [40, 96, 4],
+    ]) {
+      const ref = await run(m, w0, h0, seed);
+      expect(maxRelativeDifference(ref, await run(r.model, w0, h0, seed))).toBeLessThan(1e-4);
+      expect(maxRelativeDifference(ref, await run(stacked, w0, h0, seed))).toBeLessThan(1e-4);
+    }
+  });
+
+  it('leaves a Conv alone when its output is read by anything but the softmax', () => {
+    const m = buildTinySoftHead();
+    // the tiny head uses an ONNX Softmax node, not the spelled-out form: nothing to rewrite
+    expect(dropSoftmaxDegree(m).convs).toEqual([]);
+  });
+});
+
+describe('layout anchors', () => {
+  it('inserts an exact identity Conv before the first MaxPool when the layer before it is kept in float', async () => {
+    const out = join(dir, 'damn-anchored.onnx');
+    const exclude = ['/enc0/enc0.0/Conv', '/enc0/enc0.2/Conv', '/mass/Conv', '/subpixel/Conv'];
+    await quantizeModelFile({ model: shippedFp32, calibration: join(dir, 'sim'), out, threads: 1, method: 'mse', exclude });
+    const plain = join(dir, 'damn-unanchored.onnx');
+    await quantizeModelFile({
+      model: shippedFp32,
+      calibration: join(dir, 'sim'),
+      out: plain,
+      threads: 1,
+      method: 'mse',
+      exclude,
+      layoutAnchors: false,
+    });
+    const meta = JSON.parse(decodeModel(readFileSync(out)).metadata_props?.find((p) => p.key === 'rayleigh.quantization')?.value ?? '{}');
+    expect(meta.layoutAnchors).toEqual(['/enc0/enc0.3/Relu/LayoutAnchor']);
+    // onnxruntime now runs every MaxPool in NHWC and transposes the float layers' output once
+    const a = await summariseOptimizedGraph(out);
+    const b = await summariseOptimizedGraph(plain);
+    expect(a.ops['com.microsoft.NhwcMaxPool']).toBe(3);
+    expect(b.ops['com.microsoft.NhwcMaxPool']).toBe(2);
+    expect(a.ops.Transpose).toBeLessThan(b.ops.Transpose);
+    // and the anchor changes no number
+    for (const seed of [5, 6]) expect(maxRelativeDifference(await run(plain, 64, 64, seed), await run(out, 64, 64, seed))).toBe(0);
+  });
+
+  it('refuses to anchor a tensor whose channel count it cannot tell', () => {
+    const m = decodeModel(readFileSync(shippedFp32));
+    expect(() => insertLayoutAnchors(m, ['input'])).toThrow(/channel count/);
   });
 });
