@@ -101,6 +101,12 @@ const stat = (t: number[]) => {
 const mp = (width * height) / 1e6;
 const base = stat(times[0]);
 const baseCpu = stat(cpuTimes[0]);
+// the base and each model ran back to back in every round, so a round's ratio sees nearly the same
+// load on both: the median of those ratios is the steadiest figure on a shared machine
+const roundRatio = (k: number, t: number[][]) => {
+  const r = t[0].map((b, i) => b / t[k][i]).sort((a, b) => a - b);
+  return r[Math.floor(r.length / 2)];
+};
 const results = files.map((file, k) => {
   const s = stat(times[k]);
   const c = stat(cpuTimes[k]);
@@ -111,6 +117,8 @@ const results = files.map((file, k) => {
     cpuMedianMs: c.medianMs,
     cpuSpeedupAtMin: baseCpu.minMs / c.minMs,
     cpuSpeedupAtMedian: baseCpu.medianMs / c.medianMs,
+    speedupMedianOfRounds: roundRatio(k, times),
+    cpuSpeedupMedianOfRounds: roundRatio(k, cpuTimes),
     mpPerSecondAtMin: mp / (s.minMs / 1000),
     mpPerSecondAtMedian: mp / (s.medianMs / 1000),
     speedupAtMin: base.minMs / s.minMs,
@@ -135,7 +143,8 @@ for (const r of results) {
   process.stdout.write(
     `${r.file}: min ${r.minMs.toFixed(0)} ms (${r.mpPerSecondAtMin.toFixed(2)} MP/s, ×${r.speedupAtMin.toFixed(2)}), ` +
       `median ${r.medianMs.toFixed(0)} ms (${r.mpPerSecondAtMedian.toFixed(2)} MP/s, ×${r.speedupAtMedian.toFixed(2)}); ` +
-      `CPU time min ${r.cpuMinMs.toFixed(0)} ms (×${r.cpuSpeedupAtMin.toFixed(2)}), median ${r.cpuMedianMs.toFixed(0)} ms (×${r.cpuSpeedupAtMedian.toFixed(2)})\n`,
+      `CPU time min ${r.cpuMinMs.toFixed(0)} ms (×${r.cpuSpeedupAtMin.toFixed(2)}), median ${r.cpuMedianMs.toFixed(0)} ms (×${r.cpuSpeedupAtMedian.toFixed(2)}); ` +
+      `median of per-round ratios ×${r.speedupMedianOfRounds.toFixed(2)} wall, ×${r.cpuSpeedupMedianOfRounds.toFixed(2)} CPU\n`,
   );
 }
 process.stdout.write(
