@@ -169,7 +169,7 @@ export function mergeSiblingConvs(
  * float layers and are read by a pooling op. onnxruntime runs QLinearConv in NHWC and converts a
  * uint8 MaxPool to its fast NHWC form only when its input already comes from an NHWC op; a MaxPool
  * fed by a QuantizeLinear of a float layer's output stays in NCHW, where the uint8 MaxPool kernel
- * took 13 ms of a 512² DAMN frame's ~75 ms (NHWC: under 1 ms), and the same tensor is transposed a
+ * took 13 ms of the 141 ms a 512² DAMN frame spent in kernels (NHWC: under 1 ms), and the same tensor is transposed a
  * second time for the next Concat. With the anchor (quantized with its input's parameters, so it
  * is exact) the tensor is transposed once and every reader runs in NHWC.
  *
