@@ -94,7 +94,14 @@ def main() -> None:
     model.sharpen_subpixel(sharpen)
     print(f"sub-pixel sharpening T={sharpen:g}")
     ranges = activation_ranges(args.int8)
-    kept_float = set(json.loads(props.get("rayleigh.quantization", "{}")).get("floatNodes") or [])
+    qmeta = json.loads(props.get("rayleigh.quantization", "{}"))
+    kept_float = set(qmeta.get("floatNodes") or [])
+    # a stack of sibling Convs kept in float (rewrite.ts) keeps each of its members in float
+    for stack in qmeta.get("mergedConvs") or []:
+        if stack.get("name") in kept_float:
+            kept_float.update(stack.get("merged") or [])
+    global WEIGHT_QMAX
+    WEIGHT_QMAX = 127 if qmeta.get("weightBits") == 8 else 63
     print(f"convs kept in float: {sorted(kept_float) or 'none'}")
     convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
     quantized = {n for n in convs if onnx_conv(n) not in kept_float}

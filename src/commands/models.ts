@@ -19,6 +19,8 @@ export interface ModelRow {
   macsPerPixel: number | null;
   receptiveField: number | null;
   accuracy: Record<string, unknown> | null;
+  /** INT8 files: quantization target and weight bits, e.g. "generic 7-bit" */
+  quantization: string | null;
   file: string | null;
 }
 
@@ -33,6 +35,7 @@ function row(e: ManifestEntry): ModelRow {
     macsPerPixel: e.macsPerPixel,
     receptiveField: e.receptiveField,
     accuracy: e.accuracy ?? null,
+    quantization: e.quantization ? `${e.quantization.target} ${e.quantization.weightBits}-bit` : null,
     file: e.file,
   };
 }
@@ -47,6 +50,7 @@ const rlRow: ModelRow = {
   macsPerPixel: null,
   receptiveField: null,
   accuracy: null,
+  quantization: null,
   file: null,
 };
 
@@ -93,7 +97,7 @@ export function register(program: Command): void {
         ...rows.map((r) => [
           r.id,
           r.task,
-          r.precision,
+          r.quantization ? `${r.precision} (${r.quantization})` : r.precision,
           `×${r.scale}`,
           r.macsPerPixel === null ? '-' : String(r.macsPerPixel),
           r.receptiveField === null ? '-' : String(r.receptiveField),

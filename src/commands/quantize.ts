@@ -1,7 +1,10 @@
 /** `rayleigh quantize` — FP32 ONNX + calibration frames → QDQ INT8 ONNX that onnxruntime fuses into QLinearConv. */
 import type { Command } from 'commander';
 import { UserError } from '../errors.ts';
-import { quantizeModelFile, RANGE_METHODS, type RangeMethod, summariseOptimizedGraph } from '../inference/quantize/index.ts';
+import type { QuantizeOptions } from '../inference/quantize/index.ts';
+import { QUANT_TARGETS, quantizeModelFile, RANGE_METHODS, type RangeMethod, summariseOptimizedGraph } from '../inference/quantize/index.ts';
+
+type QuantizeOptionsTarget = NonNullable<QuantizeOptions['target']>;
 
 interface QuantizeCliOptions {
   model: string;
@@ -13,6 +16,8 @@ interface QuantizeCliOptions {
   multiple: string;
   exclude?: string;
   threads: string;
+  target: string;
+  merge: boolean;
   json?: boolean;
 }
 
@@ -41,6 +46,12 @@ export function register(program: Command): void {
     .option('--multiple <n>', 'pad calibration frames to multiples of this (2^pooling levels)', '8')
     .option('--exclude <names>', 'comma-separated node names to keep in float')
     .option('--threads <n>', 'onnxruntime intra-op threads', '2')
+    .option(
+      '--target <cpu>',
+      `CPU the model is for: auto (this machine) | ${QUANT_TARGETS.join(' | ')}; 8-bit weights on x86-vnni and arm64-dotprod, 7-bit otherwise`,
+      'generic',
+    )
+    .option('--no-merge', 'keep sibling Convs (same input and geometry) separate instead of stacking them')
     .option('--json', 'print the report as JSON')
     .action(async (o: QuantizeCliOptions) => {
       const method = o.method as RangeMethod;
@@ -61,6 +72,9 @@ export function register(program: Command): void {
               .filter(Boolean)
           : undefined,
         threads: integer(o.threads, 'threads', 1, 64),
+        // quantizeModelFile checks the name and says which targets exist
+        target: o.target as QuantizeOptionsTarget,
+        mergeSiblings: o.merge,
       });
       const fused = await summariseOptimizedGraph(o.out, 1);
       if (o.json) {
@@ -69,7 +83,10 @@ export function register(program: Command): void {
       }
       process.stdout.write(
         `wrote ${o.out}: ${report.convs} Conv quantized (${report.removedRelus} ReLU folded), ${report.tensors} activations, ` +
-          `${report.frames} calibration frames, method ${report.method}\n` +
+          `${report.frames} calibration frames, method ${report.method}, target ${report.target} (${report.weightBits}-bit weights)\n` +
+          report.mergedConvs
+            .map((m) => `stacked ${m.merged.join(' + ')} into ${m.name} (gains ${m.gains.map((g) => g.toPrecision(3)).join(', ')})\n`)
+            .join('') +
           `onnxruntime CPU graph: ${fused.qlinearConvs} QLinearConv, ${fused.floatConvs} float Conv\n`,
       );
       // the Convs --exclude asked for run in float by design; warn only about the others

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import { INPUT_NORMALISATION } from './normalise.ts';
+import { QUANT_TARGETS } from './quantize/targets.ts';
 
 export const manifestEntrySchema = z
   .object({
@@ -56,6 +57,17 @@ export const manifestEntrySchema = z
       .strict()
       .optional(),
     accuracy: z.record(z.string(), z.unknown()).optional(),
+    /** INT8 files: the CPU the weights were quantized for (`rayleigh quantize --target`) */
+    quantization: z
+      .object({
+        target: z.enum(QUANT_TARGETS),
+        /** 7: safe on every CPU; 8: needs VNNI (x86) or the Armv8.2 dot product (arm64) */
+        weightBits: z.union([z.literal(7), z.literal(8)]),
+        /** nodes kept in float, as the file's rayleigh.quantization metadata records them */
+        floatNodes: z.array(z.string()).optional(),
+      })
+      .strict()
+      .optional(),
     trainedBy: z.string(),
     notes: z.string().optional(),
   })

@@ -2,11 +2,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { UserError } from '../../errors.ts';
 import { decodeModel, encodeModel, type OnnxModel } from '../../onnx/model.ts';
 import { collectStats, listCalibrationFrames } from './calibrate.ts';
-import { type QdqReport, quantizeQdq, tensorsToCalibrate } from './qdq.ts';
+import { activationRange, type QdqReport, quantizeQdq, tensorsToCalibrate } from './qdq.ts';
 import type { RangeMethod } from './ranges.ts';
+import { dropSoftmaxDegree, insertLayoutAnchors, type MergedConv, mergeSiblingConvs, siblingConvGroups } from './rewrite.ts';
+import { isQuantTarget, QUANT_TARGETS, type QuantTarget, TARGETS, targetFromCpuinfo } from './targets.ts';
 
 export { type OptimizedGraphSummary, summariseOptimizedGraph } from './inspect.ts';
 export { RANGE_METHODS, type RangeMethod } from './ranges.ts';
+export { QUANT_TARGETS, type QuantTarget } from './targets.ts';
 
 export interface QuantizeOptions {
   model: string;
@@ -20,6 +23,16 @@ export interface QuantizeOptions {
   /** node names kept in float */
   exclude?: string[];
   threads?: number;
+  /** the CPU the model is for ('auto': this machine's /proc/cpuinfo; default 'generic'); decides 7- or 8-bit weights */
+  target?: QuantTarget | 'auto';
+  /** stack sibling Convs (same input and geometry) into one Conv before quantizing; default true */
+  mergeSiblings?: boolean;
+  /** identity 1×1 Convs where a float layer's output feeds a pooling op (see rewrite.ts); default true */
+  layoutAnchors?: boolean;
+  /** drop the redundant channel of Convs that feed a channel softmax (see rewrite.ts); default true */
+  softmaxRewrite?: boolean;
+  /** /proc/cpuinfo text for target 'auto' (tests); read from the file when omitted */
+  cpuinfo?: string;
 }
 
 export interface QuantizeResult extends QdqReport {
@@ -28,6 +41,9 @@ export interface QuantizeResult extends QdqReport {
   excludedConvs: number;
   method: RangeMethod;
   out: string;
+  target: QuantTarget;
+  weightBits: 7 | 8;
+  mergedConvs: MergedConv[];
 }
 
 async function readOnnx(path: string): Promise<OnnxModel> {
@@ -51,13 +67,20 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
   const headroom = o.headroom ?? 1.1;
   if (!(percentile > 0 && percentile <= 100)) throw new UserError(`--percentile: expected 0 < p ≤ 100, got ${percentile}`);
   if (!(headroom >= 1 && headroom <= 10)) throw new UserError(`--headroom: expected 1 ≤ h ≤ 10, got ${headroom}`);
-  const model = await readOnnx(o.model);
+  let model = await readOnnx(o.model);
   const inputs = (model.graph?.input ?? []).filter((v) => !(model.graph?.initializer ?? []).some((t) => t.name === v.name));
   if (inputs.length !== 1) throw new UserError(`--model: expected one graph input, found ${inputs.length}`);
   const nodeNames = new Set((model.graph?.node ?? []).map((n) => n.name));
   const unknown = (o.exclude ?? []).filter((n) => !nodeNames.has(n));
   if (unknown.length > 0) throw new UserError(`--exclude: no node named ${unknown.map((n) => `"${n}"`).join(', ')} in ${o.model}`);
+  const target = await resolveTarget(o.target ?? 'generic', o.cpuinfo);
+  const spec = TARGETS[target];
   const frames = await listCalibrationFrames(o.calibration);
+  const softmax = o.softmaxRewrite === false ? { model, convs: [] } : dropSoftmaxDegree(model);
+  model = softmax.model;
+  const anchored = insertLayoutAnchors(model, o.layoutAnchors === false ? [] : anchorTensors(model, new Set(o.exclude ?? [])));
+  model = anchored.model;
+  const sharedParams = new Map(anchored.anchors.map((a) => [a.to, a.from]));
   const tensors = tensorsToCalibrate(model, o.exclude);
   if (tensors.length === 0) throw new UserError('--model: no quantizable ops (Conv, Add, Concat, ...) found');
   const stats = await collectStats(model, frames, tensors, {
@@ -65,9 +88,44 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     multiple: o.multiple ?? 8,
     threads: o.threads ?? 2,
   });
+  const ranges = { method, percentile, headroom };
+  // Sibling Convs are stacked after calibration: the rewrite leaves every other tensor as it was, and
+  // the stacked output's range is the hull of its parts' ranges, each part scaled into it by its gain.
+  let graph = model;
+  let merged: MergedConv[] = [];
+  let exclude = o.exclude ?? [];
+  const fixedRanges = new Map<string, { lo: number; hi: number }>();
+  const floatNodes = new Set(exclude);
+  const groups = o.mergeSiblings === false ? [] : siblingConvGroups(model, floatNodes);
+  if (groups.length > 0) {
+    const rangeOf = (t: string) => {
+      const s = stats.get(t);
+      if (!s) throw new UserError(`quantize: no calibration statistics for tensor "${t}"`);
+      return activationRange(model, t, s, ranges, false);
+    };
+    const hulls = new Map<string, { lo: number; hi: number }>();
+    const gains = new Map<string, number>();
+    for (const group of groups) {
+      // stacked float Convs need no gains: nothing rounds their output
+      if (floatNodes.has(group[0].name ?? '')) continue;
+      const parts = group.map((n) => rangeOf(n.output?.[0] ?? ''));
+      const hull = { lo: Math.min(0, ...parts.map((r) => r.lo)), hi: Math.max(0, ...parts.map((r) => r.hi)) };
+      for (const [i, n] of group.entries()) gains.set(n.name ?? '', stretchGain(parts[i], hull));
+      hulls.set(group[0].name ?? '', hull);
+    }
+    const r = mergeSiblingConvs(model, groups, (n) => gains.get(n.name ?? '') ?? 1);
+    graph = r.model;
+    merged = r.merged;
+    for (const [i, m] of merged.entries()) {
+      const hull = hulls.get(groups[i][0].name ?? '');
+      if (hull) fixedRanges.set(m.output, hull);
+      // a stack of float Convs stays in float under its new name
+      else exclude = [...exclude.filter((n) => !m.merged.includes(n)), m.name];
+    }
+  }
   let q: ReturnType<typeof quantizeQdq>;
   try {
-    q = quantizeQdq(model, stats, { method, percentile, headroom, exclude: o.exclude });
+    q = quantizeQdq(graph, stats, { ...ranges, exclude, weightQmax: spec.weightQmax, fixedRanges, sharedParams });
   } catch (err) {
     throw new UserError(`quantize: ${(err as Error).message}`);
   }
@@ -75,10 +133,15 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     method,
     percentile: method === 'percentile' ? percentile : undefined,
     headroom,
-    floatNodes: o.exclude && o.exclude.length > 0 ? o.exclude : undefined,
+    floatNodes: exclude.length > 0 ? exclude : undefined,
     calibrationFrames: frames.length,
+    target,
+    weightBits: spec.weightBits,
+    mergedConvs: merged.length > 0 ? merged.map((m) => ({ name: m.name, merged: m.merged, gains: m.gains })) : undefined,
+    layoutAnchors: anchored.anchors.length > 0 ? anchored.anchors.map((a) => a.name) : undefined,
+    softmaxLogitsRelative: softmax.convs.length > 0 ? softmax.convs : undefined,
     activations: 'uint8 asymmetric, per tensor',
-    weights: 'int8 symmetric per output channel, 7-bit [-63, 63]',
+    weights: `int8 symmetric per output channel, ${spec.weightBits}-bit [-${spec.weightQmax}, ${spec.weightQmax}]`,
     bias: 'int32, scale = x_scale * w_scale',
   };
   q.model.metadata_props = [
@@ -86,7 +149,65 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     { key: 'rayleigh.quantization', value: JSON.stringify(provenance) },
   ];
   await writeFile(o.out, encodeModel(q.model));
-  const excluded = new Set(o.exclude ?? []);
-  const excludedConvs = (model.graph?.node ?? []).filter((n) => n.op_type === 'Conv' && n.name && excluded.has(n.name)).length;
-  return { ...q.report, frames: frames.length, excludedConvs, method, out: o.out };
+  const excluded = new Set(exclude);
+  const excludedConvs = (graph.graph?.node ?? []).filter((n) => n.op_type === 'Conv' && n.name && excluded.has(n.name)).length;
+  return {
+    ...q.report,
+    frames: frames.length,
+    excludedConvs,
+    method,
+    out: o.out,
+    target,
+    weightBits: spec.weightBits,
+    mergedConvs: merged,
+  };
+}
+
+/**
+ * Tensors that need a layout anchor: read by a pooling op that will be quantized, and made by a Conv
+ * kept in float (directly or through ReLU).
+ */
+function anchorTensors(model: OnnxModel, floatNodes: Set<string>): string[] {
+  const nodes = model.graph?.node ?? [];
+  const producer = (t: string) => nodes.find((n) => n.output?.includes(t));
+  const out = new Set<string>();
+  for (const n of nodes) {
+    if ((n.op_type !== 'MaxPool' && n.op_type !== 'AveragePool') || (n.name && floatNodes.has(n.name))) continue;
+    const t = n.input?.[0] ?? '';
+    let p = producer(t);
+    while (p && p.op_type === 'Relu') p = producer(p.input?.[0] ?? '');
+    if (p?.op_type === 'Conv' && p.name && floatNodes.has(p.name)) out.add(t);
+  }
+  return [...out];
+}
+
+/**
+ * The largest gain g ≥ 1 with g·part inside hull on both sides, so a narrow sibling uses as many
+ * uint8 levels of the stacked output as the hull allows.
+ */
+export function stretchGain(part: { lo: number; hi: number }, hull: { lo: number; hi: number }): number {
+  let g = Number.POSITIVE_INFINITY;
+  if (part.hi > 0) g = Math.min(g, hull.hi / part.hi);
+  if (part.lo < 0) g = Math.min(g, hull.lo / part.lo);
+  return Number.isFinite(g) && g > 1 ? g : 1;
+}
+
+async function resolveTarget(t: string, cpuinfo?: string): Promise<QuantTarget> {
+  if (t !== 'auto') {
+    if (!isQuantTarget(t)) throw new UserError(`--target: expected auto or one of ${QUANT_TARGETS.join(', ')}, got "${t}"`);
+    return t;
+  }
+  let text = cpuinfo;
+  if (text === undefined) {
+    try {
+      text = await readFile('/proc/cpuinfo', 'utf8');
+    } catch {
+      throw new UserError('--target auto: cannot read /proc/cpuinfo; name the target (--target x86-avx2, …)');
+    }
+  }
+  try {
+    return targetFromCpuinfo(text);
+  } catch (err) {
+    throw new UserError(`--target auto: ${(err as Error).message}; name the target (--target x86-avx2, …)`);
+  }
 }

@@ -1,8 +1,8 @@
 /**
  * FP32 → QDQ INT8 graph rewrite, laid out so onnxruntime's QDQ transformers fuse every Conv into
  * QLinearConv: QuantizeLinear/DequantizeLinear on each Conv's activation input and output, int8
- * per-channel weights restricted to 7 bits (no VNNI: 8-bit weights can saturate the u8·s8 pairwise
- * sums), int32 bias with scale x_scale·w_scale, uint8 asymmetric activations.
+ * symmetric per-channel weights (7 or 8 bits, chosen by the target CPU: see targets.ts), int32 bias
+ * with scale x_scale·w_scale, uint8 asymmetric activations.
  */
 import {
   attr,
@@ -32,7 +32,8 @@ const ACTIVATION_INPUTS: Record<string, (n: OnnxNode) => number[]> = {
 /** Data-movement ops: onnxruntime drops their Q/DQ (runs them on uint8) only when input and output share parameters. */
 const SAME_PARAMS = new Set(['DepthToSpace', 'SpaceToDepth', 'MaxPool', 'Resize', 'Relu']);
 
-export const WEIGHT_QMAX = 63; // 7-bit symmetric: [-63, 63] ⊂ [-64, 63]
+/** 7-bit symmetric: [-63, 63] ⊂ [-64, 63]; the default, safe on every CPU */
+export const WEIGHT_QMAX = 63;
 
 /**
  * Softplus is flat zero below about -16 (softplus(-16) ≈ 1e-7), so a tensor read only by Softplus
@@ -45,6 +46,31 @@ export const SOFTPLUS_FLOOR = -16;
 export interface QdqOptions extends RangeOptions {
   /** node names to leave in float */
   exclude?: string[];
+  /** largest weight magnitude: 63 (7-bit, the default) or 127 (8-bit, CPUs with VNNI / dot product) */
+  weightQmax?: number;
+  /** clipping ranges decided by the caller, used instead of the tensor's statistics */
+  fixedRanges?: Map<string, { lo: number; hi: number }>;
+  /** tensor → tensor whose quantization parameters it takes (identity layers stay exact) */
+  sharedParams?: Map<string, string>;
+}
+
+/**
+ * The clipping range of an activation from its statistics: the range method's, except that a tensor
+ * read only by Softplus needs nothing below SOFTPLUS_FLOOR.
+ */
+export function activationRange(
+  model: OnnxModel,
+  t: string,
+  s: TensorStats,
+  o: RangeOptions,
+  nonNegative: boolean,
+): { lo: number; hi: number } {
+  const g = model.graph ?? {};
+  const { lo, hi } = clipRange(s, o, nonNegative);
+  const readers = (g.node ?? []).filter((n) => n.input?.includes(t));
+  const isOutput = (g.output ?? []).some((v) => v.name === t);
+  const onlySoftplus = readers.length > 0 && readers.every((c) => c.op_type === 'Softplus') && !isOutput;
+  return { lo: onlySoftplus ? Math.max(lo, SOFTPLUS_FLOOR) : lo, hi };
 }
 
 export interface QdqReport {
@@ -106,6 +132,8 @@ export function tensorsToCalibrate(model: OnnxModel, exclude: string[] = []): st
 export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o: QdqOptions): { model: OnnxModel; report: QdqReport } {
   const opset = defaultOpset(model) ?? 0;
   if (opset < 13) throw new Error(`opset ${opset}: per-channel QDQ needs ai.onnx opset 13 or newer; re-export the model with opset 13`);
+  const qmax = o.weightQmax ?? WEIGHT_QMAX;
+  if (qmax !== 63 && qmax !== 127) throw new Error(`weightQmax ${qmax}: expected 63 (7-bit) or 127 (8-bit)`);
   const src = model.graph ?? {};
   const initializers = new Map((src.initializer ?? []).map((t) => [t.name ?? '', t]));
   const exclude = implicitlyExcluded(model, o.exclude ?? []);
@@ -190,15 +218,21 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
     } else {
       const producer = producerOf(t);
       const upstream = producer?.input?.[0];
-      if (producer && SAME_PARAMS.has(producer.op_type ?? '') && quantNodes.includes(producer) && upstream && quantTensors.has(upstream)) {
+      // A data-movement op is monotone and picks from its input, so its output fits the input's range.
+      // Kept in float it still takes the input's parameters: then Q(op(x)) = op(Q(x)), the same
+      // numbers as running it on uint8, while onnxruntime may run the float op in a faster layout.
+      if (producer && SAME_PARAMS.has(producer.op_type ?? '') && upstream && quantTensors.has(upstream)) {
         p = paramsFor(upstream);
+      } else if (o.sharedParams?.has(t)) {
+        p = paramsFor(o.sharedParams.get(t) as string);
+      } else if (o.fixedRanges?.has(t)) {
+        const { lo, hi } = o.fixedRanges.get(t) as { lo: number; hi: number };
+        p = uint8Params(lo, hi);
       } else {
         const s = stats.get(t);
         if (!s) throw new Error(`no calibration statistics for tensor "${t}"`);
-        const { lo, hi } = clipRange(s, o, nonNegative.has(t));
-        const readers = consumersOf(t);
-        const onlySoftplus = readers.length > 0 && readers.every((c) => c.op_type === 'Softplus') && !graphOutputs.has(t);
-        p = uint8Params(onlySoftplus ? Math.max(lo, SOFTPLUS_FLOOR) : lo, hi);
+        const { lo, hi } = activationRange({ graph: { ...src, node: nodes } }, t, s, o, nonNegative.has(t));
+        p = uint8Params(lo, hi);
       }
     }
     params.set(t, p);
@@ -273,10 +307,10 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
       for (let c = 0; c < cout; c++) {
         let m = 0;
         for (let k = 0; k < per; k++) m = Math.max(m, Math.abs(wv[c * per + k]));
-        const s = m > 0 ? m / WEIGHT_QMAX : 1;
+        const s = m > 0 ? m / qmax : 1;
         wScale[c] = s;
         for (let k = 0; k < per; k++) {
-          wq[c * per + k] = Math.max(-WEIGHT_QMAX, Math.min(WEIGHT_QMAX, Math.round(wv[c * per + k] / s)));
+          wq[c * per + k] = Math.max(-qmax, Math.min(qmax, Math.round(wv[c * per + k] / s)));
         }
       }
       const base = uid(n0.name || wName);

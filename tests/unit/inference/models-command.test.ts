@@ -28,6 +28,7 @@ describe('rayleigh models', () => {
               macsPerPixel: 4321,
               receptiveField: 3,
               accuracy: { mae: 0.0012 },
+              quantization: { target: 'x86-vnni', weightBits: 8 },
               trainedBy: 'tests',
             },
           ],
@@ -37,6 +38,13 @@ describe('rayleigh models', () => {
       expect(rows.map((r) => r.id)).toEqual(['rl', 'tiny-int8']);
       expect(rows[1]).toMatchObject({ precision: 'int8', scale: 4, sha256: sha, macsPerPixel: 4321, accuracy: { mae: 0.0012 } });
       expect(rows[1].input).toContain('H,W%8');
+      expect(rows[1].quantization).toBe('x86-vnni 8-bit');
+      expect(rows[0].quantization).toBeNull();
+      // an unknown target is refused, not shown
+      const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+      m.models[0].quantization.target = 'riscv';
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify(m));
+      await expect(listModels(dir, 4)).rejects.toThrow(/quantization\.target/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
