@@ -96,13 +96,14 @@ export function planTiles(width: number, height: number, o: TilePlanOptions): Ti
   const H = roundUp(height, m);
   let maxWindow = o.maxWindow;
   // a memory budget caps the window's area; keep shrinking the cap until the plan fits it
+  // (maxWindow 0 asks for no tiling at all, whatever the budget)
   for (;;) {
     const xs = planAxis(W, maxWindow, o.halo, m);
     const ys = planAxis(H, maxWindow, o.halo, m);
     const ww = xs[0].size;
     const wh = ys[0].size;
     const bytes = ww * wh * (o.bytesPerPixel ?? 0);
-    const tooBig = o.memoryBytes && o.bytesPerPixel && bytes > o.memoryBytes;
+    const tooBig = maxWindow > 0 && o.memoryBytes && o.bytesPerPixel && bytes > o.memoryBytes;
     const next = roundDown(Math.max(ww, wh) - m, m);
     if (tooBig && next >= roundUp(2 * o.halo + m, m)) {
       maxWindow = next;
