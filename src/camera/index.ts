@@ -2,6 +2,7 @@ import type { CameraConfig } from '../config/camera.ts';
 import type { Logger } from '../log.ts';
 import { FileFrameSource } from './file.ts';
 import { createGstreamerSource } from './gstreamer.ts';
+import { IndiFrameSource } from './indi.ts';
 import { createRpicamSource } from './rpicam.ts';
 import { SimCamera, type SimCameraOptions } from './sim.ts';
 import type { FrameSource } from './types.ts';
@@ -17,6 +18,8 @@ export function createFrameSource(cfg: CameraConfig, log: Logger, sim: SimCamera
       return createRpicamSource(cfg, log);
     case 'gstreamer':
       return createGstreamerSource(cfg, log);
+    case 'indi':
+      return new IndiFrameSource(cfg, { log });
   }
 }
 

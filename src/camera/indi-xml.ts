@@ -1,0 +1,165 @@
+/**
+ * The INDI wire format: an endless sequence of top-level XML elements (INDI white paper,
+ * "INDI: Instrument-Neutral Distributed Interface", protocol 1.7, §4 and appendix A DTD),
+ * each a property vector with one-level children (`<setNumberVector><oneNumber name=…>3.2</oneNumber>…`).
+ * The stream is parsed incrementally by saxes in fragment mode (many roots); this module only
+ * groups its events into messages and guards the limits. Commands to the server are built here
+ * too, with every attribute and text escaped.
+ */
+import { SaxesParser } from 'saxes';
+
+export interface IndiMember {
+  /** element name: oneNumber, defSwitch, oneBLOB, … */
+  tag: string;
+  attrs: Record<string, string>;
+  /** trimmed text, except for BLOBs whose raw base64 is kept as sent */
+  text: string;
+}
+
+export interface IndiMessage {
+  /** top-level element: defNumberVector, setBLOBVector, delProperty, message, … */
+  tag: string;
+  attrs: Record<string, string>;
+  members: IndiMember[];
+}
+
+/** The stream broke the protocol: a connection cannot be trusted past this point. */
+export class IndiProtocolError extends Error {
+  override name = 'IndiProtocolError';
+}
+
+export interface IndiXmlLimits {
+  /** largest BLOB element accepted, in characters of base64 */
+  maxBlobChars: number;
+  /** largest non-BLOB message, characters (INDI property vectors are a few kB) */
+  maxMessageChars?: number;
+}
+
+const BLOB_MEMBERS = new Set(['oneBLOB']);
+
+export class IndiXmlStream {
+  private parser: SaxesParser<{ fragment: true; xmlns: false }>;
+  private depth = 0;
+  private current: IndiMessage | undefined;
+  private member: IndiMember | undefined;
+  private textParts: string[] = [];
+  private charsInMessage = 0;
+  private inBlob = false;
+  private failure: IndiProtocolError | undefined;
+  private readonly maxMessageChars: number;
+
+  constructor(
+    private readonly onMessage: (m: IndiMessage) => void,
+    private readonly limits: IndiXmlLimits,
+  ) {
+    this.maxMessageChars = limits.maxMessageChars ?? 4 * 1024 * 1024;
+    this.parser = new SaxesParser({ fragment: true, xmlns: false });
+    const p = this.parser;
+    p.on('error', (err) => {
+      // the first error ends the stream; saxes would otherwise go on parsing a broken document
+      throw new IndiProtocolError(`malformed XML from the INDI server: ${err.message}`);
+    });
+    p.on('opentag', (t) => {
+      this.depth++;
+      const attrs = t.attributes;
+      if (this.depth === 1) {
+        this.current = { tag: t.name, attrs, members: [] };
+        this.charsInMessage = 0;
+      } else if (this.depth === 2) {
+        this.member = { tag: t.name, attrs, text: '' };
+        this.textParts = [];
+        this.inBlob = BLOB_MEMBERS.has(t.name);
+      }
+      // deeper elements are not part of INDI: ignored, their text dropped
+    });
+    p.on('text', (text) => {
+      if (this.depth === 0) {
+        if (text.trim() !== '') throw new IndiProtocolError(`text outside any INDI element: "${text.trim().slice(0, 40)}"`);
+        return;
+      }
+      if (this.depth === 2) this.textParts.push(text);
+    });
+    p.on('cdata', (text) => {
+      if (this.depth === 2) this.textParts.push(text);
+    });
+    p.on('closetag', (t) => {
+      if (this.depth === 2 && this.member && this.current) {
+        const raw = this.textParts.length === 1 ? this.textParts[0] : this.textParts.join('');
+        this.member.text = this.inBlob ? raw : raw.trim();
+        this.current.members.push(this.member);
+        this.member = undefined;
+        this.textParts = [];
+        this.inBlob = false;
+      } else if (this.depth === 1 && this.current) {
+        const m = this.current;
+        this.current = undefined;
+        this.depth--;
+        if (m.tag !== t.name) throw new IndiProtocolError(`mismatched </${t.name}>`);
+        this.onMessage(m);
+        return;
+      }
+      this.depth--;
+    });
+  }
+
+  /** true while a message is half received (a disconnect now truncates it) */
+  get midMessage(): boolean {
+    return this.depth > 0;
+  }
+
+  /** the element being received, for error messages */
+  get openElement(): string | undefined {
+    return this.member ? `<${this.member.tag}> in <${this.current?.tag}>` : this.current ? `<${this.current.tag}>` : undefined;
+  }
+
+  /** Feeds text; throws IndiProtocolError on malformed XML or a limit, and keeps throwing after. */
+  write(chunk: string): void {
+    if (this.failure) throw this.failure;
+    if (this.depth > 0) {
+      this.charsInMessage += chunk.length;
+      const limit = this.inBlob || this.current?.tag === 'setBLOBVector' ? this.limits.maxBlobChars + 65536 : this.maxMessageChars;
+      if (this.charsInMessage > limit) {
+        this.failure = new IndiProtocolError(`${this.openElement ?? 'an INDI message'} exceeds ${limit} characters; refusing it`);
+        throw this.failure;
+      }
+    }
+    try {
+      this.parser.write(chunk);
+    } catch (err) {
+      this.failure = err instanceof IndiProtocolError ? err : new IndiProtocolError(`INDI stream: ${(err as Error).message}`);
+      throw this.failure;
+    }
+  }
+}
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+}
+
+function attrs(a: Record<string, string | undefined>): string {
+  return Object.entries(a)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([k, v]) => ` ${k}="${esc(v)}"`)
+    .join('');
+}
+
+export const indiCommands = {
+  getProperties(device?: string): string {
+    return `<getProperties version="1.7"${attrs({ device })}/>\n`;
+  },
+  enableBLOB(device: string, mode: 'Never' | 'Also' | 'Only', name?: string): string {
+    return `<enableBLOB${attrs({ device, name })}>${mode}</enableBLOB>\n`;
+  },
+  newNumber(device: string, name: string, values: Record<string, number>): string {
+    const members = Object.entries(values)
+      .map(([k, v]) => `<oneNumber name="${esc(k)}">${v}</oneNumber>`)
+      .join('');
+    return `<newNumberVector${attrs({ device, name })}>${members}</newNumberVector>\n`;
+  },
+  newSwitch(device: string, name: string, on: Record<string, boolean>): string {
+    const members = Object.entries(on)
+      .map(([k, v]) => `<oneSwitch name="${esc(k)}">${v ? 'On' : 'Off'}</oneSwitch>`)
+      .join('');
+    return `<newSwitchVector${attrs({ device, name })}>${members}</newSwitchVector>\n`;
+  },
+};
