@@ -46,6 +46,8 @@ export class IndiXmlStream {
   private charsInMessage = 0;
   private inBlob = false;
   private failure: IndiProtocolError | undefined;
+  /** between top-level elements: the next non-blank character must open one */
+  private gap = true;
   private readonly maxMessageChars: number;
 
   constructor(
@@ -58,6 +60,9 @@ export class IndiXmlStream {
     p.on('error', (err) => {
       // the first error ends the stream; saxes would otherwise go on parsing a broken document
       throw new IndiProtocolError(`malformed XML from the INDI server: ${err.message}`);
+    });
+    p.on('opentagstart', () => {
+      if (this.depth === 0) this.gap = false;
     });
     p.on('opentag', (t) => {
       this.depth++;
@@ -94,6 +99,7 @@ export class IndiXmlStream {
         const m = this.current;
         this.current = undefined;
         this.depth--;
+        this.gap = true;
         if (m.tag !== t.name) throw new IndiProtocolError(`mismatched </${t.name}>`);
         this.onMessage(m);
         return;
@@ -123,8 +129,18 @@ export class IndiXmlStream {
         throw this.failure;
       }
     }
+    if (this.gap) {
+      // saxes holds text at top level until the next '<'; a peer that is not INDI may never send one
+      const lead = chunk.trimStart();
+      if (lead !== '' && lead[0] !== '<') {
+        this.failure = new IndiProtocolError(`not an INDI stream: text outside any element: "${lead.slice(0, 40).trim()}"`);
+        throw this.failure;
+      }
+    }
     try {
       this.parser.write(chunk);
+      // a chunk that ends inside a tag name has begun an element saxes has not reported yet
+      if (this.gap && chunk.lastIndexOf('<') > chunk.lastIndexOf('>')) this.gap = false;
     } catch (err) {
       this.failure = err instanceof IndiProtocolError ? err : new IndiProtocolError(`INDI stream: ${(err as Error).message}`);
       throw this.failure;

@@ -81,7 +81,7 @@ export class IndiFrameSource implements FrameSource {
   /** device → property → cached values (non-BLOB) for the current connection */
   private devices = new Map<string, Map<string, Property>>();
   private device: string | null = null;
-  private blobEnabledFor: string | null = null;
+  private blobEnabledFor = new Set<string>();
   private connectAskedAt = 0;
   private ourExposure: { startedAt: number; deadline: number } | undefined;
   private lastExposeAt = Number.NEGATIVE_INFINITY;
@@ -247,7 +247,7 @@ export class IndiFrameSource implements FrameSource {
   private resetConnectionState(): void {
     this.devices = new Map();
     this.device = null;
-    this.blobEnabledFor = null;
+    this.blobEnabledFor = new Set();
     this.ourExposure = undefined;
     this.otherUntil = 0;
     this.connectAskedAt = 0;
@@ -258,8 +258,8 @@ export class IndiFrameSource implements FrameSource {
   }
 
   private enableBlobs(device: string): void {
-    if (this.blobEnabledFor === device) return;
-    this.blobEnabledFor = device;
+    if (this.blobEnabledFor.has(device)) return;
+    this.blobEnabledFor.add(device);
     this.send(indiCommands.enableBLOB(device, this.cfg.blobMode === 'only' ? 'Only' : 'Also'));
   }
 
@@ -305,14 +305,20 @@ export class IndiFrameSource implements FrameSource {
     if (m.attrs.state) p.state = m.attrs.state;
     for (const mem of m.members) if (mem.attrs.name) p.values.set(mem.attrs.name, mem.text);
     if (!this.device) this.chooseDevice();
+    else if (!this.cfg.device && dev !== this.device && name === BLOB_PROPERTY && !this.devices.get(this.device)?.has(BLOB_PROPERTY)) {
+      // picked for its CCD interface alone; a device that actually offers images is the better guess
+      this.device = null;
+      this.chooseDevice(dev);
+    }
     if (dev !== this.device) return;
     this.onDeviceProperty(name, p, isDef);
   }
 
-  private chooseDevice(): void {
+  private chooseDevice(prefer?: string): void {
     const want = this.cfg.device;
     let chosen: string | undefined;
     if (want) chosen = this.devices.has(want) ? want : undefined;
+    else if (prefer) chosen = prefer;
     else {
       for (const [d, props] of this.devices) {
         const iface = Number(props.get('DRIVER_INFO')?.values.get('DRIVER_INTERFACE'));
@@ -373,7 +379,7 @@ export class IndiFrameSource implements FrameSource {
       this.devices.delete(dev);
       if (dev === this.device) {
         this.device = null;
-        this.blobEnabledFor = null;
+        this.blobEnabledFor.delete(dev);
         this.ourExposure = undefined;
         this.report('device', `INDI device "${dev}" disappeared from ${this.server}`);
         this.chooseDevice();
