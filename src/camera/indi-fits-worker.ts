@@ -6,6 +6,7 @@ export interface FitsWorkerRequest {
   id: number;
   /** the whole FITS file, transferred */
   bytes: ArrayBuffer;
+  byteLength: number;
   layout: FitsImageLayout;
   name: string;
 }
@@ -15,7 +16,7 @@ export type FitsWorkerReply = { type: 'pixels'; id: number; data: Float32Array }
 parentPort?.on('message', (req: FitsWorkerRequest) => {
   try {
     const out = new Float32Array(req.layout.width * req.layout.height);
-    convertFitsPixels(Buffer.from(req.bytes), req.layout, out);
+    convertFitsPixels(Buffer.from(req.bytes, 0, req.byteLength), req.layout, out);
     const reply: FitsWorkerReply = { type: 'pixels', id: req.id, data: out };
     parentPort?.postMessage(reply, [out.buffer]);
   } catch (err) {

@@ -7,13 +7,18 @@
  * too, with every attribute and text escaped.
  */
 import { SaxesParser } from 'saxes';
+import { Base64Accumulator } from './indi-blob.ts';
 
 export interface IndiMember {
   /** element name: oneNumber, defSwitch, oneBLOB, … */
   tag: string;
   attrs: Record<string, string>;
-  /** trimmed text, except for BLOBs whose raw base64 is kept as sent */
+  /** trimmed text; empty for BLOBs, whose content is decoded into `blob` */
   text: string;
+  /** oneBLOB: the decoded bytes */
+  blob?: Buffer;
+  /** oneBLOB: why there are no bytes (too large, corrupt base64) */
+  blobError?: string;
 }
 
 export interface IndiMessage {
@@ -29,14 +34,18 @@ export class IndiProtocolError extends Error {
 }
 
 export interface IndiXmlLimits {
-  /** largest BLOB element accepted, in characters of base64 */
-  maxBlobChars: number;
+  /** largest BLOB accepted, decoded bytes; a larger one is skipped (its text is not kept) */
+  maxBlobBytes: number;
   /** largest non-BLOB message, characters (INDI property vectors are a few kB) */
   maxMessageChars?: number;
 }
 
-const BLOB_MEMBERS = new Set(['oneBLOB']);
-
+/**
+ * BLOB content bypasses saxes: saxes would gather tens of MB of base64 into one string (slow to
+ * build and to flatten). The stream is fed to saxes in pieces that end at '>', so the start tag
+ * of a oneBLOB is seen exactly where it ends; its content up to the next '<' (base64 has none)
+ * goes straight to an incremental base64 decoder, and saxes resumes at the end tag.
+ */
 export class IndiXmlStream {
   private parser: SaxesParser<{ fragment: true; xmlns: false }>;
   private depth = 0;
@@ -44,7 +53,11 @@ export class IndiXmlStream {
   private member: IndiMember | undefined;
   private textParts: string[] = [];
   private charsInMessage = 0;
+  private blob: Base64Accumulator | undefined;
+  /** inside a oneBLOB element: content goes to `blob` (or is skipped when blobError is set) */
   private inBlob = false;
+  /** routing BLOB content past saxes: from the start tag's '>' to the next '<' */
+  private raw = false;
   private failure: IndiProtocolError | undefined;
   /** between top-level elements: the next non-blank character must open one */
   private gap = true;
@@ -73,7 +86,7 @@ export class IndiXmlStream {
       } else if (this.depth === 2) {
         this.member = { tag: t.name, attrs, text: '' };
         this.textParts = [];
-        this.inBlob = BLOB_MEMBERS.has(t.name);
+        if (t.name === 'oneBLOB' && !t.isSelfClosing) this.openBlob(this.member);
       }
       // deeper elements are not part of INDI: ignored, their text dropped
     });
@@ -89,12 +102,12 @@ export class IndiXmlStream {
     });
     p.on('closetag', (t) => {
       if (this.depth === 2 && this.member && this.current) {
-        const raw = this.textParts.length === 1 ? this.textParts[0] : this.textParts.join('');
-        this.member.text = this.inBlob ? raw : raw.trim();
-        this.current.members.push(this.member);
+        const m = this.member;
+        if (this.inBlob) this.closeBlob(m);
+        else m.text = (this.textParts.length === 1 ? this.textParts[0] : this.textParts.join('')).trim();
+        this.current.members.push(m);
         this.member = undefined;
         this.textParts = [];
-        this.inBlob = false;
       } else if (this.depth === 1 && this.current) {
         const m = this.current;
         this.current = undefined;
@@ -121,29 +134,81 @@ export class IndiXmlStream {
   /** Feeds text; throws IndiProtocolError on malformed XML or a limit, and keeps throwing after. */
   write(chunk: string): void {
     if (this.failure) throw this.failure;
-    if (this.depth > 0) {
-      this.charsInMessage += chunk.length;
-      const limit = this.inBlob || this.current?.tag === 'setBLOBVector' ? this.limits.maxBlobChars + 65536 : this.maxMessageChars;
-      if (this.charsInMessage > limit) {
-        this.failure = new IndiProtocolError(`${this.openElement ?? 'an INDI message'} exceeds ${limit} characters; refusing it`);
-        throw this.failure;
-      }
-    }
     if (this.gap) {
       // saxes holds text at top level until the next '<'; a peer that is not INDI may never send one
       const lead = chunk.trimStart();
-      if (lead !== '' && lead[0] !== '<') {
-        this.failure = new IndiProtocolError(`not an INDI stream: text outside any element: "${lead.slice(0, 40).trim()}"`);
-        throw this.failure;
-      }
+      if (lead !== '' && lead[0] !== '<') this.fail(`not an INDI stream: text outside any element: "${lead.slice(0, 40).trim()}"`);
     }
     try {
-      this.parser.write(chunk);
+      let i = 0;
+      while (i < chunk.length) {
+        if (this.raw) {
+          const lt = chunk.indexOf('<', i);
+          const end = lt < 0 ? chunk.length : lt;
+          if (end > i) this.blobText(end - i === chunk.length ? chunk : chunk.slice(i, end));
+          if (lt < 0) return;
+          this.raw = false;
+          i = lt;
+        }
+        const gt = chunk.indexOf('>', i);
+        const end = gt < 0 ? chunk.length : gt + 1;
+        const piece = i === 0 && end === chunk.length ? chunk : chunk.slice(i, end);
+        if (this.depth > 0) {
+          this.charsInMessage += piece.length;
+          if (this.charsInMessage > this.maxMessageChars)
+            this.fail(`${this.openElement ?? 'an INDI message'} exceeds ${this.maxMessageChars} characters`);
+        }
+        this.parser.write(piece);
+        i = end;
+      }
       // a chunk that ends inside a tag name has begun an element saxes has not reported yet
       if (this.gap && chunk.lastIndexOf('<') > chunk.lastIndexOf('>')) this.gap = false;
     } catch (err) {
       this.failure = err instanceof IndiProtocolError ? err : new IndiProtocolError(`INDI stream: ${(err as Error).message}`);
       throw this.failure;
+    }
+  }
+
+  private fail(message: string): never {
+    this.failure = new IndiProtocolError(message);
+    throw this.failure;
+  }
+
+  private openBlob(m: IndiMember): void {
+    this.inBlob = true;
+    this.raw = true;
+    // INDI 1.9: size = bytes once decompressed, len = bytes of the (possibly compressed) BLOB as sent
+    const len = Number(m.attrs.len ?? m.attrs.enclen);
+    const size = Number(m.attrs.size);
+    const expected = Number.isFinite(len) && len > 0 ? len : Number.isFinite(size) && size > 0 ? size : undefined;
+    if (expected !== undefined && expected > this.limits.maxBlobBytes) {
+      m.blobError = `BLOB of ${expected} bytes exceeds the limit of ${this.limits.maxBlobBytes}; skipped`;
+      return;
+    }
+    this.blob = new Base64Accumulator(expected, this.limits.maxBlobBytes);
+  }
+
+  private blobText(text: string): void {
+    const acc = this.blob;
+    if (!acc || !this.member) return;
+    try {
+      acc.push(text);
+    } catch (err) {
+      this.member.blobError = (err as Error).message;
+      this.blob = undefined;
+    }
+  }
+
+  private closeBlob(m: IndiMember): void {
+    const acc = this.blob;
+    this.blob = undefined;
+    this.inBlob = false;
+    this.raw = false;
+    if (!acc) return;
+    try {
+      m.blob = acc.finish();
+    } catch (err) {
+      m.blobError = (err as Error).message;
     }
   }
 }

@@ -16,7 +16,7 @@ import { DeviceFault } from '../hardware/faults.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
-import { decodeBase64Sliced, FitsDecoder, type FitsDecoderOptions } from './indi-blob.ts';
+import { FitsDecoder, type FitsDecoderOptions } from './indi-blob.ts';
 import { frameMetaFromFits } from './indi-meta.ts';
 import { type IndiMessage, IndiProtocolError, IndiXmlStream, indiCommands } from './indi-xml.ts';
 import type { Frame, FrameSource, FrameSourceStats } from './types.ts';
@@ -61,9 +61,7 @@ interface Property {
 }
 
 interface Pending {
-  text: string;
-  size?: number;
-  format: string;
+  bytes: Buffer;
   receivedAt: number;
 }
 
@@ -192,7 +190,7 @@ export class IndiFrameSource implements FrameSource {
     if (this.connects++ > 0) this.st.restarts++;
     this.resetConnectionState();
     this.link = 'connecting';
-    const xml = new IndiXmlStream((m) => this.onMessage(m), { maxBlobChars: Math.ceil((this.cfg.maxBlobBytes * 4) / 3) + 16 });
+    const xml = new IndiXmlStream((m) => this.onMessage(m), { maxBlobBytes: this.cfg.maxBlobBytes });
     const socket = connect({ host: this.cfg.host, port: this.cfg.port });
     this.socket = socket;
     socket.setEncoding('utf8');
@@ -438,7 +436,6 @@ export class IndiFrameSource implements FrameSource {
     for (const b of m.members) {
       if (b.tag !== 'oneBLOB') continue;
       const format = (b.attrs.format ?? '').trim().toLowerCase();
-      const size = Number(b.attrs.size);
       if (format.endsWith('.fz') || format.endsWith('.z')) {
         this.report('decode', compressionAdvice(this.device ?? '?', format));
         continue;
@@ -450,12 +447,12 @@ export class IndiFrameSource implements FrameSource {
         );
         continue;
       }
-      if (Number.isFinite(size) && size > this.cfg.maxBlobBytes) {
-        this.report('decode', `image of ${size} bytes exceeds camera.maxBlobBytes ${this.cfg.maxBlobBytes}; skipped`);
+      if (b.blobError) {
+        this.report('decode', `image from "${this.device}" skipped: ${b.blobError}`);
         continue;
       }
-      if (size === 0 || b.text.length === 0) continue;
-      this.queue.push({ text: b.text, size: Number.isFinite(size) && size > 0 ? size : undefined, format, receivedAt: now });
+      if (!b.blob || b.blob.length === 0) continue;
+      this.queue.push({ bytes: b.blob, receivedAt: now });
       while (this.queue.length > this.cfg.queue) {
         this.queue.shift();
         this.st.dropped++;
@@ -480,8 +477,7 @@ export class IndiFrameSource implements FrameSource {
     const device = this.device ?? this.cfg.device ?? 'INDI';
     let frame: Frame;
     try {
-      const bytes = await decodeBase64Sliced(item.text, item.size);
-      const { image, header } = await this.decoder.decode(bytes, `${device} ${BLOB_PROPERTY}`);
+      const { image, header } = await this.decoder.decode(item.bytes, `${device} ${BLOB_PROPERTY}`);
       frame = { seq: this.seq++, timestamp: item.receivedAt, image, source: 'indi', meta: frameMetaFromFits(header) };
     } catch (err) {
       if (!this.running) return;

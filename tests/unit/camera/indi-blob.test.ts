@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeBase64Sliced, FitsDecoder } from '../../../src/camera/indi-blob.ts';
+import { Base64Accumulator, FitsDecoder } from '../../../src/camera/indi-blob.ts';
 import { frameMetaFromFits } from '../../../src/camera/indi-meta.ts';
 import { UserError } from '../../../src/errors.ts';
 import { decodeFitsWithHeader, encodeFits, readFitsHeader } from '../../../src/io/fits.ts';
@@ -10,29 +10,35 @@ afterEach(async () => {
   while (decoders.length) await decoders.pop()?.close();
 });
 
-describe('base64 BLOB decoding in slices', () => {
+describe('base64 BLOB decoding as it arrives', () => {
   const bytes = Buffer.from(Array.from({ length: 10_007 }, (_, i) => (i * 31 + 7) & 255));
   const b64 = bytes.toString('base64');
+  const feed = (acc: Base64Accumulator, text: string, step: number): Buffer => {
+    for (let i = 0; i < text.length; i += step) acc.push(text.slice(i, i + step));
+    return acc.finish();
+  };
 
-  it.each([4, 12, 1000, 1 << 20])('slices of %i characters give the same bytes', async (slice) => {
-    const out = await decodeBase64Sliced(`\n${b64}\n    `, bytes.length, slice);
-    expect(out.equals(bytes)).toBe(true);
+  it.each([1, 3, 5, 4096, 1 << 20])('pieces of %i characters give the same bytes', (step) => {
+    expect(feed(new Base64Accumulator(bytes.length, 1e6), `\n${b64}\n    `, step).equals(bytes)).toBe(true);
   });
 
-  it('accepts line-wrapped base64 (76 columns, MIME style)', async () => {
+  it('accepts line-wrapped base64 (76 columns, MIME style) and an unannounced length', () => {
     const wrapped = b64.replace(/.{76}/g, '$&\r\n');
-    expect((await decodeBase64Sliced(wrapped, bytes.length, 100)).equals(bytes)).toBe(true);
+    expect(feed(new Base64Accumulator(bytes.length, 1e6), wrapped, 100).equals(bytes)).toBe(true);
+    // without a length it grows as needed
+    expect(feed(new Base64Accumulator(undefined, 1e6), wrapped, 333).equals(bytes)).toBe(true);
   });
 
-  it('owns its ArrayBuffer, so it can be transferred to a worker', async () => {
-    const out = await decodeBase64Sliced(b64, bytes.length);
-    expect(out.byteOffset).toBe(0);
+  it('starts its own ArrayBuffer, so it can be transferred to a worker', () => {
+    expect(feed(new Base64Accumulator(bytes.length, 1e6), b64, 64).byteOffset).toBe(0);
   });
 
-  it('a length other than announced (dropped characters, garbage) is an error', async () => {
-    await expect(decodeBase64Sliced(b64.slice(0, -8), bytes.length)).rejects.toThrow(/announced/);
-    await expect(decodeBase64Sliced(`${b64.slice(0, 100)}!!!!`, 79)).rejects.toThrow(UserError);
-    await expect(decodeBase64Sliced('AAAAA')).rejects.toThrow(/not base64/);
+  it('a length other than announced (dropped characters, garbage, too much) is an error; so is a length over the limit', () => {
+    expect(() => feed(new Base64Accumulator(bytes.length, 1e6), b64.slice(0, -8), 64)).toThrow(/announced/);
+    expect(() => feed(new Base64Accumulator(79, 1e6), `${b64.slice(0, 100)}!!!!`, 64)).toThrow(UserError);
+    expect(() => feed(new Base64Accumulator(100, 1e6), b64, 64)).toThrow(/more than the 100 bytes/);
+    expect(() => feed(new Base64Accumulator(undefined, 1000), b64, 64)).toThrow(/limit of 1000/);
+    expect(() => feed(new Base64Accumulator(undefined, 1e6), 'AAAAA', 64)).toThrow(/not base64/);
   });
 });
 

@@ -181,11 +181,14 @@ export function fits16(width: number, height: number, f: (x: number, y: number) 
   return Buffer.concat([header, data]);
 }
 
-export function blobMessage(file: Buffer, opts: { device?: string; format?: string; size?: number } = {}): string {
+export function blobMessage(file: Buffer, opts: { device?: string; format?: string; size?: number; corrupt?: boolean } = {}): string {
   const d = opts.device ?? DEV;
+  let b64 = file.toString('base64');
+  // lost characters in transit: 8 fewer, the rest intact
+  if (opts.corrupt) b64 = b64.slice(0, 40) + b64.slice(48);
   return `<setBLOBVector device="${d}" name="CCD1" state="Ok" timeout="60" timestamp="2026-12-01T22:36:24">
     <oneBLOB name="CCD1" size="${opts.size ?? file.length}" format="${opts.format ?? '.fits'}" len="${file.length}">
-${file.toString('base64')}
+${b64}
     </oneBLOB>
 </setBLOBVector>
 `;

@@ -134,7 +134,7 @@ describe('INDI frame source against a scripted server', () => {
     const { srv, frames, errors } = await setup({}, (s) => s.write(defineCcd()));
     await until(() => srv.sent('enableBLOB').length > 0, 5000, 'enableBLOB');
     const good = fits16(3, 3, ramp);
-    srv.write(blobMessage(good, { size: good.length + 30 }));
+    srv.write(blobMessage(good, { corrupt: true }));
     srv.write(blobMessage(Buffer.from('SIMPLE  =                    T')));
     srv.write(blobMessage(good));
     await until(() => frames.length === 1 && errors.length === 2, 5000, 'frame and faults');

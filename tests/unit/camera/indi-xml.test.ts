@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type IndiMessage, IndiProtocolError, IndiXmlStream, indiCommands } from '../../../src/camera/indi-xml.ts';
 import { blobMessage, defineCcd, fits16 } from './indi-fake-server.ts';
 
-function collect(limits = { maxBlobChars: 10_000_000 }) {
+function collect(limits = { maxBlobBytes: 10_000_000 }) {
   const msgs: IndiMessage[] = [];
   const s = new IndiXmlStream((m) => msgs.push(m), limits);
   return { s, msgs };
@@ -40,7 +40,8 @@ describe('INDI XML stream', () => {
     const blob = whole.msgs[6].members[0];
     expect(blob.tag).toBe('oneBLOB');
     expect(blob.attrs).toMatchObject({ name: 'CCD1', format: '.fits', size: String(file.length) });
-    expect(Buffer.from(blob.text, 'base64').equals(file)).toBe(true);
+    expect(blob.blob?.equals(file)).toBe(true);
+    expect(blob.text).toBe('');
     expect(whole.msgs[7].attrs.message).toMatch(/focal length/);
   });
 
@@ -75,11 +76,31 @@ describe('INDI XML stream', () => {
     expect(msgs).toHaveLength(1);
   });
 
-  it('refuses a BLOB larger than its limit before holding all of it', () => {
-    const { s } = collect({ maxBlobChars: 1000 });
-    s.write('<setBLOBVector device="d" name="CCD1"><oneBLOB name="CCD1" size="9999" format=".fits">');
+  it('skips a BLOB larger than its limit without holding its text, and goes on with the stream', () => {
+    const { s, msgs } = collect({ maxBlobBytes: 1000 });
+    s.write('<setBLOBVector device="d" name="CCD1"><oneBLOB name="CCD1" size="999999" len="999999" format=".fits">');
+    for (let i = 0; i < 100; i++) s.write('A'.repeat(10_000));
+    s.write('</oneBLOB></setBLOBVector><delProperty device="d"/>');
+    expect(msgs).toHaveLength(2);
+    expect(msgs[0].members[0].blob).toBeUndefined();
+    expect(msgs[0].members[0].blobError).toMatch(/999999 bytes exceeds the limit of 1000/);
+    expect(msgs[1].tag).toBe('delProperty');
+  });
+
+  it('a corrupt BLOB is an error of that BLOB only', () => {
+    const { s, msgs } = collect();
+    const file = fits16(4, 4, () => 5);
+    s.write(blobMessage(file, { size: file.length }).replace('len="', 'len="1'));
+    s.write(blobMessage(file));
+    expect(msgs[0].members[0].blobError).toMatch(/announced/);
+    expect(msgs[1].members[0].blob?.equals(file)).toBe(true);
+  });
+
+  it('refuses a non-BLOB message that never ends', () => {
+    const { s } = collect();
+    s.write('<setTextVector device="d" name="n"><oneText name="a">');
     expect(() => {
-      for (let i = 0; i < 100; i++) s.write('A'.repeat(1000));
+      for (let i = 0; i < 100; i++) s.write('x'.repeat(100_000));
     }).toThrow(/exceeds/);
   });
 
