@@ -2,14 +2,16 @@
  * How long an INDI frame holds the daemon's event loop. indiserver + indi_simulator_ccd run as
  * child processes with the simulated sensor set to SIZE (default 4056×3040, a Raspberry Pi HQ
  * camera; 16-bit FITS, ~33 MB of base64 per BLOB); rayleigh's INDI source takes FRAMES exposures
- * in active mode while the event loop's delay is sampled. Side by side: the same BLOB decoded the
- * naive way (one Buffer.from(base64) and one FITS conversion on the main thread).
+ * in active mode while the event loop's delay and the main thread's busy time are sampled. Side
+ * by side: the same BLOB decoded the naive way (one Buffer.from(base64) and one FITS conversion on
+ * the main thread, a single block). On a loaded machine delays include time the process waited
+ * for a core: the idle figure, taken just before in the same process, shows how much.
  *
  *   npx tsx bench/indi-decode.ts [--frames 5] [--width 4056] [--height 3040] [--json]
  */
 import { spawn } from 'node:child_process';
 import { createServer, connect as tcpConnect } from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { IndiFrameSource } from '../src/camera/indi.ts';
 import type { Frame } from '../src/camera/types.ts';
@@ -77,9 +79,11 @@ async function main(): Promise<void> {
     // the first frame starts the decode worker (tsx compiles it): not counted
     while (frames.length < 1 && errors.length < 20) await sleep(20);
     h.enable();
+    const elu0 = performance.eventLoopUtilization();
     const t0 = performance.now();
     while (frames.length < FRAMES + 1 && errors.length < 20) await sleep(20);
     const seconds = (performance.now() - t0) / 1000;
+    const elu = performance.eventLoopUtilization(elu0);
     h.disable();
     await src.stop();
     ctl.destroy();
@@ -103,6 +107,7 @@ async function main(): Promise<void> {
       blobMB: +(b64.length / 1e6).toFixed(1),
       frames: FRAMES,
       seconds: +seconds.toFixed(2),
+      mainThreadBusyMsPerFrame: +(elu.active / FRAMES).toFixed(1),
       eventLoopDelayMaxMs: +(h.max / 1e6).toFixed(1),
       eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(1),
       idleEventLoopDelayMaxMs: +(idle.max / 1e6).toFixed(1),
@@ -113,6 +118,7 @@ async function main(): Promise<void> {
     if (args.json) console.log(JSON.stringify(res));
     else {
       console.log(`INDI ${res.sensor} 16-bit FITS, ${res.blobMB} MB base64 per BLOB, ${FRAMES} frames in ${res.seconds} s`);
+      console.log(`  main thread busy (event-loop utilisation): ${res.mainThreadBusyMsPerFrame} ms per frame, spread over the transfer`);
       console.log(`  event-loop delay while receiving + decoding: max ${res.eventLoopDelayMaxMs} ms, p99 ${res.eventLoopDelayP99Ms} ms`);
       console.log(
         `  same process idle just before (machine load alone): max ${res.idleEventLoopDelayMaxMs} ms, p99 ${res.idleEventLoopDelayP99Ms} ms`,
