@@ -4,7 +4,7 @@
  * XPIXSZ/YPIXSZ, GAIN, OFFSET, DATE-OBS, INSTRUME, TELESCOP, OBJECT, FILTER, FRAME/IMAGETYP,
  * ROWORDER) and the common names other writers use for the same values.
  */
-import { FITS_STRUCTURAL, type FitsHeader, type FitsValue } from '../io/fits.ts';
+import { type FitsHeader, type FitsValue, isFitsStructural } from '../io/fits.ts';
 import type { FrameMeta } from './types.ts';
 
 function num(v: FitsValue | undefined): number | undefined {
@@ -42,7 +42,7 @@ export function frameMetaFromFits(h: FitsHeader): FrameMeta {
   set('filter', str(v.get('FILTER')));
   set('frameType', str(first('IMAGETYP', 'FRAME')));
   set('rowOrder', str(v.get('ROWORDER')));
-  meta.header = h.cards.filter((c) => !FITS_STRUCTURAL.has(c.key));
+  meta.header = h.cards.filter((c) => !isFitsStructural(c.key));
   return meta;
 }
 

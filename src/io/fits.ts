@@ -176,23 +176,32 @@ export function fitsCard(key: string, value?: FitsValue, comment?: string): stri
   return body.padEnd(CARD).slice(0, CARD);
 }
 
-/** Keywords that describe the data unit's layout: an encoder writes its own, never a copied one. */
-export const FITS_STRUCTURAL = new Set([
+const STRUCTURAL = new Set([
   'SIMPLE',
   'XTENSION',
   'BITPIX',
   'NAXIS',
-  'NAXIS1',
-  'NAXIS2',
-  'NAXIS3',
   'EXTEND',
   'BZERO',
   'BSCALE',
+  'BLANK',
   'PCOUNT',
   'GCOUNT',
   'TFIELDS',
+  'EXTNAME',
+  'CHECKSUM',
+  'DATASUM',
   'END',
 ]);
+const STRUCTURAL_INDEXED = /^(NAXIS|TTYPE|TFORM|TUNIT|TSCAL|TZERO|TNULL|TDISP|TDIM)\d+$/;
+
+/**
+ * Keywords that describe a data unit's layout (or checksum it): an encoder writes its own,
+ * never one copied from another file's header.
+ */
+export function isFitsStructural(key: string): boolean {
+  return STRUCTURAL.has(key) || STRUCTURAL_INDEXED.test(key);
+}
 
 /** header cards joined and padded to whole blocks */
 export function fitsHeaderBlock(cards: string[]): Buffer {
@@ -218,7 +227,7 @@ export function encodeFits(img: Image, bitpix: -32 | 16 = -32, opts: { extra?: F
   ];
   if (opts.extend) cards.push(fitsCard('EXTEND', true));
   if (bitpix === 16) cards.push(fitsCard('BZERO', 32768), fitsCard('BSCALE', 1));
-  for (const c of opts.extra ?? []) if (!FITS_STRUCTURAL.has(c.key)) cards.push(fitsCard(c.key, c.value, c.comment));
+  for (const c of opts.extra ?? []) if (!isFitsStructural(c.key)) cards.push(fitsCard(c.key, c.value, c.comment));
   const header = fitsHeaderBlock(cards);
   const bytesPer = Math.abs(bitpix) / 8;
   const dataBytes = Math.ceil((img.data.length * bytesPer) / FITS_BLOCK) * FITS_BLOCK;
@@ -230,4 +239,54 @@ export function encodeFits(img: Image, bitpix: -32 | 16 = -32, opts: { extra?: F
     else buf.writeInt16BE(Math.min(65535, Math.max(0, Math.round(img.data[i] || 0))) - 32768, o);
   }
   return buf;
+}
+
+export interface FitsTableColumn {
+  name: string;
+  unit?: string;
+  /** 'E' float32, 'D' float64, 'J' int32 (FITS Standard 4.0 §7.3.3.1, table 18) */
+  format: 'E' | 'D' | 'J';
+  values: ArrayLike<number>;
+}
+
+const TFORM_BYTES = { E: 4, D: 8, J: 4 } as const;
+
+/**
+ * A binary-table extension HDU (§7.3): one row per entry, fields big-endian in column order,
+ * the data unit zero-padded to whole blocks (§7.3.5).
+ */
+export function encodeFitsBinTable(columns: FitsTableColumn[], opts: { extname?: string; extra?: FitsCard[] } = {}): Buffer {
+  const rows = columns[0]?.values.length ?? 0;
+  for (const c of columns)
+    if (c.values.length !== rows) throw new Error(`FITS table column ${c.name} has ${c.values.length} rows, not ${rows}`);
+  const rowBytes = columns.reduce((n, c) => n + TFORM_BYTES[c.format], 0);
+  const cards = [
+    fitsCard('XTENSION', 'BINTABLE', 'binary table extension'),
+    fitsCard('BITPIX', 8),
+    fitsCard('NAXIS', 2),
+    fitsCard('NAXIS1', rowBytes, 'bytes per row'),
+    fitsCard('NAXIS2', rows, 'rows'),
+    fitsCard('PCOUNT', 0),
+    fitsCard('GCOUNT', 1),
+    fitsCard('TFIELDS', columns.length),
+  ];
+  columns.forEach((c, i) => {
+    cards.push(fitsCard(`TTYPE${i + 1}`, c.name), fitsCard(`TFORM${i + 1}`, `1${c.format}`));
+    if (c.unit) cards.push(fitsCard(`TUNIT${i + 1}`, c.unit));
+  });
+  if (opts.extname) cards.push(fitsCard('EXTNAME', opts.extname));
+  for (const c of opts.extra ?? []) if (!isFitsStructural(c.key)) cards.push(fitsCard(c.key, c.value, c.comment));
+  const header = fitsHeaderBlock(cards);
+  const data = Buffer.alloc(Math.ceil((rows * rowBytes) / FITS_BLOCK) * FITS_BLOCK);
+  let o = 0;
+  for (let r = 0; r < rows; r++) {
+    for (const c of columns) {
+      const v = c.values[r];
+      if (c.format === 'E') data.writeFloatBE(v, o);
+      else if (c.format === 'D') data.writeDoubleBE(v, o);
+      else data.writeInt32BE(v, o);
+      o += TFORM_BYTES[c.format];
+    }
+  }
+  return Buffer.concat([header, data]);
 }
