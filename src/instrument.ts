@@ -63,6 +63,7 @@ export async function openInstrument(settings: Settings, log: Logger, faults: Fa
         }
       : undefined,
     offset: twin ? () => twin.offsetPx() : undefined,
+    faults,
   });
   return {
     source,

@@ -12,7 +12,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { IndiCameraConfig } from '../config/camera.ts';
-import { DeviceFault } from '../hardware/faults.ts';
+import { DeviceFault, type FaultRegistry } from '../hardware/faults.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
@@ -52,6 +52,10 @@ export interface IndiSourceOptions {
   connectTimeoutMs?: number;
   /** active mode: an exposure not delivered within exposure + this is abandoned (fault) */
   exposureGraceMs?: number;
+  /** no usable device this long after connecting → a fault naming the devices the server has */
+  deviceTimeoutMs?: number;
+  /** faults are recorded here too, as device "camera" (the daemon's health reads it) */
+  faults?: FaultRegistry;
 }
 
 interface Property {
@@ -74,6 +78,7 @@ export class IndiFrameSource implements FrameSource {
   private socket: Socket | undefined;
   private link: IndiLink = 'stopped';
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private deviceTimer: NodeJS.Timeout | undefined;
   private activeTimer: NodeJS.Timeout | undefined;
   private connects = 0;
   /** device → property → cached values (non-BLOB) for the current connection */
@@ -203,6 +208,7 @@ export class IndiFrameSource implements FrameSource {
       this.log.info({ server: this.server }, 'indi: connected');
       socket.write(indiCommands.getProperties());
       if (this.cfg.device) this.enableBlobs(this.cfg.device);
+      this.armDeviceTimer();
     });
     socket.on('timeout', () => {
       if (this.socket !== socket) return;
@@ -242,7 +248,31 @@ export class IndiFrameSource implements FrameSource {
     });
   }
 
+  /** a misspelt device name would otherwise look like a camera nobody exposes */
+  private armDeviceTimer(): void {
+    if (this.deviceTimer) clearTimeout(this.deviceTimer);
+    this.deviceTimer = setTimeout(() => {
+      this.deviceTimer = undefined;
+      if (!this.running || this.link !== 'connected' || this.deviceReady()) return;
+      const seen = [...this.devices.keys()];
+      const list = seen.length
+        ? `devices there: ${seen.map((d) => `"${d}"`).join(', ')}`
+        : 'the server has no devices (no drivers running?)';
+      if (this.device)
+        this.report(
+          'device',
+          `INDI device "${this.device}" on ${this.server} is not ready (not connected, or no ${BLOB_PROPERTY} image property)`,
+        );
+      else if (this.cfg.device) this.report('device', `INDI device "${this.cfg.device}" not found on ${this.server}; ${list}`);
+      else this.report('device', `no INDI camera (CCD interface) on ${this.server}; ${list}`);
+      this.armDeviceTimer();
+    }, this.o.deviceTimeoutMs ?? 15_000);
+    this.deviceTimer.unref();
+  }
+
   private resetConnectionState(): void {
+    if (this.deviceTimer) clearTimeout(this.deviceTimer);
+    this.deviceTimer = undefined;
     this.devices = new Map();
     this.device = null;
     this.blobEnabledFor = new Set();
@@ -381,6 +411,7 @@ export class IndiFrameSource implements FrameSource {
         this.ourExposure = undefined;
         this.report('device', `INDI device "${dev}" disappeared from ${this.server}`);
         this.chooseDevice();
+        this.armDeviceTimer();
       }
       return;
     }
@@ -510,6 +541,7 @@ export class IndiFrameSource implements FrameSource {
     const key = `${operation}:${message}`;
     if (key !== this.lastFaultKey) this.log.warn({ err: err.message }, 'indi: fault');
     this.lastFaultKey = key;
+    this.o.faults?.record('camera', err);
     try {
       this.onError?.(err);
     } catch {

@@ -1,8 +1,9 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { IndiFrameSource } from '../../../src/camera/indi.ts';
+import { IndiFrameSource, type IndiSourceOptions } from '../../../src/camera/indi.ts';
 import type { Frame } from '../../../src/camera/types.ts';
 import { indiCameraSchema } from '../../../src/config/camera.ts';
+import { FaultRegistry } from '../../../src/hardware/faults.ts';
 import { blobMessage, defineCcd, exposureState, FakeIndiServer, fits16, until } from './indi-fake-server.ts';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -10,13 +11,13 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()?.();
 });
 
-async function setup(cfg: Record<string, unknown> = {}, onClient?: (s: Socket) => void) {
+async function setup(cfg: Record<string, unknown> = {}, onClient?: (s: Socket) => void, opts: IndiSourceOptions = {}) {
   const srv = new FakeIndiServer();
   if (onClient) srv.onClient = onClient;
   const port = await srv.listen();
   cleanups.push(() => srv.close());
   const config = indiCameraSchema.parse({ type: 'indi', port, ...cfg });
-  const src = new IndiFrameSource(config, { backoff: { initialMs: 20, maxMs: 100 } });
+  const src = new IndiFrameSource(config, { backoff: { initialMs: 20, maxMs: 100 }, ...opts });
   cleanups.push(() => src.stop());
   const frames: Frame[] = [];
   const errors: Error[] = [];
@@ -110,13 +111,25 @@ describe('INDI frame source against a scripted server', () => {
     expect(srv.sent('newNumberVector', 'CCD_EXPOSURE').length).toBe(before);
   });
 
-  it('refuses to expose into UPLOAD_MODE Local and says why', async () => {
-    const { srv, src, errors } = await setup({ mode: 'active', exposure: 0.1, fps: 50 }, (s) => s.write(defineCcd({ upload: 'LOCAL' })));
+  it('a device name the server does not have is a fault that lists the devices it does have', async () => {
+    const { errors, src } = await setup({ device: 'CCD Simulatr' }, (s) => s.write(defineCcd()), { deviceTimeoutMs: 50 });
+    await until(() => errors.length > 0, 5000, 'fault');
+    expect(errors[0].message).toMatch(/"CCD Simulatr" not found on 127\.0\.0\.1:\d+; devices there: "CCD Simulator"/);
+    expect(src.status()).toMatchObject({ link: 'connected', device: null, ready: false });
+  });
+
+  it('refuses to expose into UPLOAD_MODE Local and says why; the fault reaches the health registry as "camera"', async () => {
+    const faults = new FaultRegistry();
+    const { srv, src, errors } = await setup({ mode: 'active', exposure: 0.1, fps: 50 }, (s) => s.write(defineCcd({ upload: 'LOCAL' })), {
+      faults,
+    });
     await until(() => errors.length > 0, 5000, 'upload fault');
     expect(errors[0].message).toMatch(/UPLOAD_MODE Local.*Client or Both/);
     await new Promise((r) => setTimeout(r, 100));
     expect(srv.sent('newNumberVector', 'CCD_EXPOSURE')).toEqual([]);
     expect(src.status().fault).toMatch(/UPLOAD_MODE/);
+    expect(faults.snapshot().camera).toMatchObject({ lastOperation: 'indi upload mode' });
+    expect(faults.snapshot().camera.lastMessage).toMatch(/UPLOAD_MODE Local/);
   });
 
   it('compressed images get a clear error telling to turn compression off; the next plain FITS frame is taken', async () => {
