@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createServer, connect as tcpConnect } from 'node:net';
+import { loadavg } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { IndiFrameSource } from '../src/camera/indi.ts';
@@ -114,10 +115,12 @@ async function main(): Promise<void> {
       idleEventLoopDelayP99Ms: +(idle.percentile(99) / 1e6).toFixed(1),
       naiveMainThreadMsMedian: +naive[2].toFixed(1),
       dropped: src.status().dropped,
+      /** 1-minute load average when the run ended: delays on a shared machine follow it */
+      loadAverage: +loadavg()[0].toFixed(1),
     };
-    if (args.json) console.log(JSON.stringify(res));
+    if (args.json) console.log(JSON.stringify(res, null, 2));
     else {
-      console.log(`INDI ${res.sensor} 16-bit FITS, ${res.blobMB} MB base64 per BLOB, ${FRAMES} frames in ${res.seconds} s`);
+      console.log(`INDI ${res.sensor} 16-bit FITS, ${res.blobMB} MB base64 per BLOB, ${FRAMES} frames in ${res.seconds} s (load average ${res.loadAverage})`);
       console.log(`  main thread busy (event-loop utilisation): ${res.mainThreadBusyMsPerFrame} ms per frame, spread over the transfer`);
       console.log(`  event-loop delay while receiving + decoding: max ${res.eventLoopDelayMaxMs} ms, p99 ${res.eventLoopDelayP99Ms} ms`);
       console.log(
