@@ -120,7 +120,9 @@ async function main(): Promise<void> {
     };
     if (args.json) console.log(JSON.stringify(res, null, 2));
     else {
-      console.log(`INDI ${res.sensor} 16-bit FITS, ${res.blobMB} MB base64 per BLOB, ${FRAMES} frames in ${res.seconds} s (load average ${res.loadAverage})`);
+      console.log(
+        `INDI ${res.sensor} 16-bit FITS, ${res.blobMB} MB base64 per BLOB, ${FRAMES} frames in ${res.seconds} s (load average ${res.loadAverage})`,
+      );
       console.log(`  main thread busy (event-loop utilisation): ${res.mainThreadBusyMsPerFrame} ms per frame, spread over the transfer`);
       console.log(`  event-loop delay while receiving + decoding: max ${res.eventLoopDelayMaxMs} ms, p99 ${res.eventLoopDelayP99Ms} ms`);
       console.log(
