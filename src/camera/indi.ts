@@ -207,7 +207,11 @@ export class IndiFrameSource implements FrameSource {
       this.link = 'connected';
       this.log.info({ server: this.server }, 'indi: connected');
       socket.write(indiCommands.getProperties());
-      if (this.cfg.device) this.enableBlobs(this.cfg.device);
+      if (this.cfg.device) {
+        this.enableBlobs(this.cfg.device);
+        // with Only the server sends this device's images and nothing else: no definitions to wait for
+        if (this.cfg.blobMode === 'only') this.device = this.cfg.device;
+      }
       this.armDeviceTimer();
     });
     socket.on('timeout', () => {
@@ -431,6 +435,7 @@ export class IndiFrameSource implements FrameSource {
 
   private deviceReady(): boolean {
     if (!this.device) return false;
+    if (this.cfg.blobMode === 'only') return true;
     const props = this.devices.get(this.device);
     if (!props?.has(BLOB_PROPERTY)) return false;
     const conn = props.get('CONNECTION');

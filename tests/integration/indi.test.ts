@@ -184,6 +184,23 @@ describe.skipIf(!hasIndi)('INDI source against indiserver + indi_simulator_ccd',
     ekos.numbers('CCD_BINNING', { HOR_BIN: 1, VER_BIN: 1 });
   });
 
+  it('passive mode with blobMode only: the images arrive without any property traffic', async () => {
+    const ekos = new Ekos();
+    await ekos.connect(server.port);
+    cleanups.push(() => ekos.close());
+    ekos.switchOn('CONNECTION', 'CONNECT');
+    ekos.numbers('CCD_BINNING', { HOR_BIN: 4, VER_BIN: 4 });
+    const s = source({ mode: 'passive', blobMode: 'only' });
+    await s.start();
+    await until(() => s.src.status().link === 'connected', 10_000, 'connected');
+    // give indiserver the enableBLOB before the exposure ends
+    await new Promise((r) => setTimeout(r, 300));
+    ekos.numbers('CCD_EXPOSURE', { CCD_EXPOSURE_VALUE: 0.1 });
+    await until(() => s.frames.length === 1, 15_000, 'frame');
+    expect(s.frames[0].meta?.binning).toEqual({ x: 4, y: 4 });
+    ekos.numbers('CCD_BINNING', { HOR_BIN: 1, VER_BIN: 1 });
+  });
+
   it('indiserver killed and restarted mid-stream: the same source reconnects, re-enables BLOBs and streams again', async () => {
     const s = source({ mode: 'active', exposure: 0.1, fps: 10 });
     await s.start();
