@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { loadavg } from 'node:os';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { constants, monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { IndiFrameSource } from '../src/camera/indi.ts';
 import type { Frame } from '../src/camera/types.ts';
@@ -79,6 +79,15 @@ async function main(): Promise<void> {
     );
     // the first frame starts the decode worker (tsx compiles it): not counted
     while (frames.length < 1 && errors.length < 20) await sleep(20);
+    // garbage collections while streaming: the longest pause may be V8's, not ours
+    const gcs: Array<{ ms: number; major: boolean }> = [];
+    const gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+        gcs.push({ ms: e.duration, major: kind === constants.NODE_PERFORMANCE_GC_MAJOR });
+      }
+    });
+    gcObserver.observe({ entryTypes: ['gc'] });
     h.enable();
     const elu0 = performance.eventLoopUtilization();
     const t0 = performance.now();
@@ -86,6 +95,7 @@ async function main(): Promise<void> {
     const seconds = (performance.now() - t0) / 1000;
     const elu = performance.eventLoopUtilization(elu0);
     h.disable();
+    gcObserver.disconnect();
     await src.stop();
     ctl.destroy();
     if (frames.length < FRAMES + 1) throw new Error(`only ${frames.length} frames: ${errors.join('; ')}`);
@@ -113,6 +123,8 @@ async function main(): Promise<void> {
       eventLoopDelayP99Ms: +(h.percentile(99) / 1e6).toFixed(1),
       idleEventLoopDelayMaxMs: +(idle.max / 1e6).toFixed(1),
       idleEventLoopDelayP99Ms: +(idle.percentile(99) / 1e6).toFixed(1),
+      gcMaxPauseMs: +Math.max(0, ...gcs.map((g) => g.ms)).toFixed(1),
+      gcMajorCount: gcs.filter((g) => g.major).length,
       naiveMainThreadMsMedian: +naive[2].toFixed(1),
       dropped: src.status().dropped,
       /** 1-minute load average when the run ended: delays on a shared machine follow it */
@@ -128,6 +140,7 @@ async function main(): Promise<void> {
       console.log(
         `  same process idle just before (machine load alone): max ${res.idleEventLoopDelayMaxMs} ms, p99 ${res.idleEventLoopDelayP99Ms} ms`,
       );
+      console.log(`  garbage collection while streaming: longest pause ${res.gcMaxPauseMs} ms, ${res.gcMajorCount} major collections`);
       console.log(`  naive decode (Buffer.from + FITS conversion, main thread): ${res.naiveMainThreadMsMedian} ms per frame (median of 5)`);
     }
   } finally {

@@ -227,6 +227,15 @@ export class IndiFrameSource implements FrameSource {
         const why = err instanceof IndiProtocolError ? err.message : `INDI stream: ${(err as Error).message}`;
         this.report('stream', `${why}; dropping the connection to ${this.server}`);
         socket.destroy();
+        return;
+      }
+      // a BLOB arrives as hundreds of chunks that libuv may hand over back to back without
+      // running timers in between: give the loop a turn after each large one
+      if (chunk.length >= 16 * 1024) {
+        socket.pause();
+        setImmediate(() => {
+          if (this.socket === socket) socket.resume();
+        });
       }
     });
     socket.on('error', (err) => {
