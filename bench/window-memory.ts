@@ -49,4 +49,7 @@ for (const m of manifest.models) {
 const report = { measured: new Date().toISOString(), host: hostInfo(), rows };
 const out = arg('--json');
 if (out) writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-for (const r of rows) console.log(`${r.model} window ${r.window}²: base ${r.baseMB.toFixed(0)} MB, peak ${r.peakMB.toFixed(0)} MB, ${r.bytesPerPixel.toFixed(0)} B/px`);
+for (const r of rows)
+  console.log(
+    `${r.model} window ${r.window}²: base ${r.baseMB.toFixed(0)} MB, peak ${r.peakMB.toFixed(0)} MB, ${r.bytesPerPixel.toFixed(0)} B/px`,
+  );

@@ -25,7 +25,7 @@ export interface Instrument {
 
 export function cameraSize(s: Settings): { width: number; height: number } {
   const c = s.camera;
-  return c.type === 'file' ? { width: 0, height: 0 } : { width: c.width, height: c.height };
+  return c.type === 'file' || c.type === 'indi' ? { width: 0, height: 0 } : { width: c.width, height: c.height };
 }
 
 export async function openInstrument(settings: Settings, log: Logger, faults: FaultRegistry): Promise<Instrument> {
@@ -63,6 +63,7 @@ export async function openInstrument(settings: Settings, log: Logger, faults: Fa
         }
       : undefined,
     offset: twin ? () => twin.offsetPx() : undefined,
+    faults,
   });
   return {
     source,

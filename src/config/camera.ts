@@ -95,8 +95,44 @@ export const gstreamerCameraSchema = z.strictObject({
   stallTimeoutMs: z.number().int().min(100).default(5000),
 });
 
+/** An INDI client (Astroberry, StellarMate, Ekos rigs): frames are the CCD1 BLOBs of an indiserver device. */
+export const indiCameraSchema = z
+  .strictObject({
+    type: z.literal('indi'),
+    ...sensorWindowFields,
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(1).max(65535).default(7624),
+    /** INDI device name; absent → the first device with a CCD interface */
+    device: z.string().min(1).optional(),
+    /** passive: another client (Ekos) takes exposures, rayleigh listens; active: rayleigh exposes when nobody else does */
+    mode: z.enum(['passive', 'active']).default('passive'),
+    /** active mode: seconds per exposure (CCD_EXPOSURE) */
+    exposure: z.number().positive().max(3600).default(1),
+    /** active mode: exposures started per second at most */
+    fps: z.number().positive().max(100).default(1),
+    /** active mode: quiet time after another client's exposure before rayleigh exposes again */
+    yieldSeconds: z.number().min(0).max(3600).default(10),
+    /** active mode: connect the device (CONNECTION) when it is disconnected */
+    connect: z.boolean().default(true),
+    /** indiserver enableBLOB: Also (BLOBs and property updates) or Only (BLOBs only: passive mode) */
+    blobMode: z.enum(['also', 'only']).default('also'),
+    /** fault when the driver's UPLOAD_MODE keeps images on the INDI host (Local) */
+    uploadCheck: z.boolean().default(true),
+    /** BLOBs waiting to be decoded; more arriving drop the oldest (counted) */
+    queue: z.number().int().min(1).max(64).default(2),
+    /** largest image accepted, bytes (decoded FITS) */
+    maxBlobBytes: z
+      .number()
+      .int()
+      .min(2880)
+      .default(256 * 1024 * 1024),
+  })
+  .refine((c) => !(c.mode === 'active' && c.blobMode === 'only'), {
+    message: 'camera.blobMode "only" carries no property updates, so active mode cannot see the exposure state: use blobMode "also"',
+  });
+
 export const cameraSchema = z
-  .discriminatedUnion('type', [simCameraSchema, fileCameraSchema, rpicamCameraSchema, gstreamerCameraSchema])
+  .discriminatedUnion('type', [simCameraSchema, fileCameraSchema, rpicamCameraSchema, gstreamerCameraSchema, indiCameraSchema])
   .prefault({ type: 'sim' });
 
 export type CameraConfig = z.output<typeof cameraSchema>;
@@ -105,3 +141,4 @@ export type SimCameraConfig = z.output<typeof simCameraSchema>;
 export type FileCameraConfig = z.output<typeof fileCameraSchema>;
 export type RpicamCameraConfig = z.output<typeof rpicamCameraSchema>;
 export type GstreamerCameraConfig = z.output<typeof gstreamerCameraSchema>;
+export type IndiCameraConfig = z.output<typeof indiCameraSchema>;

@@ -79,7 +79,9 @@ describe('tile planning', () => {
     expect(tight.windowWidth * tight.windowHeight * 512).toBeLessThanOrEqual(64 * 2 ** 20);
     expect(tight.tiles.length).toBeGreaterThan(free.tiles.length);
     // window 0 is "never tile", budget or not
-    expect(planTiles(2048, 2048, { maxWindow: 0, halo: 70, multiple: 8, memoryBytes: 64 * 2 ** 20, bytesPerPixel: 512 }).tiles).toHaveLength(1);
+    expect(
+      planTiles(2048, 2048, { maxWindow: 0, halo: 70, multiple: 8, memoryBytes: 64 * 2 ** 20, bytesPerPixel: 512 }).tiles,
+    ).toHaveLength(1);
   });
 
   it('refuses a window too small for its halo', () => {
