@@ -105,6 +105,24 @@ export const resultMetaSchema = z.object({
       units: z.enum(['electrons', 'equivalent-photons']),
     })
     .optional(),
+  /** what the camera said about the frame (INDI: exposure, gain, binning, pixel size, DATE-OBS… from its FITS header) */
+  camera: z
+    .object({
+      device: z.string().optional(),
+      exposure: z.number().optional(),
+      gain: z.number().optional(),
+      offset: z.number().optional(),
+      binning: z.object({ x: z.number(), y: z.number() }).optional(),
+      pixelSize: z.object({ x: z.number(), y: z.number() }).optional(),
+      ccdTemperature: z.number().optional(),
+      dateObs: z.string().optional(),
+      telescope: z.string().optional(),
+      object: z.string().optional(),
+      filter: z.string().optional(),
+      frameType: z.string().optional(),
+      rowOrder: z.string().optional(),
+    })
+    .optional(),
   /** present when this frame's …/image was published (the PNG's tEXt "rayleigh" chunk carries the same seq) */
   image: imageInfoSchema.optional(),
   score: truthScoreSchema.optional(),
@@ -284,6 +302,11 @@ export function toResultMeta(r: FrameResult): ResultMeta {
     overhead: round(r.overhead, 1000),
   };
   if (r.image) meta.image = imageInfo(r.image);
+  if (r.camera) {
+    // the full header stays with the frame (FITS output); the meta carries the keys users query
+    const { header: _header, ...keys } = r.camera;
+    meta.camera = keys;
+  }
   if (r.ood) {
     const o = r.ood;
     const sig = (v: number | null) => (v === null ? null : sig4(v));

@@ -383,6 +383,7 @@ export class Pipeline {
       accumulated: out.accumulated,
       previews: out.previews,
       ood: out.ood,
+      camera: frame.meta,
     };
     if (out.ood) this.trackOutOfRange(out.ood.inRange, frame.seq, out.ood.flags);
     this.budget.spend(

@@ -37,6 +37,8 @@ export interface FrameResult {
   overhead: number;
   /** the frame's ground truth, when known (simulated, DMD) */
   truth?: Frame['truth'];
+  /** what the camera said about the frame (INDI: from its FITS header) */
+  camera?: Frame['meta'];
   /** the 16-bit result image (…/image), when the image schedule said it was due */
   image?: EncodedImage;
   /** the accumulated render of recent localisations (…/accumulated), when due */

@@ -314,6 +314,9 @@ describe.skipIf(!hasIndi)('rayleigh run with camera.type indi', () => {
       expect(m.source).toBe('indi');
       expect(m.input).toEqual({ width: 320, height: 256 });
       expect((m.output as { width: number }).width).toBeGreaterThan(320);
+      // the FITS header's facts travel with the result
+      expect(m.camera).toMatchObject({ exposure: 0.1, device: DEVICE });
+      expect(typeof (m.camera as { dateObs?: unknown }).dateObs).toBe('string');
     } finally {
       await d.stop();
     }
