@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,6 +86,9 @@ async function benchEngine(spec: EngineSpec, width: number, height: number, fram
   }
 }
 
+/** The glibc malloc setting the systemd unit runs the daemon with (see systemd/rayleigh.service). */
+export const SERVICE_GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=131072';
+
 /** "damn" or "damn@512" (tile.window 512) or "damn@0" (untiled). */
 interface EngineSpec {
   engine: string;
@@ -104,7 +107,9 @@ function runChild(engine: string, width: number, height: number, frames: number,
   const args = [bin, 'bench', '--child', engine, '--width', String(width), '--height', String(height), '--frames', String(frames)];
   if (config) args.push('--config', config);
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // measured as the service runs (systemd/rayleigh.service sets the same glibc tunable)
+    const env = { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? SERVICE_GLIBC_TUNABLES };
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -181,6 +186,15 @@ export function register(program: Command): void {
       if (width * height > 64e6) throw new UserError(`${width}×${height} is larger than any sensor this benchmarks (64 MP)`);
       if (o.child) {
         process.stdout.write(JSON.stringify(await benchEngine(parseEngineSpec(o.child), width, height, frames, o.config)));
+        return;
+      }
+      if (o.pipeline && process.env.GLIBC_TUNABLES === undefined) {
+        // glibc reads its tunables at process start: run the measured daemon in a child that has them
+        const r = spawnSync(process.execPath, process.argv.slice(1), {
+          stdio: 'inherit',
+          env: { ...process.env, GLIBC_TUNABLES: SERVICE_GLIBC_TUNABLES },
+        });
+        process.exitCode = r.status ?? 1;
         return;
       }
       if (o.pipeline) {
