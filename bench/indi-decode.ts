@@ -18,6 +18,7 @@ import { IndiFrameSource } from '../src/camera/indi.ts';
 import type { Frame } from '../src/camera/types.ts';
 import { indiCameraSchema } from '../src/config/camera.ts';
 import { decodeFitsWithHeader, encodeFits } from '../src/io/fits.ts';
+import { freePort } from '../src/net/free-port.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,15 +32,6 @@ const FRAMES = Number(args.frames);
 const W = Number(args.width);
 const H = Number(args.height);
 const DEVICE = 'CCD Simulator';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const a = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  if (!a || typeof a === 'string') throw new Error('no port');
-  return a.port;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -14,6 +14,7 @@ import mqtt from 'mqtt';
 import { parseSettings } from '../config/load.ts';
 import { startDaemon } from '../controller.ts';
 import { createLogger } from '../log.ts';
+import { freePort } from '../net/free-port.ts';
 import type { EngineBench } from './bench.ts';
 import { type HostInfo, hostInfo } from './bench-host.ts';
 
@@ -51,17 +52,6 @@ export interface PipelineBenchReport {
     sustainableFps: number;
   };
   ratios: { pipelineOverBare: number };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function startBroker(): Promise<{ url: string; kind: string; stop: () => Promise<void> }> {

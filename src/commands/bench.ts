@@ -222,7 +222,8 @@ export function register(program: Command): void {
       for (let k = 0; k < rounds; k++) {
         for (const e of engines) {
           if (!o.json) process.stderr.write(`bench ${e} (round ${k + 1}/${rounds})…\n`);
-          (runs[e] ??= []).push(await runChild(e, width, height, e.startsWith('rl') ? rlFrames : frames, o.config));
+          const r = await runChild(e, width, height, e.startsWith('rl') ? rlFrames : frames, o.config);
+          runs[e] = [...(runs[e] ?? []), r];
         }
       }
       // the median round per engine; every round is kept in the report

@@ -55,16 +55,9 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from '../../src/net/free-port.ts';
+
+export { freePort };
 
 async function waitForPort(port: number, timeoutMs: number, proc?: ChildProcess): Promise<void> {
   const end = Date.now() + timeoutMs;

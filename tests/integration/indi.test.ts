@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IndiFrameSource } from '../../src/camera/indi.ts';
 import type { Frame } from '../../src/camera/types.ts';
 import { indiCameraSchema } from '../../src/config/camera.ts';
+import { freePort } from '../../src/net/free-port.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -20,15 +21,6 @@ const root = join(import.meta.dirname, '..', '..');
 const DEVICE = 'CCD Simulator';
 const hasIndi = spawnSync('sh', ['-c', 'command -v indiserver && command -v indi_simulator_ccd']).status === 0;
 if (!hasIndi) console.warn('SKIP tests/integration/indi.test.ts: indiserver / indi_simulator_ccd not installed (apt-get install indi-bin)');
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const a = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  if (!a || typeof a === 'string') throw new Error('no port');
-  return a.port;
-}
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   const t0 = Date.now();
