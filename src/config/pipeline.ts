@@ -10,6 +10,21 @@ export const regionSchema = z.strictObject({
   height: z.number().int().min(1),
 });
 
+/** What bounds a published PNG: its longest edge, its bytes, and the part of the frame it covers. */
+const publishedImageFields = {
+  /** longest edge in pixels: the map is sum-binned by an integer factor to fit */
+  maxEdge: z.number().int().min(16).max(16384).default(1024),
+  /** PNG bytes at most; a bigger encode is binned 2× more until it fits */
+  maxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(393_216),
+  /** camera-pixel region; absent = the whole frame */
+  region: regionSchema.optional(),
+};
+
 export const pipelineSchema = z
   .strictObject({
     /** name used in result topics: …/result/<stream>/… */
@@ -44,17 +59,7 @@ export const pipelineSchema = z
         enabled: z.boolean().default(true),
         /** images per second at most (0 = never) */
         maxRate: z.number().min(0).max(30).default(1),
-        /** longest edge in pixels: the ×4 map is sum-binned by an integer factor to fit */
-        maxEdge: z.number().int().min(16).max(16384).default(1024),
-        /** PNG bytes at most; a bigger encode is binned 2× more until it fits */
-        maxBytes: z
-          .number()
-          .int()
-          .min(1024)
-          .max(64 * 1024 * 1024)
-          .default(393_216),
-        /** camera-pixel region of interest; absent = the whole frame */
-        region: regionSchema.optional(),
+        ...publishedImageFields,
       }),
     ).prefault({}),
     /** the accumulated render on …/result/<stream>/accumulated: recent localisations histogrammed */
@@ -69,14 +74,7 @@ export const pipelineSchema = z
         everyMs: z.number().int().min(100).max(3_600_000).default(5000),
         /** histogram bins per camera pixel (default: the model's scale) */
         binsPerPixel: z.number().int().min(1).max(16).optional(),
-        maxEdge: z.number().int().min(16).max(16384).default(1024),
-        maxBytes: z
-          .number()
-          .int()
-          .min(1024)
-          .max(64 * 1024 * 1024)
-          .default(393_216),
-        region: regionSchema.optional(),
+        ...publishedImageFields,
       }),
     ).prefault({}),
   })
