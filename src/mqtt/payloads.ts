@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BOOT_ID } from '../boot.ts';
 import { patternSpecSchema } from '../hardware/patterns.ts';
 import type { FrameResult } from '../pipeline/types.ts';
 
@@ -60,6 +61,11 @@ export type TruthScore = z.output<typeof truthScoreSchema>;
 export const resultMetaSchema = z.object({
   stream: z.string(),
   seq: z.number().int(),
+  /**
+   * this daemon process's boot id: a camera's seq starts again at 0 after a restart, so
+   * (boot, seq) names a frame uniquely across restarts
+   */
+  boot: z.string(),
   timestamp: z.number(),
   source: z.string(),
   model: z.object({ id: z.string(), fingerprint: z.string(), provider: z.string() }),
@@ -288,6 +294,7 @@ export function toResultMeta(r: FrameResult): ResultMeta {
   const meta: ResultMeta = {
     stream: r.stream,
     seq: r.seq,
+    boot: BOOT_ID,
     timestamp: r.timestamp,
     source: r.source,
     model: { id: r.model.id, fingerprint: r.model.fingerprint, provider: r.model.provider },

@@ -1,3 +1,4 @@
+import { BOOT_ID } from '../boot.ts';
 import type { Frame, FrameSource } from '../camera/types.ts';
 import type { Reconstructor } from '../inference/types.ts';
 import type { Logger } from '../log.ts';
@@ -305,7 +306,7 @@ export class Pipeline {
       sensor: this.opts.sensor,
       photometry: this.opts.photometry,
       postprocess: this.postprocessOptions,
-      tag: { stream: this.opts.stream, seq: frame.seq },
+      tag: { stream: this.opts.stream, seq: frame.seq, boot: BOOT_ID },
     };
     if (p.image.enabled && this.imageGate.due(now) && this.budget.has(p.image.maxBytes, now)) {
       job.image16 = { region: p.image.region, maxEdge: p.image.maxEdge, maxBytes: p.image.maxBytes };

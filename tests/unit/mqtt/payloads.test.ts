@@ -1,5 +1,6 @@
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
+import { BOOT_ID } from '../../../src/boot.ts';
 import { listToColumns } from '../../../src/inference/peaks.ts';
 import { readPngText, withPngText } from '../../../src/io/png.ts';
 import { commandParamSchemas, resultMetaSchema, scoreAgainstTruth, toResultMeta } from '../../../src/mqtt/payloads.ts';
@@ -21,6 +22,7 @@ describe('result meta', () => {
       model: { id: 'damn-int8', fingerprint: 'abc123', provider: 'cpu' },
       image: { encoding: 'png16', max: 1, bytes: r.image?.png.byteLength, width: 16, height: 16, bin: 1 },
       localizations: { count: 1, x: [1.5], y: [2.5], photons: [100], peak: [1] },
+      boot: BOOT_ID,
     });
     expect(meta.score).toBeUndefined();
   });

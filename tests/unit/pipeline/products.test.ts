@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { BOOT_ID } from '../../../src/boot.ts';
 import type { Frame, FrameSource, FrameSourceStats } from '../../../src/camera/types.ts';
 import { WorkerEngine } from '../../../src/inference/engine.ts';
 import { inThread } from '../../../src/inference/in-thread.ts';
@@ -140,7 +141,7 @@ describe('image products', () => {
     const withImage = results.filter((r) => r.image);
     expect(withImage).toHaveLength(1);
     const tag = JSON.parse(readPngText(withImage[0].image?.png as Uint8Array).rayleigh);
-    expect(tag).toMatchObject({ stream: 'cam', seq: 0, kind: 'image' });
+    expect(tag).toMatchObject({ stream: 'cam', seq: 0, boot: BOOT_ID, kind: 'image' });
   });
 
   it('bins a region of interest to the edge budget and skips images the byte budget has no room for', async () => {
