@@ -276,7 +276,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       log: log.child({ part: 'health' }),
       progress: () => {
         const s = pipeline.stats();
-        return { framesOut: s.framesOut, streaming: s.streaming };
+        return { framesOut: s.framesOut, streaming: s.streaming, frameMs: s.sustainableFps > 0 ? 1000 / s.sustainableFps : undefined };
       },
       pipeline: () => pipeline.stats(),
       devices: () => devicesFromFaults(faults.snapshot(), ['camera', ...(dmd ? ['dmd'] : []), ...(stage.stage ? ['stage'] : [])]),

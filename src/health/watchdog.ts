@@ -6,7 +6,15 @@ export interface WatchdogProgress {
   framesOut: number;
   /** true while the pipeline is meant to stream; false after a `stop` command */
   streaming: boolean;
+  /**
+   * how long one frame takes the engine at the current size (ms), when known: a 4056×3040 frame
+   * on a small board can take longer than `stallSeconds`, and that is not a wedge
+   */
+  frameMs?: number;
 }
+
+/** Frames a healthy pipeline may take between two completions before it counts as wedged. */
+const STALL_FRAMES = 3;
 
 export interface WatchdogOptions {
   notifier: Pick<Notifier, 'watchdog' | 'status'>;
@@ -72,7 +80,8 @@ export class Watchdog {
     this.wasStreaming = p.streaming;
 
     const idleMs = t - this.lastProgressAt;
-    if (p.streaming && idleMs >= this.opts.stallSeconds * 1000) return this.markStalled(idleMs);
+    const limitMs = Math.max(this.opts.stallSeconds * 1000, STALL_FRAMES * (p.frameMs ?? 0));
+    if (p.streaming && idleMs >= limitMs) return this.markStalled(idleMs);
 
     if (this.stalledNow) {
       this.stalledNow = false;

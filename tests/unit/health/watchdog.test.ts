@@ -75,6 +75,22 @@ describe('Watchdog', () => {
     expect(h.wd.tick()).toBe('stalled');
   });
 
+  it('gives a slow engine (sensor-sized frames on a small board) three frame times before calling it wedged', () => {
+    const h = harness(30);
+    h.progress.frameMs = 40_000;
+    h.wd.tick();
+    h.advance(90_000);
+    expect(h.wd.tick()).toBe('pet');
+    h.advance(31_000);
+    expect(h.wd.tick()).toBe('stalled');
+    h.progress.frameMs = undefined;
+    h.progress.framesOut++;
+    h.advance(1000);
+    expect(h.wd.tick()).toBe('pet');
+    h.advance(30_000);
+    expect(h.wd.tick()).toBe('stalled');
+  });
+
   it('treats a throwing progress probe as a stall', () => {
     const sent: string[] = [];
     const wd = new Watchdog({
