@@ -1,5 +1,6 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Command, Option } from 'commander';
@@ -8,6 +9,8 @@ import { UserError } from '../errors.ts';
 import { DAMN_CONDITIONS, TEST_SEED_BASE } from '../eval/conditions.ts';
 import { readManifest } from '../inference/manifest.ts';
 import { createReconstructor } from '../inference/registry.ts';
+import { readImage } from '../io/image-file.ts';
+import { encodeNpy } from '../io/npy.ts';
 import { createLogger } from '../log.ts';
 import type { Image } from '../optics/image.ts';
 import { Rng } from '../optics/random.ts';
@@ -48,14 +51,31 @@ export function benchFrames(width: number, height: number, n: number): Image[] {
   });
 }
 
+/** How many distinct frames a bench uses: large frames are slow to simulate, a few are enough. */
+function frameCount(width: number, height: number, frames: number): number {
+  return Math.min(frames, width * height > 4e6 ? 2 : 4);
+}
+
+/**
+ * The bench frames as .npy files, rendered once by the parent: simulating a 4056×3040 scene takes
+ * seconds and hundreds of MB of garbage, which must not count as an engine's time or peak RSS.
+ */
+function cachedFrames(width: number, height: number, n: number): string[] {
+  const dir = join(tmpdir(), 'rayleigh-bench-frames');
+  mkdirSync(dir, { recursive: true });
+  const files = Array.from({ length: n }, (_, i) => join(dir, `${width}x${height}-${i}.npy`));
+  const missing = files.filter((f) => !existsSync(f));
+  if (missing.length) benchFrames(width, height, n).forEach((img, i) => writeFileSync(files[i], encodeNpy(img)));
+  return files;
+}
+
 /** One engine in this process: warm-up, then `frames` sequential frames through the frame path. */
 async function benchEngine(spec: EngineSpec, width: number, height: number, frames: number, config?: string): Promise<EngineBench> {
   const settings = loadSettings(config);
   if (spec.window !== undefined) settings.inference.tile.window = spec.window;
   const r = await createReconstructor(spec.engine, settings, createLogger('warn'));
   try {
-    // large frames are slow to simulate; a few distinct ones are enough
-    const inputs = benchFrames(width, height, Math.min(frames, width * height > 4e6 ? 2 : 4));
+    const inputs = await Promise.all(cachedFrames(width, height, frameCount(width, height, frames)).map((f) => readImage(f)));
     const post = settings.pipeline.postprocess;
     const first = await r.process({ image: inputs[0], postprocess: post });
     const lat: number[] = [];
@@ -86,9 +106,6 @@ async function benchEngine(spec: EngineSpec, width: number, height: number, fram
   }
 }
 
-/** The glibc malloc setting the systemd unit runs the daemon with (see systemd/rayleigh.service). */
-export const SERVICE_GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=131072';
-
 /** "damn" or "damn@512" (tile.window 512) or "damn@0" (untiled). */
 interface EngineSpec {
   engine: string;
@@ -107,9 +124,7 @@ function runChild(engine: string, width: number, height: number, frames: number,
   const args = [bin, 'bench', '--child', engine, '--width', String(width), '--height', String(height), '--frames', String(frames)];
   if (config) args.push('--config', config);
   return new Promise((resolve, reject) => {
-    // measured as the service runs (systemd/rayleigh.service sets the same glibc tunable)
-    const env = { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? SERVICE_GLIBC_TUNABLES };
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -188,15 +203,6 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify(await benchEngine(parseEngineSpec(o.child), width, height, frames, o.config)));
         return;
       }
-      if (o.pipeline && process.env.GLIBC_TUNABLES === undefined) {
-        // glibc reads its tunables at process start: run the measured daemon in a child that has them
-        const r = spawnSync(process.execPath, process.argv.slice(1), {
-          stdio: 'inherit',
-          env: { ...process.env, GLIBC_TUNABLES: SERVICE_GLIBC_TUNABLES },
-        });
-        process.exitCode = r.status ?? 1;
-        return;
-      }
       if (o.pipeline) {
         const { benchPipeline, printPipeline } = await import('./bench-pipeline.ts');
         const report = await benchPipeline({
@@ -218,6 +224,7 @@ export function register(program: Command): void {
       const shipped = manifest.models.filter((m) => m.task === 'damn').map((m) => m.id);
       const engines = o.engines ? o.engines.split(',') : [...shipped, 'rl'];
       for (const e of engines) parseEngineSpec(e);
+      cachedFrames(width, height, frameCount(width, height, frames));
       const runs: Record<string, EngineBench[]> = {};
       for (let k = 0; k < rounds; k++) {
         for (const e of engines) {

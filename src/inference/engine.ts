@@ -99,7 +99,7 @@ export class WorkerEngine implements Reconstructor {
       threads: o.threads,
       inputName: e.input.name,
       outputName: e.output.name,
-      memoryArena: o.memoryArena ?? false,
+      memoryArena: o.memoryArena ?? true,
       scale: e.output.scale,
       tiling,
       batch: o.batch ?? 1,

@@ -83,6 +83,7 @@ export async function createReconstructor(
     provider: inf.provider,
     threads: inf.threads,
     tile: { window: inf.tile.window, memoryMB: inf.tile.memoryMB, halo: inf.tile.halo },
+    memoryArena: inf.memoryArena,
     batch: options.batch,
     log,
   });

@@ -55,7 +55,6 @@ describe('systemd/rayleigh.service', () => {
     expect(one('ConfigurationDirectory')).toBe('rayleigh');
     expect(one('ExecStart')).toBe('/usr/bin/node /opt/rayleigh/dist/cli.js run --config /etc/rayleigh/config.yaml');
     expect(d.get('Environment')).toContain('RAYLEIGH_STATE_DIR=/var/lib/rayleigh');
-    expect(d.get('Environment')).toContain('GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072');
     const rw = (d.get('ReadWritePaths') ?? []).join(' ').split(/\s+/);
     expect(rw).toEqual(expect.arrayContaining(['/var/lib/rayleigh', '-/sys/class/gpio']));
     const allow = d.get('DeviceAllow') ?? [];
