@@ -65,7 +65,10 @@ function cachedFrames(width: number, height: number, n: number): string[] {
   mkdirSync(dir, { recursive: true });
   const files = Array.from({ length: n }, (_, i) => join(dir, `${width}x${height}-${i}.npy`));
   const missing = files.filter((f) => !existsSync(f));
-  if (missing.length) benchFrames(width, height, n).forEach((img, i) => writeFileSync(files[i], encodeNpy(img)));
+  if (missing.length) {
+    const imgs = benchFrames(width, height, n);
+    for (let i = 0; i < n; i++) writeFileSync(files[i], encodeNpy(imgs[i]));
+  }
   return files;
 }
 
