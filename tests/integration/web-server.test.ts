@@ -125,7 +125,7 @@ describe('WebServer routes', () => {
     expect(prom.body.toString()).toMatch(/^rayleigh_frames_in_total 5$/m);
     const health = json(await raw(`${url}/api/health`));
     expect(health.deviceId).toBe('web01');
-    expect(health.model).toEqual({ id: 'damn-int8', hash: 'deadbeef', provider: 'cpu' });
+    expect(health.model).toMatchObject({ id: 'damn-int8', hash: 'deadbeef', provider: 'cpu', tiles: 1 });
     expect((health.frames as { out: number }).out).toBe(1);
     expect((await raw(`${url}/nope`)).status).toBe(404);
     expect((await raw(`${url}/api/health`, { method: 'PUT' })).status).toBe(405);

@@ -6,6 +6,7 @@ describe('camera.type indi settings', () => {
     const s = resolveSettings({ camera: { type: 'indi', host: 'astroberry.local', device: 'CCD Simulator' } }, {});
     expect(s.camera).toEqual({
       type: 'indi',
+      binning: 1,
       host: 'astroberry.local',
       port: 7624,
       device: 'CCD Simulator',
