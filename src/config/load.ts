@@ -154,10 +154,30 @@ export function formatZodError(err: z.ZodError, opts: FormatOptions = {}): strin
     .join('; ');
 }
 
+/** Meta bytes of one result besides its localisations (ids, sizes, timings, verdicts), with room. */
+const META_BASE_BYTES = 4096;
+/** Meta bytes per localisation at most (four rounded numbers and separators). */
+const META_BYTES_PER_LOCALIZATION = 48;
+
+/**
+ * The largest record one result can make: its meta with every localisation it may carry, plus the
+ * largest image it may carry. A spool smaller than that would refuse such results every time.
+ */
+export function largestResultBytes(s: Settings): number {
+  const image = s.pipeline.image.enabled ? s.pipeline.image.maxBytes : 0;
+  return META_BASE_BYTES + META_BYTES_PER_LOCALIZATION * s.pipeline.postprocess.maxLocalizations + image;
+}
+
 /** Validate a settings object (already merged); throws ConfigError naming the bad keys. */
 export function parseSettings(input: unknown, envSources?: readonly EnvSource[]): Settings {
   const r = settingsSchema.safeParse(input ?? {});
   if (!r.success) throw new ConfigError(`invalid configuration: ${formatZodError(r.error, { schema: settingsSchema, envSources })}`);
+  const need = largestResultBytes(r.data);
+  if (r.data.mqtt.spool.maxBytes < need) {
+    throw new ConfigError(
+      `invalid configuration: mqtt.spool.maxBytes: ${r.data.mqtt.spool.maxBytes} bytes cannot hold one result (up to ${need} bytes with pipeline.image.maxBytes ${r.data.pipeline.image.maxBytes} and pipeline.postprocess.maxLocalizations ${r.data.pipeline.postprocess.maxLocalizations}); raise it or lower those`,
+    );
+  }
   return r.data;
 }
 

@@ -63,3 +63,17 @@ describe('settings', () => {
     expect(envOverrides({ RAYLEIGH_WEB__PORT: '0', RAYLEIGH_X: 'ignored' })).toEqual({ web: { port: 0 } });
   });
 });
+
+describe('spool versus one result', () => {
+  it('refuses a spool that cannot hold the largest result the pipeline may publish', async () => {
+    const { parseSettings: parse, largestResultBytes } = await import('../../../src/config/load.ts');
+    const ok = parse({});
+    expect(ok.mqtt.spool.maxBytes).toBeGreaterThanOrEqual(largestResultBytes(ok));
+    const big = { pipeline: { image: { maxBytes: 2 * 1024 * 1024 } }, mqtt: { spool: { maxBytes: 2 * 1024 * 1024 } } };
+    expect(() => parse(big)).toThrow(
+      /mqtt\.spool\.maxBytes: 2097152 bytes cannot hold one result \(up to \d+ bytes with pipeline\.image\.maxBytes 2097152/,
+    );
+    // without images the same spool is enough
+    expect(parse({ ...big, pipeline: { image: { enabled: false, maxBytes: 2 * 1024 * 1024 } } }).mqtt.spool.maxBytes).toBe(2 * 1024 * 1024);
+  });
+});
