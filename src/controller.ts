@@ -280,6 +280,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       },
       pipeline: () => pipeline.stats(),
       devices: () => devicesFromFaults(faults.snapshot(), ['camera', ...(dmd ? ['dmd'] : []), ...(stage.stage ? ['stage'] : [])]),
+      commandCounters: () => mqtt.commands?.stats() ?? null,
       broker: () => {
         const pub = mqtt.publisher.stats();
         return brokerFromMqtt(mqtt.client.state(), pub.spool, pub);

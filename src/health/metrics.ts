@@ -90,6 +90,8 @@ export interface HealthPayload {
   devices: DeviceStatus[];
   broker: BrokerStatus | null;
   selfTest: SelfTestSummary | null;
+  /** the MQTT command queue: requests answered, failed, ignored (retained/empty), cancelled by an e-stop, overdue, and the e-stop latch */
+  commands: CommandCounters | null;
   process: {
     rssBytes: number;
     heapUsedBytes: number;
@@ -112,6 +114,7 @@ export interface MetricsOptions {
   devices?: () => DeviceStatus[];
   broker?: () => BrokerStatus | null;
   system?: () => SystemSnapshot | null;
+  commands?: () => CommandCounters | null;
   /** whether the pipeline is meant to be streaming (vs. stopped by a command) */
   streaming?: () => boolean;
   /**
@@ -119,6 +122,17 @@ export interface MetricsOptions {
    * their one owner, so health and /metrics always agree and frames in ≥ frames out
    */
   pipeline?: () => PipelineCounters;
+}
+
+export interface CommandCounters {
+  received: number;
+  ok: number;
+  errors: number;
+  ignored: number;
+  cancelled: number;
+  overdue: number;
+  queued: number;
+  estopped: boolean;
 }
 
 export interface PipelineCounters {
@@ -375,6 +389,7 @@ export class Metrics {
       devices: safeCall(this.opts.devices) ?? [],
       broker: safeCall(this.opts.broker) ?? null,
       selfTest: this.selfTestValue,
+      commands: safeCall(this.opts.commands) ?? null,
       process: {
         rssBytes: mem.rss,
         heapUsedBytes: mem.heapUsed,

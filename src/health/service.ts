@@ -2,7 +2,14 @@ import type { Settings } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { ResultSink } from '../pipeline/types.ts';
 import { type CommandHandler, WebServer } from '../web/server.ts';
-import { type BrokerStatus, type DeviceStatus, type HealthPayload, Metrics, type PipelineCounters } from './metrics.ts';
+import {
+  type BrokerStatus,
+  type CommandCounters,
+  type DeviceStatus,
+  type HealthPayload,
+  Metrics,
+  type PipelineCounters,
+} from './metrics.ts';
 import { SystemMonitor } from './system.ts';
 import { type Notifier, SystemdNotifier, watchdogIntervalMs } from './systemd-notify.ts';
 import { Watchdog, type WatchdogProgress } from './watchdog.ts';
@@ -16,6 +23,8 @@ export interface HealthDeps {
   pipeline?: () => PipelineCounters;
   devices?: () => DeviceStatus[];
   broker?: () => BrokerStatus | null;
+  /** the MQTT command queue's counters */
+  commandCounters?: () => CommandCounters | null;
   /** dashboard buttons (capture, selftest, start, stop) */
   commands: CommandHandler;
   /** called every health.interval with the payload for the retained …/health topic; must not throw */
@@ -73,6 +82,7 @@ async function startHealthParts(deps: HealthDeps, system: SystemMonitor): Promis
     deviceId: settings.device.id,
     devices: deps.devices,
     broker: deps.broker,
+    commands: deps.commandCounters,
     system: () => system.snapshot(),
     streaming,
     pipeline: deps.pipeline,

@@ -70,3 +70,16 @@ describe('Metrics reading the pipeline counters', () => {
     expect(s.latencyMs.total.count).toBe(1);
   });
 });
+
+describe('Metrics reading the command queue', () => {
+  it('puts cancelled, overdue and the e-stop latch into health', () => {
+    const c = { received: 9, ok: 5, errors: 1, ignored: 1, cancelled: 2, overdue: 1, queued: 0, estopped: true };
+    const m = new Metrics({ defaultMetrics: false, commands: () => c });
+    const s = m.snapshot();
+    m.close();
+    expect(s.commands).toEqual(c);
+    const none = new Metrics({ defaultMetrics: false });
+    expect(none.snapshot().commands).toBeNull();
+    none.close();
+  });
+});
