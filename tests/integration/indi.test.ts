@@ -38,6 +38,8 @@ class IndiServer {
   async start(): Promise<void> {
     const p = spawn('indiserver', ['-p', String(this.port), '-u', `/tmp/rayleigh-indi-${this.port}`, 'indi_simulator_ccd'], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      // its own process group, so nothing indiserver or its drivers signal can reach the test runner's
+      detached: true,
     });
     this.proc = p;
     p.stderr?.on('data', (d: Buffer) => {
