@@ -19,6 +19,9 @@ interface Exit {
 function runDaemon(config: string, onStarted?: (stop: () => void) => void): Promise<Exit> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(root, 'bin', 'rayleigh.mjs'), 'run', '--config', config], {
+      // its own process group: a failed start was seen (strace) to send SIGTERM to its whole group,
+      // kill(0), which took the test runner down with it; the cause is not found yet
+      detached: true,
       cwd: tmpdir(), // defaults must not depend on the current directory
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, RAYLEIGH_LOG__LEVEL: 'error' },
