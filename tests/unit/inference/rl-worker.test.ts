@@ -56,7 +56,8 @@ describe('Richardson–Lucy in a worker thread', () => {
       () => 'resolved',
       (e: Error) => e.message,
     );
-    await w.close();
+    // no grace: whatever is still pending is rejected at once rather than left waiting
+    await w.close(0);
     expect(await settled).toMatch(/closed/);
   });
 
