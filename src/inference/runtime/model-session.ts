@@ -45,3 +45,27 @@ export function checkWindowShape(data: Float32Array, n: number, h: number, w: nu
   }
   if (data.length !== n * h * w) throw new Error(`window batch has ${data.length} values, shape [${n},1,${h},${w}] needs ${n * h * w}`);
 }
+
+/** The little both onnxruntime packages' sessions and tensors have in common, for runWindows. */
+interface AnySession {
+  run(feeds: Record<string, unknown>, fetches: string[]): Promise<Record<string, { data: unknown; dispose(): void }>>;
+}
+type TensorCtor = new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
+
+/** One batch of n single-channel h×w windows through a session of either runtime. */
+export async function runWindows(
+  session: AnySession,
+  Tensor: TensorCtor,
+  names: { inputName: string; outputName: string },
+  data: Float32Array,
+  n: number,
+  h: number,
+  w: number,
+): Promise<Float32Array> {
+  checkWindowShape(data, n, h, w);
+  const result = await session.run({ [names.inputName]: new Tensor('float32', data, [n, 1, h, w]) }, [names.outputName]);
+  const out = result[names.outputName];
+  const values = out.data as Float32Array;
+  out.dispose();
+  return values;
+}

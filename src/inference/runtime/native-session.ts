@@ -4,7 +4,7 @@
  */
 import type { InferenceSession } from 'onnxruntime-node';
 import { type NativeProviderType, providerPlan } from '../providers.ts';
-import { checkWindowShape } from './model-session.ts';
+import { runWindows } from './model-session.ts';
 
 export interface NativeSessionOptions {
   provider: NativeProviderType;
@@ -55,14 +55,7 @@ export async function openNativeSession(
     const opened: OpenedNative = {
       provider: p.type,
       version: ort.env.versions.common ?? 'unknown',
-      async run(data, n, h, w) {
-        checkWindowShape(data, n, h, w);
-        const result = await session.run({ [o.inputName]: new ort.Tensor('float32', data, [n, 1, h, w]) }, [o.outputName]);
-        const out = result[o.outputName];
-        const values = out.data as Float32Array;
-        out.dispose();
-        return values;
-      },
+      run: (data, n, h, w) => runWindows(session, ort.Tensor, o, data, n, h, w),
       release: () => session.release(),
     };
     return { opened, fellBack };

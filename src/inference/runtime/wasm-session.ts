@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { checkWindowShape } from './model-session.ts';
+import { runWindows } from './model-session.ts';
 
 export interface WasmSessionOptions {
   threads: number;
@@ -56,14 +56,7 @@ export async function openWasmSession(model: Uint8Array, o: WasmSessionOptions):
     version: ort.env.versions.web ?? ort.env.versions.common,
     threads,
     note: threads === o.threads ? undefined : `wasm runs ${threads} thread${threads === 1 ? '' : 's'} (asked for ${o.threads})`,
-    async run(data, n, h, w) {
-      checkWindowShape(data, n, h, w);
-      const result = await session.run({ [o.inputName]: new ort.Tensor('float32', data, [n, 1, h, w]) }, [o.outputName]);
-      const out = result[o.outputName];
-      const values = out.data as Float32Array;
-      out.dispose();
-      return values;
-    },
+    run: (data, n, h, w) => runWindows(session, ort.Tensor, o, data, n, h, w),
     release: () => session.release(),
   };
 }
