@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
 import type { Image } from '../optics/image.ts';
+import { signalChild } from '../signal-child.ts';
 import { decodeYuv420Luma, yuv420Layout } from './raw-frames.ts';
 
 /*
@@ -70,7 +71,7 @@ export async function captureStill(input: StillOptions): Promise<Image> {
   let stderr = '';
   await new Promise<void>((resolve, reject) => {
     const child = spawn(o.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const timer = setTimeout(() => child.kill('SIGKILL'), o.timeoutMs + 30_000);
+    const timer = setTimeout(() => signalChild(child, 'SIGKILL'), o.timeoutMs + 30_000);
     child.stdout.on('data', (d: Buffer) => chunks.push(d));
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-500)));
     child.on('error', (err) => {

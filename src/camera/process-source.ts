@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import type { Image } from '../optics/image.ts';
+import { signalChild } from '../signal-child.ts';
 import { Backoff, type BackoffOptions } from './backoff.ts';
 import { FrameAssembler } from './raw-frames.ts';
 import type { Frame, FrameSource, FrameSourceStats } from './types.ts';
@@ -186,7 +187,7 @@ export class ProcessFrameSource implements FrameSource {
       this.fail(new Error(`${this.kind}: no frame for ${ms} ms; restarting ${this.o.command}`));
       const stalled = this.child;
       this.child = undefined;
-      stalled.kill('SIGKILL');
+      signalChild(stalled, 'SIGKILL');
       this.scheduleRestart();
     }, ms);
   }
@@ -222,14 +223,13 @@ export class ProcessFrameSource implements FrameSource {
     this.child = undefined;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        child.kill('SIGKILL');
-      }, 2000);
+      // a child that never started (spawn error) has nothing to wait for
+      if (!signalChild(child, 'SIGTERM')) return resolve();
+      const t = setTimeout(() => signalChild(child, 'SIGKILL'), 2000);
       child.once('exit', () => {
         clearTimeout(t);
         resolve();
       });
-      child.kill('SIGTERM');
     });
   }
 

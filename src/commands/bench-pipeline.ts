@@ -15,6 +15,7 @@ import { parseSettings } from '../config/load.ts';
 import { startDaemon } from '../controller.ts';
 import { createLogger } from '../log.ts';
 import { freePort } from '../net/free-port.ts';
+import { signalChild } from '../signal-child.ts';
 import type { EngineBench } from './bench.ts';
 import { type HostInfo, hostInfo } from './bench-host.ts';
 
@@ -63,8 +64,7 @@ async function startBroker(): Promise<{ url: string; kind: string; stop: () => P
     url: `mqtt://127.0.0.1:${port}`,
     kind: 'mosquitto',
     stop: async () => {
-      p.kill('SIGTERM');
-      await new Promise((r) => p.once('exit', r));
+      if (signalChild(p, 'SIGTERM')) await new Promise((r) => p.once('exit', r));
     },
   };
 }

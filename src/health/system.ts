@@ -1,8 +1,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../log.ts';
+import { signalChild } from '../signal-child.ts';
 
 /**
  * Board health from whatever the board offers: sysfs thermal zones everywhere, `vcgencmd` on a
@@ -177,6 +179,11 @@ export function parseTegrastatsLine(line: string): TegraStats | null {
   };
 }
 
+/** Jetson boards ship tegrastats here; elsewhere there is nothing to spawn */
+function defaultTegrastats(): string | null {
+  return existsSync('/usr/bin/tegrastats') ? '/usr/bin/tegrastats' : null;
+}
+
 export interface SystemMonitorOptions {
   /** prefix for /sys, for tests; default "/" */
   sysRoot?: string;
@@ -248,12 +255,12 @@ export class SystemMonitor {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    if (this.tegraChild && this.tegraChild.exitCode === null) this.tegraChild.kill('SIGTERM');
+    if (this.tegraChild) signalChild(this.tegraChild, 'SIGTERM');
     this.tegraChild = null;
   }
 
   private startTegrastats(): void {
-    const file = this.opts.tegrastats === undefined ? '/usr/bin/tegrastats' : this.opts.tegrastats;
+    const file = this.opts.tegrastats === undefined ? defaultTegrastats() : this.opts.tegrastats;
     if (!file) return;
     const interval = String(Math.max(100, Math.round(this.opts.intervalMs)));
     let child: ChildProcess;

@@ -19,8 +19,8 @@ interface Exit {
 function runDaemon(config: string, onStarted?: (stop: () => void) => void): Promise<Exit> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(root, 'bin', 'rayleigh.mjs'), 'run', '--config', config], {
-      // its own process group: a failed start was seen (strace) to send SIGTERM to its whole group,
-      // kill(0), which took the test runner down with it; the cause is not found yet
+      // its own process group, so that a signal to "the group" can end only the daemon: a failed
+      // start once sent kill(0, SIGTERM) by stopping a child whose spawn had failed (src/signal-child.ts)
       detached: true,
       cwd: tmpdir(), // defaults must not depend on the current directory
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { signalChild } from '../../signal-child.ts';
 import { PROBE_SIDE, probeModelBytes } from './probe-model.ts';
 
 export type NativeProbeResult =
@@ -102,7 +103,7 @@ export function runNativeProbe(o: NativeProbeOptions = {}): Promise<NativeProbeR
     });
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      signalChild(child, 'SIGKILL');
     }, o.timeoutMs ?? 60_000);
     child.on('error', (err) => {
       clearTimeout(timer);
