@@ -52,6 +52,18 @@ export interface DaemonOptions {
   writtenSettings?: Record<string, unknown>;
   /** called once the broker URL is known, before anything slower starts */
   onBroker?: (url: string, embedded: boolean) => void;
+  /**
+   * a stop asked for while starting (SIGTERM during boot): the start ends at its next step and
+   * closes what it opened (the stage parks, the DMD blanks) instead of finishing first
+   */
+  abort?: AbortSignal;
+}
+
+/** The start was abandoned because a stop was asked for while it ran. */
+export class StartAborted extends Error {
+  constructor() {
+    super('start abandoned: a stop was requested while starting');
+  }
 }
 
 /** Settings whose change set_config applies to the running daemon; anything else needs a restart. */
@@ -226,8 +238,12 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   started.add('mqtt', () => mqtt.stop());
   opts.onBroker?.(mqtt.url, mqtt.broker !== undefined);
 
+  const checkpoint = (): void => {
+    if (opts.abort?.aborted) throw new StartAborted();
+  };
   try {
     // 2. Devices.
+    checkpoint();
     instrument = await openInstrument(settings, log, faults);
     started.add('instrument', () => instrument.close());
     dmd = instrument.dmd;
@@ -235,6 +251,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     source = instrument.source;
 
     // 3. Model: fall back to Richardson–Lucy rather than refuse to run.
+    checkpoint();
     let recon: Reconstructor;
     try {
       recon = await createReconstructor(settings.inference.model, settings, log);
@@ -248,6 +265,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     log.info({ model: recon.id, provider: recon.provider, fingerprint: recon.fingerprint.slice(0, 16) }, 'reconstruction engine ready');
 
     // 4. Pipeline.
+    checkpoint();
     pipeline = new Pipeline({
       stream: settings.pipeline.stream,
       queueSize: settings.pipeline.queueSize,
@@ -271,6 +289,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     });
 
     // 5. Health, dashboard, watchdog.
+    checkpoint();
     health = await startHealth({
       settings,
       log: log.child({ part: 'health' }),
@@ -309,6 +328,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     pipeline.addSink(health.sink);
 
     started.add('pipeline', () => pipeline.stop({ drain: false }));
+    checkpoint();
     if (settings.pipeline.autostart) await pipeline.start(source);
     await health.ready(pipeline.streaming ? 'streaming' : 'idle');
   } catch (e) {

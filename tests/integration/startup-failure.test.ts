@@ -16,7 +16,12 @@ interface Exit {
 }
 
 /** `rayleigh run --config FILE`; a start that hangs is killed after 40 s (the test then fails). */
-function runDaemon(config: string, onStarted?: (stop: () => void) => void): Promise<Exit> {
+function runDaemon(
+  config: string,
+  onStarted?: (stop: () => void) => void,
+  onBroker?: (signal: (s: NodeJS.Signals) => void) => void,
+  logLevel = 'error',
+): Promise<Exit> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(root, 'bin', 'rayleigh.mjs'), 'run', '--config', config], {
       // its own process group, so that a signal to "the group" can end only the daemon: a failed
@@ -24,7 +29,7 @@ function runDaemon(config: string, onStarted?: (stop: () => void) => void): Prom
       detached: true,
       cwd: tmpdir(), // defaults must not depend on the current directory
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RAYLEIGH_LOG__LEVEL: 'error' },
+      env: { ...process.env, RAYLEIGH_LOG__LEVEL: logLevel },
     });
     let stderr = '';
     let stdout = '';
@@ -34,6 +39,11 @@ function runDaemon(config: string, onStarted?: (stop: () => void) => void): Prom
     child.stdout.on('data', (b: Buffer) => {
       stdout += b.toString();
       const url = /publishing to (mqtt:\/\/[^\s]+)/.exec(stdout)?.[1];
+      if (onBroker && url) {
+        const cb = onBroker;
+        onBroker = undefined;
+        cb((s) => child.kill(s));
+      }
       if (onStarted && url) {
         const cb = onStarted;
         onStarted = undefined;
@@ -81,6 +91,21 @@ describe('a daemon that cannot start exits non-zero with its error, leaving noth
     expect(r.signal, 'the daemon hung and was killed').toBeNull();
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/pipeline\.preprocess/);
+    expect(r.stderr).not.toMatch(LEFT_OPEN);
+  });
+
+  it('SIGTERM while starting (broker up, devices and model on their way) closes what started and exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rayleigh-start-'));
+    const r = await runDaemon(
+      config(dir, ['inference: { model: damn }', 'web: { port: 0 }']),
+      undefined,
+      (signal) => signal('SIGTERM'),
+      'info',
+    );
+    expect(r.signal, 'killed by the signal instead of stopping').toBeNull();
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/stopped while starting/);
+    expect(r.stderr).toMatch(/"step":"daemon".*shutdown step done/);
     expect(r.stderr).not.toMatch(LEFT_OPEN);
   });
 
