@@ -31,6 +31,12 @@ PUBLISHED = dict(psf="gauss,airy", psf_width="0.5623:17.78", photons="1:100000",
 # The conditions the product is judged on live in the middle of those ranges; a second stream
 # oversamples them so that capacity is not spent mostly on hopeless (1-photon) or extreme frames.
 FOCUSED = dict(psf="gauss,airy", psf_width="0.7:6", photons="200:50000", background="2:50", density="5:300")
+# Scenes as real cameras deliver them (issue #13): brightness spread within a frame, ADU frames
+# from sCMOS / EMCCD / astro-CMOS cameras, structured backgrounds, aberrated and elliptical PSFs,
+# undersampling down to 0.5 px. Same photon/background/density ranges as FOCUSED.
+REALISM = dict(psf="gauss,airy,pupil", psf_width="0.5:6", photons="200:50000", background="2:50", density="5:300",
+               brightness="equal,damn,wide", camera="ideal,scmos,emccd,cmos-astro",
+               background_structure="none,gradient,blobs,both", psf_ellipticity="1:2", aberration="0.05:0.3")
 
 # Held-out validation conditions (seeds below 1e6, disjoint from training seeds and from the
 # evaluation seeds >= 1e6).
@@ -42,6 +48,17 @@ VAL_CONDITIONS = {
     "sigma4": dict(psf="gauss", psf_width="4:4", photons="5000:5000", background="10:10", density="50:50"),
     "airy2": dict(psf="airy", psf_width="2:2", photons="5000:5000", background="10:10", density="50:50"),
     "photons500": dict(psf="gauss", psf_width="2:2", photons="500:500", background="10:10", density="50:50"),
+}
+# With --realism-weight the validation also holds the realistic scenes the product is judged on.
+VAL_REALISM = {
+    "default_damn": dict(psf="gauss", psf_width="2:2", photons="5000:5000", background="10:10", density="50:50",
+                         brightness="damn"),
+    "sparse_damn": dict(psf="gauss", psf_width="2:2", photons="5000:5000", background="10:10", density="10:10",
+                        brightness="damn"),
+    "aberrated": dict(psf="pupil", psf_width="2:2", photons="5000:5000", background="10:10", density="50:50",
+                      aberration="0.15:0.15"),
+    "emccd_wide": dict(psf="gauss", psf_width="1.5:1.5", photons="5000:5000", background="10:10", density="50:50",
+                       brightness="wide", camera="emccd"),
 }
 VAL_SEED_BASE = 900_000
 VAL_PER_CONDITION = 16
@@ -106,15 +123,16 @@ def maes(model: torch.nn.Module, frames: torch.Tensor, truths: torch.Tensor, sca
 
 
 def validation_set(path: Path, per_condition: int = VAL_PER_CONDITION, size: int = CROP,
-                   scale: int = SCALE) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+                   scale: int = SCALE, conditions: dict | None = None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """The held-out validation frames and truths per condition, simulated once and cached in `path`."""
+    conditions = VAL_CONDITIONS if conditions is None else conditions
     cached = np.load(path) if path.exists() else None
     if cached is not None and all(f"{k}_frames" in cached and len(cached[f"{k}_frames"]) == per_condition
                                   and cached[f"{k}_frames"].shape[-1] == size
-                                  and cached[f"{k}_truth"].shape[-1] == size * scale for k in VAL_CONDITIONS):
-        return {k: (torch.from_numpy(cached[f"{k}_frames"]), torch.from_numpy(cached[f"{k}_truth"])) for k in VAL_CONDITIONS}
+                                  and cached[f"{k}_truth"].shape[-1] == size * scale for k in conditions):
+        return {k: (torch.from_numpy(cached[f"{k}_frames"]), torch.from_numpy(cached[f"{k}_truth"])) for k in conditions}
     val = {}
-    for i, (name, cond) in enumerate(VAL_CONDITIONS.items()):
+    for i, (name, cond) in enumerate(conditions.items()):
         val[name] = to_tensors(collect(sim_args(VAL_SEED_BASE + i, size, scale, **cond), per_condition), scale)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **{f"{k}_frames": v[0].numpy() for k, v in val.items()},
@@ -133,6 +151,10 @@ def main() -> None:
     ap.add_argument("--w-mse", type=float, default=0.0)
     ap.add_argument("--w-ce", type=float, default=0.5, help="weight of the sub-pixel cross-entropy term")
     ap.add_argument("--focused-weight", type=float, default=0.6)
+    ap.add_argument("--realism-weight", type=float, default=0.0,
+                    help="share of a third stream of realistic scenes (REALISM); the other two share the rest")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from ckpt-dir/last.pt (weights, optimiser, step) on the same --steps schedule")
     ap.add_argument("--val-per-condition", type=int, default=VAL_PER_CONDITION)
     ap.add_argument("--val-every", type=int, default=200)
     ap.add_argument("--threads", type=int, default=2)
@@ -164,16 +186,25 @@ def main() -> None:
     log(f"model params={sum(p.numel() for p in model.parameters())} macs_per_input_px={macs:.0f} rf_radius_px={rf}")
     log(f"args {json.dumps({k: str(v) for k, v in vars(args).items()})}")
 
+    rest = 1.0 - args.realism_weight
+    # A resumed run must not replay the samples it already saw: its simulator seeds move on.
+    resumed = torch.load(args.ckpt_dir / "last.pt") if args.resume and (args.ckpt_dir / "last.pt").exists() else None
+    seed_shift = 1000 * (resumed["step"] if resumed else 0)
     streams = [
-        (sim_args(TRAIN_SEED_BASE + args.seed * 10 + 1, args.size, scale, **PUBLISHED), 1.0 - args.focused_weight),
-        (sim_args(TRAIN_SEED_BASE + args.seed * 10 + 2, args.size, scale, **FOCUSED), args.focused_weight),
+        (sim_args(TRAIN_SEED_BASE + args.seed * 10 + 1 + seed_shift, args.size, scale, **PUBLISHED),
+         rest * (1.0 - args.focused_weight)),
+        (sim_args(TRAIN_SEED_BASE + args.seed * 10 + 2 + seed_shift, args.size, scale, **FOCUSED), rest * args.focused_weight),
     ]
+    if args.realism_weight > 0:
+        streams.append((sim_args(TRAIN_SEED_BASE + args.seed * 10 + 3 + seed_shift, args.size, scale, **REALISM),
+                        args.realism_weight))
     for a, w in streams:
         log(f"stream w={w:.2f}: {' '.join(a[2:])}")
     buf = ReplayBuffer(streams, capacity=8192)
 
     val_path = args.ckpt_dir / "val.npz"
-    val = validation_set(val_path, args.val_per_condition, args.size, scale)
+    val = validation_set(val_path, args.val_per_condition, args.size, scale,
+                         {**VAL_CONDITIONS, **VAL_REALISM} if args.realism_weight > 0 else VAL_CONDITIONS)
     log(f"validation set: {len(val)} conditions x {args.val_per_condition} samples ({val_path})")
 
     while not buf.ready(args.batch):
@@ -188,6 +219,14 @@ def main() -> None:
     budget_s = args.minutes * 60
     best = float("inf")
     step = 0
+    if resumed is not None:
+        if not args.steps:
+            raise SystemExit("--resume needs the run's --steps (a wall-clock schedule cannot be continued)")
+        model.load_state_dict(resumed["model"])
+        opt.load_state_dict(resumed["opt"])
+        step = resumed["step"]
+        best = resumed.get("best", best)
+        log(f"resumed at step {step} of {args.steps} from {args.ckpt_dir / 'last.pt'}")
     ema = None
     last_ckpt = t_start
     t_log = time.time()
@@ -230,8 +269,9 @@ def main() -> None:
             if mean_fine < best:
                 best = mean_fine
                 torch.save(model.state_dict(), args.ckpt_dir / "best.pt")
-        if time.time() - last_ckpt > 300:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, args.ckpt_dir / "last.pt")
+        if time.time() - last_ckpt > 180:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "best": best},
+                       args.ckpt_dir / "last.pt")
             last_ckpt = time.time()
 
     model.eval()
