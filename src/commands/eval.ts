@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.ts';
 import { UserError } from '../errors.ts';
-import { DAMN_CONDITIONS, selectConditions } from '../eval/conditions.ts';
-import { type ConditionResult, DEFAULT_EVAL, evaluateDamn } from '../eval/damn.ts';
+import { DAMN_CONDITIONS, type EvalCondition, selectConditions } from '../eval/conditions.ts';
+import { type ConditionResult, DEFAULT_EVAL, type EvalOptions, evaluateDamn } from '../eval/damn.ts';
 import { MANIFEST_FILE, readManifest } from '../inference/manifest.ts';
 import { createReconstructor } from '../inference/registry.ts';
 import type { Reconstructor } from '../inference/types.ts';
@@ -21,6 +21,7 @@ interface EvalCli {
   conditions?: string;
   before?: string;
   from?: string;
+  baselinesFrom?: string;
   writeManifest?: boolean;
   config?: string;
 }
@@ -70,6 +71,47 @@ export function parseResultsJson(text: string, name: string): ConditionResult[] 
   const results = (raw as { results?: unknown }).results;
   if (!Array.isArray(results)) throw new UserError(`${name}: no "results" array (expected the output of rayleigh eval --json)`);
   return results as ConditionResult[];
+}
+
+/**
+ * RL and oracle figures of a saved run, usable only when that run drew the same test frames and
+ * trials: same seed, frame size, scale, samples, RL samples and iterations, oracle trials, and
+ * the same definition of every condition asked for now.
+ */
+export function baselinesFromJson(
+  text: string,
+  name: string,
+  now: Pick<EvalOptions, 'seed' | 'size' | 'scale' | 'samples' | 'rlSamples' | 'rlIterations' | 'oracleTrials'> & {
+    conditions: readonly EvalCondition[];
+  },
+): Map<string, ConditionResult> {
+  const results = parseResultsJson(text, name);
+  const saved = (JSON.parse(text) as { options?: Record<string, unknown> }).options;
+  if (!saved) throw new UserError(`${name}: no "options" (re-run rayleigh eval --json to record them)`);
+  for (const k of ['seed', 'size', 'scale', 'samples', 'rlSamples', 'rlIterations', 'oracleTrials'] as const) {
+    if (saved[k] !== now[k]) {
+      throw new UserError(`${name}: was run with ${k} ${String(saved[k])}, this run has ${now[k]}: its RL and oracle figures do not apply`);
+    }
+  }
+  const byName = new Map(results.map((r) => [r.condition.name, r]));
+  for (const c of now.conditions) {
+    const r = byName.get(c.name);
+    if (!r?.engines.rl) throw new UserError(`${name}: has no Richardson–Lucy figures for condition "${c.name}"`);
+    if (JSON.stringify(r.condition) !== JSON.stringify(c)) {
+      throw new UserError(`${name}: condition "${c.name}" is defined differently there: its figures do not apply`);
+    }
+  }
+  return byName;
+}
+
+async function readBaselines(path: string, now: Parameters<typeof baselinesFromJson>[2]): Promise<Map<string, ConditionResult>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  return baselinesFromJson(text, path, now);
 }
 
 /**
@@ -148,6 +190,10 @@ export function register(program: Command): void {
     )
     .option('--before <json>', 'a previous `eval --json` output: its INT8 figures become the "before" column of the summary table')
     .option('--from <json>', 'do not evaluate: print the tables of a saved `eval --json` output')
+    .option(
+      '--baselines-from <json>',
+      'reuse Richardson–Lucy and oracle figures of a saved `eval --json` run with the same seed, samples and trials (they do not depend on the models)',
+    )
     .option('--write-manifest', 'record the figures in models-int8/manifest.json')
     .option('--config <file>', 'settings file (inference section)')
     .action(async (o: EvalCli) => {
@@ -194,7 +240,8 @@ export function register(program: Command): void {
           conditions,
           onProgress: o.json ? undefined : (m: string) => process.stderr.write(`${m}\n`),
         };
-        const results = await evaluateDamn(models, opts);
+        const baselines = o.baselinesFrom ? await readBaselines(o.baselinesFrom, opts) : undefined;
+        const results = await evaluateDamn(models, { ...opts, baselines });
         const engines = [...ids, 'rl', 'raw'];
         if (o.json) process.stdout.write(`${JSON.stringify({ options: { ...opts, onProgress: undefined }, results }, null, 2)}\n`);
         else {
@@ -221,7 +268,7 @@ export function register(program: Command): void {
           for (const entry of raw.models) {
             if (!ids.includes(entry.id)) continue;
             entry.accuracy = {
-              command: `npx rayleigh eval --samples ${opts.samples} --rl-samples ${opts.rlSamples} --oracle-trials ${opts.oracleTrials} --seed ${opts.seed}`,
+              command: `npx rayleigh eval --samples ${opts.samples} --rl-samples ${opts.rlSamples} --oracle-trials ${opts.oracleTrials} --seed ${opts.seed}${o.baselinesFrom ? ` --baselines-from ${o.baselinesFrom}` : ''}`,
               measured: stamp,
               frame: `${opts.size}x${opts.size}`,
               metric: 'mean absolute error of unit-sum maps (fine = model grid, cam = camera grid); Jaccard at 0.5 camera px',

@@ -72,6 +72,12 @@ export interface EvalOptions {
   oracleTrials: number;
   rlIterations: number;
   conditions?: readonly EvalCondition[];
+  /**
+   * Richardson–Lucy and oracle scores per condition name from an earlier run on the same seeds,
+   * samples and trials (they do not depend on the models): reused instead of recomputed, which
+   * is most of an evaluation's time (RL ~6 s per 64×64 frame).
+   */
+  baselines?: ReadonlyMap<string, Pick<ConditionResult, 'engines' | 'oracle'>>;
   onProgress?: (msg: string) => void;
 }
 
@@ -250,6 +256,7 @@ export async function evaluateDamn(models: MapEngine[], o: EvalOptions): Promise
     const rlOpts = { scale: o.scale, iterations: o.rlIterations, tolerance: 0 };
     const fixedRl = c.isolated ? null : new RichardsonLucy(c.psf, rlOpts);
     const block = c.seedIndex ?? ci;
+    const reused = o.baselines?.get(c.name);
     for (let i = 0; i < o.samples; i++) {
       const s = drawTestSample(c, o.size, o.scale, o.seed + block * 100_000 + i);
       acc.raw.add(normaliseUnitSum(s.frame), s, o.scale, 0);
@@ -258,7 +265,7 @@ export async function evaluateDamn(models: MapEngine[], o: EvalOptions): Promise
         const out = await m.reconstruct(s.frame);
         acc[m.id].add(out, s, o.scale, (performance.now() - t) / 1000);
       }
-      if (i < o.rlSamples) {
+      if (i < o.rlSamples && !reused) {
         const rl = fixedRl ?? new RichardsonLucy(s.psf, rlOpts);
         const t = performance.now();
         const out = await rl.reconstruct(s.electrons);
@@ -267,9 +274,10 @@ export async function evaluateDamn(models: MapEngine[], o: EvalOptions): Promise
     }
     const engines: Record<string, EngineScore> = {};
     for (const [k, a] of Object.entries(acc)) engines[k] = a.score();
-    let oracle: OracleScore | undefined;
+    if (reused) engines.rl = reused.engines.rl;
+    let oracle: OracleScore | undefined = reused?.oracle;
     // isolated scenes have a per-frame PSF and photons: the CRLB is their reference instead
-    if (o.oracleTrials > 0 && !c.isolated) {
+    if (!reused && o.oracleTrials > 0 && !c.isolated) {
       const r = idealSubpixel(c, { trials: o.oracleTrials, seed: o.seed + block, scale: o.scale, neighbours: true });
       oracle = {
         accuracy: r.accuracy,

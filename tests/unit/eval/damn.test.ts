@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatTable } from '../../../src/commands/eval.ts';
+import { baselinesFromJson, formatTable } from '../../../src/commands/eval.ts';
 import { DAMN_CONDITIONS } from '../../../src/eval/conditions.ts';
 import { DEFAULT_EVAL, drawTestSample, evaluateDamn } from '../../../src/eval/damn.ts';
 import type { MapEngine } from '../../../src/inference/types.ts';
@@ -59,6 +59,33 @@ describe('evaluateDamn', () => {
     const table = formatTable([r], ['perfect', 'rl']);
     expect(table.split('\n')[0]).toContain('oracle MAE fine');
     expect(table.split('\n')[2]).toContain(r.oracle ? r.oracle.maeFine.toExponential(2) : 'missing');
+  }, 60_000);
+
+  it('reuses the RL and oracle figures of a run on the same frames, and refuses those of any other run', async () => {
+    const first = await evaluateDamn([], opts);
+    const saved = JSON.stringify({ options: { ...opts, onProgress: undefined }, results: first });
+    const baselines = baselinesFromJson(saved, 'first.json', opts);
+    const [again] = await evaluateDamn([], { ...opts, baselines });
+    expect(again.engines.rl).toEqual(first[0].engines.rl);
+    expect(again.oracle).toEqual(first[0].oracle);
+    // what is always recomputed still is: the raw frame's score on the same frames
+    expect(again.engines.raw.maeFine).toBe(first[0].engines.raw.maeFine);
+    // RL really was skipped: its recorded seconds are the first run's, not measured again
+    expect(again.engines.rl.secondsPerFrame).toBe(first[0].engines.rl.secondsPerFrame);
+
+    expect(() => baselinesFromJson(saved, 'first.json', { ...opts, seed: opts.seed + 1 })).toThrow(/seed/);
+    expect(() => baselinesFromJson(saved, 'first.json', { ...opts, rlSamples: 2 })).toThrow(/rlSamples/);
+    const other = DAMN_CONDITIONS.find((c) => c.name === 'default');
+    if (!other) throw new Error('no default condition');
+    expect(() => baselinesFromJson(saved, 'first.json', { ...opts, conditions: [other] })).toThrow(
+      /no Richardson–Lucy figures for condition "default"/,
+    );
+    const redefined = JSON.stringify({
+      options: { ...opts, onProgress: undefined },
+      results: [{ ...first[0], condition: { ...first[0].condition, density: 11 } }],
+    });
+    expect(() => baselinesFromJson(redefined, 'r.json', opts)).toThrow(/defined differently/);
+    expect(() => baselinesFromJson('{"results": []}', 'x.json', opts)).toThrow(/no "options"/);
   }, 60_000);
 
   it('skips the oracle when asked', async () => {
