@@ -62,6 +62,8 @@ stage "$ROOT/training" stage4 420 stage3 --lr 1e-3 --focused-weight 0.6 --seed 4
 stage "$ROOT/training" stage5 11669 stage4 --lr 1e-3 --focused-weight 0.6 --seed 5 --val-every 400
 stage "$ROOT/training" stage6 9259 stage5 --lr 5e-4 --focused-weight 0.8 --seed 6 --val-every 400
 stage "$ROOT/training" stage7 32048 stage6 --lr 3e-4 --focused-weight 0.8 --seed 7 --val-every 400
+# damn-realism: stage 7 fine-tuned with 60 % realistic scenes (exported next to damn below)
+stage "$ROOT/training" stage8 3000 stage7 --lr 3e-4 --focused-weight 0.8 --realism-weight 0.6 --seed 8 --val-every 300
 
 echo "reproduce: export, quantize, evaluate" >&2
 MODELS="$OUT/models"
@@ -69,6 +71,9 @@ mkdir -p "$MODELS"
 "$PY" training/export.py --weights "$OUT/stage7.pt" --out "$MODELS/damn-fp32.onnx" --val-cache "$OUT/val.npz" >"$OUT/export.log" 2>&1
 npx rayleigh quantize --model "$MODELS/damn-fp32.onnx" --calibration calibration/damn-sim --out "$MODELS/damn-int8.onnx" \
   --method mse --exclude /mass/Conv,/enc0/enc0.0/Conv,/enc0/enc0.2/Conv >"$OUT/quantize.log" 2>&1
+"$PY" training/export.py --weights "$OUT/stage8.pt" --out "$MODELS/damn-realism-fp32.onnx" --val-cache "$OUT/val.npz" >"$OUT/export-realism.log" 2>&1
+npx rayleigh quantize --model "$MODELS/damn-realism-fp32.onnx" --calibration calibration/damn-sim --out "$MODELS/damn-realism-int8.onnx" \
+  --method mse --exclude /mass/Conv,/enc0/enc0.0/Conv,/enc0/enc0.2/Conv >"$OUT/quantize-realism.log" 2>&1
 # the shipped manifest with these files' hashes, so eval loads them exactly as the daemon would
 "$PY" - "$ROOT/models-int8/manifest.json" "$MODELS" <<'PY'
 import hashlib, json, sys

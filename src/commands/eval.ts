@@ -20,6 +20,7 @@ interface EvalCli {
   seed: string;
   conditions?: string;
   before?: string;
+  beforeModel?: string;
   from?: string;
   baselinesFrom?: string;
   writeManifest?: boolean;
@@ -119,7 +120,13 @@ async function readBaselines(path: string, now: Parameters<typeof baselinesFromJ
  * oracle; Jaccard; localisation RMSE and RMSE/CRLB of isolated emitters; and, where a previous
  * run has the condition, its INT8 figures as the "before" column.
  */
-export function formatSummary(results: ConditionResult[], int8: string, fp32: string | null, before?: BeforeTable): string {
+export function formatSummary(
+  results: ConditionResult[],
+  int8: string,
+  fp32: string | null,
+  before?: BeforeTable,
+  beforeModel = int8,
+): string {
   const head = [
     'condition',
     'INT8 fine',
@@ -137,7 +144,7 @@ export function formatSummary(results: ConditionResult[], int8: string, fp32: st
     'RMSE px INT8 / RL',
     'isolated: n, RMSE px, CRLB px, RMSE/CRLB (INT8)',
   ];
-  if (before) head.push('before: INT8 fine / cam / Jaccard');
+  if (before) head.push(beforeModel === int8 ? 'before: INT8 fine / cam / Jaccard' : `${beforeModel}: INT8 fine / cam / Jaccard`);
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const r of results) {
     const e = r.engines;
@@ -161,7 +168,7 @@ export function formatSummary(results: ConditionResult[], int8: string, fp32: st
       m && m.isolatedMatched > 0 ? `${m.isolatedMatched}, ${f3(m.isolatedRmse)}, ${f3(m.crlb)}, ${f2(m.rmseOverCrlb)}` : '-',
     ];
     if (before) {
-      const b = before.get(r.condition.name)?.engines[int8];
+      const b = before.get(r.condition.name)?.engines[beforeModel];
       c.push(b ? `${fmt(b.maeFine)} / ${fmt(b.maeCamera)} / ${b.jaccard.toFixed(2)}` : '-');
     }
     lines.push(`| ${c.join(' | ')} |`);
@@ -189,6 +196,7 @@ export function register(program: Command): void {
       `comma list of conditions or groups (equal, spread, realism, isolated, all; default all): ${DAMN_CONDITIONS.map((c) => c.name).join(',')}`,
     )
     .option('--before <json>', 'a previous `eval --json` output: its INT8 figures become the "before" column of the summary table')
+    .option('--before-model <id>', 'with --before: the model of that run to compare with (default: the same id)')
     .option('--from <json>', 'do not evaluate: print the tables of a saved `eval --json` output')
     .option(
       '--baselines-from <json>',
@@ -213,7 +221,7 @@ export function register(program: Command): void {
         const names = Object.keys(saved[0]?.engines ?? {}).filter((k) => k !== 'rl' && k !== 'raw');
         const int8 = names.find((n) => !n.endsWith('fp32')) ?? names[0];
         const fp32 = names.find((n) => n.endsWith('fp32')) ?? null;
-        process.stdout.write(`${formatSummary(saved, int8, fp32, before)}\n`);
+        process.stdout.write(`${formatSummary(saved, int8, fp32, before, o.beforeModel)}\n`);
         return;
       }
       const settings = loadSettings(o.config);
@@ -247,7 +255,10 @@ export function register(program: Command): void {
         else {
           process.stdout.write(`${formatTable(results, engines)}\n\n`);
           const int8 = ids.find((i) => !i.endsWith('fp32'));
-          if (int8) process.stdout.write(`${formatSummary(results, int8, ids.find((i) => i.endsWith('fp32')) ?? null, before)}\n\n`);
+          if (int8) {
+            const fp32 = ids.find((i) => i.endsWith('fp32')) ?? null;
+            process.stdout.write(`${formatSummary(results, int8, fp32, before, o.beforeModel)}\n\n`);
+          }
           for (const id of ids) {
             const ratios = results.map((r) => r.engines[id].maeFine / r.engines.rl.maeFine);
             process.stdout.write(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { baselinesFromJson, formatTable } from '../../../src/commands/eval.ts';
+import { baselinesFromJson, formatSummary, formatTable } from '../../../src/commands/eval.ts';
 import { DAMN_CONDITIONS } from '../../../src/eval/conditions.ts';
 import { DEFAULT_EVAL, drawTestSample, evaluateDamn } from '../../../src/eval/damn.ts';
 import type { MapEngine } from '../../../src/inference/types.ts';
@@ -92,5 +92,17 @@ describe('evaluateDamn', () => {
     const [r] = await evaluateDamn([], { ...opts, samples: 1, oracleTrials: 0 });
     expect(r.oracle).toBeUndefined();
     expect(formatTable([r], ['rl'])).not.toContain('oracle');
+  }, 60_000);
+
+  it('compares with another model of a saved run when told which', async () => {
+    const [r] = await evaluateDamn([], { ...opts, samples: 1, rlSamples: 1, oracleTrials: 0 });
+    const score = (maeFine: number) => ({ ...r.engines.raw, maeFine });
+    const now = { ...r, engines: { ...r.engines, 'new-int8': score(1e-5) } };
+    const then = new Map([[r.condition.name, { ...r, engines: { ...r.engines, old: score(2e-5) } }]]);
+    const table = formatSummary([now], 'new-int8', null, then, 'old').split('\n');
+    expect(table[0]).toContain('old: INT8 fine / cam / Jaccard');
+    expect(table[2]).toContain('2.00e-5 /');
+    // without the name the column looks for the same model there, and has nothing
+    expect(formatSummary([now], 'new-int8', null, then).split('\n')[2].endsWith('| - |')).toBe(true);
   }, 60_000);
 });
