@@ -19,16 +19,17 @@ import { readImage } from './io/image-file.ts';
 import type { Logger } from './log.ts';
 import type { MqttStack } from './mqtt/index.ts';
 import { type DeviceApi, redactMqttConfig, type SetConfigResult, startMqtt } from './mqtt/index.ts';
-import type { CommandParams } from './mqtt/payloads.ts';
+import { type CommandParams, commandParamSchemas, toAccumulatedMeta } from './mqtt/payloads.ts';
 import { type ImageProducts, Pipeline } from './pipeline/pipeline.ts';
 import type { Calibration } from './pipeline/preprocess.ts';
 import { checkCalibration } from './pipeline/preprocess.ts';
 import { runSelfTest, SELFTEST_DEFAULTS } from './selftest.ts';
 import { modelStartError, StartedParts } from './startup.ts';
+import { type CommandHandler, startDashboard, type WebServer } from './web/server.ts';
 
 /**
  * The daemon: wires independent parts, each with its own start/stop, in this order —
- * MQTT (so the broker URL is known and announced first), devices, model, pipeline, health.
+ * MQTT (so the broker URL is known and announced first), devices, model, pipeline, health, dashboard.
  * Nothing here knows a protocol; it only routes commands to the part that owns them.
  */
 export interface Daemon {
@@ -105,6 +106,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   let source: FrameSource;
   let pipeline: Pipeline;
   let health: HealthServices;
+  let web: WebServer | null = null;
   let mqtt: MqttStack;
   let dmdTimer: NodeJS.Timeout | null = null;
 
@@ -178,6 +180,13 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       await pipeline.stop({ drain: true });
       return { streaming: false };
     },
+    async renderAccumulated(p, ctx) {
+      if (!pipeline.streaming) throw new UserError("not streaming: the accumulated render is made by the stream's next frame (send start first)");
+      const { stream: _stream, ...request } = p;
+      const r = await pipeline.requestAccumulated(request, ctx?.signal);
+      const meta = toAccumulatedMeta(r);
+      return { topic: mqtt.client.topics.resultAccumulated(r.stream), ...meta };
+    },
     async dmdShow(p, ctx) {
       const d = requireDmd();
       if (dmdTimer) clearTimeout(dmdTimer);
@@ -218,6 +227,28 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       setTimeout(() => events.emit('restart'), p.delayMs).unref();
       return { restartingInMs: p.delayMs };
     },
+  };
+
+  /** The dashboard's buttons: the same handlers as the MQTT commands, the harmless ones only. */
+  const dashboardCommand: CommandHandler = async (name, args) => {
+    const signal = AbortSignal.timeout(current.mqtt.commands.timeoutMs);
+    switch (name) {
+      case 'capture':
+        return api.capture({ count: 1 }, { signal });
+      case 'selftest':
+        // the dashboard's self-test lights the DMD: it obeys the MQTT e-stop latch too
+        if (mqtt.commands?.stats().estopped) throw new UserError('emergency stop is latched: send estop_reset first');
+        return api.selftest({ patterns: SELFTEST_DEFAULTS.patterns }, { signal });
+      case 'start':
+        return api.start({}, { signal });
+      case 'stop':
+        return api.stop({}, { signal });
+      case 'render_accumulated': {
+        const p = commandParamSchemas.render_accumulated.safeParse(args);
+        if (!p.success) throw new UserError(`invalid parameters for render_accumulated: ${p.error.issues.map((i) => i.message).join('; ')}`);
+        return api.renderAccumulated(p.data, { signal });
+      }
+    }
   };
 
   // 1. MQTT first: the broker URL is the first thing a user needs.
@@ -270,7 +301,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       log: log.child({ part: 'pipeline' }),
     });
 
-    // 5. Health, dashboard, watchdog.
+    // 5. Health and watchdog, then the dashboard that shows them.
     health = await startHealth({
       settings,
       log: log.child({ part: 'health' }),
@@ -285,20 +316,6 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
         const pub = mqtt.publisher.stats();
         return brokerFromMqtt(mqtt.client.state(), pub.spool, pub);
       },
-      commands: async (name) => {
-        switch (name) {
-          case 'capture':
-            return api.capture({ count: 1 });
-          case 'selftest':
-            // the dashboard's self-test lights the DMD: it obeys the MQTT e-stop latch too
-            if (mqtt.commands?.stats().estopped) throw new UserError('emergency stop is latched: send estop_reset first');
-            return api.selftest({ patterns: SELFTEST_DEFAULTS.patterns });
-          case 'start':
-            return api.start({});
-          case 'stop':
-            return api.stop({});
-        }
-      },
       publishHealth: (p) => {
         health.metrics.setCameraRestartsTotal(source.stats().restarts);
         mqtt.publisher.health(p as unknown as Record<string, unknown>);
@@ -307,6 +324,21 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     started.add('health', () => health.stop());
     health.metrics.setModel({ id: recon.id, hash: recon.fingerprint, provider: recon.provider, runtime: recon.runtime });
     pipeline.addSink(health.sink);
+    if (settings.web.enabled) {
+      web = await startDashboard({
+        host: settings.web.host,
+        port: settings.web.port,
+        token: settings.web.token,
+        health: health.metrics,
+        commands: dashboardCommand,
+        log: log.child({ part: 'web' }),
+      });
+      const dashboard = web;
+      if (dashboard) {
+        started.add('web', () => dashboard.close());
+        pipeline.addSink(dashboard);
+      }
+    }
 
     started.add('pipeline', () => pipeline.stop({ drain: false }));
     if (settings.pipeline.autostart) await pipeline.start(source);
@@ -333,6 +365,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       await pipeline.stop({ drain: o.drain ?? true });
       await instrument.close();
       await pipeline.reconstructor.close().catch(() => undefined);
+      await web?.close().catch(() => undefined);
       await health.stop().catch(() => undefined);
       await mqtt.stop();
     },

@@ -10,19 +10,37 @@ export const regionSchema = z.strictObject({
   height: z.number().int().min(1),
 });
 
-/** What bounds a published PNG: its longest edge, its bytes, and the part of the frame it covers. */
-const publishedImageFields = {
+/**
+ * What bounds a published PNG: its longest edge, its bytes, and the part of the frame it covers.
+ * The bare bounds are shared with requests that override them (the `render_accumulated` command).
+ */
+export const publishedImageBounds = {
   /** longest edge in pixels: the map is sum-binned by an integer factor to fit */
-  maxEdge: z.number().int().min(16).max(16384).default(1024),
+  maxEdge: z.number().int().min(16).max(16384),
   /** PNG bytes at most; a bigger encode is binned 2× more until it fits */
   maxBytes: z
     .number()
     .int()
     .min(1024)
-    .max(64 * 1024 * 1024)
-    .default(393_216),
+    .max(64 * 1024 * 1024),
   /** camera-pixel region; absent = the whole frame */
-  region: regionSchema.optional(),
+  region: regionSchema,
+};
+
+const publishedImageFields = {
+  maxEdge: publishedImageBounds.maxEdge.default(1024),
+  maxBytes: publishedImageBounds.maxBytes.default(393_216),
+  region: publishedImageBounds.region.optional(),
+};
+
+/** Which localisations the accumulated render histograms, and on what grid. */
+export const accumulateWindowBounds = {
+  /** localisations of at most this many recent frames… */
+  frames: z.number().int().min(1).max(100_000),
+  /** …and at most this old */
+  seconds: z.number().min(0.1).max(86_400),
+  /** histogram bins per camera pixel (default: the model's scale) */
+  binsPerPixel: z.number().int().min(1).max(16),
 };
 
 export const pipelineSchema = z
@@ -66,14 +84,11 @@ export const pipelineSchema = z
     accumulate: remote(
       z.strictObject({
         enabled: z.boolean().default(true),
-        /** localisations of at most this many recent frames… */
-        frames: z.number().int().min(1).max(100_000).default(200),
-        /** …and at most this old */
-        seconds: z.number().min(0.1).max(86_400).default(60),
-        /** publish every this many ms (and on request) */
+        frames: accumulateWindowBounds.frames.default(200),
+        seconds: accumulateWindowBounds.seconds.default(60),
+        /** publish every this many ms (and on request: the render_accumulated command) */
         everyMs: z.number().int().min(100).max(3_600_000).default(5000),
-        /** histogram bins per camera pixel (default: the model's scale) */
-        binsPerPixel: z.number().int().min(1).max(16).optional(),
+        binsPerPixel: accumulateWindowBounds.binsPerPixel.optional(),
         ...publishedImageFields,
       }),
     ).prefault({}),
