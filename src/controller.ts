@@ -34,6 +34,8 @@ import { type CommandHandler, startDashboard, type WebServer } from './web/serve
  */
 export interface Daemon {
   readonly url: string;
+  /** the dashboard's URL, when it is running */
+  readonly webUrl: string | null;
   readonly settings: Settings;
   readonly pipeline: Pipeline;
   readonly metrics: Metrics;
@@ -181,7 +183,8 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       return { streaming: false };
     },
     async renderAccumulated(p, ctx) {
-      if (!pipeline.streaming) throw new UserError("not streaming: the accumulated render is made by the stream's next frame (send start first)");
+      if (!pipeline.streaming)
+        throw new UserError("not streaming: the accumulated render is made by the stream's next frame (send start first)");
       const { stream: _stream, ...request } = p;
       const r = await pipeline.requestAccumulated(request, ctx?.signal);
       const meta = toAccumulatedMeta(r);
@@ -245,7 +248,8 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
         return api.stop({}, { signal });
       case 'render_accumulated': {
         const p = commandParamSchemas.render_accumulated.safeParse(args);
-        if (!p.success) throw new UserError(`invalid parameters for render_accumulated: ${p.error.issues.map((i) => i.message).join('; ')}`);
+        if (!p.success)
+          throw new UserError(`invalid parameters for render_accumulated: ${p.error.issues.map((i) => i.message).join('; ')}`);
         return api.renderAccumulated(p.data, { signal });
       }
     }
@@ -350,6 +354,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
 
   return {
     url: mqtt.url,
+    webUrl: web?.url ?? null,
     get settings() {
       return current;
     },

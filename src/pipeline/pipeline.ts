@@ -1,7 +1,7 @@
 import { BOOT_ID } from '../boot.ts';
 import type { Frame, FrameSource } from '../camera/types.ts';
-import type { Reconstructor } from '../inference/types.ts';
 import { UserError } from '../errors.ts';
+import type { Reconstructor } from '../inference/types.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import type { OodFlag, Photometry } from '../optics/ood.ts';
@@ -219,7 +219,8 @@ export class Pipeline {
     };
     const refused = over('maxBytes', a.maxBytes) ?? over('maxEdge', a.maxEdge) ?? over('frames', a.frames);
     if (refused) return Promise.reject(refused);
-    if (this.pendingRender) return Promise.reject(new UserError('an accumulated render is already pending; ask again once it is published'));
+    if (this.pendingRender)
+      return Promise.reject(new UserError('an accumulated render is already pending; ask again once it is published'));
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise<FrameResult>((resolve, reject) => {
       const onAbort = (): void => {

@@ -169,7 +169,8 @@ export class WebServer implements ResultSink {
   publish(result: FrameResult): void {
     if (result.accumulated?.preview) {
       this.latestAccumulated = result;
-      if (this.accumulatedByStream.size < 32 || this.accumulatedByStream.has(result.stream)) this.accumulatedByStream.set(result.stream, result);
+      if (this.accumulatedByStream.size < 32 || this.accumulatedByStream.has(result.stream))
+        this.accumulatedByStream.set(result.stream, result);
       this.broadcast('accumulated', toAccumulatedMeta(result));
     }
     if (!result.previews) return;

@@ -145,7 +145,7 @@
       canvas.dataset.trigger = meta.trigger;
       const r = meta.region;
       $('acc-info').textContent =
-        `${meta.localizations} localisations of ${meta.frames} frames · ${r.width}×${r.height} at ${r.x},${r.y} · ${meta.trigger} (seq ${meta.seq})`;
+        `${meta.localizations} localisations of ${meta.frames} frame${meta.frames === 1 ? '' : 's'} · ${r.width}×${r.height} at ${r.x},${r.y} · ${meta.trigger} (seq ${meta.seq})`;
     } catch (err) {
       $('cmd-result').textContent = String(err.message || err);
     } finally {
