@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import { renameSync, writeFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import type { FrameSource } from './camera/types.ts';
+import { patchFrom, patchKeys } from './config/carry-over.ts';
 import { deepMerge, resolveSettings } from './config/load.ts';
+import { liveSettingsPaths } from './config/remote-policy.ts';
 import type { Settings } from './config/schema.ts';
 import { UserError } from './errors.ts';
 import { homeStage, moveStage, resetEstop, showPattern } from './hardware/device-commands.ts';
@@ -36,7 +38,10 @@ export interface Daemon {
   readonly url: string;
   /** the dashboard's URL, when it is running */
   readonly webUrl: string | null;
+  /** what the next (re)start uses: the running settings plus set_config changes pending a restart */
   readonly settings: Settings;
+  /** the settings in effect now */
+  readonly running: Settings;
   readonly pipeline: Pipeline;
   readonly metrics: Metrics;
   readonly api: DeviceApi;
@@ -57,9 +62,6 @@ export interface DaemonOptions {
   onBroker?: (url: string, embedded: boolean) => void;
 }
 
-/** Settings whose change set_config applies to the running daemon; anything else needs a restart. */
-const HOT_KEYS = new Set(['pipeline.postprocess', 'inference.model']);
-
 function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
   if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && !Array.isArray(a) && !Array.isArray(b)) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
@@ -68,6 +70,42 @@ function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
     );
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
+}
+
+/** Secrets masked: what get_config may show. */
+function redactSettings(s: Settings): Settings {
+  return { ...s, mqtt: redactMqttConfig(s.mqtt), web: { ...s.web, token: s.web.token ? '***' : undefined } };
+}
+
+function valueAt(o: unknown, path: readonly string[]): unknown {
+  return path.reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined), o);
+}
+
+/** `base` with the value at `path` taken from `from` (copy on write along the path). */
+function withValueAt<T>(base: T, path: readonly string[], from: unknown): T {
+  if (path.length === 0) return valueAt(from, []) as T;
+  const [k, ...rest] = path;
+  const b = (base ?? {}) as Record<string, unknown>;
+  return { ...b, [k]: withValueAt(b[k], rest, (from as Record<string, unknown> | undefined)?.[k]) } as T;
+}
+
+/**
+ * How the daemon applies each setting marked `live` in the schema (src/config/*.ts). The marks are
+ * the source of truth; start-up fails when a marked key has no applier here, so a mark can never
+ * promise what the daemon does not do. Fallible appliers first: a set_config whose model cannot
+ * load changes nothing.
+ */
+type LiveApplier = (next: Settings) => Promise<void> | void;
+
+function checkAppliers(appliers: ReadonlyMap<string, LiveApplier>): void {
+  const marked = liveSettingsPaths().map((p) => p.join('.'));
+  const missing = marked.filter((k) => !appliers.has(k));
+  const unmarked = [...appliers.keys()].filter((k) => !marked.includes(k));
+  if (missing.length || unmarked.length) {
+    throw new Error(
+      `live settings and their appliers disagree: no applier for [${missing.join(', ')}], not marked live [${unmarked.join(', ')}]`,
+    );
+  }
 }
 
 /** What each frame may carry besides its localisations, from the settings. */
@@ -97,7 +135,10 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   const log = opts.log;
   const faults = new FaultRegistry();
   const events = new EventEmitter<{ restart: [] }>();
-  let current = settings;
+  /** the settings in effect */
+  let running = settings;
+  /** what the next (re)start will use: `running` plus the changes that wait for it */
+  let desired = settings;
   let writtenSettings = opts.writtenSettings ?? {};
   const stopping: { v: boolean } = { v: false };
 
@@ -123,19 +164,41 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
 
   const swapModel = async (id: string): Promise<Reconstructor> => {
     // Load first: a model that fails (missing, hash mismatch, bad graph) leaves the running one in place.
-    const next = await createReconstructor(id, current, log);
+    const next = await createReconstructor(id, running, log);
     const old = pipeline.setReconstructor(next);
     health.metrics.setModel({ id: next.id, hash: next.fingerprint, provider: next.provider, runtime: next.runtime });
     await old.close().catch(() => undefined);
     return next;
   };
 
+  const appliers = new Map<string, LiveApplier>([
+    [
+      'inference.model',
+      async (next) => {
+        if (next.inference.model !== pipeline.reconstructor.id) await swapModel(next.inference.model);
+      },
+    ],
+    [
+      'pipeline.postprocess',
+      (next) => {
+        pipeline.postprocessOptions = next.pipeline.postprocess;
+      },
+    ],
+  ]);
+  checkAppliers(appliers);
+
   const api: DeviceApi = {
-    getConfig: () => ({
-      ...current,
-      mqtt: redactMqttConfig(current.mqtt),
-      web: { ...current.web, token: current.web.token ? '***' : undefined },
-    }),
+    getConfig: () => {
+      const r = redactSettings(running);
+      const pending = patchFrom(r, redactSettings(desired));
+      return {
+        running: r,
+        /** accepted by set_config, applied at the next (re)start; persisted when set with persist */
+        pending,
+        pendingKeys: patchKeys(pending),
+        liveKeys: liveSettingsPaths().map((k) => k.join('.')),
+      };
+    },
     async setConfig(p: CommandParams<'set_config'>): Promise<SetConfigResult> {
       if (p.patch.mqtt && typeof p.patch.mqtt === 'object' && 'password' in (p.patch.mqtt as object)) {
         throw new UserError('mqtt.password cannot be set over MQTT; use passwordFile or the environment');
@@ -143,24 +206,31 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       if (p.persist && !opts.configFile) throw new UserError('the daemon was started without --config, so there is no file to persist to');
       const nextWritten = deepMerge(writtenSettings, p.patch) as Record<string, unknown>;
       const next = resolveSettings(nextWritten);
-      const changed = changedKeys(current, next);
-      const needsRestart = changed.filter((k) => ![...HOT_KEYS].some((h) => k === h || k.startsWith(`${h}.`)));
-      if (changed.some((k) => k.startsWith('inference.model')) && next.inference.model !== pipeline.reconstructor.id) {
-        await swapModel(next.inference.model);
+      const changed = changedKeys(desired, next);
+      // live keys this patch changes take effect now (in the appliers' order); the rest wait for a restart
+      const applied: string[] = [];
+      for (const [key, apply] of appliers) {
+        const path = key.split('.');
+        if (!changed.some((k) => k === key || k.startsWith(`${key}.`))) continue;
+        if (JSON.stringify(valueAt(running, path)) === JSON.stringify(valueAt(next, path))) continue;
+        await apply(next);
+        running = withValueAt(running, path, next);
+        applied.push(key);
       }
-      pipeline.postprocessOptions = next.pipeline.postprocess;
       if (p.persist && opts.configFile) {
         const tmp = `${opts.configFile}.tmp`;
         writeFileSync(tmp, toYaml(nextWritten));
         renameSync(tmp, opts.configFile);
       }
       writtenSettings = nextWritten;
-      // Keys that need a restart are reported now and take effect on the next (re)start.
-      current = next;
-      return { restartRequired: needsRestart.length > 0, changed, pendingRestart: needsRestart };
+      desired = next;
+      const pendingRestart = changedKeys(running, desired);
+      return { restartRequired: pendingRestart.length > 0, changed, applied, pendingRestart };
     },
     async selectModel(p) {
       const r = await swapModel(p.model);
+      // what runs, not what the next start loads: get_config then shows the configured model as pending
+      running = { ...running, inference: { ...running.inference, model: r.id } };
       return { model: r.id, fingerprint: r.fingerprint, provider: r.provider, scale: r.scale };
     },
     async capture(p) {
@@ -234,7 +304,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
 
   /** The dashboard's buttons: the same handlers as the MQTT commands, the harmless ones only. */
   const dashboardCommand: CommandHandler = async (name, args) => {
-    const signal = AbortSignal.timeout(current.mqtt.commands.timeoutMs);
+    const signal = AbortSignal.timeout(running.mqtt.commands.timeoutMs);
     switch (name) {
       case 'capture':
         return api.capture({ count: 1 }, { signal });
@@ -356,7 +426,10 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     url: mqtt.url,
     webUrl: web?.url ?? null,
     get settings() {
-      return current;
+      return desired;
+    },
+    get running() {
+      return running;
     },
     pipeline,
     metrics: health.metrics,

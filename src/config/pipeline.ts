@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MODELS_DIR } from './install-paths.ts';
-import { remote } from './remote.ts';
+import { live, remote } from './remote.ts';
 
 /** A rectangle in camera pixels. */
 export const regionSchema = z.strictObject({
@@ -62,7 +62,7 @@ export const pipelineSchema = z
         flat: z.string().optional(),
       })
       .prefault({}),
-    postprocess: remote(
+    postprocess: live(
       z.strictObject({
         /** relative peak threshold (fraction of the max on the output grid) */
         threshold: z.number().min(0).max(1).default(0.1),
@@ -98,7 +98,8 @@ export const pipelineSchema = z
 export const inferenceSchema = z
   .strictObject({
     /** model id from models-int8/manifest.json, or "rl" for Richardson–Lucy */
-    model: remote(z.string().min(1).max(200).default('damn')),
+    /** live: set_config loads the new model and swaps it in (a model that fails to load leaves the running one) */
+    model: live(z.string().min(1).max(200).default('damn')),
     /** cpu | cuda | tensorrt: onnxruntime-node, probed at start, falling back to wasm (onnxruntime-web) when it cannot run here */
     provider: remote(z.enum(['cpu', 'wasm', 'cuda', 'tensorrt']).default('cpu')),
     threads: remote(z.number().int().min(1).max(64).default(2)),
