@@ -2,12 +2,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
 import type { HealthPayload } from '../health/metrics.ts';
 import type { Logger } from '../log.ts';
 import { type ResultMeta, toAccumulatedMeta, toResultMeta } from '../mqtt/payloads.ts';
+import { isLoopbackHost } from '../net/loopback.ts';
 import type { FrameResult, ResultSink } from '../pipeline/types.ts';
 
 /** Commands the dashboard may trigger; anything that reconfigures the device stays MQTT-only. */
@@ -50,14 +50,6 @@ export function dashboardResult(r: FrameResult): DashboardResult {
   const meta: DashboardResult = toResultMeta(r);
   if (r.truth) meta.truth = r.truth.map((t) => ({ x: t.x, y: t.y, photons: t.photons }));
   return meta;
-}
-
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (h.startsWith('::ffff:')) return h.slice(7).startsWith('127.');
-  return false;
 }
 
 /** Compares digests so neither the length nor the content of the token leaks through timing. */
