@@ -5,7 +5,17 @@ import type { Image } from '../optics/image.ts';
 import type { Psf } from '../optics/psf.ts';
 import { Rng } from '../optics/random.ts';
 import { renderFrame } from '../optics/simulate.ts';
-import type { RenderRequest } from './sim-render-worker.ts';
+
+/** A frame to render in sim-render-worker.ts (emitters packed x, y, photons…). */
+export interface RenderRequest {
+  id: number;
+  emitters: Float64Array;
+  psf: Psf;
+  width: number;
+  height: number;
+  background: number;
+  seed: number;
+}
 
 /** Frames up to this many pixels render in-thread (a 64×64 frame takes ~1 ms); larger ones in a worker. */
 export const IN_THREAD_PIXELS = 128 * 128;
