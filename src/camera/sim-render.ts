@@ -76,6 +76,11 @@ export class SimRenderer {
     return w;
   }
 
+  /** renders sent to the worker and not yet back */
+  get pendingRenders(): number {
+    return this.pending.size;
+  }
+
   async close(): Promise<void> {
     const w = this.worker;
     this.worker = undefined;

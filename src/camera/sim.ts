@@ -76,7 +76,11 @@ export class SimCamera implements FrameSource {
       seed,
     });
     const truth = emitters.filter((e) => e.x >= 0 && e.x < c.width && e.y >= 0 && e.y < c.height);
-    if (!supplied && c.replay > 0) this.replayed.push({ image, truth });
+    if (!supplied && c.replay > 0) {
+      this.replayed.push({ image, truth });
+      // every later frame is a replay: the render worker (its own V8 heap) is not needed any more
+      if (this.replayed.length >= c.replay && this.renderer.pendingRenders === 0) await this.renderer.close();
+    }
     this.counters.frames++;
     return {
       seq,

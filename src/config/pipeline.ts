@@ -112,9 +112,9 @@ export const inferenceSchema = z
     fallback: z.enum(['none', 'rl']).default('none'),
     /**
      * keep onnxruntime's CPU memory arena between runs (native runtime). On (default), a window's
-     * activations stay allocated for the next one: measured here 1.2–1.35 MP/s at 1456×1088 and
-     * ~530 MB peak RSS; off, they are freed after each window and glibc's allocator churns
-     * (1.0–1.15 MP/s, ~600 MB)
+     * activations stay allocated for the next one: measured here 1.2–1.35 MP/s at 1456×1088;
+     * off, they are freed after each window and glibc's allocator churns (1.0–1.15 MP/s, more
+     * RSS). onnxruntime's memory pattern stays off either way (a second copy of the activations)
      */
     memoryArena: z.boolean().default(true),
     tile: remote(

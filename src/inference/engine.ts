@@ -29,6 +29,9 @@ export interface RlEngineOptions {
   scale: number;
 }
 
+/** Cap of the engine worker's V8 young generation, MB. */
+const YOUNG_GENERATION_MB = 8;
+
 /** Bytes of activations per window pixel assumed when the manifest does not record a measurement. */
 const DEFAULT_BYTES_PER_PIXEL = 1024;
 
@@ -185,7 +188,9 @@ export class WorkerEngine implements Reconstructor {
 
 async function start(init: FrameWorkerInit, id: string): Promise<{ worker: Worker; ready: Extract<FrameWorkerReply, { type: 'ready' }> }> {
   const entry = workerEntry(import.meta.url, '../pipeline/frame-worker');
-  const worker = new Worker(entry.spec, { workerData: init, eval: entry.eval });
+  // the frame path's pixels live in typed arrays outside the V8 heap; a small young generation
+  // keeps the thread's own heap (it would grow to tens of MB of semi-spaces) in proportion
+  const worker = new Worker(entry.spec, { workerData: init, eval: entry.eval, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
   const ready = await new Promise<Extract<FrameWorkerReply, { type: 'ready' }>>((resolve, reject) => {
     const onMessage = (msg: FrameWorkerReply) => {
       if (msg.type === 'ready') resolve(msg);
