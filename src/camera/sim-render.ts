@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { workerEntry } from '../inference/worker-entry.ts';
+import { PIXEL_WORKER_LIMITS, workerEntry } from '../inference/worker-entry.ts';
 import type { Emitter } from '../optics/emitter.ts';
 import type { Image } from '../optics/image.ts';
 import type { Psf } from '../optics/psf.ts';
@@ -56,7 +56,7 @@ export class SimRenderer {
   private start(): Worker {
     if (this.worker) return this.worker;
     const entry = workerEntry(import.meta.url, 'sim-render-worker');
-    const w = new Worker(entry.spec, { eval: entry.eval });
+    const w = new Worker(entry.spec, { eval: entry.eval, resourceLimits: PIXEL_WORKER_LIMITS });
     w.unref();
     w.on('message', (m: { id: number; data?: Float32Array; error?: string }) => {
       const p = this.pending.get(m.id);

@@ -10,7 +10,7 @@ import type { ProviderType } from './providers.ts';
 import { describeRuntime, probeNativeRuntime, type RuntimeReport } from './runtime/index.ts';
 import { planTiles, type TilePlanOptions } from './tiling.ts';
 import type { Reconstructor } from './types.ts';
-import { workerEntry } from './worker-entry.ts';
+import { PIXEL_WORKER_LIMITS, workerEntry } from './worker-entry.ts';
 
 export interface OnnxEngineOptions {
   provider: ProviderType;
@@ -28,9 +28,6 @@ export interface RlEngineOptions {
   tolerance: number;
   scale: number;
 }
-
-/** Cap of the engine worker's V8 young generation, MB. */
-const YOUNG_GENERATION_MB = 8;
 
 /** Bytes of activations per window pixel assumed when the manifest does not record a measurement. */
 const DEFAULT_BYTES_PER_PIXEL = 1024;
@@ -188,9 +185,7 @@ export class WorkerEngine implements Reconstructor {
 
 async function start(init: FrameWorkerInit, id: string): Promise<{ worker: Worker; ready: Extract<FrameWorkerReply, { type: 'ready' }> }> {
   const entry = workerEntry(import.meta.url, '../pipeline/frame-worker');
-  // the frame path's pixels live in typed arrays outside the V8 heap; a small young generation
-  // keeps the thread's own heap (it would grow to tens of MB of semi-spaces) in proportion
-  const worker = new Worker(entry.spec, { workerData: init, eval: entry.eval, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+  const worker = new Worker(entry.spec, { workerData: init, eval: entry.eval, resourceLimits: PIXEL_WORKER_LIMITS });
   const ready = await new Promise<Extract<FrameWorkerReply, { type: 'ready' }>>((resolve, reject) => {
     const onMessage = (msg: FrameWorkerReply) => {
       if (msg.type === 'ready') resolve(msg);
