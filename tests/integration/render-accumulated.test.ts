@@ -138,4 +138,11 @@ describe.each(brokerKinds())('render_accumulated through %s', (kind) => {
     expect(preview.headers.get('content-type')).toBe('image/png');
     expect(preview.headers.get('x-rayleigh-seq')).toBe(String(body.data?.seq));
   });
+
+  it('says so when the stream is stopped (the render is made by the next frame)', async () => {
+    await daemon.api.stop({});
+    const a = await ask({}, 'stopped');
+    expect(a.status).toBe('error');
+    expect(a.error).toMatch(/not streaming/);
+  });
 });
