@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import { renameSync, writeFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import type { FrameSource } from './camera/types.ts';
+import { patchFrom, patchKeys } from './config/carry-over.ts';
 import { deepMerge, resolveSettings } from './config/load.ts';
+import { liveSettingsPaths } from './config/remote-policy.ts';
 import type { Settings } from './config/schema.ts';
 import { UserError } from './errors.ts';
 import { homeStage, moveStage, resetEstop, showPattern } from './hardware/device-commands.ts';
@@ -19,21 +21,27 @@ import { readImage } from './io/image-file.ts';
 import type { Logger } from './log.ts';
 import type { MqttStack } from './mqtt/index.ts';
 import { type DeviceApi, redactMqttConfig, type SetConfigResult, startMqtt } from './mqtt/index.ts';
-import type { CommandParams } from './mqtt/payloads.ts';
+import { type CommandParams, commandParamSchemas, toAccumulatedMeta } from './mqtt/payloads.ts';
 import { type ImageProducts, Pipeline } from './pipeline/pipeline.ts';
 import type { Calibration } from './pipeline/preprocess.ts';
 import { checkCalibration } from './pipeline/preprocess.ts';
 import { runSelfTest, SELFTEST_DEFAULTS } from './selftest.ts';
 import { modelStartError, StartedParts } from './startup.ts';
+import { type CommandHandler, startDashboard, type WebServer } from './web/server.ts';
 
 /**
  * The daemon: wires independent parts, each with its own start/stop, in this order —
- * MQTT (so the broker URL is known and announced first), devices, model, pipeline, health.
+ * MQTT (so the broker URL is known and announced first), devices, model, pipeline, health, dashboard.
  * Nothing here knows a protocol; it only routes commands to the part that owns them.
  */
 export interface Daemon {
   readonly url: string;
+  /** the dashboard's URL, when it is running */
+  readonly webUrl: string | null;
+  /** what the next (re)start uses: the running settings plus set_config changes pending a restart */
   readonly settings: Settings;
+  /** the settings in effect now */
+  readonly running: Settings;
   readonly pipeline: Pipeline;
   readonly metrics: Metrics;
   readonly api: DeviceApi;
@@ -66,9 +74,6 @@ export class StartAborted extends Error {
   }
 }
 
-/** Settings whose change set_config applies to the running daemon; anything else needs a restart. */
-const HOT_KEYS = new Set(['pipeline.postprocess', 'inference.model']);
-
 function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
   if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && !Array.isArray(a) && !Array.isArray(b)) {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
@@ -77,6 +82,42 @@ function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
     );
   }
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [prefix];
+}
+
+/** Secrets masked: what get_config may show. */
+function redactSettings(s: Settings): Settings {
+  return { ...s, mqtt: redactMqttConfig(s.mqtt), web: { ...s.web, token: s.web.token ? '***' : undefined } };
+}
+
+function valueAt(o: unknown, path: readonly string[]): unknown {
+  return path.reduce<unknown>((v, k) => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[k] : undefined), o);
+}
+
+/** `base` with the value at `path` taken from `from` (copy on write along the path). */
+function withValueAt<T>(base: T, path: readonly string[], from: unknown): T {
+  if (path.length === 0) return valueAt(from, []) as T;
+  const [k, ...rest] = path;
+  const b = (base ?? {}) as Record<string, unknown>;
+  return { ...b, [k]: withValueAt(b[k], rest, (from as Record<string, unknown> | undefined)?.[k]) } as T;
+}
+
+/**
+ * How the daemon applies each setting marked `live` in the schema (src/config/*.ts). The marks are
+ * the source of truth; start-up fails when a marked key has no applier here, so a mark can never
+ * promise what the daemon does not do. Fallible appliers first: a set_config whose model cannot
+ * load changes nothing.
+ */
+type LiveApplier = (next: Settings) => Promise<void> | void;
+
+function checkAppliers(appliers: ReadonlyMap<string, LiveApplier>): void {
+  const marked = liveSettingsPaths().map((p) => p.join('.'));
+  const missing = marked.filter((k) => !appliers.has(k));
+  const unmarked = [...appliers.keys()].filter((k) => !marked.includes(k));
+  if (missing.length || unmarked.length) {
+    throw new Error(
+      `live settings and their appliers disagree: no applier for [${missing.join(', ')}], not marked live [${unmarked.join(', ')}]`,
+    );
+  }
 }
 
 /** What each frame may carry besides its localisations, from the settings. */
@@ -106,7 +147,10 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   const log = opts.log;
   const faults = new FaultRegistry();
   const events = new EventEmitter<{ restart: [] }>();
-  let current = settings;
+  /** the settings in effect */
+  let running = settings;
+  /** what the next (re)start will use: `running` plus the changes that wait for it */
+  let desired = settings;
   let writtenSettings = opts.writtenSettings ?? {};
   const stopping: { v: boolean } = { v: false };
 
@@ -117,6 +161,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
   let source: FrameSource;
   let pipeline: Pipeline;
   let health: HealthServices;
+  let web: WebServer | null = null;
   let mqtt: MqttStack;
   let dmdTimer: NodeJS.Timeout | null = null;
 
@@ -131,19 +176,41 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
 
   const swapModel = async (id: string): Promise<Reconstructor> => {
     // Load first: a model that fails (missing, hash mismatch, bad graph) leaves the running one in place.
-    const next = await createReconstructor(id, current, log);
+    const next = await createReconstructor(id, running, log);
     const old = pipeline.setReconstructor(next);
     health.metrics.setModel({ id: next.id, hash: next.fingerprint, provider: next.provider, runtime: next.runtime });
     await old.close().catch(() => undefined);
     return next;
   };
 
+  const appliers = new Map<string, LiveApplier>([
+    [
+      'inference.model',
+      async (next) => {
+        if (next.inference.model !== pipeline.reconstructor.id) await swapModel(next.inference.model);
+      },
+    ],
+    [
+      'pipeline.postprocess',
+      (next) => {
+        pipeline.postprocessOptions = next.pipeline.postprocess;
+      },
+    ],
+  ]);
+  checkAppliers(appliers);
+
   const api: DeviceApi = {
-    getConfig: () => ({
-      ...current,
-      mqtt: redactMqttConfig(current.mqtt),
-      web: { ...current.web, token: current.web.token ? '***' : undefined },
-    }),
+    getConfig: () => {
+      const r = redactSettings(running);
+      const pending = patchFrom(r, redactSettings(desired));
+      return {
+        running: r,
+        /** accepted by set_config, applied at the next (re)start; persisted when set with persist */
+        pending,
+        pendingKeys: patchKeys(pending),
+        liveKeys: liveSettingsPaths().map((k) => k.join('.')),
+      };
+    },
     async setConfig(p: CommandParams<'set_config'>): Promise<SetConfigResult> {
       if (p.patch.mqtt && typeof p.patch.mqtt === 'object' && 'password' in (p.patch.mqtt as object)) {
         throw new UserError('mqtt.password cannot be set over MQTT; use passwordFile or the environment');
@@ -151,24 +218,31 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       if (p.persist && !opts.configFile) throw new UserError('the daemon was started without --config, so there is no file to persist to');
       const nextWritten = deepMerge(writtenSettings, p.patch) as Record<string, unknown>;
       const next = resolveSettings(nextWritten);
-      const changed = changedKeys(current, next);
-      const needsRestart = changed.filter((k) => ![...HOT_KEYS].some((h) => k === h || k.startsWith(`${h}.`)));
-      if (changed.some((k) => k.startsWith('inference.model')) && next.inference.model !== pipeline.reconstructor.id) {
-        await swapModel(next.inference.model);
+      const changed = changedKeys(desired, next);
+      // live keys this patch changes take effect now (in the appliers' order); the rest wait for a restart
+      const applied: string[] = [];
+      for (const [key, apply] of appliers) {
+        const path = key.split('.');
+        if (!changed.some((k) => k === key || k.startsWith(`${key}.`))) continue;
+        if (JSON.stringify(valueAt(running, path)) === JSON.stringify(valueAt(next, path))) continue;
+        await apply(next);
+        running = withValueAt(running, path, next);
+        applied.push(key);
       }
-      pipeline.postprocessOptions = next.pipeline.postprocess;
       if (p.persist && opts.configFile) {
         const tmp = `${opts.configFile}.tmp`;
         writeFileSync(tmp, toYaml(nextWritten));
         renameSync(tmp, opts.configFile);
       }
       writtenSettings = nextWritten;
-      // Keys that need a restart are reported now and take effect on the next (re)start.
-      current = next;
-      return { restartRequired: needsRestart.length > 0, changed, pendingRestart: needsRestart };
+      desired = next;
+      const pendingRestart = changedKeys(running, desired);
+      return { restartRequired: pendingRestart.length > 0, changed, applied, pendingRestart };
     },
     async selectModel(p) {
       const r = await swapModel(p.model);
+      // what runs, not what the next start loads: get_config then shows the configured model as pending
+      running = { ...running, inference: { ...running.inference, model: r.id } };
       return { model: r.id, fingerprint: r.fingerprint, provider: r.provider, scale: r.scale };
     },
     async capture(p) {
@@ -189,6 +263,14 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     async stop() {
       await pipeline.stop({ drain: true });
       return { streaming: false };
+    },
+    async renderAccumulated(p, ctx) {
+      if (!pipeline.streaming)
+        throw new UserError("not streaming: the accumulated render is made by the stream's next frame (send start first)");
+      const { stream: _stream, ...request } = p;
+      const r = await pipeline.requestAccumulated(request, ctx?.signal);
+      const meta = toAccumulatedMeta(r);
+      return { topic: mqtt.client.topics.resultAccumulated(r.stream), ...meta };
     },
     async dmdShow(p, ctx) {
       const d = requireDmd();
@@ -230,6 +312,29 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       setTimeout(() => events.emit('restart'), p.delayMs).unref();
       return { restartingInMs: p.delayMs };
     },
+  };
+
+  /** The dashboard's buttons: the same handlers as the MQTT commands, the harmless ones only. */
+  const dashboardCommand: CommandHandler = async (name, args) => {
+    const signal = AbortSignal.timeout(running.mqtt.commands.timeoutMs);
+    switch (name) {
+      case 'capture':
+        return api.capture({ count: 1 }, { signal });
+      case 'selftest':
+        // the dashboard's self-test lights the DMD: it obeys the MQTT e-stop latch too
+        if (mqtt.commands?.stats().estopped) throw new UserError('emergency stop is latched: send estop_reset first');
+        return api.selftest({ patterns: SELFTEST_DEFAULTS.patterns }, { signal });
+      case 'start':
+        return api.start({}, { signal });
+      case 'stop':
+        return api.stop({}, { signal });
+      case 'render_accumulated': {
+        const p = commandParamSchemas.render_accumulated.safeParse(args);
+        if (!p.success)
+          throw new UserError(`invalid parameters for render_accumulated: ${p.error.issues.map((i) => i.message).join('; ')}`);
+        return api.renderAccumulated(p.data, { signal });
+      }
+    }
   };
 
   // 1. MQTT first: the broker URL is the first thing a user needs.
@@ -288,7 +393,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       log: log.child({ part: 'pipeline' }),
     });
 
-    // 5. Health, dashboard, watchdog.
+    // 5. Health and watchdog, then the dashboard that shows them.
     checkpoint();
     health = await startHealth({
       settings,
@@ -304,20 +409,6 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
         const pub = mqtt.publisher.stats();
         return brokerFromMqtt(mqtt.client.state(), pub.spool, pub);
       },
-      commands: async (name) => {
-        switch (name) {
-          case 'capture':
-            return api.capture({ count: 1 });
-          case 'selftest':
-            // the dashboard's self-test lights the DMD: it obeys the MQTT e-stop latch too
-            if (mqtt.commands?.stats().estopped) throw new UserError('emergency stop is latched: send estop_reset first');
-            return api.selftest({ patterns: SELFTEST_DEFAULTS.patterns });
-          case 'start':
-            return api.start({});
-          case 'stop':
-            return api.stop({});
-        }
-      },
       publishHealth: (p) => {
         health.metrics.setCameraRestartsTotal(source.stats().restarts);
         mqtt.publisher.health(p as unknown as Record<string, unknown>);
@@ -326,6 +417,21 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
     started.add('health', () => health.stop());
     health.metrics.setModel({ id: recon.id, hash: recon.fingerprint, provider: recon.provider, runtime: recon.runtime });
     pipeline.addSink(health.sink);
+    if (settings.web.enabled) {
+      web = await startDashboard({
+        host: settings.web.host,
+        port: settings.web.port,
+        token: settings.web.token,
+        health: health.metrics,
+        commands: dashboardCommand,
+        log: log.child({ part: 'web' }),
+      });
+      const dashboard = web;
+      if (dashboard) {
+        started.add('web', () => dashboard.close());
+        pipeline.addSink(dashboard);
+      }
+    }
 
     started.add('pipeline', () => pipeline.stop({ drain: false }));
     checkpoint();
@@ -338,8 +444,12 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
 
   return {
     url: mqtt.url,
+    webUrl: web?.url ?? null,
     get settings() {
-      return current;
+      return desired;
+    },
+    get running() {
+      return running;
     },
     pipeline,
     metrics: health.metrics,
@@ -353,6 +463,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       await pipeline.stop({ drain: o.drain ?? true });
       await instrument.close();
       await pipeline.reconstructor.close().catch(() => undefined);
+      await web?.close().catch(() => undefined);
       await health.stop().catch(() => undefined);
       await mqtt.stop();
     },

@@ -4,18 +4,7 @@
  * width, height, background, seed} → {id, data: Float32Array} | {id, error}.
  */
 import { parentPort } from 'node:worker_threads';
-import type { Psf } from '../optics/psf.ts';
-import { renderPacked } from './sim-render.ts';
-
-export interface RenderRequest {
-  id: number;
-  emitters: Float64Array;
-  psf: Psf;
-  width: number;
-  height: number;
-  background: number;
-  seed: number;
-}
+import { type RenderRequest, renderPacked } from './sim-render.ts';
 
 const port = parentPort;
 if (!port) throw new Error('sim-render-worker must run in a worker thread');

@@ -1,11 +1,21 @@
 import { Worker } from 'node:worker_threads';
-import { workerEntry } from '../inference/worker-entry.ts';
+import { PIXEL_WORKER_LIMITS, workerEntry } from '../inference/worker-entry.ts';
 import type { Emitter } from '../optics/emitter.ts';
 import type { Image } from '../optics/image.ts';
 import type { Psf } from '../optics/psf.ts';
 import { Rng } from '../optics/random.ts';
 import { renderFrame } from '../optics/simulate.ts';
-import type { RenderRequest } from './sim-render-worker.ts';
+
+/** A frame to render in sim-render-worker.ts (emitters packed x, y, photons…). */
+export interface RenderRequest {
+  id: number;
+  emitters: Float64Array;
+  psf: Psf;
+  width: number;
+  height: number;
+  background: number;
+  seed: number;
+}
 
 /** Frames up to this many pixels render in-thread (a 64×64 frame takes ~1 ms); larger ones in a worker. */
 export const IN_THREAD_PIXELS = 128 * 128;
@@ -46,7 +56,7 @@ export class SimRenderer {
   private start(): Worker {
     if (this.worker) return this.worker;
     const entry = workerEntry(import.meta.url, 'sim-render-worker');
-    const w = new Worker(entry.spec, { eval: entry.eval });
+    const w = new Worker(entry.spec, { eval: entry.eval, resourceLimits: PIXEL_WORKER_LIMITS });
     w.unref();
     w.on('message', (m: { id: number; data?: Float32Array; error?: string }) => {
       const p = this.pending.get(m.id);
@@ -64,6 +74,11 @@ export class SimRenderer {
     w.on('exit', () => fail(new Error('simulated camera render worker exited')));
     this.worker = w;
     return w;
+  }
+
+  /** renders sent to the worker and not yet back */
+  get pendingRenders(): number {
+    return this.pending.size;
   }
 
   async close(): Promise<void> {

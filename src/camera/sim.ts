@@ -44,11 +44,24 @@ export class SimCamera implements FrameSource {
   private async makeFrame(): Promise<Frame> {
     const c = this.config;
     const supplied = this.opts.scene?.() ?? null;
-    if (!supplied && c.replay > 0 && this.replayed.length >= c.replay) {
+    if (!supplied && c.replay > 0) {
+      // the replayed frames are all rendered before the first goes out: the render worker (its
+      // own V8 heap and render buffers) is gone before the pipeline works on a frame
+      while (this.replayed.length < c.replay) this.replayed.push(await this.render(c, null));
+      if (this.renderer.pendingRenders === 0) await this.renderer.close();
       const r = this.replayed[this.seq % c.replay];
       this.counters.frames++;
       return { seq: this.seq++, timestamp: Date.now(), image: r.image, source: 'sim', truth: r.truth };
     }
+    const seq = this.seq++;
+    const timestamp = Date.now();
+    const { image, truth } = await this.render(c, supplied);
+    this.counters.frames++;
+    return { seq, timestamp, image, source: 'sim', truth };
+  }
+
+  /** One random (or supplied) scene rendered, with the emitters inside the frame as its truth. */
+  private async render(c: SimCameraConfig, supplied: { emitters: Emitter[] } | null): Promise<Pick<Frame, 'image' | 'truth'>> {
     const base = supplied
       ? supplied.emitters
       : randomScene(this.rng, {
@@ -63,8 +76,6 @@ export class SimCamera implements FrameSource {
       y: e.y + off.y,
       photons: e.photons,
     }));
-    const seq = this.seq++;
-    const timestamp = Date.now();
     // the noise draws its own seed, so a frame is the same whether it renders here or in the worker
     const seed = this.rng.nextU32();
     const image = await this.renderer.render({
@@ -76,15 +87,7 @@ export class SimCamera implements FrameSource {
       seed,
     });
     const truth = emitters.filter((e) => e.x >= 0 && e.x < c.width && e.y >= 0 && e.y < c.height);
-    if (!supplied && c.replay > 0) this.replayed.push({ image, truth });
-    this.counters.frames++;
-    return {
-      seq,
-      timestamp,
-      image,
-      source: 'sim',
-      truth,
-    };
+    return { image, truth };
   }
 
   async capture(): Promise<Frame> {

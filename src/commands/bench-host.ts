@@ -29,3 +29,21 @@ export function hostInfo(): HostInfo {
   const c = cpus();
   return { cpuModel: c[0]?.model ?? 'unknown', cpus: c.length, flags, node: process.version, arch: process.arch };
 }
+
+/** What one bench run of one engine measured (bench.ts runs it, bench-pipeline.ts compares against it). */
+export interface EngineBench {
+  engine: string;
+  /** tile.window the engine ran with (0 = untiled) */
+  window: number;
+  provider: string;
+  width: number;
+  height: number;
+  frames: number;
+  /** windows per frame and network pixels per frame pixel */
+  tiles: number;
+  overhead: number;
+  megapixelsPerSecond: number;
+  framesPerSecond: number;
+  latencyMs: { p50: number; p99: number; mean: number };
+  peakRssMB: number;
+}

@@ -16,8 +16,7 @@ import { startDaemon } from '../controller.ts';
 import { createLogger } from '../log.ts';
 import { freePort } from '../net/free-port.ts';
 import { signalChild } from '../signal-child.ts';
-import type { EngineBench } from './bench.ts';
-import { type HostInfo, hostInfo } from './bench-host.ts';
+import { type EngineBench, type HostInfo, hostInfo } from './bench-host.ts';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 

@@ -16,24 +16,7 @@ import type { Image } from '../optics/image.ts';
 import { Rng } from '../optics/random.ts';
 import { randomScene } from '../optics/scene.ts';
 import { renderFrame } from '../optics/simulate.ts';
-import { hostInfo } from './bench-host.ts';
-
-export interface EngineBench {
-  engine: string;
-  /** tile.window the engine ran with (0 = untiled) */
-  window: number;
-  provider: string;
-  width: number;
-  height: number;
-  frames: number;
-  /** windows per frame and network pixels per frame pixel */
-  tiles: number;
-  overhead: number;
-  megapixelsPerSecond: number;
-  framesPerSecond: number;
-  latencyMs: { p50: number; p99: number; mean: number };
-  peakRssMB: number;
-}
+import { type EngineBench, hostInfo } from './bench-host.ts';
 
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { patchKeys, unpersistedChanges } from '../config/carry-over.ts';
+import { patchFrom, patchKeys } from '../config/carry-over.ts';
 import { deepMerge, readConfigFile, resolveSettings } from '../config/load.ts';
 import { type Daemon, StartAborted, startDaemon } from '../controller.ts';
 import { installFatalHandlers } from '../health/fatal.ts';
@@ -51,7 +51,7 @@ export function register(program: Command): void {
         });
         d.events.once('restart', () => {
           // non-persisted set_config changes survive the restart they asked for
-          const carried = unpersistedChanges(resolveSettings(written()), d.settings);
+          const carried = patchFrom(resolveSettings(written()), d.settings);
           const kept = patchKeys(carried);
           log.info(kept.length ? { kept } : {}, kept.length ? 'restart requested; keeping unpersisted settings' : 'restart requested');
           void (async () => {
@@ -78,7 +78,7 @@ export function register(program: Command): void {
             timeoutMs: 1000,
             run: () => {
               if (!daemon) return;
-              const lost = patchKeys(unpersistedChanges(resolveSettings(written()), daemon.settings));
+              const lost = patchKeys(patchFrom(resolveSettings(written()), daemon.settings));
               if (lost.length) log.warn({ lost }, 'set_config changes not persisted are lost with this exit');
             },
           },

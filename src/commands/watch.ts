@@ -105,7 +105,7 @@ export function formatMessage(prefix: string, topic: string, payload: Buffer, as
     const base: Record<string, unknown> = { time: Date.now(), topic, device, kind };
     if (p && 'stream' in p) base.stream = p.stream;
     if (p && 'command' in p) base.command = p.command;
-    if (kind === 'image') base.bytes = payload.length;
+    if (kind === 'image' || kind === 'accumulated') base.bytes = payload.length;
     else base.payload = tryJson(payload) ?? payload.toString('utf8');
     return JSON.stringify(base);
   }

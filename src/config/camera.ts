@@ -52,8 +52,9 @@ export const simCameraSchema = z.strictObject({
   background: remote(z.number().min(0).max(1e9).default(10)),
   seed: remote(z.number().int().default(1)),
   /**
-   * render this many random frames once, then replay them in turn with fresh seq and timestamp
-   * (0 = render every frame): feeds sensor-sized frames faster than the simulator renders them
+   * render this many random frames once (all of them before the first goes out, then the render
+   * worker ends), then replay them in turn with fresh seq and timestamp (0 = render every frame):
+   * feeds sensor-sized frames faster than the simulator renders them
    */
   replay: z.number().int().min(0).max(64).default(0),
 });

@@ -6,14 +6,18 @@
 
 const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The smallest patch that turns `base` into `running` (keys removed in `running` are not represented). */
-export function unpersistedChanges(base: unknown, running: unknown): Record<string, unknown> {
+/**
+ * The smallest patch that turns settings `base` into `target` (keys removed in `target` are not
+ * represented): what the running settings hold beyond the file, or what is pending beyond the
+ * running settings (get_config).
+ */
+export function patchFrom(base: unknown, target: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (!isPlain(base) || !isPlain(running)) return out;
-  for (const [k, v] of Object.entries(running)) {
+  if (!isPlain(base) || !isPlain(target)) return out;
+  for (const [k, v] of Object.entries(target)) {
     const b = base[k];
     if (isPlain(v) && isPlain(b)) {
-      const inner = unpersistedChanges(b, v);
+      const inner = patchFrom(b, v);
       if (Object.keys(inner).length > 0) out[k] = inner;
     } else if (JSON.stringify(v) !== JSON.stringify(b)) {
       out[k] = v;

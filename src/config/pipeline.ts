@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MODELS_DIR } from './install-paths.ts';
-import { remote } from './remote.ts';
+import { live, remote } from './remote.ts';
 
 /** A rectangle in camera pixels. */
 export const regionSchema = z.strictObject({
@@ -10,19 +10,37 @@ export const regionSchema = z.strictObject({
   height: z.number().int().min(1),
 });
 
-/** What bounds a published PNG: its longest edge, its bytes, and the part of the frame it covers. */
-const publishedImageFields = {
+/**
+ * What bounds a published PNG: its longest edge, its bytes, and the part of the frame it covers.
+ * The bare bounds are shared with requests that override them (the `render_accumulated` command).
+ */
+export const publishedImageBounds = {
   /** longest edge in pixels: the map is sum-binned by an integer factor to fit */
-  maxEdge: z.number().int().min(16).max(16384).default(1024),
+  maxEdge: z.number().int().min(16).max(16384),
   /** PNG bytes at most; a bigger encode is binned 2× more until it fits */
   maxBytes: z
     .number()
     .int()
     .min(1024)
-    .max(64 * 1024 * 1024)
-    .default(393_216),
+    .max(64 * 1024 * 1024),
   /** camera-pixel region; absent = the whole frame */
-  region: regionSchema.optional(),
+  region: regionSchema,
+};
+
+const publishedImageFields = {
+  maxEdge: publishedImageBounds.maxEdge.default(1024),
+  maxBytes: publishedImageBounds.maxBytes.default(393_216),
+  region: publishedImageBounds.region.optional(),
+};
+
+/** Which localisations the accumulated render histograms, and on what grid. */
+export const accumulateWindowBounds = {
+  /** localisations of at most this many recent frames… */
+  frames: z.number().int().min(1).max(100_000),
+  /** …and at most this old */
+  seconds: z.number().min(0.1).max(86_400),
+  /** histogram bins per camera pixel (default: the model's scale) */
+  binsPerPixel: z.number().int().min(1).max(16),
 };
 
 export const pipelineSchema = z
@@ -44,7 +62,7 @@ export const pipelineSchema = z
         flat: z.string().optional(),
       })
       .prefault({}),
-    postprocess: remote(
+    postprocess: live(
       z.strictObject({
         /** relative peak threshold (fraction of the max on the output grid) */
         threshold: z.number().min(0).max(1).default(0.1),
@@ -66,14 +84,11 @@ export const pipelineSchema = z
     accumulate: remote(
       z.strictObject({
         enabled: z.boolean().default(true),
-        /** localisations of at most this many recent frames… */
-        frames: z.number().int().min(1).max(100_000).default(200),
-        /** …and at most this old */
-        seconds: z.number().min(0.1).max(86_400).default(60),
-        /** publish every this many ms (and on request) */
+        frames: accumulateWindowBounds.frames.default(200),
+        seconds: accumulateWindowBounds.seconds.default(60),
+        /** publish every this many ms (and on request: the render_accumulated command) */
         everyMs: z.number().int().min(100).max(3_600_000).default(5000),
-        /** histogram bins per camera pixel (default: the model's scale) */
-        binsPerPixel: z.number().int().min(1).max(16).optional(),
+        binsPerPixel: accumulateWindowBounds.binsPerPixel.optional(),
         ...publishedImageFields,
       }),
     ).prefault({}),
@@ -83,7 +98,8 @@ export const pipelineSchema = z
 export const inferenceSchema = z
   .strictObject({
     /** model id from models-int8/manifest.json, or "rl" for Richardson–Lucy */
-    model: remote(z.string().min(1).max(200).default('damn')),
+    /** live: set_config loads the new model and swaps it in (a model that fails to load leaves the running one) */
+    model: live(z.string().min(1).max(200).default('damn')),
     /** cpu | cuda | tensorrt: onnxruntime-node, probed at start, falling back to wasm (onnxruntime-web) when it cannot run here */
     provider: remote(z.enum(['cpu', 'wasm', 'cuda', 'tensorrt']).default('cpu')),
     threads: remote(z.number().int().min(1).max(64).default(2)),
@@ -96,9 +112,9 @@ export const inferenceSchema = z
     fallback: z.enum(['none', 'rl']).default('none'),
     /**
      * keep onnxruntime's CPU memory arena between runs (native runtime). On (default), a window's
-     * activations stay allocated for the next one: measured here 1.2–1.35 MP/s at 1456×1088 and
-     * ~530 MB peak RSS; off, they are freed after each window and glibc's allocator churns
-     * (1.0–1.15 MP/s, ~600 MB)
+     * activations stay allocated for the next one: measured here 1.2–1.35 MP/s at 1456×1088;
+     * off, they are freed after each window and glibc's allocator churns (1.0–1.15 MP/s, more
+     * RSS). onnxruntime's memory pattern stays off either way (a second copy of the activations)
      */
     memoryArena: z.boolean().default(true),
     tile: remote(

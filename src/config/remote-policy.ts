@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { FORBIDDEN_KEYS, findForbiddenKey, remoteRegistry } from './remote.ts';
+import { FORBIDDEN_KEYS, findForbiddenKey, type RemoteMark, remoteRegistry } from './remote.ts';
 import { settingsSchema } from './schema.ts';
 
 interface Def {
@@ -14,12 +14,13 @@ interface Def {
 
 const def = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
-/** Key paths ("*" for record keys / array elements) marked remote-settable in `schema`. */
-export function remoteKeyPaths(schema: z.ZodType): string[][] {
-  const out: string[][] = [];
+/** Key paths ("*" for record keys / array elements) marked remote-settable in `schema`, with their marks. */
+export function remoteMarks(schema: z.ZodType): Array<{ path: string[]; mark: RemoteMark }> {
+  const out: Array<{ path: string[]; mark: RemoteMark }> = [];
   const walk = (s: z.ZodType, path: string[]): void => {
-    if (remoteRegistry.has(s)) {
-      out.push(path);
+    const mark = remoteRegistry.get(s);
+    if (mark) {
+      out.push({ path, mark });
       return; // everything below a marked node is covered by it
     }
     const d = def(s);
@@ -56,11 +57,28 @@ export function remoteKeyPaths(schema: z.ZodType): string[][] {
   return out;
 }
 
-let cache: string[][] | undefined;
+/** Key paths marked remote-settable in `schema`. */
+export function remoteKeyPaths(schema: z.ZodType): string[][] {
+  return remoteMarks(schema).map((m) => m.path);
+}
+
+let cache: Array<{ path: string[]; mark: RemoteMark }> | undefined;
+const settingsMarks = () => {
+  cache ??= remoteMarks(settingsSchema);
+  return cache;
+};
+
 /** The settings a remote set_config may change, e.g. ["pipeline", "postprocess"]. */
 export function remoteSettingsPaths(): string[][] {
-  cache ??= remoteKeyPaths(settingsSchema);
-  return cache;
+  return settingsMarks().map((m) => m.path);
+}
+
+/** The settings set_config applies to the running daemon (marked `live`); the rest wait for a restart. */
+export function liveSettingsPaths(): string[][] {
+  // members of a union may repeat a path (the camera types): list each once
+  const out = new Map<string, string[]>();
+  for (const m of settingsMarks()) if (m.mark.live) out.set(m.path.join('.'), m.path);
+  return [...out.values()];
 }
 
 const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

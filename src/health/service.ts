@@ -1,7 +1,6 @@
 import type { Settings } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { ResultSink } from '../pipeline/types.ts';
-import { type CommandHandler, WebServer } from '../web/server.ts';
 import {
   type BrokerStatus,
   type CommandCounters,
@@ -15,7 +14,7 @@ import { type Notifier, SystemdNotifier, watchdogIntervalMs } from './systemd-no
 import { Watchdog, type WatchdogProgress } from './watchdog.ts';
 
 export interface HealthDeps {
-  settings: Pick<Settings, 'device' | 'health' | 'web' | 'systemd'>;
+  settings: Pick<Settings, 'device' | 'health' | 'systemd'>;
   log: Logger;
   /** pipeline progress for the watchdog, e.g. from Pipeline.stats() */
   progress: () => WatchdogProgress;
@@ -25,8 +24,6 @@ export interface HealthDeps {
   broker?: () => BrokerStatus | null;
   /** the MQTT command queue's counters */
   commandCounters?: () => CommandCounters | null;
-  /** dashboard buttons (capture, selftest, start, stop) */
-  commands: CommandHandler;
   /** called every health.interval with the payload for the retained …/health topic; must not throw */
   publishHealth?: (payload: HealthPayload) => void;
   env?: NodeJS.ProcessEnv;
@@ -40,9 +37,8 @@ export interface HealthServices {
   metrics: Metrics;
   notifier: Notifier;
   watchdog: Watchdog | null;
-  web: WebServer | null;
   system: SystemMonitor;
-  /** add to the pipeline's sinks: feeds metrics and the dashboard */
+  /** add to the pipeline's sinks: feeds the metrics */
   sink: ResultSink;
   /** once the pipeline runs: READY=1 and the watchdog starts */
   ready(status?: string): Promise<void>;
@@ -51,9 +47,8 @@ export interface HealthServices {
 
 /**
  * Everything this module offers, wired the way the daemon needs it: metrics hub, board sensors,
- * periodic health publication, systemd READY/WATCHDOG/STATUS, and the optional dashboard.
- * A dashboard that cannot start (port taken) is logged and skipped: an unattended device should
- * keep measuring rather than crash-loop over a convenience.
+ * periodic health publication and systemd READY/WATCHDOG/STATUS. The dashboard (src/web/) reads
+ * the metrics; the controller starts it.
  */
 export async function startHealth(deps: HealthDeps): Promise<HealthServices> {
   const { settings, log } = deps;
@@ -62,7 +57,7 @@ export async function startHealth(deps: HealthDeps): Promise<HealthServices> {
   try {
     return await startHealthParts(deps, system);
   } catch (e) {
-    // nothing started here may outlive a failed start (a refused web host must not hang the exit)
+    // nothing started here may outlive a failed start
     system.stop();
     throw e;
   }
@@ -94,31 +89,6 @@ async function startHealthParts(deps: HealthDeps, system: SystemMonitor): Promis
       ? null
       : new Watchdog({ notifier, progress: deps.progress, stallSeconds: settings.systemd.stallSeconds, intervalMs: petMs, log });
 
-  let web: WebServer | null = null;
-  if (settings.web.enabled) {
-    let candidate: WebServer;
-    try {
-      candidate = new WebServer({
-        host: settings.web.host,
-        port: settings.web.port,
-        token: settings.web.token,
-        health: metrics,
-        commands: deps.commands,
-        log,
-      });
-    } catch (e) {
-      metrics.close();
-      throw e;
-    }
-    try {
-      const { url } = await candidate.start();
-      web = candidate;
-      log.info({ url }, 'dashboard listening');
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'dashboard not started');
-    }
-  }
-
   const tick = (): void => {
     const payload = metrics.snapshot();
     try {
@@ -138,7 +108,6 @@ async function startHealthParts(deps: HealthDeps, system: SystemMonitor): Promis
   const sink: ResultSink = {
     publish(result) {
       metrics.observeResult(result);
-      web?.publish(result);
     },
   };
 
@@ -146,7 +115,6 @@ async function startHealthParts(deps: HealthDeps, system: SystemMonitor): Promis
     metrics,
     notifier,
     watchdog,
-    web,
     system,
     sink,
     async ready(status = 'running') {
@@ -158,7 +126,6 @@ async function startHealthParts(deps: HealthDeps, system: SystemMonitor): Promis
       clearInterval(healthTimer);
       watchdog?.stop();
       system.stop();
-      await web?.close();
       metrics.close();
     },
   };

@@ -5,12 +5,12 @@ import { RichardsonLucy } from '../optics/richardson-lucy.ts';
 import type { FrameJob, FrameOutput } from '../pipeline/frame-path.ts';
 import type { FrameWorkerInit, FrameWorkerReply, FrameWorkerRequest } from '../pipeline/frame-worker.ts';
 import type { Calibration } from '../pipeline/preprocess.ts';
+import type { LoadedModel } from './manifest.ts';
 import type { ProviderType } from './providers.ts';
-import type { LoadedModel } from './registry.ts';
 import { describeRuntime, probeNativeRuntime, type RuntimeReport } from './runtime/index.ts';
 import { planTiles, type TilePlanOptions } from './tiling.ts';
 import type { Reconstructor } from './types.ts';
-import { workerEntry } from './worker-entry.ts';
+import { PIXEL_WORKER_LIMITS, workerEntry } from './worker-entry.ts';
 
 export interface OnnxEngineOptions {
   provider: ProviderType;
@@ -185,7 +185,7 @@ export class WorkerEngine implements Reconstructor {
 
 async function start(init: FrameWorkerInit, id: string): Promise<{ worker: Worker; ready: Extract<FrameWorkerReply, { type: 'ready' }> }> {
   const entry = workerEntry(import.meta.url, '../pipeline/frame-worker');
-  const worker = new Worker(entry.spec, { workerData: init, eval: entry.eval });
+  const worker = new Worker(entry.spec, { workerData: init, eval: entry.eval, resourceLimits: PIXEL_WORKER_LIMITS });
   const ready = await new Promise<Extract<FrameWorkerReply, { type: 'ready' }>>((resolve, reject) => {
     const onMessage = (msg: FrameWorkerReply) => {
       if (msg.type === 'ready') resolve(msg);

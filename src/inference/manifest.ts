@@ -114,3 +114,11 @@ export async function readManifest(modelsDir: string): Promise<Manifest> {
   }
   return parsed.data;
 }
+
+/** A model file read from disk with its manifest entry (its hash already checked against it). */
+export interface LoadedModel {
+  entry: ManifestEntry;
+  path: string;
+  bytes: Uint8Array;
+  sha256: string;
+}

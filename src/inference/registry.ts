@@ -6,18 +6,11 @@ import type { inferenceSchema } from '../config/pipeline.ts';
 import { UserError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { WorkerEngine } from './engine.ts';
-import { type ManifestEntry, readManifest } from './manifest.ts';
+import { type LoadedModel, type ManifestEntry, readManifest } from './manifest.ts';
 
 export type InferenceSettings = z.output<typeof inferenceSchema>;
 
 /** A model file read and verified against its manifest entry. */
-export interface LoadedModel {
-  entry: ManifestEntry;
-  path: string;
-  bytes: Uint8Array;
-  sha256: string;
-}
-
 export const RL_ID = 'rl';
 
 export function sha256Hex(bytes: Uint8Array): string {

@@ -9,6 +9,13 @@ import { pathToFileURL } from 'node:url';
  * bootstrap that registers tsx's loader in its own thread first (execArgv --import is not
  * honoured by every Node/test-runner combination).
  */
+/**
+ * Resource limits for the project's pixel workers (engine, simulated camera): their pixels live
+ * in typed arrays outside the V8 heap, and a small young generation keeps each thread's own heap
+ * (it grows to tens of MB of semi-spaces otherwise) in proportion.
+ */
+export const PIXEL_WORKER_LIMITS = { maxYoungGenerationSizeMb: 8 } as const;
+
 export function workerEntry(callerUrl: string, name: string): { spec: string | URL; eval: boolean } {
   const fromSource = callerUrl.endsWith('.ts');
   if (!fromSource) return { spec: new URL(`./${name}.js`, callerUrl), eval: false };

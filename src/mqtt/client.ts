@@ -1,10 +1,10 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient as RawClient } from 'mqtt';
 import type { MqttConfig } from '../config/mqtt.ts';
 import { UserError } from '../errors.ts';
 import { type Logger, silentLogger } from '../log.ts';
+import { isLoopbackHost } from '../net/loopback.ts';
 import { Topics } from './topics.ts';
 
 export type ProtocolVersion = 4 | 5;
@@ -43,16 +43,6 @@ interface ClientEvents {
   connect: [];
   close: [];
   message: Parameters<MessageHandler>;
-}
-
-const LOOPBACK_NAMES = new Set(['localhost', 'localhost.localdomain', 'ip6-localhost']);
-
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (LOOPBACK_NAMES.has(h)) return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1' || /^::ffff:127\./.test(h);
-  return false;
 }
 
 /** The URL with user info removed, for logs and health. */

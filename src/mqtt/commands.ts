@@ -41,6 +41,8 @@ export interface DeviceApi {
   capture(params: CommandParams<'capture'>, ctx?: CommandContext): Maybe<unknown>;
   start(params: CommandParams<'start'>, ctx?: CommandContext): Maybe<unknown>;
   stop(params: CommandParams<'stop'>, ctx?: CommandContext): Maybe<unknown>;
+  /** the accumulated render now, published on …/accumulated; answers its meta */
+  renderAccumulated(params: CommandParams<'render_accumulated'>, ctx?: CommandContext): Maybe<unknown>;
   dmdShow(params: CommandParams<'dmd_show'>, ctx?: CommandContext): Maybe<unknown>;
   stageMove(params: CommandParams<'stage_move'>, ctx?: CommandContext): Maybe<unknown>;
   stageHome(params: CommandParams<'stage_home'>, ctx?: CommandContext): Maybe<unknown>;
@@ -62,6 +64,7 @@ const dispatch: Dispatch = {
   capture: (api, p, ctx) => api.capture(p, ctx),
   start: (api, p, ctx) => api.start(p, ctx),
   stop: (api, p, ctx) => api.stop(p, ctx),
+  render_accumulated: (api, p, ctx) => api.renderAccumulated(p, ctx),
   dmd_show: (api, p, ctx) => api.dmdShow(p, ctx),
   stage_move: (api, p, ctx) => api.stageMove(p, ctx),
   stage_home: (api, p, ctx) => api.stageHome(p, ctx),

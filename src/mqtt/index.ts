@@ -83,7 +83,7 @@ export async function startMqtt(settings: Settings, opts: StartMqttOptions = {})
 }
 
 export { EmbeddedBroker } from './broker.ts';
-export { checkBrokerUrl, isLoopbackHost, MqttClient, redactMqttConfig, redactUrl } from './client.ts';
+export { checkBrokerUrl, MqttClient, redactMqttConfig, redactUrl } from './client.ts';
 export { CommandServer, type DeviceApi, type SetConfigResult } from './commands.ts';
 export { discoveryMessages, HomeAssistantDiscovery } from './homeassistant.ts';
 export { ResultPublisher } from './publisher.ts';

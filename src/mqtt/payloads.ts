@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BOOT_ID } from '../boot.ts';
+import { accumulateWindowBounds, publishedImageBounds } from '../config/pipeline.ts';
 import { patternSpecSchema } from '../hardware/patterns.ts';
 import type { FrameResult } from '../pipeline/types.ts';
 
@@ -207,6 +208,21 @@ export const commandParamSchemas = {
   estop: z.object({}).strict(),
   /** clears a latched emergency stop; motion and DMD commands are refused until then */
   estop_reset: z.object({}).strict(),
+  /**
+   * the accumulated render now, published on …/result/<stream>/accumulated like the scheduled
+   * ones (its meta says `trigger: "request"`); each option defaults to `pipeline.accumulate`'s
+   */
+  render_accumulated: z
+    .object({
+      stream: streamName.optional(),
+      region: publishedImageBounds.region.optional(),
+      maxEdge: publishedImageBounds.maxEdge.optional(),
+      maxBytes: publishedImageBounds.maxBytes.optional(),
+      frames: accumulateWindowBounds.frames.optional(),
+      seconds: accumulateWindowBounds.seconds.optional(),
+      binsPerPixel: accumulateWindowBounds.binsPerPixel.optional(),
+    })
+    .strict(),
   selftest: z.object({ patterns: z.number().int().min(1).max(100).default(5) }).strict(),
   restart: z.object({ delayMs: z.number().int().min(0).max(60_000).default(0) }).strict(),
 } as const;
@@ -344,6 +360,8 @@ export const accumulatedMetaSchema = imageInfoSchema.extend({
   localizations: z.number().int(),
   /** histogram bins per camera pixel; `bin` counts these bins here, not model-grid pixels */
   binsPerPixel: z.number().int(),
+  /** `schedule`: every pipeline.accumulate.everyMs; `request`: a render_accumulated command asked for it */
+  trigger: z.enum(['schedule', 'request']),
 });
 export type AccumulatedMeta = z.output<typeof accumulatedMetaSchema>;
 
@@ -358,5 +376,6 @@ export function toAccumulatedMeta(r: FrameResult): AccumulatedMeta | undefined {
     frames: a.frames,
     localizations: a.localizations,
     binsPerPixel: a.binsPerPixel,
+    trigger: a.trigger,
   };
 }

@@ -112,26 +112,31 @@ export class ResultPublisher implements ResultSink {
       this.counters.lost++;
       this.log.error({ err: (e as Error).message, stream: result.stream, seq: result.seq }, 'could not spool result');
     }
-    this.publishAccumulated(result);
-    return this.spool.stats().pendingBytes > SPOOL_BACKLOG_BYTES ? written : Promise.resolve();
+    const accumulated = this.publishAccumulated(result);
+    const backlog = this.spool.stats().pendingBytes > SPOOL_BACKLOG_BYTES ? written : Promise.resolve();
+    // a requested render is answered once it is sent, so the answer never overtakes it
+    return result.accumulated?.trigger === 'request' ? Promise.all([backlog, accumulated]).then(() => undefined) : backlog;
   }
 
-  private publishAccumulated(result: FrameResult): void {
+  private publishAccumulated(result: FrameResult): Promise<void> {
     const meta = toAccumulatedMeta(result);
     const a = result.accumulated;
-    if (!meta || !a) return;
+    if (!meta || !a) return Promise.resolve();
     if (!this.client.connected) {
       this.counters.accumulatedSkipped++;
-      return;
+      return Promise.resolve();
     }
     const t = this.client.topics;
     const png = Buffer.from(a.png.buffer, a.png.byteOffset, a.png.byteLength);
-    Promise.all([
+    return Promise.all([
       this.client.publish(t.resultAccumulated(result.stream), png, { qos: 0, retain: true }),
       this.client.publish(t.resultAccumulatedMeta(result.stream), JSON.stringify(meta), { qos: 0, retain: true }),
-    ]).catch(() => {
-      this.counters.accumulatedSkipped++;
-    });
+    ]).then(
+      () => undefined,
+      () => {
+        this.counters.accumulatedSkipped++;
+      },
+    );
   }
 
   /** Retained …/health; while offline only the latest is kept and sent on reconnect. */

@@ -27,7 +27,7 @@ import { type Image, makeImage } from '../optics/image.ts';
 import { compareWithTrainedRanges, FrameStatsEstimator, type OodFlag, type Photometry, type TrainedRanges } from '../optics/ood.ts';
 import { type PostprocessOptions, signalPhotons } from './postprocess.ts';
 import { applySensorWindow, type Calibration, preprocessInPlace, type SensorWindow } from './preprocess.ts';
-import { type AccumulateSpec, Accumulator, encodeWithin, type Region, RegionRender } from './render.ts';
+import { type AccumulateSpec, Accumulator, encodeWithin, halve, type Region, RegionRender } from './render.ts';
 
 /** A network run window by window (ONNX), or an engine that takes the whole frame (Richardson–Lucy). */
 export type FrameEngine =
@@ -59,7 +59,19 @@ export interface FrameJob {
   /** keep this frame's localisations for the accumulated render: capture time (ms), frames kept */
   accumulate?: { at: number; keepFrames: number };
   /** render the accumulated localisations now */
-  renderAccumulated?: AccumulateSpec & { maxBytes: number; now: number };
+  renderAccumulated?: AccumulateRender;
+}
+
+/** Why an accumulated render was made: its schedule, or a subscriber's request. */
+export type AccumulateTrigger = 'schedule' | 'request';
+
+export interface AccumulateRender extends AccumulateSpec {
+  maxBytes: number;
+  /** capture time of the frame that renders it: the age cut-off counts from here */
+  now: number;
+  trigger: AccumulateTrigger;
+  /** an 8-bit stretched preview too (for the dashboard), at most `maxEdge` px */
+  preview?: { maxEdge: number; gamma: number };
 }
 
 export interface EncodedImage {
@@ -73,6 +85,16 @@ export interface EncodedImage {
   height: number;
 }
 
+/** The accumulated render as published: the 16-bit PNG, what it covers, and why it was made. */
+export interface AccumulatedImage extends EncodedImage {
+  frames: number;
+  localizations: number;
+  binsPerPixel: number;
+  trigger: AccumulateTrigger;
+  /** 8-bit stretched PNG for the dashboard, when asked for */
+  preview?: Uint8Array;
+}
+
 export interface FrameOutput {
   /** the frame the network saw (after region of interest and binning) */
   input: { width: number; height: number };
@@ -84,7 +106,7 @@ export interface FrameOutput {
   overhead: number;
   image16?: EncodedImage;
   previews?: { frame: Uint8Array; output: Uint8Array };
-  accumulated?: EncodedImage & { frames: number; localizations: number; binsPerPixel: number };
+  accumulated?: AccumulatedImage;
   map?: Image;
   /** the frame compared with the model's trained ranges (absent when the model records none) */
   ood?: OodReport;
@@ -261,6 +283,7 @@ export class FramePath {
         bin: r.bin * enc.extraBin,
         region: r.region,
         frames: r.frames,
+        trigger: ra.trigger,
       });
       result.accumulated = {
         png: own(withPngText(enc.png, 'rayleigh', text)),
@@ -272,7 +295,13 @@ export class FramePath {
         frames: r.frames,
         localizations: r.localizations,
         binsPerPixel: ra.binsPerPixel,
+        trigger: ra.trigger,
       };
+      if (ra.preview) {
+        let img = r.image;
+        while (Math.max(img.width, img.height) > ra.preview.maxEdge) img = halve(img);
+        result.accumulated.preview = own(encodePng8Stretched(img, ra.preview.gamma));
+      }
     }
     result.timings.encode = performance.now() - t2;
     return result;

@@ -88,6 +88,7 @@ function transfers(out: FrameOutput): ArrayBuffer[] {
   if (out.image16) list.push(out.image16.png.buffer as ArrayBuffer);
   if (out.previews) list.push(out.previews.frame.buffer as ArrayBuffer, out.previews.output.buffer as ArrayBuffer);
   if (out.accumulated) list.push(out.accumulated.png.buffer as ArrayBuffer);
+  if (out.accumulated?.preview) list.push(out.accumulated.preview.buffer as ArrayBuffer);
   if (out.map) list.push(out.map.data.buffer as ArrayBuffer);
   return [...new Set(list)].filter((b) => b.byteLength > 0);
 }

@@ -1,10 +1,11 @@
 import { BOOT_ID } from '../boot.ts';
 import type { Frame, FrameSource } from '../camera/types.ts';
+import { UserError } from '../errors.ts';
 import type { Reconstructor } from '../inference/types.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import type { OodFlag, Photometry } from '../optics/ood.ts';
-import type { FrameJob } from './frame-path.ts';
+import type { AccumulateRender, FrameJob } from './frame-path.ts';
 import type { PostprocessOptions } from './postprocess.ts';
 import type { Calibration, SensorWindow } from './preprocess.ts';
 import { DropOldestQueue } from './queue.ts';
@@ -79,6 +80,28 @@ export interface PipelineStats {
   lastError?: string;
 }
 
+/**
+ * A subscriber's request for the accumulated render (the render_accumulated command): each field
+ * overrides `products.accumulate`'s, within its bounds (no more bytes, pixels or frames than the
+ * device is configured to publish and keep).
+ */
+export interface AccumulatedRequest {
+  region?: Region;
+  maxEdge?: number;
+  maxBytes?: number;
+  frames?: number;
+  seconds?: number;
+  binsPerPixel?: number;
+}
+
+interface PendingRender {
+  spec: Omit<AccumulateRender, 'now'>;
+  /** seq of the frame rendering it, while one does */
+  claimedBy?: number;
+  resolve: (r: FrameResult) => void;
+  reject: (e: Error) => void;
+}
+
 interface Queued {
   frame: Frame;
   enqueuedAt: number;
@@ -130,6 +153,7 @@ export class Pipeline {
   private readonly previewGate: RateGate;
   private readonly budget: PublishBudget;
   private nextWaiters: Array<{ resolve: (r: FrameResult) => void; reject: (e: Error) => void }> = [];
+  private pendingRender: PendingRender | undefined;
   private calibrationValue: Calibration;
   postprocessOptions: PostprocessOptions;
 
@@ -179,9 +203,53 @@ export class Pipeline {
     return this.source !== null;
   }
 
-  /** Make the next frame carry the accumulated render (a subscriber asked for it). */
-  requestAccumulated(): void {
-    this.accumulateGate.force();
+  /**
+   * The accumulated render, now: the next frame processed (streamed or captured) renders it as
+   * soon as the byte budget has room for its `maxBytes`, and the promise resolves with that
+   * frame's result once the sinks have published it. One request at a time; `signal` withdraws it.
+   */
+  requestAccumulated(req: AccumulatedRequest = {}, signal?: AbortSignal): Promise<FrameResult> {
+    const a = this.products.accumulate;
+    if (!a.enabled) return Promise.reject(new UserError('the accumulated render is off (pipeline.accumulate.enabled: false)'));
+    const over = (key: 'maxEdge' | 'maxBytes' | 'frames', limit: number): UserError | undefined => {
+      const v = req[key];
+      return v !== undefined && v > limit
+        ? new UserError(`${key} ${v} exceeds this device's pipeline.accumulate.${key} (${limit}): a request may ask for less, not more`)
+        : undefined;
+    };
+    const refused = over('maxBytes', a.maxBytes) ?? over('maxEdge', a.maxEdge) ?? over('frames', a.frames);
+    if (refused) return Promise.reject(refused);
+    if (this.pendingRender)
+      return Promise.reject(new UserError('an accumulated render is already pending; ask again once it is published'));
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise<FrameResult>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (this.pendingRender === pending) this.pendingRender = undefined;
+        reject(signal?.reason as Error);
+      };
+      const done = (): void => signal?.removeEventListener('abort', onAbort);
+      const pending: PendingRender = {
+        spec: {
+          frames: req.frames ?? a.frames,
+          seconds: req.seconds ?? a.seconds,
+          binsPerPixel: req.binsPerPixel ?? a.binsPerPixel ?? this.recon.scale,
+          region: req.region ?? a.region,
+          maxEdge: req.maxEdge ?? a.maxEdge,
+          maxBytes: req.maxBytes ?? a.maxBytes,
+          trigger: 'request',
+        },
+        resolve: (r) => {
+          done();
+          resolve(r);
+        },
+        reject: (e) => {
+          done();
+          reject(e);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pendingRender = pending;
+    });
   }
 
   async start(source: FrameSource): Promise<void> {
@@ -226,6 +294,9 @@ export class Pipeline {
     this.queue = new DropOldestQueue<Queued>(this.opts.queueSize);
     this.loop = null;
     for (const w of this.nextWaiters.splice(0)) w.reject(new Error('streaming stopped before the next frame'));
+    const render = this.pendingRender;
+    this.pendingRender = undefined;
+    render?.reject(new UserError('streaming stopped before the accumulated render was made'));
   }
 
   /** Process one frame now, outside the stream (capture command, one-shot use). */
@@ -318,7 +389,13 @@ export class Pipeline {
     const a = p.accumulate;
     if (a.enabled) {
       job.accumulate = { at: frame.timestamp, keepFrames: a.frames };
-      if (this.accumulateGate.due(now) && this.budget.has(a.maxBytes, now)) {
+      const preview = p.previews ? { maxEdge: p.previews.maxEdge, gamma: p.previews.gamma } : undefined;
+      const asked = this.pendingRender;
+      if (asked && asked.claimedBy === undefined && this.budget.has(asked.spec.maxBytes, now)) {
+        asked.claimedBy = frame.seq;
+        job.renderAccumulated = { ...asked.spec, now: frame.timestamp, preview };
+        this.accumulateGate.mark(now);
+      } else if (this.accumulateGate.due(now) && this.budget.has(a.maxBytes, now)) {
         job.renderAccumulated = {
           frames: a.frames,
           seconds: a.seconds,
@@ -327,6 +404,8 @@ export class Pipeline {
           maxEdge: a.maxEdge,
           maxBytes: a.maxBytes,
           now: frame.timestamp,
+          trigger: 'schedule',
+          preview,
         };
         this.accumulateGate.mark(now);
       }
@@ -352,7 +431,16 @@ export class Pipeline {
   private async process(frame: Frame, enqueuedAt: number): Promise<FrameResult> {
     const t0 = performance.now();
     const recon = this.recon;
-    const out = await recon.process(this.job(frame));
+    const job = this.job(frame);
+    const asked = job.renderAccumulated?.trigger === 'request' ? this.pendingRender : undefined;
+    let out: Awaited<ReturnType<Reconstructor['process']>>;
+    try {
+      out = await recon.process(job);
+    } catch (e) {
+      // the request waits for the next frame
+      if (asked && this.pendingRender === asked) asked.claimedBy = undefined;
+      throw e;
+    }
     const t1 = performance.now();
     const busy = out.timings.preprocess + out.timings.reconstruct + out.timings.postprocess + out.timings.encode;
     this.busyMs = this.busyMs === 0 ? busy : 0.8 * this.busyMs + 0.2 * busy;
@@ -403,6 +491,10 @@ export class Pipeline {
         }
       }),
     );
+    if (asked && this.pendingRender === asked) {
+      this.pendingRender = undefined;
+      asked.resolve(result);
+    }
     return result;
   }
 }

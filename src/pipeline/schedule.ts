@@ -37,23 +37,17 @@ export class PublishBudget {
   }
 }
 
-/** At most one event per `intervalMs`; `force` makes the next check due regardless. */
+/** At most one event per `intervalMs`. */
 export class RateGate {
   private last = Number.NEGATIVE_INFINITY;
-  private forced = false;
 
   constructor(private readonly intervalMs: number) {}
 
   due(now = Date.now()): boolean {
-    return this.forced || now - this.last >= this.intervalMs;
+    return now - this.last >= this.intervalMs;
   }
 
   mark(now = Date.now()): void {
     this.last = now;
-    this.forced = false;
-  }
-
-  force(): void {
-    this.forced = true;
   }
 }

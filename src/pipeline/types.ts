@@ -1,6 +1,6 @@
 import type { Frame } from '../camera/types.ts';
 import type { LocalizationColumns } from '../inference/peaks.ts';
-import type { EncodedImage, OodReport } from './frame-path.ts';
+import type { AccumulatedImage, EncodedImage, OodReport } from './frame-path.ts';
 
 /** Milliseconds spent in each stage of one frame's path. */
 export interface StageTimings {
@@ -41,8 +41,8 @@ export interface FrameResult {
   camera?: Frame['meta'];
   /** the 16-bit result image (…/image), when the image schedule said it was due */
   image?: EncodedImage;
-  /** the accumulated render of recent localisations (…/accumulated), when due */
-  accumulated?: EncodedImage & { frames: number; localizations: number; binsPerPixel: number };
+  /** the accumulated render of recent localisations (…/accumulated), when due or requested */
+  accumulated?: AccumulatedImage;
   /** the frame against the model's trained ranges: when not inRange, do not trust the output */
   ood?: OodReport;
   /** small 8-bit previews of the camera frame and the map (dashboard), when due */

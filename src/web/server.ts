@@ -2,16 +2,16 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.ts';
 import type { HealthPayload } from '../health/metrics.ts';
 import type { Logger } from '../log.ts';
-import { type ResultMeta, toResultMeta } from '../mqtt/payloads.ts';
+import { type ResultMeta, toAccumulatedMeta, toResultMeta } from '../mqtt/payloads.ts';
+import { isLoopbackHost } from '../net/loopback.ts';
 import type { FrameResult, ResultSink } from '../pipeline/types.ts';
 
 /** Commands the dashboard may trigger; anything that reconfigures the device stays MQTT-only. */
-export const SAFE_COMMANDS = ['capture', 'selftest', 'start', 'stop'] as const;
+export const SAFE_COMMANDS = ['capture', 'selftest', 'start', 'stop', 'render_accumulated'] as const;
 export type SafeCommand = (typeof SAFE_COMMANDS)[number];
 
 /** Runs a dashboard command; resolves the response `data`. Throw UserError for a bad request. */
@@ -50,14 +50,6 @@ export function dashboardResult(r: FrameResult): DashboardResult {
   const meta: DashboardResult = toResultMeta(r);
   if (r.truth) meta.truth = r.truth.map((t) => ({ x: t.x, y: t.y, photons: t.photons }));
   return meta;
-}
-
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (h.startsWith('::ffff:')) return h.slice(7).startsWith('127.');
-  return false;
 }
 
 /** Compares digests so neither the length nor the content of the token leaks through timing. */
@@ -102,6 +94,9 @@ export class WebServer implements ResultSink {
   private readonly staticFiles = new Map<string, Buffer>();
   private readonly latestByStream = new Map<string, FrameResult>();
   private latestResult: FrameResult | null = null;
+  /** the latest accumulated render with a dashboard preview, per stream */
+  private readonly accumulatedByStream = new Map<string, FrameResult>();
+  private latestAccumulated: FrameResult | null = null;
   private readonly clients = new Set<SseClient>();
   private healthTimer: NodeJS.Timeout | null = null;
   private resultTimer: NodeJS.Timeout | null = null;
@@ -164,6 +159,12 @@ export class WebServer implements ResultSink {
    * engine's worker): marks and pictures of one frame stay together.
    */
   publish(result: FrameResult): void {
+    if (result.accumulated?.preview) {
+      this.latestAccumulated = result;
+      if (this.accumulatedByStream.size < 32 || this.accumulatedByStream.has(result.stream))
+        this.accumulatedByStream.set(result.stream, result);
+      this.broadcast('accumulated', toAccumulatedMeta(result));
+    }
     if (!result.previews) return;
     this.latestResult = result;
     if (this.latestByStream.size < 32 || this.latestByStream.has(result.stream)) {
@@ -252,6 +253,16 @@ export class WebServer implements ResultSink {
         const previews = r.previews as NonNullable<FrameResult['previews']>;
         const png = Buffer.from(path === '/api/frame.png' ? previews.frame : previews.output);
         send(res, 200, 'image/png', png, { 'X-Rayleigh-Seq': String(r.seq) });
+        return;
+      }
+      case '/api/accumulated':
+      case '/api/accumulated.png': {
+        const stream = url.searchParams.get('stream');
+        const r = stream === null ? this.latestAccumulated : this.accumulatedByStream.get(stream);
+        const a = r?.accumulated;
+        if (!r || !a?.preview) sendJson(res, 404, { status: 'error', error: 'no accumulated render yet' });
+        else if (path === '/api/accumulated') sendJson(res, 200, toAccumulatedMeta(r));
+        else send(res, 200, 'image/png', Buffer.from(a.preview), { 'X-Rayleigh-Seq': String(r.seq) });
         return;
       }
       case '/api/events':
@@ -355,6 +366,7 @@ export class WebServer implements ResultSink {
     });
     writeEvent(res, 'health', this.safeSnapshot());
     if (this.latestResult) writeEvent(res, 'result', dashboardResult(this.latestResult));
+    for (const r of this.accumulatedByStream.values()) writeEvent(res, 'accumulated', toAccumulatedMeta(r));
   }
 
   private pushHealth(): void {
@@ -372,6 +384,24 @@ export class WebServer implements ResultSink {
 
   private broadcast(event: string, data: unknown): void {
     for (const c of this.clients) writeEvent(c.res, event, data);
+  }
+}
+
+/**
+ * The dashboard, listening. A configuration it refuses (a non-loopback host without a token, a
+ * short token) throws; one that cannot listen (port taken) is logged and skipped, returning null:
+ * an unattended device should keep measuring rather than crash-loop over a convenience.
+ */
+export async function startDashboard(opts: WebServerOptions): Promise<WebServer | null> {
+  const server = new WebServer(opts);
+  try {
+    const { url } = await server.start();
+    opts.log?.info({ url }, 'dashboard listening');
+    return server;
+  } catch (err) {
+    opts.log?.error({ err: (err as Error).message }, 'dashboard not started');
+    await server.close();
+    return null;
   }
 }
 

@@ -76,6 +76,7 @@ export async function startRig(commands: Record<string, unknown> = {}): Promise<
     capture: (p) => ({ frames: p.count }),
     start: () => ({ streaming: true }),
     stop: () => ({ streaming: false }),
+    renderAccumulated: () => ({ trigger: 'request' }),
     dmdShow: async (p, ctx) => {
       const mask = await showPattern(dmd.dmd, p.pattern, ctx?.signal);
       return { points: mask.points.length };

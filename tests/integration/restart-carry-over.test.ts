@@ -54,12 +54,18 @@ describe('rayleigh run: a non-persisted set_config is kept across restart, repor
       const set = await ask('set_config', { patch: { pipeline: { queueSize: 7 } } }, 'set');
       expect(set?.status, set?.error).toBe('ok');
       expect(set?.data?.restartRequired).toBe(true);
+      // before the restart: still the old value running, the new one pending
+      const before = await ask('get_config', {}, 'before');
+      expect((before?.data?.running as { pipeline?: { queueSize?: number } } | undefined)?.pipeline?.queueSize).toBe(4);
+      expect(before?.data?.pending).toEqual({ pipeline: { queueSize: 7 } });
       const restart = await ask('restart', {}, 'restart');
       expect(restart?.status, restart?.error).toBe('ok');
       healths = 0;
       await expect.poll(() => healths, { timeout: 40_000, interval: 100 }).toBeGreaterThan(0);
       const cfg = await ask('get_config', {}, 'after');
-      expect((cfg?.data?.pipeline as { queueSize?: number } | undefined)?.queueSize).toBe(7);
+      // running after the restart, nothing pending any more
+      expect((cfg?.data?.running as { pipeline?: { queueSize?: number } } | undefined)?.pipeline?.queueSize).toBe(7);
+      expect(cfg?.data?.pending).toEqual({});
       expect(readFileSync(file, 'utf8')).toBe(text);
     } finally {
       sub.end(true);

@@ -43,9 +43,20 @@ function syntheticFrame(seq: number) {
 }
 
 /** The frame through the real pipeline and frame path, with its previews and 16-bit image. */
-function syntheticResult(seq: number): Promise<FrameResult> {
+function syntheticResult(seq: number, accumulate = false): Promise<FrameResult> {
   const { input, output } = syntheticFrame(seq);
-  return resultFor(input, output, { seq });
+  return resultFor(
+    input,
+    output,
+    accumulate
+      ? {
+          seq,
+          products: {
+            accumulate: { enabled: true, frames: 10, seconds: 60, everyMs: 0, binsPerPixel: 4, maxEdge: 256, maxBytes: 1 << 20 },
+          },
+        }
+      : { seq },
+  );
 }
 
 let browser: BrowserContext | null = null;
@@ -81,7 +92,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function liveServer(token?: string) {
+async function liveServer(token?: string, accumulate = false) {
   const metrics = new Metrics({ version: '0.0.1-test', deviceId: 'dash01', streaming: () => true });
   const commands: SafeCommand[] = [];
   const server = new WebServer({
@@ -100,7 +111,7 @@ async function liveServer(token?: string) {
   let seq = 0;
   const push = async () => {
     seq++;
-    const r = await syntheticResult(seq);
+    const r = await syntheticResult(seq, accumulate);
     metrics.frameIn();
     metrics.observeResult(r);
     server.publish(r);
@@ -164,6 +175,25 @@ describe('dashboard in headless Chromium', () => {
     await expect.poll(() => page.textContent('#cmd-result')).toBe('capture: ok {"seq":99}');
     await page.click('button[data-cmd="stop"]');
     await expect.poll(() => commands).toEqual(['capture', 'stop']);
+    expect(errors).toEqual([]);
+  });
+
+  it.skipIf(!haveChromium)('shows the accumulated render and asks for one with its button', async () => {
+    const { url, commands } = await liveServer(undefined, true);
+    const page = await browser!.newPage();
+    cleanups.push(() => page.close());
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${url}/`);
+    // each synthetic frame renders its own three localisations (schedule every frame)
+    await expect
+      .poll(() => page.textContent('#acc-info'), { timeout: 15_000 })
+      .toMatch(/^3 localisations of 1 frame · 40×30 at 0,0 · schedule/);
+    const acc = await page.evaluate(CANVAS_LEVELS, 'accumulated');
+    expect(acc.width / acc.height).toBeCloseTo(40 / 30, 1);
+    expect(acc.levels).toBeGreaterThan(1);
+    await page.click('button[data-cmd="render_accumulated"]');
+    await expect.poll(() => commands).toEqual(['render_accumulated']);
     expect(errors).toEqual([]);
   });
 

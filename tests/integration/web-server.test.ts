@@ -3,9 +3,10 @@ import pngjs from 'pngjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.ts';
 import { Metrics } from '../../src/health/metrics.ts';
+import { isLoopbackHost } from '../../src/net/loopback.ts';
 import { makeImage } from '../../src/optics/image.ts';
 import type { FrameResult } from '../../src/pipeline/types.ts';
-import { type CommandHandler, isLoopbackHost, tokenMatches, WebServer, type WebServerOptions } from '../../src/web/server.ts';
+import { type CommandHandler, tokenMatches, WebServer, type WebServerOptions } from '../../src/web/server.ts';
 import { resultFor } from '../helpers/results.ts';
 
 const TOKEN = 'correct-horse-battery-staple';

@@ -124,6 +124,40 @@
     $('output-size').textContent = `${meta.output.width}×${meta.output.height} (×${meta.scale})`;
   }
 
+  // ---- accumulated render (…/accumulated: on its schedule, or on request with the button) ----
+  let accumulatedLoading = false;
+  let accumulatedNext = null;
+
+  async function loadAccumulated(meta) {
+    if (accumulatedLoading) {
+      accumulatedNext = meta;
+      return;
+    }
+    accumulatedLoading = true;
+    try {
+      const { bitmap, seq } = await fetchBitmap('/api/accumulated.png', { stream: meta.stream });
+      const canvas = $('accumulated');
+      fitCanvas(canvas, bitmap.width, bitmap.height);
+      const ctx = canvas.getContext('2d');
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+      canvas.dataset.seq = String(seq);
+      canvas.dataset.trigger = meta.trigger;
+      const r = meta.region;
+      $('acc-info').textContent =
+        `${meta.localizations} localisations of ${meta.frames} frame${meta.frames === 1 ? '' : 's'} · ${r.width}×${r.height} at ${r.x},${r.y} · ${meta.trigger} (seq ${meta.seq})`;
+    } catch (err) {
+      $('cmd-result').textContent = String(err.message || err);
+    } finally {
+      accumulatedLoading = false;
+      if (accumulatedNext) {
+        const next = accumulatedNext;
+        accumulatedNext = null;
+        loadAccumulated(next);
+      }
+    }
+  }
+
   // ---- charts -------------------------------------------------------------------------------
   const history = { fpsIn: [], fpsOut: [], fpsDrop: [], p50: [], p99: [] };
 
@@ -310,6 +344,7 @@
     const payload = JSON.parse(data.join('\n'));
     if (event === 'health') showHealth(payload);
     else if (event === 'result') loadImages(payload);
+    else if (event === 'accumulated') loadAccumulated(payload);
   }
 
   async function connect() {

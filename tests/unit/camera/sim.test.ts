@@ -26,6 +26,31 @@ describe('SimCamera', () => {
     expect(f2.seq).toBe(f.seq + 1);
   });
 
+  it('with replay, renders every replay frame (in its worker) before the first goes out, then replays them', async () => {
+    // 160×160 renders in the worker (above the in-thread size)
+    const cam = new SimCamera(simCameraSchema.parse({ type: 'sim', width: 160, height: 160, density: 10, replay: 2 }));
+    try {
+      const f0 = await cam.capture();
+      // both replay frames exist once the first is out, and the worker is no longer rendering
+      expect(cam.stats().frames).toBe(1);
+      const f1 = await cam.capture();
+      const f2 = await cam.capture();
+      expect([f0.seq, f1.seq, f2.seq]).toEqual([0, 1, 2]);
+      expect(f1.image).not.toBe(f0.image);
+      expect(f2.image).toBe(f0.image);
+      expect(f2.truth).toBe(f0.truth);
+      // the same numbers as rendering without replay from the same seed
+      const plain = new SimCamera(simCameraSchema.parse({ type: 'sim', width: 160, height: 160, density: 10 }));
+      const p0 = await plain.capture();
+      const p1 = await plain.capture();
+      await plain.stop();
+      expect(Array.from(f0.image.data.subarray(0, 200))).toEqual(Array.from(p0.image.data.subarray(0, 200)));
+      expect(Array.from(f1.image.data.subarray(0, 200))).toEqual(Array.from(p1.image.data.subarray(0, 200)));
+    } finally {
+      await cam.stop();
+    }
+  });
+
   it('uses the scene hook and applies the stage offset', async () => {
     const cam = new SimCamera(
       { ...config, background: 0 },

@@ -1,11 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { patchKeys, unpersistedChanges } from '../../../src/config/carry-over.ts';
+import { patchFrom, patchKeys } from '../../../src/config/carry-over.ts';
 import { INSTALL_ROOT } from '../../../src/config/install-paths.ts';
 import { ConfigError, deepMerge, envOverrides, loadSettings, resolveSettings } from '../../../src/config/load.ts';
-import { refusedRemoteKeys, remoteSettingsPaths } from '../../../src/config/remote-policy.ts';
+import { liveSettingsPaths, refusedRemoteKeys, remoteSettingsPaths } from '../../../src/config/remote-policy.ts';
 
 describe('environment overrides', () => {
   it('keep a secret as the text given, even when it looks like a number or JSON', () => {
@@ -56,6 +56,20 @@ describe('prototype keys in settings', () => {
 describe('remote-settable keys (marked in the schema)', () => {
   const marked = remoteSettingsPaths().map((p) => p.join('.'));
 
+  it('mark which of them apply live; those are remote-settable concrete keys', () => {
+    const live = liveSettingsPaths().map((p) => p.join('.'));
+    expect(live.sort()).toEqual(['inference.model', 'pipeline.postprocess']);
+    for (const k of live) {
+      expect(marked).toContain(k);
+      expect(k).not.toContain('*');
+    }
+    // the README's list is this list
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const line = readme.split('\n').find((l) => l.startsWith('Applied live by `set_config`:')) ?? '';
+    const listed = [...line.slice(line.indexOf(':') + 1).matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+    expect(listed.sort()).toEqual(live.sort());
+  });
+
   it('cover thresholds, rates, model choice and publishing, and nothing that runs, listens or authenticates', () => {
     expect(marked).toEqual(
       expect.arrayContaining(['pipeline.postprocess', 'camera.fps', 'inference.model', 'mqtt.results', 'health.interval', 'log.level']),
@@ -95,11 +109,11 @@ describe('non-persisted changes across a restart', () => {
   it('are exactly what the running settings hold beyond the file', () => {
     const file = resolveSettings({ pipeline: { queueSize: 4 } }, {});
     const running = resolveSettings({ pipeline: { queueSize: 9, postprocess: { threshold: 0.3 } } }, {});
-    const carried = unpersistedChanges(file, running);
+    const carried = patchFrom(file, running);
     expect(carried).toEqual({ pipeline: { queueSize: 9, postprocess: { threshold: 0.3 } } });
     expect(patchKeys(carried).sort()).toEqual(['pipeline.postprocess.threshold', 'pipeline.queueSize']);
     expect(resolveSettings(deepMerge({ pipeline: { queueSize: 4 } }, carried), {}).pipeline.queueSize).toBe(9);
-    expect(unpersistedChanges(file, file)).toEqual({});
+    expect(patchFrom(file, file)).toEqual({});
   });
 });
 

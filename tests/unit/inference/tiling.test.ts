@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { WorkerEngine } from '../../../src/inference/engine.ts';
+import type { LoadedModel } from '../../../src/inference/manifest.ts';
 import { findPeaks } from '../../../src/inference/peaks.ts';
-import type { LoadedModel } from '../../../src/inference/registry.ts';
 import { sha256Hex } from '../../../src/inference/registry.ts';
 import { planAxis, planTiles } from '../../../src/inference/tiling.ts';
 import { imageSum } from '../../../src/optics/image.ts';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { mqttSchema } from '../../../src/config/mqtt.ts';
 import { UserError } from '../../../src/errors.ts';
-import { checkBrokerUrl, isLoopbackHost, MqttClient, nextReconnectDelay, redactUrl } from '../../../src/mqtt/client.ts';
+import { checkBrokerUrl, MqttClient, nextReconnectDelay, redactUrl } from '../../../src/mqtt/client.ts';
+import { isLoopbackHost } from '../../../src/net/loopback.ts';
 import { mqttConfig } from './fixtures.ts';
 
 describe('broker URL policy', () => {

@@ -102,6 +102,9 @@ export class RecordingApi implements DeviceApi {
   stop(p: CommandParams<'stop'>, ctx?: CommandContext) {
     return this.rec('stop', p, ctx);
   }
+  renderAccumulated(p: CommandParams<'render_accumulated'>, ctx?: CommandContext) {
+    return this.rec('render_accumulated', p, ctx);
+  }
   dmdShow(p: CommandParams<'dmd_show'>, ctx?: CommandContext) {
     return this.rec('dmd_show', p, ctx);
   }

@@ -169,7 +169,7 @@ describe('image products', () => {
     expect(p.stats().imagesSkipped).toBe(12 - made);
   });
 
-  it('renders the accumulated localisations of recent frames', async () => {
+  it('renders the accumulated localisations of recent frames on its schedule', async () => {
     const results: FrameResult[] = [];
     const p = new Pipeline({
       stream: 'main',
@@ -183,12 +183,109 @@ describe('image products', () => {
       sinks: [{ publish: (r) => void results.push(r) }],
     });
     for (let i = 0; i < 4; i++) await p.processOne(frame(i));
-    p.requestAccumulated();
+    // the first frame renders (the gate starts open), then not again within everyMs
+    expect(results[0].accumulated).toMatchObject({ frames: 1, localizations: 1, trigger: 'schedule' });
+    expect(results.slice(1).every((r) => !r.accumulated)).toBe(true);
+  });
+});
+
+describe('the accumulated render on request', () => {
+  const accumulating = (over: Partial<ImageProducts> = {}) =>
+    products({
+      image: { enabled: false, maxRate: 0, maxEdge: 64, maxBytes: 4096 },
+      accumulate: { enabled: true, frames: 3, seconds: 60, everyMs: 100_000, binsPerPixel: 2, maxEdge: 256, maxBytes: 1 << 20 },
+      ...over,
+    });
+
+  it('is made by the next frame with the request’s region, grid and window, and resolves once published', async () => {
+    const results: FrameResult[] = [];
+    let published = 0;
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 1,
+      reconstructor: inThread(identity),
+      postprocess: post,
+      products: accumulating({ previews: { everyMs: 1e9, maxEdge: 8, gamma: 0.5 } }),
+      sinks: [
+        {
+          async publish(r) {
+            await new Promise((done) => setTimeout(done, 5));
+            published++;
+            results.push(r);
+          },
+        },
+      ],
+    });
+    for (let i = 0; i < 4; i++) await p.processOne(frame(i));
+    const asked = p.requestAccumulated({ region: { x: 8, y: 4, width: 16, height: 16 }, frames: 2, binsPerPixel: 1 });
+    const served = p.processOne(frame(4));
+    const r = await asked;
+    // resolved with the frame that rendered it, after the sinks published it
+    expect(r.seq).toBe(4);
+    expect(published).toBe(5);
+    expect(r.accumulated).toMatchObject({
+      trigger: 'request',
+      frames: 2,
+      localizations: 2,
+      binsPerPixel: 1,
+      region: { x: 8, y: 4, width: 16, height: 16 },
+      width: 16,
+      height: 16,
+    });
+    const tag = JSON.parse(readPngText(r.accumulated?.png as Uint8Array).rayleigh);
+    expect(tag).toMatchObject({ kind: 'accumulated', trigger: 'request', seq: 4, frames: 2 });
+    // the dashboard's 8-bit preview, within its edge
+    const preview = r.accumulated?.preview as Uint8Array;
+    expect(Buffer.from(preview.subarray(1, 4)).toString('latin1')).toBe('PNG');
+    expect(Buffer.from(preview).readUInt32BE(16)).toBeLessThanOrEqual(8);
+    await served;
+    // one request, one render: the next frame carries none (the schedule's gate was marked too)
     await p.processOne(frame(5));
-    const acc = results.at(-1)?.accumulated;
-    // the last 3 frames, one localisation each, all in the same histogram bin
-    expect(acc).toMatchObject({ frames: 3, localizations: 3, binsPerPixel: 2, width: 64, height: 48 });
-    expect(results.slice(1, -1).every((r) => !r.accumulated)).toBe(true);
+    expect(results.at(-1)?.accumulated).toBeUndefined();
+  });
+
+  it('asks for less than the device publishes and keeps, never more; one at a time; off when accumulate is off', async () => {
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 1,
+      reconstructor: inThread(identity),
+      postprocess: post,
+      products: accumulating(),
+    });
+    await expect(p.requestAccumulated({ maxBytes: 2 << 20 })).rejects.toThrow(
+      /maxBytes 2097152 exceeds .*pipeline\.accumulate\.maxBytes \(1048576\)/,
+    );
+    await expect(p.requestAccumulated({ maxEdge: 512 })).rejects.toThrow(/pipeline\.accumulate\.maxEdge \(256\)/);
+    await expect(p.requestAccumulated({ frames: 4 })).rejects.toThrow(/pipeline\.accumulate\.frames \(3\)/);
+    const first = p.requestAccumulated({});
+    await expect(p.requestAccumulated({})).rejects.toThrow(/already pending/);
+    await p.processOne(frame(0));
+    await expect(first).resolves.toMatchObject({ seq: 0, accumulated: { trigger: 'request', frames: 1 } });
+    const off = new Pipeline({ stream: 'main', queueSize: 1, reconstructor: inThread(identity), postprocess: post, products: products() });
+    await expect(off.requestAccumulated({})).rejects.toThrow(/pipeline\.accumulate\.enabled: false/);
+  });
+
+  it('is withdrawn by its abort signal, and the next frame renders nothing', async () => {
+    const results: FrameResult[] = [];
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 1,
+      reconstructor: inThread(identity),
+      postprocess: post,
+      products: accumulating(),
+      sinks: [{ publish: (r) => void results.push(r) }],
+    });
+    await p.processOne(frame(0)); // the schedule's first render
+    const ac = new AbortController();
+    const asked = p.requestAccumulated({}, ac.signal);
+    ac.abort(new Error('timed out'));
+    await expect(asked).rejects.toThrow('timed out');
+    await p.processOne(frame(1));
+    expect(results.at(-1)?.accumulated).toBeUndefined();
+    // and a new request may be made
+    const again = p.requestAccumulated({});
+    await p.processOne(frame(2));
+    await expect(again).resolves.toMatchObject({ seq: 2 });
   });
 });
 
