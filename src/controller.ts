@@ -55,7 +55,7 @@ export interface DaemonOptions {
 }
 
 /** Settings whose change set_config applies to the running daemon; anything else needs a restart. */
-const HOT_KEYS = new Set(['pipeline.postprocess', 'inference.model']);
+const HOT_KEYS = new Set(['pipeline.postprocess', 'pipeline.holes', 'inference.model']);
 
 function changedKeys(a: unknown, b: unknown, prefix = ''): string[] {
   if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null && !Array.isArray(a) && !Array.isArray(b)) {
@@ -145,6 +145,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
         await swapModel(next.inference.model);
       }
       pipeline.postprocessOptions = next.pipeline.postprocess;
+      pipeline.holeSettings = next.pipeline.holes;
       if (p.persist && opts.configFile) {
         const tmp = `${opts.configFile}.tmp`;
         writeFileSync(tmp, toYaml(nextWritten));
@@ -253,6 +254,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       queueSize: settings.pipeline.queueSize,
       reconstructor: recon,
       postprocess: settings.pipeline.postprocess,
+      holes: settings.pipeline.holes,
       calibration: await loadCalibration(settings),
       sinks: [mqtt.publisher],
       products: imageProducts(settings),

@@ -17,6 +17,8 @@
  * `centre` the frame position (px) of the map's λ origin.
  */
 
+import { NANOHOLE } from '../optics/nanohole.ts';
+
 /** The map's grid: N×N pixels over `extent` λ, centred on the λ origin. */
 export interface MapGrid {
   size: number;
@@ -249,4 +251,31 @@ export function findHoles(map: ArrayLike<number>, grid: MapGrid, opts: HoleOptio
   holes.sort((a, b) => b.area - a.area || a.y - b.y || a.x - b.x);
   const kept = holes.slice(0, maxHoles);
   return { count: kept.length, holes: kept, components: count };
+}
+
+/** How holes are picked and placed (settings `pipeline.holes`). */
+export interface HoleSettings {
+  /** camera pixel pitch, λ per frame px */
+  pitch: number;
+  /** frame position (px) of the optical axis; absent = the frame's centre */
+  centre?: { x: number; y: number };
+  threshold: number;
+  minFraction: number;
+  split: boolean;
+  maxHoles: number;
+}
+
+export const DEFAULT_HOLE_SETTINGS: HoleSettings = {
+  pitch: NANOHOLE.inputExtent / NANOHOLE.inputSize,
+  threshold: 0.5,
+  minFraction: 0.25,
+  split: true,
+  maxHoles: 64,
+};
+
+/** What a frame's meta says about its holes. */
+export interface HoleReport extends HoleList {
+  threshold: number;
+  grid: MapGrid;
+  camera: CameraGeometry;
 }
