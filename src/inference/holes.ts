@@ -223,7 +223,8 @@ export function findHoles(map: ArrayLike<number>, grid: MapGrid, opts: HoleOptio
       px.p[m] = map[i];
       px.w[m] = Math.max(map[i], 1e-6);
     }
-    const k = opts.split === false ? 1 : Math.max(1, Math.round(n / diskArea));
+    // at most maxHoles per blob: a map that is one huge blob (a bad frame) costs no more than that
+    const k = opts.split === false ? 1 : Math.min(maxHoles, Math.max(1, Math.round(n / diskArea)));
     const assign = k > 1 ? splitBlob(px, k) : new Int32Array(n);
     for (let h = 0; h < k; h++) {
       let sx = 0;
