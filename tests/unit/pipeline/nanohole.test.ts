@@ -6,7 +6,8 @@ import { createReconstructor } from '../../../src/inference/registry.ts';
 import { readPngText } from '../../../src/io/png.ts';
 import { resultMetaSchema, toResultMeta } from '../../../src/mqtt/payloads.ts';
 import { makeImage } from '../../../src/optics/image.ts';
-import { NANOHOLE, nanoholeInput } from '../../../src/optics/nanohole.ts';
+import { NANOHOLE, nanoholeInput, simulateNanohole } from '../../../src/optics/nanohole.ts';
+import { Rng } from '../../../src/optics/random.ts';
 import { holesFromMap, toRecordedGrid } from '../../../src/pipeline/nanohole-path.ts';
 import { Pipeline } from '../../../src/pipeline/pipeline.ts';
 import type { FrameResult } from '../../../src/pipeline/types.ts';
@@ -52,6 +53,20 @@ describe('toRecordedGrid', () => {
     const s = toRecordedGrid(small, { pitch: PITCH, centre: { x: 20, y: 20 } });
     expect(s[64 * 128 + 64]).toBe(2);
     expect(s[0]).toBe(0);
+  });
+});
+
+describe('simulated camera, scene nanohole', () => {
+  it('records the 22λ intensity of the simulator and gives the hole centres in frame px as truth', async () => {
+    const settings = parseSettings({ camera: { type: 'sim', scene: 'nanohole', seed: 33, nanohole: { minHoles: 4, maxHoles: 4 } } });
+    if (settings.camera.type !== 'sim') throw new Error('sim expected');
+    const f = await new SimCamera(settings.camera).capture();
+    const s = simulateNanohole({ minHoles: 4, maxHoles: 4 }, new Rng(33));
+    expect(f.image.data).toEqual(s.intensity);
+    expect(f.truth?.map((t) => [t.x, t.y])).toEqual(s.holes.map((h) => [64 + h.x / PITCH, 64 + h.y / PITCH]));
+    expect(() => parseSettings({ camera: { type: 'sim', scene: 'nanohole', nanohole: { minHoles: 5, maxHoles: 2 } } })).toThrow(
+      /camera\.nanohole.*minHoles must not exceed maxHoles/,
+    );
   });
 });
 
