@@ -221,6 +221,10 @@ describe('evaluateUnet with tiny ONNX models in the engine worker', () => {
     expect(rep.pearson_by_cluster_fp32?.['2']).toBe(rep.scalar.byCluster.u32['2'].pearson);
     expect(Object.keys(rep.pearson_by_distance)).toEqual(PAIR_DISTANCES.map((d) => d.toFixed(3)));
     expect(rep.count_accuracy).toBe(rep.scalar.clusters.u8.countAccuracy);
+    // the truth map through the same post-processing: perfect Pearson, touching holes one blob yet counted right
+    expect(rep.scalar.ideal.byCluster['5'].pearson).toBeCloseTo(1, 6);
+    expect(rep.scalar.ideal.byDistance['0.158'].separated).toBe(0);
+    expect(rep.scalar.ideal.byDistance['0.158'].countAccuracy).toBe(1);
     expect(rep.fdtd?.samples).toBe(2);
     expect(Object.keys(rep.pearson_by_cluster_fdtd ?? {})).toEqual(['3']);
     expect(said.some((m) => m.includes('FDTD test set: 2 samples'))).toBe(true);
