@@ -32,6 +32,9 @@ interface EvalCli {
   config?: string;
 }
 
+/** The committed FDTD test set (training/fdtd/data of the installation). */
+const DEFAULT_FDTD_DIR = `${INSTALL_ROOT}/training/fdtd/data`;
+
 /** An integer option ≥ `min` (1 unless said otherwise). */
 function intArg(v: string, name: string, min = 1): number {
   const n = Number(v);
@@ -158,7 +161,7 @@ export function register(program: Command): void {
       String(DEFAULT_UNET_EVAL.perCluster),
     )
     .option('--per-distance <n>', 'unet: scalar test samples per two-hole distance', String(DEFAULT_UNET_EVAL.perDistance))
-    .option('--fdtd <dir>', 'unet: the FDTD test set (samples.json + intensity.npy.gz)', `${INSTALL_ROOT}/training/fdtd/data`)
+    .option('--fdtd <dir>', 'unet: the FDTD test set (samples.json + intensity.npy.gz)', DEFAULT_FDTD_DIR)
     .option('--out <file>', 'unet: also write the Markdown tables here and the JSON next to it (.json)')
     .option(
       '--conditions <names>',
@@ -266,12 +269,52 @@ export function register(program: Command): void {
     });
 }
 
+/** Each evaluated model's figures into its manifest entry's `accuracy` (scalar set; FDTD when evaluated). */
+async function recordUnetAccuracy(path: string, r: Awaited<ReturnType<typeof evaluateUnet>>, command: string): Promise<void> {
+  const raw = JSON.parse(await readFile(path, 'utf8')) as { models: Array<{ id: string; accuracy?: unknown }> };
+  const per = (g: Record<string, { pearson: number }> | undefined) =>
+    Object.fromEntries(Object.entries(g ?? {}).map(([k, v]) => [k, v.pearson]));
+  for (const entry of raw.models) {
+    if (!r.engines.includes(entry.id)) continue;
+    const id = entry.id;
+    entry.accuracy = {
+      command,
+      measured: new Date().toISOString().slice(0, 10),
+      metric:
+        'mean Pearson correlation of the position map with the binary truth map; counting accuracy and centre RMSE (λ) after src/inference/holes.ts',
+      scalar: {
+        simulator: r.simulator,
+        samples: r.scalar.samples,
+        pearsonByCluster: per(r.scalar.byCluster[id]),
+        pearsonByDistance: per(r.scalar.byDistance[id]),
+        twoBlobsByDistance: Object.fromEntries(Object.entries(r.scalar.byDistance[id] ?? {}).map(([k, v]) => [k, v.separated])),
+        countAccuracy: r.scalar.clusters[id]?.countAccuracy,
+        centreRmse: r.scalar.clusters[id]?.rmse,
+      },
+      fdtd: r.fdtd
+        ? {
+            source: r.fdtd.source,
+            samples: r.fdtd.samples,
+            pearsonByCluster: per(r.fdtd.byCluster[id]),
+            pearsonByDistance: per(r.fdtd.byDistance[id]),
+            countAccuracy: r.fdtd.clusters[id]?.countAccuracy,
+            centreRmse: r.fdtd.clusters[id]?.rmse,
+          }
+        : null,
+      published: r.published,
+    };
+  }
+  await writeFile(path, `${JSON.stringify(raw, null, 2)}\n`);
+}
+
 /** The command line that reproduces a unet evaluation (written into its results). */
 function unetCommand(o: EvalCli): string {
   const parts = ['npx rayleigh eval --task unet'];
   if (o.models) parts.push(`--models ${o.models}`);
   parts.push(`--per-cluster ${o.perCluster}`, `--per-distance ${o.perDistance}`, `--seed ${o.seed ?? DEFAULT_UNET_EVAL.seed}`);
+  if (o.fdtd !== DEFAULT_FDTD_DIR) parts.push(`--fdtd ${o.fdtd}`);
   if (o.out) parts.push(`--out ${o.out}`);
+  if (o.writeManifest) parts.push('--write-manifest');
   return parts.join(' ');
 }
 
@@ -305,10 +348,11 @@ async function evalUnet(o: EvalCli): Promise<void> {
     const command = unetCommand(o);
     const md = formatUnetReport(report, command);
     const json = `${JSON.stringify({ command, ...report }, null, 2)}\n`;
+    if (o.writeManifest) await recordUnetAccuracy(join(settings.inference.modelsDir, MANIFEST_FILE), report, command);
     if (o.out) {
       await mkdir(dirname(o.out), { recursive: true });
       await writeFile(o.out, md);
-      await writeFile(o.out.replace(/\.md$/, '') + '.json', json);
+      await writeFile(`${o.out.replace(/\.md$/, '')}.json`, json);
     }
     process.stdout.write(o.json ? json : md);
   } finally {
