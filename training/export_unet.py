@@ -40,7 +40,7 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=HERE / "unet.pt")
     ap.add_argument("--out", type=Path, default=ROOT / "models-int8" / "unet-fp32.onnx")
     ap.add_argument("--calibration", type=Path, default=None, help="also write this INT8 calibration directory")
-    ap.add_argument("--calibration-count", type=int, default=64)
+    ap.add_argument("--calibration-count", type=int, default=32)
     args = ap.parse_args()
     torch.set_num_threads(1)
 

@@ -164,6 +164,28 @@ def macs_per_frame(model: nn.Module) -> float:
     return conv + matmul
 
 
+def receptive_field_radius() -> int:
+    """Radius (input px, from the input centre) of the input region any output pixel depends on.
+
+    All-positive weights keep every ReLU open and max-pool is replaced by average-pool, so the
+    gradient of the output's sum is non-zero exactly where the output depends on the input.
+    """
+    model = NanoholeUNet()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.full_like(p, 0.01))
+    orig = F.max_pool2d
+    F.max_pool2d = lambda x, k, *a, **kw: F.avg_pool2d(x, k)  # type: ignore[assignment]
+    try:
+        x = torch.ones(1, 1, IN_SIZE, IN_SIZE, requires_grad=True)
+        model.logits(x).sum().backward()
+    finally:
+        F.max_pool2d = orig  # type: ignore[assignment]
+    ys, xs = torch.nonzero(x.grad[0, 0].abs() > 0, as_tuple=True)
+    c = IN_SIZE / 2 - 0.5
+    return int(math.ceil(max((xs - c).abs().max().item(), (ys - c).abs().max().item())))
+
+
 def load_trained(weights: "str | Path") -> NanoholeUNet:
     model = NanoholeUNet()
     state = torch.load(weights)
@@ -182,6 +204,7 @@ if __name__ == "__main__":
     print(f"params: {sum(p.numel() for p in m.parameters())}")
     macs = macs_per_frame(m)
     print(f"MACs per frame: {macs / 1e6:.1f} M; per input pixel: {macs / IN_SIZE ** 2:.0f}")
+    print(f"receptive field radius (input px from the centre): {receptive_field_radius()}")
     x = torch.rand(8, 1, IN_SIZE, IN_SIZE)
     opt = torch.optim.Adam(m.parameters())
     for k in range(4):

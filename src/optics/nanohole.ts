@@ -425,6 +425,9 @@ export function simulateNanohole(opts: NanoholeSampleOptions, rng: Rng): Nanohol
   return sample;
 }
 
+/** manifest `input.normalisation` of nanohole models: nanoholeInput() */
+export const NANOHOLE_INPUT_NORMALISATION = 'nanohole-min-max';
+
 /**
  * What the network is fed: the recorded 22λ intensity (inputSize², any scale or offset: photon
  * counts, ADU, or the FDTD set's uint16) with its minimum subtracted and scaled to maximum 1.
