@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { INPUT_NORMALISATION } from '../../src/inference/normalise.ts';
 import { encodeModel } from '../../src/onnx/model.ts';
+import { NANOHOLE_INPUT_NORMALISATION } from '../../src/optics/nanohole.ts';
 import { buildTinyNanoholeModel, TINY_NANOHOLE } from '../fixtures/tiny-model.ts';
 
 export interface TinyUnet {
@@ -26,7 +26,7 @@ export function tinyUnetModelsDir(models: TinyUnet[]): string {
       sha256: createHash('sha256').update(bytes).digest('hex'),
       task: 'unet',
       precision: m.precision,
-      input: { name: TINY_NANOHOLE.input, layout: 'NCHW', normalisation: INPUT_NORMALISATION, multiple: 1 },
+      input: { name: TINY_NANOHOLE.input, layout: 'NCHW', normalisation: NANOHOLE_INPUT_NORMALISATION, multiple: 1 },
       output: { name: TINY_NANOHOLE.output, scale: 1, meaning: 'test stand-in: sigmoid of a 3×3 box mean of the input' },
       opset: 13,
       macsPerPixel: 9,
