@@ -141,7 +141,8 @@ export class NanoholePath {
     }
     const holes = holesFromMap(map, settings, camera);
     const t3 = performance.now();
-    const mapImage = makeImage(M, M, job.fullMap ? Float32Array.from(map) : map);
+    // the session's output buffer; `map` below is a copy because it is transferred to the caller
+    const mapImage = makeImage(M, M, map);
     const result: FrameOutput = {
       input: { width: frame.width, height: frame.height },
       output: { width: M, height: M },
