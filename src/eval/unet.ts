@@ -104,6 +104,10 @@ export function scalarTestSet(o: ScalarSetOptions): UnetSample[] {
   return out;
 }
 
+/** The FDTD set's recorded intensity (the contract), and its extra file without the film's direct transmission. */
+export const FDTD_TOTAL = 'intensity.npy.gz';
+export const FDTD_SCATTERED = 'intensity-scattered.npy.gz';
+
 interface FdtdJson {
   generator?: string;
   samples: Array<{ holes: Array<[number, number]>; kind: 'cluster' | 'pair'; distance?: number; largestCluster: number }>;
@@ -113,12 +117,12 @@ interface FdtdJson {
  * The FDTD test set (training/fdtd/data: samples.json + intensity.npy.gz, uint16 (S, 128·128));
  * null when the directory has no set.
  */
-export async function loadFdtdSet(dir: string): Promise<{ samples: UnetSample[]; generator?: string } | null> {
+export async function loadFdtdSet(dir: string, file = FDTD_TOTAL): Promise<{ samples: UnetSample[]; generator?: string } | null> {
   let jsonText: string;
   let gz: Buffer;
   try {
     jsonText = await readFile(join(dir, 'samples.json'), 'utf8');
-    gz = await readFile(join(dir, 'intensity.npy.gz'));
+    gz = await readFile(join(dir, file));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new UserError(`FDTD test set in ${dir}: ${(e as Error).message}`);
@@ -130,11 +134,11 @@ export async function loadFdtdSet(dir: string): Promise<{ samples: UnetSample[];
     throw new UserError(`${join(dir, 'samples.json')}: not JSON (${(e as Error).message})`);
   }
   if (!Array.isArray(meta.samples)) throw new UserError(`${join(dir, 'samples.json')}: no "samples" array`);
-  const arr = decodeNpy(gunzipSync(gz), join(dir, 'intensity.npy.gz'));
+  const arr = decodeNpy(gunzipSync(gz), join(dir, file));
   const n = NANOHOLE.inputSize * NANOHOLE.inputSize;
   if (arr.width !== n || arr.height !== meta.samples.length) {
     throw new UserError(
-      `${join(dir, 'intensity.npy.gz')}: shape (${arr.height}, ${arr.width}), samples.json lists ${meta.samples.length} samples of ${n} px`,
+      `${join(dir, file)}: shape (${arr.height}, ${arr.width}), samples.json lists ${meta.samples.length} samples of ${n} px`,
     );
   }
   const samples = meta.samples.map((s, i): UnetSample => {
@@ -310,6 +314,16 @@ export interface UnetEvalReport {
   fp32: string | null;
   scalar: SetResult;
   fdtd: (SetResult & { source: string; generator?: string }) | null;
+  /**
+   * the same FDTD samples with the bare film's uniform direct transmission subtracted before
+   * propagation (the holes' scattered field only; training/fdtd), when the set has that file
+   */
+  fdtd_scattered: (SetResult & { source: string }) | null;
+  /**
+   * mean Pearson correlation of the FDTD recorded intensity with the scalar simulator's intensity
+   * for the same holes: how far the simulator the models were trained on is from full Maxwell
+   */
+  fdtd_vs_scalar_intensity: { total: number; scattered: number | null; samples: number } | null;
   /** cluster size → INT8 mean Pearson, scalar set */
   pearson_by_cluster: Record<string, number>;
   /** the same on the FDTD set (null without one) */
@@ -338,12 +352,20 @@ export async function evaluateUnet(
   const scalarSamples = scalarTestSet(o);
   const scalar = await evaluateSet(engines, scalarSamples, o);
   let fdtd: UnetEvalReport['fdtd'] = null;
+  let fdtdScattered: UnetEvalReport['fdtd_scattered'] = null;
+  let agreement: UnetEvalReport['fdtd_vs_scalar_intensity'] = null;
   if (o.fdtdDir) {
     const set = await loadFdtdSet(o.fdtdDir);
     if (!set) o.onProgress?.(`no FDTD test set in ${o.fdtdDir} (samples.json + intensity.npy.gz): skipped`);
     else {
       o.onProgress?.(`FDTD test set: ${set.samples.length} samples from ${o.fdtdDir}`);
       fdtd = { ...(await evaluateSet(engines, set.samples, o)), source: o.fdtdDir, generator: set.generator };
+      const scattered = await loadFdtdSet(o.fdtdDir, FDTD_SCATTERED);
+      if (scattered) {
+        o.onProgress?.(`FDTD scattered-field variant: ${scattered.samples.length} samples`);
+        fdtdScattered = { ...(await evaluateSet(engines, scattered.samples, o)), source: join(o.fdtdDir, FDTD_SCATTERED) };
+      }
+      agreement = intensityAgreement(set.samples, scattered?.samples);
     }
   }
   return {
@@ -355,6 +377,8 @@ export async function evaluateUnet(
     fp32: names.fp32,
     scalar,
     fdtd,
+    fdtd_scattered: fdtdScattered,
+    fdtd_vs_scalar_intensity: agreement,
     pearson_by_cluster: pearsons(scalar.byCluster[names.int8]),
     pearson_by_cluster_fdtd: fdtd ? pearsons(fdtd.byCluster[names.int8]) : null,
     pearson_by_distance: pearsons(scalar.byDistance[names.int8]),
@@ -364,6 +388,17 @@ export async function evaluateUnet(
     pearson_by_distance_fdtd: fdtd ? pearsons(fdtd.byDistance[names.int8]) : null,
     count_accuracy_fdtd: fdtd ? (fdtd.clusters[names.int8]?.countAccuracy ?? null) : null,
   };
+}
+
+/** Mean Pearson of FDTD intensities with the scalar simulator's for the same holes. */
+function intensityAgreement(total: UnetSample[], scattered?: UnetSample[]): NonNullable<UnetEvalReport['fdtd_vs_scalar_intensity']> {
+  const N = NANOHOLE.inputSize;
+  const mean = (set: UnetSample[]) => {
+    let sum = 0;
+    for (const s of set) sum += pearson(makeImage(N, N, diffractionIntensity(s.holes, NANOHOLE_RADIUS)), makeImage(N, N, s.intensity));
+    return set.length ? sum / set.length : Number.NaN;
+  };
+  return { total: mean(total), scattered: scattered ? mean(scattered) : null, samples: total.length };
 }
 
 const f2 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(2));
@@ -386,6 +421,10 @@ export function formatUnetReport(r: UnetEvalReport, command: string): string {
   );
   lines.push(`Published: ${r.published.citation}; ${r.published.solver}. "–" = not stated in the issue.`, '');
   const clusterTable = (set: SetResult, label: string) => {
+    if (!Object.keys(set.byCluster[ids[0]] ?? {}).length) {
+      lines.push(`## Pearson per largest sub-Rayleigh cluster size — ${label}`, '', 'No cluster samples in this set yet.', '');
+      return;
+    }
     lines.push(`## Pearson per largest sub-Rayleigh cluster size — ${label}`, '');
     const head = [
       'cluster size',
@@ -444,8 +483,25 @@ export function formatUnetReport(r: UnetEvalReport, command: string): string {
   clusterTable(r.scalar, 'scalar simulator');
   pairTable(r.scalar, 'scalar simulator');
   if (r.fdtd) {
-    clusterTable(r.fdtd, 'FDTD (Meep)');
-    if (Object.keys(r.fdtd.byDistance[ids[0]] ?? {}).length) pairTable(r.fdtd, 'FDTD (Meep)');
+    const a = r.fdtd_vs_scalar_intensity;
+    if (a) {
+      lines.push('## FDTD against the scalar simulator', '');
+      lines.push(
+        `Mean Pearson correlation of the FDTD recorded intensity with the scalar simulator's intensity for the same holes (${a.samples} samples): ` +
+          `**${f3(a.total)}** for the recorded (total) field` +
+          (a.scattered !== null
+            ? `, **${f3(a.scattered)}** for the holes' scattered field alone (the film's direct transmission subtracted).`
+            : '.'),
+        '',
+      );
+    }
+    clusterTable(r.fdtd, 'FDTD (Meep), recorded intensity');
+    if (Object.keys(r.fdtd.byDistance[ids[0]] ?? {}).length) pairTable(r.fdtd, 'FDTD (Meep), recorded intensity');
+  }
+  if (r.fdtd_scattered) {
+    clusterTable(r.fdtd_scattered, "FDTD (Meep), holes' scattered field only");
+    if (Object.keys(r.fdtd_scattered.byDistance[ids[0]] ?? {}).length)
+      pairTable(r.fdtd_scattered, "FDTD (Meep), holes' scattered field only");
   }
   return `${lines.join('\n')}\n`;
 }

@@ -169,10 +169,9 @@ describe('evaluateUnet with tiny ONNX models in the engine worker', () => {
     const pre = Buffer.alloc(10);
     Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(pre);
     pre.writeUInt16LE(header.length, 8);
-    writeFileSync(
-      join(fdtdDir, 'intensity.npy.gz'),
-      gzipSync(Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(rows.buffer)])),
-    );
+    const npyGz = gzipSync(Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(rows.buffer)]));
+    writeFileSync(join(fdtdDir, 'intensity.npy.gz'), npyGz);
+    writeFileSync(join(fdtdDir, 'intensity-scattered.npy.gz'), npyGz);
     writeFileSync(
       join(fdtdDir, 'samples.json'),
       JSON.stringify({
@@ -226,11 +225,17 @@ describe('evaluateUnet with tiny ONNX models in the engine worker', () => {
     expect(rep.scalar.ideal.byDistance['0.158'].separated).toBe(0);
     expect(rep.scalar.ideal.byDistance['0.158'].countAccuracy).toBe(1);
     expect(rep.fdtd?.samples).toBe(2);
+    // this "FDTD" set is the scalar intensity itself (quantised to uint16): it agrees with the simulator
+    expect(rep.fdtd_vs_scalar_intensity?.total).toBeGreaterThan(0.9999);
+    expect(rep.fdtd_vs_scalar_intensity?.samples).toBe(2);
+    expect(rep.fdtd_scattered?.byCluster.u8['3'].pearson).toBeCloseTo(rep.fdtd?.byCluster.u8['3'].pearson ?? Number.NaN, 9);
     expect(Object.keys(rep.pearson_by_cluster_fdtd ?? {})).toEqual(['3']);
     expect(said.some((m) => m.includes('FDTD test set: 2 samples'))).toBe(true);
     const md = formatUnetReport(rep, 'npx rayleigh eval --task unet');
     expect(md).toContain('scalar simulator');
-    expect(md).toContain('FDTD (Meep)');
+    expect(md).toContain('FDTD (Meep), recorded intensity');
+    expect(md).toContain("FDTD (Meep), holes' scattered field only");
+    expect(md).toContain('## FDTD against the scalar simulator');
     expect(md).toMatch(/\| 2 \| 1 \| .* \| 0\.82 \|/);
     expect(md).toMatch(/\| 4 \| 1 \| .* \| – \|/);
     expect(PUBLISHED.pearsonByCluster[10]).toBe(0.71);
