@@ -30,6 +30,12 @@ echo "reproduce_unet: export, calibration set, quantize, check" >&2
   >"$OUT/export.log" 2>&1
 npx rayleigh quantize --task unet --model "$OUT/models/unet-fp32.onnx" --calibration "$OUT/calibration" \
   --out "$OUT/models/unet-int8.onnx" --multiple 1 --threads 1 >"$OUT/quantize.log" 2>&1
-node --import tsx training/check_unet_onnx.ts --samples 60 --pairs 20 --seed 3000000 \
-  "$OUT/models/unet-fp32.onnx" "$OUT/models/unet-int8.onnx" | tee "$OUT/check.txt"
+CHECK=(node --import tsx training/check_unet_onnx.ts --samples 60 --pairs 20 --seed 3000000)
+"${CHECK[@]}" "$OUT/models/unet-fp32.onnx" "$OUT/models/unet-int8.onnx" | tee "$OUT/check.jsonl"
+# a manifest beside the models (unet entries only), so `rayleigh eval --task unet` can load them
+echo '{"models": []}' >"$OUT/models/manifest.json"
+"$PY" training/unet_manifest.py --manifest "$OUT/models/manifest.json" --check "$OUT/check.jsonl" \
+  --check-command "${CHECK[*]} MODELS" --summary "$OUT/unet-train-summary.json" --measured "$(date -u +%F)" \
+  --quantize-command "npx rayleigh quantize --task unet ... --multiple 1"
+printf 'inference:\n  modelsDir: %s\n' "$OUT/models" >"$OUT/config.yaml"
 echo "reproduce_unet: done; models and logs in $OUT" >&2
