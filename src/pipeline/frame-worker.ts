@@ -13,6 +13,7 @@ import type { ProviderType } from '../inference/providers.ts';
 import { type NativeProbeResult, openModelSession, type RuntimeReport } from '../inference/runtime/index.ts';
 import type { TilePlanOptions } from '../inference/tiling.ts';
 import { makeImage } from '../optics/image.ts';
+import { NANOHOLE } from '../optics/nanohole.ts';
 import type { TrainedRanges } from '../optics/ood.ts';
 import { RichardsonLucy } from '../optics/richardson-lucy.ts';
 import { type FrameEngine, type FrameJob, type FrameOutput, FramePath } from './frame-path.ts';
@@ -111,7 +112,10 @@ async function main(): Promise<void> {
     if (init.kind === 'onnx' && init.task === 'unet' && engine.kind === 'windows') {
       path = new NanoholePath((d, n, h, w) => engine.run(d, n, h, w));
       // warm-up, as below: one dark recorded frame
-      await path.process({ image: makeImage(128, 128), postprocess: { threshold: 0.1, minDistance: 2, maxLocalizations: 0 } });
+      await path.process({
+        image: makeImage(NANOHOLE.inputSize, NANOHOLE.inputSize),
+        postprocess: { threshold: 0.1, minDistance: 2, maxLocalizations: 0 },
+      });
     } else path = new FramePath(engine, init.kind === 'onnx' ? init.trainedRanges : undefined);
     if (engine.kind === 'windows' && !(path instanceof NanoholePath)) {
       // warm-up: the first run allocates and picks kernels; keep that off the first frame
