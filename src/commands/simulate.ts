@@ -13,7 +13,14 @@ import { BACKGROUND_PRESETS, parseBackgroundStructure } from '../optics/backgrou
 import { parseBrightnessModels } from '../optics/brightness.ts';
 import { parseCameraPresets } from '../optics/camera.ts';
 import { makeImage } from '../optics/image.ts';
-import { MAX_HOLES, NANOHOLE, type NanoholeSample, PAIR_DISTANCE_RANGE, simulateNanohole } from '../optics/nanohole.ts';
+import {
+  type FilmTransmission,
+  MAX_HOLES,
+  NANOHOLE,
+  type NanoholeSample,
+  PAIR_DISTANCE_RANGE,
+  simulateNanohole,
+} from '../optics/nanohole.ts';
 import { MAX_ZERNIKE_WAVES } from '../optics/pupil.ts';
 import { Rng } from '../optics/random.ts';
 import {
@@ -55,6 +62,8 @@ interface NanoholeCliOptions {
   readNoise: string;
   binning: string;
   pixelIntegration?: boolean;
+  filmAmplitude?: string;
+  filmPhase?: string;
 }
 
 type SimulateOptions = DamnCliOptions & NanoholeCliOptions;
@@ -161,6 +170,8 @@ export function register(program: Command): void {
     .option('--frame-photons <a:b>', 'unet: expected photons per 22λ frame (log-uniform; 0 = noiseless intensity)', '0')
     .option('--read-noise <a:b>', 'unet: Gaussian read noise σ per pixel in photons (uniform; needs --frame-photons)', '0')
     .option('--binning <k>', 'unet: camera pixel = k×k grid pixels (1, 2, 4, …; the stored frame stays 128×128)', '1')
+    .option('--film-amplitude <a:b>', 'unet: amplitude transmission |t| of the film around the holes (uniform; default 0 = opaque)', '0')
+    .option('--film-phase <a:b>', 'unet: phase of t in degrees (uniform)', '0')
     .option('--pixel-integration', 'unet: integrate the intensity over each camera pixel instead of sampling its centre')
     .action(async (o: SimulateOptions) => {
       await runSimulate(o);
@@ -183,6 +194,9 @@ export interface NanoholeSpec {
   readNoise: LinearRange;
   binning: number;
   pixelIntegration: boolean;
+  /** |t| of the film (max 0: opaque) and its phase in degrees */
+  filmAmplitude: LinearRange;
+  filmPhase: LinearRange;
 }
 
 export function buildNanoholeSpec(o: NanoholeCliOptions): NanoholeSpec {
@@ -210,15 +224,27 @@ export function buildNanoholeSpec(o: NanoholeCliOptions): NanoholeSpec {
     readNoise,
     binning,
     pixelIntegration: o.pixelIntegration === true,
+    filmAmplitude: parseLinearRange(o.filmAmplitude ?? '0', 'film-amplitude', 1),
+    filmPhase: parseLinearRange(o.filmPhase ?? '0', 'film-phase', 360),
   };
 }
 
 /** one nanohole sample under the spec, with the conditions it was drawn with */
-export function drawNanohole(rng: Rng, spec: NanoholeSpec): { sample: NanoholeSample; conditions: NanoholeRecordConditions } {
+export function drawNanohole(
+  rng: Rng,
+  spec: NanoholeSpec,
+): { sample: NanoholeSample; conditions: NanoholeRecordConditions; film?: FilmTransmission } {
   const pair = spec.pairFraction > 0 && rng.uniform() < spec.pairFraction;
   const photons = spec.framePhotons.max > 0 ? rng.logUniform(spec.framePhotons.min, spec.framePhotons.max) : 0;
   const readNoise = photons > 0 && spec.readNoise.max > 0 ? rng.range(spec.readNoise.min, spec.readNoise.max) : 0;
   const conditions = { photons, readNoise, binning: spec.binning, pixelIntegration: spec.pixelIntegration };
+  const film =
+    spec.filmAmplitude.max > 0
+      ? {
+          amplitude: rng.range(spec.filmAmplitude.min, spec.filmAmplitude.max),
+          phase: (rng.range(spec.filmPhase.min, spec.filmPhase.max) * Math.PI) / 180,
+        }
+      : undefined;
   const sample = simulateNanohole(
     {
       minHoles: spec.minHoles,
@@ -226,10 +252,11 @@ export function drawNanohole(rng: Rng, spec: NanoholeSpec): { sample: NanoholeSa
       pairDistance: pair ? rng.range(spec.pairDistance.min, spec.pairDistance.max) : undefined,
       noise: { photons, readNoise },
       camera: { binning: spec.binning, pixelIntegration: spec.pixelIntegration },
+      film,
     },
     rng,
   );
-  return { sample, conditions };
+  return { sample, conditions, film };
 }
 
 function parseSeed(o: { seed?: string }): number {
@@ -278,7 +305,7 @@ async function writeNanoholeSamples(spec: NanoholeSpec, seed: number, count: num
   const digits = Math.max(4, String(count - 1).length);
   const n = NANOHOLE.inputSize;
   for (let i = 0; i < count; i++) {
-    const { sample: s, conditions } = drawNanohole(rng, spec);
+    const { sample: s, conditions, film } = drawNanohole(rng, spec);
     const id = String(i).padStart(digits, '0');
     await writeFile(join(dir, `intensity_${id}.npy`), encodeNpy(makeImage(n, n, s.intensity)));
     await writeFile(join(dir, `truth_${id}.npy`), encodeNpy(makeImage(NANOHOLE.mapSize, NANOHOLE.mapSize, Float32Array.from(s.truth))));
@@ -293,6 +320,7 @@ async function writeNanoholeSamples(spec: NanoholeSpec, seed: number, count: num
       largestCluster: s.largestCluster,
       ...(s.distance !== undefined ? { kind: 'pair', distance: s.distance } : { kind: 'cluster' }),
       ...conditions,
+      film: film ? { amplitude: film.amplitude, phaseDegrees: (film.phase * 180) / Math.PI } : 'opaque',
       intensityUnits: conditions.photons > 0 ? 'photons' : 'intensity of a unit plane wave',
     };
     await writeFile(join(dir, `params_${id}.json`), `${JSON.stringify(meta)}\n`);

@@ -115,7 +115,21 @@ export function holeMap(holes: Hole[], radius: number, size: number = NANOHOLE.m
   return map;
 }
 
+/**
+ * A film that is not opaque: it transmits the complex amplitude t = amplitude·e^(i·phase) of the
+ * incident plane wave (the holes transmit 1), so the aperture field is t + (1 − t)·Σ disks. Still
+ * scalar Kirchhoff; it adds the coherent direct transmission that a real 100 nm Cr film has
+ * (|t|² ≈ 5e-4 at 633 nm) and that interferes with the holes' field.
+ */
+export interface FilmTransmission {
+  amplitude: number;
+  /** radians */
+  phase: number;
+}
+
 export interface DiffractionOptions {
+  /** partially transmitting film (default: opaque) */
+  film?: FilmTransmission;
   /** recording distance above the film, λ (default NANOHOLE.heightH) */
   height?: number;
   /** collecting numerical aperture (default NANOHOLE.na) */
@@ -172,6 +186,7 @@ function field(
   na: number,
   rowFrom: number,
   rowCount: number,
+  film: FilmTransmission | undefined,
 ): { re: Float64Array; im: Float64Array } {
   const period = n * pitch;
   const df = 1 / period;
@@ -224,6 +239,22 @@ function field(
       si[row + u] = ar * pi + ai * pr;
     }
   }
+  if (film) {
+    // screen transmitting t: aperture field t + (1 − t)·Σ disks; the uniform part is the f = 0 plane wave
+    const tr = film.amplitude * Math.cos(film.phase);
+    const tim = film.amplitude * Math.sin(film.phase);
+    const kr = 1 - tr;
+    const ki = -tim;
+    for (let k = 0; k < sr.length; k++) {
+      const a = sr[k];
+      const b = si[k];
+      sr[k] = a * kr - b * ki;
+      si[k] = a * ki + b * kr;
+    }
+    const ph = 2 * Math.PI * height;
+    sr[mMax] += tr * Math.cos(ph) - tim * Math.sin(ph);
+    si[mMax] += tr * Math.sin(ph) + tim * Math.cos(ph);
+  }
   fft.inverse(sr, si, w);
   // rows wanted, as n-long sequences along x (batch rowCount): element mx of row b at b + rowCount·mx
   const tr = new Float64Array(n * rowCount);
@@ -274,7 +305,7 @@ export function diffractionIntensity(holes: Hole[], radius: number, opts: Diffra
   const off = (n - size) / 2;
   let out = new Float32Array(size * size);
   if (!opts.pixelIntegration) {
-    const { re, im } = field(holes, radius, n, pitch, height, na, off, size);
+    const { re, im } = field(holes, radius, n, pitch, height, na, off, size, opts.film);
     for (let i = 0; i < size; i++) {
       for (let j = 0; j < size; j++) {
         const k = i * n + off + j;
@@ -285,7 +316,7 @@ export function diffractionIntensity(holes: Hole[], radius: number, opts: Diffra
     // |U|² is band-limited to 2·NA; sampled at pitch < 1/(4·NA) over the period it is alias-free,
     // so the pixel box is exact as a sinc in its spectrum.
     if (pitch >= 1 / (4 * na)) throw new Error('diffractionIntensity: pixelIntegration needs pitch < λ/(4·NA)');
-    const { re, im } = field(holes, radius, n, pitch, height, na, 0, n);
+    const { re, im } = field(holes, radius, n, pitch, height, na, 0, n, opts.film);
     const intensity = new Float64Array(n * n);
     for (let k = 0; k < n * n; k++) intensity[k] = re[k] * re[k] + im[k] * im[k];
     const rfft = new RealFft2d(n, n);
@@ -351,6 +382,8 @@ export interface NanoholeSampleOptions {
   /** hole radius, λ (default NANOHOLE_RADIUS) */
   radius?: number;
   noise?: NanoholeNoise;
+  /** partially transmitting film (default opaque) */
+  film?: FilmTransmission;
   /** camera sampling: pixel integration and a coarser camera (binning); the stored intensity stays on the 128 grid (each camera pixel's value repeated over its binning² block) */
   camera?: { pixelIntegration?: boolean; binning?: number };
 }
@@ -404,7 +437,7 @@ export function simulateNanohole(opts: NanoholeSampleOptions, rng: Rng): Nanohol
     holes = drawHoles(lo + rng.int(hi - lo + 1), radius, rng);
   }
   const binning = opts.camera?.binning ?? 1;
-  const camera = diffractionIntensity(holes, radius, { pixelIntegration: opts.camera?.pixelIntegration, binning });
+  const camera = diffractionIntensity(holes, radius, { pixelIntegration: opts.camera?.pixelIntegration, binning, film: opts.film });
   const recorded = recordIntensity(camera, opts.noise ?? {}, rng);
   const size = NANOHOLE.inputSize;
   let intensity = recorded;

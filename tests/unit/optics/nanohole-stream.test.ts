@@ -70,6 +70,20 @@ describe('simulate --task unet', () => {
     expect(pairs).toBeLessThan(45);
   });
 
+  it('draws a partially transmitting film within the asked ranges; opaque by default', () => {
+    const spec = buildNanoholeSpec({ ...cli, filmAmplitude: '0.03:0.15', filmPhase: '70:150' });
+    const rng = new Rng(12);
+    for (let i = 0; i < 10; i++) {
+      const { film } = drawNanohole(rng, spec);
+      expect(film?.amplitude).toBeGreaterThanOrEqual(0.03);
+      expect(film?.amplitude).toBeLessThanOrEqual(0.15);
+      expect(((film?.phase ?? 0) * 180) / Math.PI).toBeGreaterThanOrEqual(70);
+      expect(((film?.phase ?? 0) * 180) / Math.PI).toBeLessThanOrEqual(150);
+    }
+    expect(drawNanohole(rng, buildNanoholeSpec(cli)).film).toBeUndefined();
+    expect(() => buildNanoholeSpec({ ...cli, filmAmplitude: '2' })).toThrow(UserError);
+  });
+
   it('streams a unet header and records whose fields decode to the sample', async () => {
     const { code, out } = await run(['--stream', '--count', '3', '--seed', '5', '--pair-fraction', '1', '--pair-distance', '0.3:0.3']);
     expect(code).toBe(0);

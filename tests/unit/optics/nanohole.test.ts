@@ -194,6 +194,30 @@ describe('nanohole diffraction (scalar)', () => {
   });
 });
 
+describe('partially transmitting film', () => {
+  it('adds the direct plane wave: |t|² with no holes, unchanged at t = 0, interference with holes', () => {
+    const t = { amplitude: 0.022, phase: 1.1 };
+    const bare = diffractionIntensity([], A, { film: t });
+    expect(Math.max(...bare)).toBeCloseTo(t.amplitude ** 2, 9);
+    expect(Math.min(...bare)).toBeCloseTo(t.amplitude ** 2, 9);
+    const holes = [{ x: 0.2, y: -0.1 }];
+    const opaque = diffractionIntensity(holes, A);
+    const zero = diffractionIntensity(holes, A, { film: { amplitude: 0, phase: 0 } });
+    expect(zero.every((v, k) => Math.abs(v - opaque[k]) < 1e-12)).toBe(true);
+    // |t e^{iφ} + (1 − t) U|² − |t|² − |1 − t|²|U|² is the interference term: it changes sign with φ → φ + π
+    const a = diffractionIntensity(holes, A, { film: t });
+    const b = diffractionIntensity(holes, A, { film: { amplitude: t.amplitude, phase: t.phase + Math.PI } });
+    const c = 64 * N + 64;
+    const ta = Math.hypot(1 - t.amplitude * Math.cos(t.phase), t.amplitude * Math.sin(t.phase)) ** 2;
+    const tb = Math.hypot(1 + t.amplitude * Math.cos(t.phase), t.amplitude * Math.sin(t.phase)) ** 2;
+    const crossA = a[c] - t.amplitude ** 2 - ta * opaque[c];
+    const crossB = b[c] - t.amplitude ** 2 - tb * opaque[c];
+    expect(Math.abs(crossA)).toBeGreaterThan(0.1 * opaque[c]);
+    expect(crossB / crossA).toBeLessThan(-0.9);
+    expect(crossB / crossA).toBeGreaterThan(-1.1);
+  });
+});
+
 describe('largest sub-Rayleigh cluster', () => {
   it('counts connected components under the 0.61λ/NA link', () => {
     expect(RAYLEIGH_LINK).toBeCloseTo(0.6778, 4);
