@@ -1,5 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import type { Command } from 'commander';
 import { INSTALL_ROOT } from '../config/install-paths.ts';
 import { loadSettings } from '../config/load.ts';
@@ -338,6 +338,8 @@ async function evalUnet(o: EvalCli): Promise<void> {
     perDistance: intArg(o.perDistance, '--per-distance'),
     seed: intArg(o.seed ?? String(DEFAULT_UNET_EVAL.seed), '--seed'),
     fdtdDir: o.fdtd,
+    // results name the committed set by its path in the repository, not on this machine
+    fdtdLabel: relative(INSTALL_ROOT, o.fdtd).startsWith('..') ? o.fdtd : relative(INSTALL_ROOT, o.fdtd),
     holes: settings.pipeline.holes,
     onProgress: (m: string) => process.stderr.write(`${m}\n`),
   };

@@ -345,7 +345,8 @@ const pearsons = (g: Record<string, GroupStats> | undefined): Record<string, num
 export async function evaluateUnet(
   engines: Reconstructor[],
   names: { int8: string; fp32: string | null },
-  o: ScalarSetOptions & UnetEvalOptions & { fdtdDir?: string },
+  o: ScalarSetOptions &
+    UnetEvalOptions & { fdtdDir?: string /** how the report names the FDTD directory (default: as given) */; fdtdLabel?: string },
 ): Promise<UnetEvalReport> {
   const settings = o.holes ?? DEFAULT_HOLE_SETTINGS;
   o.onProgress?.(`scalar test set: ${o.perCluster} per cluster size 2..10, ${o.perDistance} per two-hole distance, seed ${o.seed}`);
@@ -359,11 +360,12 @@ export async function evaluateUnet(
     if (!set) o.onProgress?.(`no FDTD test set in ${o.fdtdDir} (samples.json + intensity.npy.gz): skipped`);
     else {
       o.onProgress?.(`FDTD test set: ${set.samples.length} samples from ${o.fdtdDir}`);
-      fdtd = { ...(await evaluateSet(engines, set.samples, o)), source: o.fdtdDir, generator: set.generator };
+      const label = o.fdtdLabel ?? o.fdtdDir;
+      fdtd = { ...(await evaluateSet(engines, set.samples, o)), source: label, generator: set.generator };
       const scattered = await loadFdtdSet(o.fdtdDir, FDTD_SCATTERED);
       if (scattered) {
         o.onProgress?.(`FDTD scattered-field variant: ${scattered.samples.length} samples`);
-        fdtdScattered = { ...(await evaluateSet(engines, scattered.samples, o)), source: join(o.fdtdDir, FDTD_SCATTERED) };
+        fdtdScattered = { ...(await evaluateSet(engines, scattered.samples, o)), source: join(label, FDTD_SCATTERED) };
       }
       agreement = intensityAgreement(set.samples, scattered?.samples);
     }
