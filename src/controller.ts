@@ -196,6 +196,12 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
         pipeline.postprocessOptions = next.pipeline.postprocess;
       },
     ],
+    [
+      'pipeline.holes',
+      (next) => {
+        pipeline.holeSettings = next.pipeline.holes;
+      },
+    ],
   ]);
   checkAppliers(appliers);
 
@@ -376,6 +382,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       queueSize: settings.pipeline.queueSize,
       reconstructor: recon,
       postprocess: settings.pipeline.postprocess,
+      holes: settings.pipeline.holes,
       calibration: await loadCalibration(settings),
       sinks: [mqtt.publisher],
       products: imageProducts(settings),

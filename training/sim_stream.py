@@ -1,7 +1,10 @@
-"""Reads simulated DAMN samples from `rayleigh simulate --task damn --stream` (physics lives in TS).
+"""Reads simulated samples from `rayleigh simulate --task damn|unet --stream` (physics lives in TS).
 
 Stream format (little-endian): a 32-byte header "RLSM", u32 version=1, u32 H, u32 W, u32 scale,
-3x u32 0; then per sample float32[8] params, float32[H*W] camera frame, float32[(H*s)*(W*s)] truth.
+u32 task (0 damn, 1 unet), 2x u32 0; then per sample float32[8] params, float32[H*W] camera frame,
+float32[(H*s)*(W*s)] truth (src/optics/stream.ts). A unet stream has H = W = 128 (the 22 lambda
+scalar intensity), scale 1 (the 128x128 0/1 hole map over 2.5 lambda) and params
+[holeCount, largestCluster, pairDistance, radius, framePhotons, readNoise, binning + 16*pixelInt, mode].
 """
 
 from __future__ import annotations
@@ -60,6 +63,25 @@ def sim_args(seed: int, size: int = 64, scale: int = 4, psf: str = "gauss,airy",
     return args
 
 
+def unet_sim_args(seed: int, holes: str = "1:10", pair_fraction: float = 0.0, pair_distance: str | None = None,
+                  frame_photons: str = "0", read_noise: str = "0", binning: int = 1, pixel_integration: bool = False,
+                  count: int | None = None, film_amplitude: str | None = None, film_phase: str | None = None) -> list[str]:
+    """`rayleigh simulate --task unet --stream` (the scalar nanohole simulator, src/optics/nanohole.ts)."""
+    prefix = json.loads(os.environ["DAMN_SIM_PREFIX"]) if os.environ.get("DAMN_SIM_PREFIX") else ["node", str(CLI)]
+    args = [*prefix, "simulate", "--task", "unet", "--stream", "--seed", str(seed), "--holes", holes,
+            "--pair-fraction", str(pair_fraction), "--frame-photons", frame_photons, "--read-noise", read_noise,
+            "--binning", str(binning)]
+    if pair_distance is not None:
+        args += ["--pair-distance", pair_distance]
+    if pixel_integration:
+        args.append("--pixel-integration")
+    if film_amplitude is not None:
+        args += ["--film-amplitude", film_amplitude, "--film-phase", film_phase or "0"]
+    if count is not None:
+        args += ["--count", str(count)]
+    return args
+
+
 def _read_exact(f, n: int) -> bytes:
     buf = bytearray()
     while len(buf) < n:
@@ -73,9 +95,9 @@ def _read_exact(f, n: int) -> bytes:
 def read_samples(f, limit: int | None = None):
     """Yields (H, W, scale, Sample) from a binary stream."""
     head = _read_exact(f, 32)
-    magic, version, h, w, scale = head[:4], *struct.unpack("<4I", head[4:20])
-    if magic != b"RLSM" or version != 1:
-        raise ValueError(f"bad stream header {magic!r} v{version}")
+    magic, version, h, w, scale, task = head[:4], *struct.unpack("<5I", head[4:24])
+    if magic != b"RLSM" or version != 1 or task not in (0, 1):
+        raise ValueError(f"bad stream header {magic!r} v{version} task {task}")
     n_fine = h * scale * w * scale
     rec = 4 * (8 + h * w + n_fine)
     k = 0

@@ -5,6 +5,8 @@
  */
 import type { SimCameraConfig } from '../config/camera.ts';
 import type { Emitter } from '../optics/emitter.ts';
+import { makeImage } from '../optics/image.ts';
+import { NANOHOLE, simulateNanohole } from '../optics/nanohole.ts';
 import { Rng } from '../optics/random.ts';
 import { randomScene } from '../optics/scene.ts';
 import { packEmitters, SimRenderer } from './sim-render.ts';
@@ -41,8 +43,37 @@ export class SimCamera implements FrameSource {
     this.rng = new Rng(opts.seed ?? config.seed);
   }
 
+  /**
+   * A nanohole sample: the recorded intensity (128² at 22/128 λ per px) and, as truth, the hole
+   * centres in frame px (photons 0). Rendered in-thread: 7 ms per sample on this machine.
+   */
+  private nanoholeFrame(): Frame {
+    const n = this.config.nanohole;
+    if (n.minHoles > n.maxHoles) throw new Error(`camera.nanohole: minHoles ${n.minHoles} > maxHoles ${n.maxHoles}`);
+    const s = simulateNanohole(
+      {
+        minHoles: n.minHoles,
+        maxHoles: n.maxHoles,
+        pairDistance: n.pairDistance,
+        noise: n.photons ? { photons: n.photons, readNoise: n.readNoise } : undefined,
+      },
+      this.rng,
+    );
+    const N = NANOHOLE.inputSize;
+    const pitch = NANOHOLE.inputExtent / N;
+    this.counters.frames++;
+    return {
+      seq: this.seq++,
+      timestamp: Date.now(),
+      image: makeImage(N, N, s.intensity),
+      source: 'sim',
+      truth: s.holes.map((h) => ({ x: N / 2 + h.x / pitch, y: N / 2 + h.y / pitch, photons: 0 })),
+    };
+  }
+
   private async makeFrame(): Promise<Frame> {
     const c = this.config;
+    if (c.scene === 'nanohole') return this.nanoholeFrame();
     const supplied = this.opts.scene?.() ?? null;
     if (!supplied && c.replay > 0) {
       // the replayed frames are all rendered before the first goes out: the render worker (its

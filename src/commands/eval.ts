@@ -1,10 +1,13 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import type { Command } from 'commander';
+import { INSTALL_ROOT } from '../config/install-paths.ts';
 import { loadSettings } from '../config/load.ts';
+import type { Settings } from '../config/schema.ts';
 import { UserError } from '../errors.ts';
 import { DAMN_CONDITIONS, type EvalCondition, selectConditions } from '../eval/conditions.ts';
 import { type ConditionResult, DEFAULT_EVAL, type EvalOptions, evaluateDamn } from '../eval/damn.ts';
+import { DEFAULT_UNET_EVAL, evaluateUnet, formatUnetReport } from '../eval/unet.ts';
 import { MANIFEST_FILE, readManifest } from '../inference/manifest.ts';
 import { createReconstructor } from '../inference/registry.ts';
 import type { Reconstructor } from '../inference/types.ts';
@@ -17,7 +20,11 @@ interface EvalCli {
   samples: string;
   rlSamples: string;
   oracleTrials: string;
-  seed: string;
+  seed?: string;
+  perCluster: string;
+  perDistance: string;
+  fdtd: string;
+  out?: string;
   conditions?: string;
   before?: string;
   beforeModel?: string;
@@ -26,6 +33,9 @@ interface EvalCli {
   writeManifest?: boolean;
   config?: string;
 }
+
+/** The committed FDTD test set (training/fdtd/data of the installation). */
+const DEFAULT_FDTD_DIR = `${INSTALL_ROOT}/training/fdtd/data`;
 
 /** An integer option ≥ `min` (1 unless said otherwise). */
 function intArg(v: string, name: string, min = 1): number {
@@ -180,9 +190,9 @@ export function register(program: Command): void {
   program
     .command('eval')
     .description('accuracy of the shipped models vs Richardson–Lucy (exact PSF) and the raw frame on fresh simulated test sets')
-    .option('--task <task>', 'damn (unet not shipped yet)', 'damn')
-    .option('--json', 'machine-readable output')
-    .option('--models <ids>', 'comma-separated model ids (default: every damn model in the manifest)')
+    .option('--task <task>', 'damn (emitter models) or unet (nanohole models)', 'damn')
+    .option('--json', 'machine-readable output (one JSON object)')
+    .option('--models <ids>', "comma-separated model ids (default: every model of the task's in the manifest)")
     .option('--samples <n>', 'test frames per condition', String(DEFAULT_EVAL.samples))
     .option('--rl-samples <n>', 'of those, frames also run through Richardson–Lucy', String(DEFAULT_EVAL.rlSamples))
     .option(
@@ -190,7 +200,18 @@ export function register(program: Command): void {
       'Monte-Carlo trials per condition of the oracle, an ideal localizer told the PSF, brightness, pixel and every neighbour (0 = skip)',
       String(DEFAULT_EVAL.oracleTrials),
     )
-    .option('--seed <n>', 'first test seed (training uses seeds below 1000000)', String(DEFAULT_EVAL.seed))
+    .option(
+      '--seed <n>',
+      `first test seed (damn: default ${DEFAULT_EVAL.seed}, training uses seeds below it; unet: default ${DEFAULT_UNET_EVAL.seed})`,
+    )
+    .option(
+      '--per-cluster <n>',
+      'unet: scalar test samples per largest sub-Rayleigh cluster size 2..10',
+      String(DEFAULT_UNET_EVAL.perCluster),
+    )
+    .option('--per-distance <n>', 'unet: scalar test samples per two-hole distance', String(DEFAULT_UNET_EVAL.perDistance))
+    .option('--fdtd <dir>', 'unet: the FDTD test set (samples.json + intensity.npy.gz)', DEFAULT_FDTD_DIR)
+    .option('--out <file>', 'unet: also write the Markdown tables here and the JSON next to it (.json)')
     .option(
       '--conditions <names>',
       `comma list of conditions or groups (equal, spread, realism, isolated, all; default all): ${DAMN_CONDITIONS.map((c) => c.name).join(',')}`,
@@ -205,7 +226,8 @@ export function register(program: Command): void {
     .option('--write-manifest', 'record the figures in models-int8/manifest.json')
     .option('--config <file>', 'settings file (inference section)')
     .action(async (o: EvalCli) => {
-      if (o.task !== 'damn') throw new UserError(`--task ${o.task}: only "damn" models are shipped so far`);
+      if (o.task === 'unet') return evalUnet(o);
+      if (o.task !== 'damn') throw new UserError(`--task ${o.task}: must be damn or unet`);
       const readJson = async (path: string): Promise<ConditionResult[]> => {
         let text: string;
         try {
@@ -243,7 +265,7 @@ export function register(program: Command): void {
           ...DEFAULT_EVAL,
           samples: intArg(o.samples, '--samples'),
           rlSamples: intArg(o.rlSamples, '--rl-samples'),
-          seed: intArg(o.seed, '--seed'),
+          seed: intArg(o.seed ?? String(DEFAULT_EVAL.seed), '--seed'),
           oracleTrials: intArg(o.oracleTrials, '--oracle-trials', 0),
           conditions,
           onProgress: o.json ? undefined : (m: string) => process.stderr.write(`${m}\n`),
@@ -303,4 +325,97 @@ export function register(program: Command): void {
         for (const m of models) await m.close();
       }
     });
+}
+
+/** Each evaluated model's figures into its manifest entry's `accuracy` (scalar set; FDTD when evaluated). */
+async function recordUnetAccuracy(path: string, r: Awaited<ReturnType<typeof evaluateUnet>>, command: string): Promise<void> {
+  const raw = JSON.parse(await readFile(path, 'utf8')) as { models: Array<{ id: string; accuracy?: unknown }> };
+  const per = (g: Record<string, { pearson: number }> | undefined) =>
+    Object.fromEntries(Object.entries(g ?? {}).map(([k, v]) => [k, v.pearson]));
+  for (const entry of raw.models) {
+    if (!r.engines.includes(entry.id)) continue;
+    const id = entry.id;
+    entry.accuracy = {
+      command,
+      measured: new Date().toISOString().slice(0, 10),
+      metric:
+        'mean Pearson correlation of the position map with the binary truth map; counting accuracy and centre RMSE (λ) after src/inference/holes.ts',
+      scalar: {
+        simulator: r.simulator,
+        samples: r.scalar.samples,
+        pearsonByCluster: per(r.scalar.byCluster[id]),
+        pearsonByDistance: per(r.scalar.byDistance[id]),
+        twoBlobsByDistance: Object.fromEntries(Object.entries(r.scalar.byDistance[id] ?? {}).map(([k, v]) => [k, v.separated])),
+        countAccuracy: r.scalar.clusters[id]?.countAccuracy,
+        centreRmse: r.scalar.clusters[id]?.rmse,
+      },
+      fdtd: r.fdtd
+        ? {
+            source: r.fdtd.source,
+            samples: r.fdtd.samples,
+            pearsonByCluster: per(r.fdtd.byCluster[id]),
+            pearsonByDistance: per(r.fdtd.byDistance[id]),
+            countAccuracy: r.fdtd.clusters[id]?.countAccuracy,
+            centreRmse: r.fdtd.clusters[id]?.rmse,
+          }
+        : null,
+      published: r.published,
+    };
+  }
+  await writeFile(path, `${JSON.stringify(raw, null, 2)}\n`);
+}
+
+/** The command line that reproduces a unet evaluation (written into its results). */
+function unetCommand(o: EvalCli): string {
+  const parts = ['npx rayleigh eval --task unet'];
+  if (o.models) parts.push(`--models ${o.models}`);
+  parts.push(`--per-cluster ${o.perCluster}`, `--per-distance ${o.perDistance}`, `--seed ${o.seed ?? DEFAULT_UNET_EVAL.seed}`);
+  if (o.fdtd !== DEFAULT_FDTD_DIR) parts.push(`--fdtd ${o.fdtd}`);
+  if (o.out) parts.push(`--out ${o.out}`);
+  if (o.writeManifest) parts.push('--write-manifest');
+  return parts.join(' ');
+}
+
+async function evalUnet(o: EvalCli): Promise<void> {
+  const settings: Settings = loadSettings(o.config);
+  const log = createLogger('warn');
+  const manifest = await readManifest(settings.inference.modelsDir);
+  const unet = manifest.models.filter((m) => m.task === 'unet');
+  const ids = o.models ? o.models.split(',').filter(Boolean) : unet.map((m) => m.id);
+  if (ids.length === 0)
+    throw new UserError(`no unet models in ${join(settings.inference.modelsDir, MANIFEST_FILE)} (name them with --models)`);
+  for (const id of ids) {
+    const m = manifest.models.find((e) => e.id === id);
+    if (m && m.task !== 'unet') throw new UserError(`model "${id}" is a ${m.task} model, not a nanohole (unet) model`);
+  }
+  const precision = (id: string) => manifest.models.find((m) => m.id === id)?.precision;
+  const int8 = ids.find((id) => precision(id) === 'int8') ?? ids[0];
+  const fp32 = ids.find((id) => id !== int8 && precision(id) === 'fp32') ?? null;
+  const opts = {
+    perCluster: intArg(o.perCluster, '--per-cluster'),
+    perDistance: intArg(o.perDistance, '--per-distance'),
+    seed: intArg(o.seed ?? String(DEFAULT_UNET_EVAL.seed), '--seed'),
+    fdtdDir: o.fdtd,
+    // results name the committed set by its path in the repository, not on this machine
+    fdtdLabel: relative(INSTALL_ROOT, o.fdtd).startsWith('..') ? o.fdtd : relative(INSTALL_ROOT, o.fdtd),
+    holes: settings.pipeline.holes,
+    onProgress: (m: string) => process.stderr.write(`${m}\n`),
+  };
+  const models: Reconstructor[] = [];
+  try {
+    for (const id of ids) models.push(await createReconstructor(id, settings, log, {}));
+    const report = await evaluateUnet(models, { int8, fp32 }, opts);
+    const command = unetCommand(o);
+    const md = formatUnetReport(report, command);
+    const json = `${JSON.stringify({ command, ...report }, null, 2)}\n`;
+    if (o.writeManifest) await recordUnetAccuracy(join(settings.inference.modelsDir, MANIFEST_FILE), report, command);
+    if (o.out) {
+      await mkdir(dirname(o.out), { recursive: true });
+      await writeFile(o.out, md);
+      await writeFile(`${o.out.replace(/\.md$/, '')}.json`, json);
+    }
+    process.stdout.write(o.json ? json : md);
+  } finally {
+    for (const m of models) await m.close();
+  }
 }

@@ -1,4 +1,5 @@
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.ts';
@@ -6,6 +7,7 @@ import { UserError } from '../errors.ts';
 import { createReconstructor } from '../inference/registry.ts';
 import { readImage, writeImage } from '../io/image-file.ts';
 import { createLogger } from '../log.ts';
+import { holesPayload } from '../mqtt/payloads.ts';
 
 const INPUT_EXT = new Set(['.npy', '.tif', '.tiff', '.png', '.fits', '.fit', '.fts']);
 const OUTPUT_FORMATS = ['npy', 'tiff', 'png'] as const;
@@ -90,10 +92,25 @@ export async function runInfer(o: InferOptions): Promise<InferOutcome> {
     for (const file of inputs) {
       try {
         const img = await readImage(file);
-        const out = await recon.reconstruct(img);
         const dest = outputIsDir ? join(o.output, `${basename(file, extname(file))}.${format ?? 'npy'}`) : o.output;
-        await writeImage(dest, out);
-        written.push(dest);
+        if (recon.task === 'unet') {
+          // nanohole models: the position map (hole probability, 128² over 2.5λ) and its hole list
+          const out = await recon.process({
+            image: img,
+            fullMap: true,
+            postprocess: settings.pipeline.postprocess,
+            holes: settings.pipeline.holes,
+          });
+          if (!out.map || !out.holes) throw new Error('the nanohole engine returned no position map');
+          await writeImage(dest, out.map);
+          const holesFile = `${dest.slice(0, dest.length - extname(dest).length)}.holes.json`;
+          const doc = { input: file, model: recon.id, map: dest, holes: holesPayload(out.holes) };
+          await writeFile(holesFile, `${JSON.stringify(doc, null, 2)}\n`);
+          written.push(dest, holesFile);
+        } else {
+          await writeImage(dest, await recon.reconstruct(img));
+          written.push(dest);
+        }
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
         // readers already name the file; preprocessing and the engine do not
@@ -109,7 +126,9 @@ export async function runInfer(o: InferOptions): Promise<InferOutcome> {
 export function register(program: Command): void {
   program
     .command('infer')
-    .description('reconstruct one image or a directory of images with one model session')
+    .description(
+      'reconstruct one image or a directory of images with one model session (nanohole/unet models: the position map and <output>.holes.json)',
+    )
     .requiredOption('--model <id>', 'model id from `rayleigh models`, or "rl" for Richardson–Lucy')
     .requiredOption('--input <path>', 'image file (.npy .tiff .png .fits) or directory')
     .requiredOption('--output <path>', 'output file (.npy .tiff .png) or directory')

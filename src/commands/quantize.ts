@@ -18,6 +18,7 @@ interface QuantizeCliOptions {
   threads: string;
   target: string;
   merge: boolean;
+  task: string;
   json?: boolean;
 }
 
@@ -51,13 +52,20 @@ export function register(program: Command): void {
       `CPU the model is for: auto (this machine) | ${QUANT_TARGETS.join(' | ')}; 8-bit weights on x86-vnni and arm64-dotprod, 7-bit otherwise`,
       'generic',
     )
+    .option(
+      '--task <task>',
+      'input contract of the calibration frames: damn (emitters) or unet (nanoholes, 128×128 intensity_*.npy)',
+      'damn',
+    )
     .option('--no-merge', 'keep sibling Convs (same input and geometry) separate instead of stacking them')
     .option('--json', 'print the report as JSON')
     .action(async (o: QuantizeCliOptions) => {
       const method = o.method as RangeMethod;
       if (!RANGE_METHODS.includes(method))
         throw new UserError(`--method: expected ${RANGE_METHODS.slice(0, -1).join(', ')} or ${RANGE_METHODS.at(-1)}, got "${o.method}"`);
+      if (o.task !== 'damn' && o.task !== 'unet') throw new UserError(`--task: expected damn or unet, got "${o.task}"`);
       const report = await quantizeModelFile({
+        task: o.task,
         model: o.model,
         calibration: o.calibration,
         out: o.out,

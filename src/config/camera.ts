@@ -52,6 +52,35 @@ export const simCameraSchema = z.strictObject({
   background: remote(z.number().min(0).max(1e9).default(10)),
   seed: remote(z.number().int().default(1)),
   /**
+   * what the simulated instrument images: emitter scenes (the DAMN task) or nanohole samples
+   * (the unet task: the recorded 22λ diffraction intensity of random holes, 128×128 px at
+   * 22/128 λ per px, from the scalar simulator src/optics/nanohole.ts; width, height, psf,
+   * density, photons and background do not apply)
+   */
+  scene: z.enum(['emitters', 'nanohole']).default('emitters'),
+  nanohole: remote(
+    z
+      .strictObject({
+        /** holes per frame, drawn uniformly in minHoles..maxHoles (at most 10, the contract) */
+        minHoles: z.number().int().min(1).max(10).default(1),
+        maxHoles: z.number().int().min(1).max(10).default(10),
+        /** two-hole mode: two holes at this centre distance (λ, touching 0.158 … Rayleigh 0.677) */
+        pairDistance: z
+          .number()
+          .min(1 / 6.33)
+          .max(2)
+          .optional(),
+        /** expected photons per frame (Poisson shot noise); absent: noiseless */
+        photons: z.number().positive().max(1e12).optional(),
+        /** Gaussian read noise per pixel, photons (needs photons) */
+        readNoise: z.number().min(0).max(1e6).optional(),
+      })
+      .refine((n) => n.minHoles <= n.maxHoles, { message: 'minHoles must not exceed maxHoles' })
+      .refine((n) => n.readNoise === undefined || n.photons !== undefined, {
+        message: 'readNoise needs photons (the frame photon budget)',
+      }),
+  ).prefault({}),
+  /**
    * render this many random frames once (all of them before the first goes out, then the render
    * worker ends), then replay them in turn with fresh seq and timestamp (0 = render every frame):
    * feeds sensor-sized frames faster than the simulator renders them

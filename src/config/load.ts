@@ -158,6 +158,8 @@ export function formatZodError(err: z.ZodError, opts: FormatOptions = {}): strin
 const META_BASE_BYTES = 4096;
 /** Meta bytes per localisation at most (four rounded numbers and separators). */
 const META_BYTES_PER_LOCALIZATION = 48;
+/** Meta bytes per nanohole in `holes.list` at most (six rounded numbers and their keys). */
+const META_BYTES_PER_HOLE = 120;
 
 /**
  * The largest record one result can make: its meta with every localisation it may carry, plus the
@@ -165,7 +167,9 @@ const META_BYTES_PER_LOCALIZATION = 48;
  */
 export function largestResultBytes(s: Settings): number {
   const image = s.pipeline.image.enabled ? s.pipeline.image.maxBytes : 0;
-  return META_BASE_BYTES + META_BYTES_PER_LOCALIZATION * s.pipeline.postprocess.maxLocalizations + image;
+  // a unet model's holes are also its localisations, so both lists may be full
+  const locs = Math.max(s.pipeline.postprocess.maxLocalizations, s.pipeline.holes.maxHoles);
+  return META_BASE_BYTES + META_BYTES_PER_LOCALIZATION * locs + META_BYTES_PER_HOLE * s.pipeline.holes.maxHoles + image;
 }
 
 /** Validate a settings object (already merged); throws ConfigError naming the bad keys. */

@@ -71,6 +71,31 @@ export const pipelineSchema = z
         maxLocalizations: z.number().int().min(0).max(1_000_000).default(2000),
       }),
     ).prefault({}),
+    /**
+     * nanohole (unet) models: where the 2.5λ position map lies on the camera frame and how holes are
+     * picked from it (src/inference/holes.ts). The frame is resampled onto the contract's recorded
+     * grid (128 px over 22λ, centred on `centre`) before the network; with the defaults and a
+     * 128×128 frame that is the identity
+     */
+    holes: live(
+      z.strictObject({
+        /** camera pixel pitch in λ (after camera.roi/binning); the contract's recorded grid is 22/128 */
+        pitch: z
+          .number()
+          .positive()
+          .max(100)
+          .default(22 / 128),
+        /** frame position (px, pixel centres at index + 0.5) of the optical axis; absent = the frame's centre */
+        centre: z.strictObject({ x: z.number(), y: z.number() }).optional(),
+        /** map probability at or above which a pixel belongs to a hole */
+        threshold: z.number().gt(0).max(1).default(0.5),
+        /** blobs smaller than this fraction of one hole's disk are dropped */
+        minFraction: z.number().min(0).max(1).default(0.25),
+        /** split blobs holding several disks' area into that many holes (touching holes) */
+        split: z.boolean().default(true),
+        maxHoles: z.number().int().min(1).max(1000).default(64),
+      }),
+    ).prefault({}),
     /** the super-resolved image on …/result/<stream>/image: a region and/or preview, rate- and size-bounded */
     image: remote(
       z.strictObject({

@@ -52,6 +52,8 @@ export class WorkerEngine implements Reconstructor {
     readonly tiling: TilePlanOptions | undefined,
     /** what runs the model (runtime, provider, why it fell back), for health; absent for RL */
     readonly runtime: RuntimeReport | undefined,
+    /** the manifest's task (damn for Richardson–Lucy): unet engines return position maps and holes */
+    readonly task: 'damn' | 'unet' = 'damn',
   ) {
     worker.on('message', (msg: FrameWorkerReply) => {
       if (msg.type !== 'processed' && msg.type !== 'error') return;
@@ -93,6 +95,7 @@ export class WorkerEngine implements Reconstructor {
     };
     const init: FrameWorkerInit = {
       kind: 'onnx',
+      task: e.task,
       model: model.bytes,
       provider: o.provider,
       nativeProbe,
@@ -112,7 +115,7 @@ export class WorkerEngine implements Reconstructor {
       { model: e.id, runtime, maxWindow: tiling.maxWindow, halo, memoryMB: o.tile.memoryMB },
       runtime ? describeRuntime(runtime) : `inference runs on ${ready.provider}`,
     );
-    return new WorkerEngine(worker, e.id, e.output.scale, model.sha256, ready.provider, tiling, runtime);
+    return new WorkerEngine(worker, e.id, e.output.scale, model.sha256, ready.provider, tiling, runtime, e.task);
   }
 
   static async rl(o: RlEngineOptions): Promise<WorkerEngine> {

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
+import { NANOHOLE_INPUT_NORMALISATION } from '../optics/nanohole.ts';
 import { INPUT_NORMALISATION } from './normalise.ts';
 import { QUANT_TARGETS } from './quantize/targets.ts';
 
@@ -20,7 +21,8 @@ export const manifestEntrySchema = z
       .object({
         name: z.string().min(1),
         layout: z.literal('NCHW'),
-        normalisation: z.literal(INPUT_NORMALISATION),
+        /** damn: the emitter contract; unet: nanoholeInput() (src/optics/nanohole.ts) */
+        normalisation: z.enum([INPUT_NORMALISATION, NANOHOLE_INPUT_NORMALISATION]),
         /** frames are zero-padded and tiles aligned to multiples of this (2^pooling levels) */
         multiple: z.number().int().min(1).max(256).default(1),
       })
@@ -53,6 +55,11 @@ export const manifestEntrySchema = z
         photons: z.tuple([z.number(), z.number()]).optional(),
         density: z.tuple([z.number(), z.number()]).optional(),
         signalToBackground: z.tuple([z.number(), z.number()]).optional(),
+        /** unet: holes per scene, two-hole centre distance (λ), photons per 22λ frame (0 = noiseless), read noise σ (photons) */
+        holes: z.tuple([z.number(), z.number()]).optional(),
+        pairDistance: z.tuple([z.number(), z.number()]).optional(),
+        framePhotons: z.tuple([z.number(), z.number()]).optional(),
+        readNoise: z.tuple([z.number(), z.number()]).optional(),
       })
       .strict()
       .optional(),

@@ -21,6 +21,8 @@ export interface MapEngine {
 }
 
 export interface Reconstructor extends MapEngine {
+  /** the model's task: "unet" engines take recorded nanohole intensities and return position maps and holes */
+  readonly task?: 'damn' | 'unet';
   /** what runs an ONNX model (native or WASM onnxruntime, and why); absent for Richardson–Lucy */
   readonly runtime?: RuntimeReport;
   /** the frame path in the worker; the frame's pixels are copied, the caller keeps its frame */

@@ -40,6 +40,11 @@ export const imageInfoSchema = z.object({
   bin: z.number().int().min(1),
   /** the camera-pixel region the image covers */
   region: z.object({ x: z.number().int(), y: z.number().int(), width: z.number().int(), height: z.number().int() }),
+  /**
+   * frame pixels the image covers exactly when it is not on the camera grid (nanohole position map:
+   * 2.5λ around the optical axis; pixel/65535 × max is then the hole probability); `region` encloses it
+   */
+  extent: z.object({ x: finite, y: finite, width: finite, height: finite }).optional(),
 });
 export type ImageInfo = z.output<typeof imageInfoSchema>;
 
@@ -57,6 +62,34 @@ export const truthScoreSchema = z.object({
   radiusPx: z.number(),
 });
 export type TruthScore = z.output<typeof truthScoreSchema>;
+
+/**
+ * Nanohole (unet) models: the holes in the frame's position map. Centres in λ relative to the
+ * optical axis (the map's centre) and in frame pixels (like localisations: pixel centres at
+ * index + 0.5; sensor = sensor.x/y + frame × binning); radius = equivalent disk of the hole's
+ * pixels above `threshold`, λ; peak = highest probability in it.
+ */
+export const holesSchema = z.object({
+  count: z.number().int().min(0),
+  /** connected blobs above threshold before splitting touching holes and dropping specks */
+  components: z.number().int().min(0),
+  threshold: z.number(),
+  /** the position map: size×size pixels over extent λ */
+  grid: z.object({ size: z.number().int(), extent: finite }),
+  /** camera pixel pitch (λ per frame px) and the frame position of the optical axis (px) */
+  camera: z.object({ pitch: finite, centre: z.object({ x: finite, y: finite }) }),
+  list: z.array(
+    z.object({
+      x: finite,
+      y: finite,
+      px: finite,
+      py: finite,
+      radius: finite,
+      peak: finite,
+    }),
+  ),
+});
+export type HolesPayload = z.output<typeof holesSchema>;
 
 /** Payload of …/result/<stream>/meta. */
 export const resultMetaSchema = z.object({
@@ -133,6 +166,8 @@ export const resultMetaSchema = z.object({
   /** present when this frame's …/image was published (the PNG's tEXt "rayleigh" chunk carries the same seq) */
   image: imageInfoSchema.optional(),
   score: truthScoreSchema.optional(),
+  /** nanohole (unet) models only */
+  holes: holesSchema.optional(),
 });
 export type ResultMeta = z.output<typeof resultMetaSchema>;
 
@@ -302,7 +337,42 @@ function columns(c: FrameResult['localizations']): LocalizationColumnsPayload {
 }
 
 export function imageInfo(e: NonNullable<FrameResult['image']>): ImageInfo {
-  return { encoding: 'png16', max: e.max, bytes: e.png.byteLength, width: e.width, height: e.height, bin: e.bin, region: { ...e.region } };
+  const info: ImageInfo = {
+    encoding: 'png16',
+    max: e.max,
+    bytes: e.png.byteLength,
+    width: e.width,
+    height: e.height,
+    bin: e.bin,
+    region: { ...e.region },
+  };
+  if (e.extent)
+    info.extent = {
+      x: round(e.extent.x, 1000),
+      y: round(e.extent.y, 1000),
+      width: round(e.extent.width, 1000),
+      height: round(e.extent.height, 1000),
+    };
+  return info;
+}
+
+/** λ to 1e-4 (a map pixel is 0.0195λ), frame px to 1e-3, as localisations. */
+export function holesPayload(h: NonNullable<FrameResult['holes']>): HolesPayload {
+  return {
+    count: h.count,
+    components: h.components,
+    threshold: h.threshold,
+    grid: { size: h.grid.size, extent: h.grid.extent },
+    camera: { pitch: h.camera.pitch, centre: { x: round(h.camera.centre.x, 1000), y: round(h.camera.centre.y, 1000) } },
+    list: h.holes.map((o) => ({
+      x: round(o.x, 10000),
+      y: round(o.y, 10000),
+      px: round(o.px ?? Number.NaN, 1000),
+      py: round(o.py ?? Number.NaN, 1000),
+      radius: round(o.radius, 10000),
+      peak: sig4(o.peak),
+    })),
+  };
 }
 
 /** The one wire format of …/result/<stream>/meta (MQTT, the dashboard's SSE and /api/result). */
@@ -343,6 +413,7 @@ export function toResultMeta(r: FrameResult): ResultMeta {
       units: o.units,
     };
   }
+  if (r.holes) meta.holes = holesPayload(r.holes);
   if (r.truth) {
     const score = scoreAgainstTruth(r.localizations, r.truth);
     if (score) meta.score = score;

@@ -10,6 +10,7 @@
  * callers that ask for it (`infer`, `eval`).
  */
 
+import type { HoleReport, HoleSettings } from '../inference/holes.ts';
 import { type LocalizationColumns, PeakCollector } from '../inference/peaks.ts';
 import {
   type BatchRunner,
@@ -60,6 +61,8 @@ export interface FrameJob {
   accumulate?: { at: number; keepFrames: number };
   /** render the accumulated localisations now */
   renderAccumulated?: AccumulateRender;
+  /** nanohole (unet) models: how holes are picked from the position map and placed on the frame */
+  holes?: HoleSettings;
 }
 
 /** Why an accumulated render was made: its schedule, or a subscriber's request. */
@@ -83,6 +86,11 @@ export interface EncodedImage {
   region: Region;
   width: number;
   height: number;
+  /**
+   * frame pixels the image covers exactly, when it is not on the camera grid (the nanohole
+   * position map: 2.5λ around the optical axis); `region` is then the enclosing integer rectangle
+   */
+  extent?: { x: number; y: number; width: number; height: number };
 }
 
 /** The accumulated render as published: the 16-bit PNG, what it covers, and why it was made. */
@@ -110,6 +118,8 @@ export interface FrameOutput {
   map?: Image;
   /** the frame compared with the model's trained ranges (absent when the model records none) */
   ood?: OodReport;
+  /** nanohole (unet) models: the holes found in the position map */
+  holes?: HoleReport;
 }
 
 export interface OodReport {

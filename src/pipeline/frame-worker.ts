@@ -13,13 +13,17 @@ import type { ProviderType } from '../inference/providers.ts';
 import { type NativeProbeResult, openModelSession, type RuntimeReport } from '../inference/runtime/index.ts';
 import type { TilePlanOptions } from '../inference/tiling.ts';
 import { makeImage } from '../optics/image.ts';
+import { NANOHOLE } from '../optics/nanohole.ts';
 import type { TrainedRanges } from '../optics/ood.ts';
 import { RichardsonLucy } from '../optics/richardson-lucy.ts';
 import { type FrameEngine, type FrameJob, type FrameOutput, FramePath } from './frame-path.ts';
+import { NanoholePath } from './nanohole-path.ts';
 import type { Calibration } from './preprocess.ts';
 
 export interface OnnxWorkerInit {
   kind: 'onnx';
+  /** the manifest's task: damn runs the tiled frame path, unet the nanohole path (one 128×128 window, holes) */
+  task: 'damn' | 'unet';
   model: Uint8Array;
   provider: ProviderType;
   /** the main thread probes the native runtime once per process and hands the result on */
@@ -50,6 +54,12 @@ export type FrameWorkerReply =
 const port = parentPort;
 if (!port) throw new Error('frame-worker must run in a worker thread');
 const init = workerData as FrameWorkerInit;
+
+/** What a frame path offers the worker: both the tiled (damn) and the nanohole (unet) path. */
+interface WorkerPath {
+  calibration: Calibration;
+  process(job: FrameJob): Promise<FrameOutput>;
+}
 
 async function openEngine(): Promise<{
   engine: FrameEngine;
@@ -90,16 +100,25 @@ function transfers(out: FrameOutput): ArrayBuffer[] {
   if (out.accumulated) list.push(out.accumulated.png.buffer as ArrayBuffer);
   if (out.accumulated?.preview) list.push(out.accumulated.preview.buffer as ArrayBuffer);
   if (out.map) list.push(out.map.data.buffer as ArrayBuffer);
+  // the nanohole path's hole list is a small plain object (structured clone)
   return [...new Set(list)].filter((b) => b.byteLength > 0);
 }
 
 async function main(): Promise<void> {
   let opened: Awaited<ReturnType<typeof openEngine>>;
-  let path: FramePath;
+  let path: WorkerPath;
   try {
     opened = await openEngine();
-    path = new FramePath(opened.engine, init.kind === 'onnx' ? init.trainedRanges : undefined);
-    if (opened.engine.kind === 'windows') {
+    const engine = opened.engine;
+    if (init.kind === 'onnx' && init.task === 'unet' && engine.kind === 'windows') {
+      path = new NanoholePath((d, n, h, w) => engine.run(d, n, h, w));
+      // warm-up, as below: one dark recorded frame
+      await path.process({
+        image: makeImage(NANOHOLE.inputSize, NANOHOLE.inputSize),
+        postprocess: { threshold: 0.1, minDistance: 2, maxLocalizations: 0 },
+      });
+    } else path = new FramePath(engine, init.kind === 'onnx' ? init.trainedRanges : undefined);
+    if (engine.kind === 'windows' && !(path instanceof NanoholePath)) {
       // warm-up: the first run allocates and picks kernels; keep that off the first frame
       const side = Math.max(init.kind === 'onnx' ? init.tiling.multiple : 1, 64);
       await path.process({

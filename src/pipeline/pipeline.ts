@@ -1,6 +1,7 @@
 import { BOOT_ID } from '../boot.ts';
 import type { Frame, FrameSource } from '../camera/types.ts';
 import { UserError } from '../errors.ts';
+import type { HoleSettings } from '../inference/holes.ts';
 import type { Reconstructor } from '../inference/types.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
@@ -49,6 +50,8 @@ export interface PipelineOptions {
   queueSize: number;
   reconstructor: Reconstructor;
   postprocess: PostprocessOptions;
+  /** nanohole (unet) models: hole picking and the camera geometry (`pipeline.holes`) */
+  holes?: HoleSettings;
   calibration?: Calibration;
   sinks?: ResultSink[];
   products?: ImageProducts;
@@ -116,6 +119,8 @@ const NO_PRODUCTS: ImageProducts = {
 /** Bytes of one localisation in the meta JSON (4 rounded numbers and separators), for the budget. */
 const META_BYTES_PER_LOCALIZATION = 32;
 const META_BYTES_BASE = 600;
+/** One hole in the meta's `holes` list (λ and px centres, radius, peak, keys). */
+const META_BYTES_PER_HOLE = 100;
 
 function sensorInfo(w: SensorWindow | undefined): { x: number; y: number; binning: number } {
   return { x: w?.roi?.x ?? 0, y: w?.roi?.y ?? 0, binning: w?.binning ?? 1 };
@@ -156,6 +161,7 @@ export class Pipeline {
   private pendingRender: PendingRender | undefined;
   private calibrationValue: Calibration;
   postprocessOptions: PostprocessOptions;
+  holeSettings: HoleSettings | undefined;
 
   constructor(private readonly opts: PipelineOptions) {
     this.recon = opts.reconstructor;
@@ -164,6 +170,7 @@ export class Pipeline {
     this.calibrationValue = opts.calibration ?? {};
     if (opts.calibration) this.recon.setCalibration(opts.calibration);
     this.postprocessOptions = opts.postprocess;
+    this.holeSettings = opts.holes;
     this.queue = new DropOldestQueue<Queued>(opts.queueSize);
     this.products = opts.products ?? NO_PRODUCTS;
     const p = this.products;
@@ -379,6 +386,8 @@ export class Pipeline {
       postprocess: this.postprocessOptions,
       tag: { stream: this.opts.stream, seq: frame.seq, boot: BOOT_ID },
     };
+    // only the nanohole (unet) path reads them
+    if (this.holeSettings) job.holes = this.holeSettings;
     if (p.image.enabled && this.imageGate.due(now) && this.budget.has(p.image.maxBytes, now)) {
       job.image16 = { region: p.image.region, maxEdge: p.image.maxEdge, maxBytes: p.image.maxBytes };
       this.imageGate.mark(now);
@@ -474,10 +483,12 @@ export class Pipeline {
       ood: out.ood,
       camera: frame.meta,
     };
+    if (out.holes) result.holes = out.holes;
     if (out.ood) this.trackOutOfRange(out.ood.inRange, frame.seq, out.ood.flags);
     this.budget.spend(
       META_BYTES_BASE +
         locs.count * META_BYTES_PER_LOCALIZATION +
+        (out.holes?.count ?? 0) * META_BYTES_PER_HOLE +
         (out.image16?.png.byteLength ?? 0) +
         (out.accumulated?.png.byteLength ?? 0),
     );

@@ -1,4 +1,5 @@
 import type { Frame } from '../camera/types.ts';
+import type { HoleReport } from '../inference/holes.ts';
 import type { LocalizationColumns } from '../inference/peaks.ts';
 import type { AccumulatedImage, EncodedImage, OodReport } from './frame-path.ts';
 
@@ -45,6 +46,8 @@ export interface FrameResult {
   accumulated?: AccumulatedImage;
   /** the frame against the model's trained ranges: when not inRange, do not trust the output */
   ood?: OodReport;
+  /** nanohole (unet) models: holes in the position map, in λ and frame px */
+  holes?: HoleReport;
   /** small 8-bit previews of the camera frame and the map (dashboard), when due */
   previews?: { frame: Uint8Array; output: Uint8Array };
 }

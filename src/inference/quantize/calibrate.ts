@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { UserError } from '../../errors.ts';
 import { decodeNpy } from '../../io/npy.ts';
 import { DataType, encodeModel, makeValueInfo, type OnnxModel } from '../../onnx/model.ts';
-import type { Image } from '../../optics/image.ts';
+import { type Image, makeImage } from '../../optics/image.ts';
+import { NANOHOLE, nanoholeInput } from '../../optics/nanohole.ts';
 import { normaliseInput, padToMultiple } from '../normalise.ts';
 import { TensorStats } from './ranges.ts';
 
@@ -16,15 +17,25 @@ export async function listCalibrationFrames(dir: string): Promise<string[]> {
     throw new UserError(`--calibration: cannot read directory ${dir}`);
   }
   const npy = names.filter((n) => n.toLowerCase().endsWith('.npy')).sort();
-  // `rayleigh simulate --out` puts truth maps beside the frames: then only frame_*.npy are frames
-  const frames = npy.filter((n) => n.startsWith('frame_'));
+  // `rayleigh simulate --out` puts truth maps beside the frames: then only frame_*.npy (damn) or
+  // intensity_*.npy (unet) are frames
+  const frames = npy.filter((n) => n.startsWith('frame_') || n.startsWith('intensity_'));
   const files = frames.length > 0 ? frames : npy;
   if (files.length === 0) throw new UserError(`--calibration: no .npy frames in ${dir}`);
   return files.map((n) => join(dir, n));
 }
 
-async function loadFrame(path: string, multiple: number): Promise<Image> {
+/** Which input contract calibration frames are normalised with: damn (emitters) or unet (nanoholes). */
+export type CalibrationTask = 'damn' | 'unet';
+
+async function loadFrame(path: string, multiple: number, task: CalibrationTask): Promise<Image> {
   const img = decodeNpy(await readFile(path), path);
+  if (task === 'unet') {
+    const n = NANOHOLE.inputSize;
+    if (img.width !== n || img.height !== n)
+      throw new UserError(`--calibration: ${path} is ${img.width}×${img.height}; the unet contract is ${n}×${n}`);
+    return makeImage(n, n, nanoholeInput(img.data));
+  }
   return padToMultiple(normaliseInput(img), multiple);
 }
 
@@ -43,6 +54,8 @@ export interface CalibrationOptions {
   /** frames are zero-padded to multiples of this (pooling networks) */
   multiple: number;
   threads: number;
+  /** input contract of the model (default damn) */
+  task?: CalibrationTask;
 }
 
 /**
@@ -68,7 +81,7 @@ export async function collectStats(
   try {
     for (const pass of [0, 1]) {
       for (const path of framePaths) {
-        const img = await loadFrame(path, o.multiple);
+        const img = await loadFrame(path, o.multiple, o.task ?? 'damn');
         const feed = { [o.inputName]: new ort.Tensor('float32', img.data, [1, 1, img.height, img.width]) };
         const result = await session.run(feed, fetch);
         for (const t of tensors) {

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { UserError } from '../../errors.ts';
 import { decodeModel, encodeModel, type OnnxModel } from '../../onnx/model.ts';
-import { collectStats, listCalibrationFrames } from './calibrate.ts';
+import { type CalibrationTask, collectStats, listCalibrationFrames } from './calibrate.ts';
 import { activationRange, type QdqReport, quantizeQdq, tensorsToCalibrate } from './qdq.ts';
 import type { RangeMethod } from './ranges.ts';
 import { dropSoftmaxDegree, insertLayoutAnchors, type MergedConv, mergeSiblingConvs, siblingConvGroups } from './rewrite.ts';
@@ -31,6 +31,8 @@ export interface QuantizeOptions {
   layoutAnchors?: boolean;
   /** drop the redundant channel of Convs that feed a channel softmax (see rewrite.ts); default true */
   softmaxRewrite?: boolean;
+  /** input contract the calibration frames are normalised with: damn (default) or unet (nanoholeInput) */
+  task?: CalibrationTask;
   /** /proc/cpuinfo text for target 'auto' (tests); read from the file when omitted */
   cpuinfo?: string;
 }
@@ -87,6 +89,7 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     inputName: inputs[0].name ?? 'input',
     multiple: o.multiple ?? 8,
     threads: o.threads ?? 2,
+    task: o.task,
   });
   const ranges = { method, percentile, headroom };
   // Sibling Convs are stacked after calibration: the rewrite leaves every other tensor as it was, and
@@ -135,6 +138,7 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     headroom,
     floatNodes: exclude.length > 0 ? exclude : undefined,
     calibrationFrames: frames.length,
+    task: o.task ?? 'damn',
     target,
     weightBits: spec.weightBits,
     mergedConvs: merged.length > 0 ? merged.map((m) => ({ name: m.name, merged: m.merged, gains: m.gains })) : undefined,

@@ -60,12 +60,21 @@
     return out;
   }
 
-  function drawLayer(canvas, bitmap, meta, cameraToCanvas) {
+  function drawLayer(canvas, bitmap, meta, cameraToCanvas, place) {
     const ctx = canvas.getContext('2d');
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    if ($('show-truth').checked && meta.truth) drawMarks(ctx, meta.truth, cameraToCanvas, '#66bb6a', 6);
-    if ($('show-loc').checked) drawMarks(ctx, points(meta.localizations), cameraToCanvas, '#ff5252', 4);
+    const at = place ?? ((ps) => ps);
+    if ($('show-truth').checked && meta.truth) drawMarks(ctx, at(meta.truth), cameraToCanvas, '#66bb6a', 6);
+    if ($('show-loc').checked) drawMarks(ctx, at(points(meta.localizations)), cameraToCanvas, '#ff5252', 4);
+  }
+
+  // nanohole models: the output is the 2.5λ position map around the optical axis, not the camera
+  // grid; camera px → map fraction (0..1) through the meta's camera geometry
+  function onMap(holes) {
+    const { pitch, centre } = holes.camera;
+    const e = holes.grid.extent;
+    return (ps) => ps.map((p) => ({ x: ((p.x - centre.x) * pitch) / e + 0.5, y: ((p.y - centre.y) * pitch) / e + 0.5 }));
   }
 
   let lastBitmaps = null;
@@ -77,7 +86,8 @@
     // localisations are in camera pixels; both pictures are previews binned to fit the page
     drawLayer($('frame'), frame, meta, kf * (frame.width / meta.input.width));
     const ko = fitCanvas($('output'), output.width, output.height);
-    drawLayer($('output'), output, meta, ko * (output.width / meta.input.width));
+    if (meta.holes) drawLayer($('output'), output, meta, ko * output.width, onMap(meta.holes));
+    else drawLayer($('output'), output, meta, ko * (output.width / meta.input.width));
   }
 
   async function loadImages(meta) {

@@ -58,7 +58,7 @@ describe('remote-settable keys (marked in the schema)', () => {
 
   it('mark which of them apply live; those are remote-settable concrete keys', () => {
     const live = liveSettingsPaths().map((p) => p.join('.'));
-    expect(live.sort()).toEqual(['inference.model', 'pipeline.postprocess']);
+    expect(live.sort()).toEqual(['inference.model', 'pipeline.holes', 'pipeline.postprocess']);
     for (const k of live) {
       expect(marked).toContain(k);
       expect(k).not.toContain('*');

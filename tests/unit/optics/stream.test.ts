@@ -22,6 +22,7 @@ describe('sample stream format', () => {
       height: 48,
       width: 64,
       scale: 4,
+      task: 'damn',
     });
   });
 
@@ -65,6 +66,7 @@ describe('sample stream format', () => {
       height: 16,
       width: 16,
       scale: 2,
+      task: 'damn',
     });
     expect(out.length).toBe(STREAM_HEADER_BYTES + 2 * streamRecordBytes(16, 16, 2));
   }, 30000);

@@ -1,0 +1,67 @@
+// Loads nanohole U-Net ONNX files in onnxruntime-node (the daemon's runtime) and reports the mean
+// Pearson correlation of their maps with the binary truth on fresh SCALAR-simulator samples
+// (src/optics/nanohole.ts). A quick check for the model helper; `rayleigh eval --task unet` is
+// the project's evaluation.
+//
+//   node --import tsx training/check_unet_onnx.ts [--samples 60] [--pairs 20] [--seed 3000000] MODEL.onnx...
+import ort from 'onnxruntime-node';
+import { makeImage } from '../src/optics/image.ts';
+import { pearson } from '../src/optics/metrics.ts';
+import { NANOHOLE, type NanoholeSample, nanoholeInput, PAIR_DISTANCE_RANGE, simulateNanohole } from '../src/optics/nanohole.ts';
+import { Rng } from '../src/optics/random.ts';
+
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: number): number => {
+  const i = argv.indexOf(name);
+  if (i < 0) return dflt;
+  const v = Number(argv.splice(i, 2)[1]);
+  if (!Number.isFinite(v)) throw new Error(`${name}: expected a number`);
+  return v;
+};
+const count = opt('--samples', 60);
+const pairs = opt('--pairs', 20);
+const seed = opt('--seed', 3_000_000);
+if (argv.length === 0) {
+  console.error('usage: node --import tsx training/check_unet_onnx.ts [--samples N] [--pairs N] [--seed S] MODEL.onnx...');
+  process.exit(2);
+}
+
+const rng = new Rng(seed);
+const samples: NanoholeSample[] = [];
+for (let i = 0; i < count; i++) samples.push(simulateNanohole({}, rng));
+for (let i = 0; i < pairs; i++) {
+  const d = PAIR_DISTANCE_RANGE.max - ((PAIR_DISTANCE_RANGE.max - PAIR_DISTANCE_RANGE.min) * i) / Math.max(1, pairs - 1);
+  samples.push(simulateNanohole({ pairDistance: d }, rng));
+}
+
+const n = NANOHOLE.inputSize;
+const m = NANOHOLE.mapSize;
+for (const path of argv) {
+  const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 1 });
+  const byCluster = new Map<number, number[]>();
+  const pair: number[] = [];
+  for (const s of samples) {
+    const out = await session.run({ intensity: new ort.Tensor('float32', nanoholeInput(s.intensity), [1, 1, n, n]) });
+    const map = out.map;
+    if (map.dims.join('x') !== `1x1x${m}x${m}`) throw new Error(`${path}: output dims ${map.dims.join('x')}`);
+    const r = pearson(makeImage(m, m, map.data as Float32Array), makeImage(m, m, Float32Array.from(s.truth)));
+    if (s.distance !== undefined) pair.push(r);
+    else byCluster.set(s.largestCluster, [...(byCluster.get(s.largestCluster) ?? []), r]);
+  }
+  await session.release();
+  const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+  const all = [...byCluster.values()].flat();
+  const clusters = Object.fromEntries([...byCluster.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k, `${mean(v).toFixed(3)} (${v.length})`]));
+  console.log(
+    JSON.stringify({
+      model: path,
+      data: 'scalar simulator, fresh samples',
+      seed,
+      pearsonRandomScenes: Number(mean(all).toFixed(4)),
+      randomScenes: all.length,
+      pearsonByLargestCluster: clusters,
+      pearsonPairs: pair.length ? Number(mean(pair).toFixed(4)) : null,
+      pairs: pair.length,
+    }),
+  );
+}

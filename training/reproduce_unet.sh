@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Reproduce the shipped nanohole U-Net (models-int8/unet-*.onnx) from nothing: training on the
+# scalar simulator's stream, FP32 export, INT8 calibration set and quantization, and the quick
+# onnxruntime-node Pearson check, all into one output directory (shipped files are not touched).
+#
+#   training/reproduce_unet.sh [--smoke] [OUT_DIR]      (default OUT_DIR: training/reproduce-unet)
+#
+# The run is fixed by its step count (the learning-rate schedule is a function of step/steps),
+# as recorded in training/logs/unet-train.log; it is not bit-identical to the shipped run
+# because the replay buffer's mix of fresh and replayed samples depends on how fast the
+# simulator keeps up. One torch thread (the shipped run shared a 2-core machine).
+# --smoke runs 20 steps: checks the chain end to end, not a useful model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SMOKE=0
+if [ "${1:-}" = "--smoke" ]; then SMOKE=1; shift; fi
+OUT=$(realpath -m "${1:-training/reproduce-unet}")
+PY=/usr/bin/python3
+mkdir -p "$OUT/models"
+
+STEPS=8000
+budget=(--steps "$STEPS" --val-every 500)
+if [ "$SMOKE" = 1 ]; then budget=(--steps 20 --val-every 10); fi
+echo "reproduce_unet: training (${budget[*]})" >&2
+"$PY" training/train_unet.py "${budget[@]}" --batch 12 --lr 1.5e-3 --seed 0 --threads 1 \
+  --out "$OUT/unet.pt" --ckpt-dir "$OUT/checkpoints" --summary "$OUT/unet-train-summary.json" >"$OUT/unet-train.log" 2>&1
+
+echo "reproduce_unet: export, calibration set, quantize, check" >&2
+"$PY" training/export_unet.py --weights "$OUT/unet.pt" --out "$OUT/models/unet-fp32.onnx" --calibration "$OUT/calibration" \
+  >"$OUT/export.log" 2>&1
+npx rayleigh quantize --task unet --model "$OUT/models/unet-fp32.onnx" --calibration "$OUT/calibration" \
+  --out "$OUT/models/unet-int8.onnx" --multiple 1 --threads 1 >"$OUT/quantize.log" 2>&1
+CHECK=(node --import tsx training/check_unet_onnx.ts --samples 60 --pairs 20 --seed 3000000)
+"${CHECK[@]}" "$OUT/models/unet-fp32.onnx" "$OUT/models/unet-int8.onnx" | tee "$OUT/check.jsonl"
+# a manifest beside the models (unet entries only), so `rayleigh eval --task unet` can load them
+echo '{"models": []}' >"$OUT/models/manifest.json"
+"$PY" training/unet_manifest.py --manifest "$OUT/models/manifest.json" --check "$OUT/check.jsonl" \
+  --check-command "${CHECK[*]} MODELS" --summary "$OUT/unet-train-summary.json" --measured "$(date -u +%F)" \
+  --quantize-command "npx rayleigh quantize --task unet ... --multiple 1"
+printf 'inference:\n  modelsDir: %s\n' "$OUT/models" >"$OUT/config.yaml"
+echo "reproduce_unet: done; models and logs in $OUT" >&2
