@@ -3,11 +3,24 @@
 // (src/optics/nanohole.ts). A quick check for the model helper; `rayleigh eval --task unet` is
 // the project's evaluation.
 //
-//   node --import tsx training/check_unet_onnx.ts [--samples 60] [--pairs 20] [--seed 3000000] MODEL.onnx...
+//   node --import tsx training/check_unet_onnx.ts [--samples 60] [--pairs 20] [--seed 3000000] [--fdtd DIR] MODEL.onnx...
+// --fdtd DIR adds the FDTD set there (samples.json + intensity.npy.gz, training/fdtd/data).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import ort from 'onnxruntime-node';
+import { decodeNpy } from '../src/io/npy.ts';
 import { makeImage } from '../src/optics/image.ts';
 import { pearson } from '../src/optics/metrics.ts';
-import { NANOHOLE, type NanoholeSample, nanoholeInput, PAIR_DISTANCE_RANGE, simulateNanohole } from '../src/optics/nanohole.ts';
+import {
+  holeMap,
+  NANOHOLE,
+  NANOHOLE_RADIUS,
+  type NanoholeSample,
+  nanoholeInput,
+  PAIR_DISTANCE_RANGE,
+  simulateNanohole,
+} from '../src/optics/nanohole.ts';
 import { Rng } from '../src/optics/random.ts';
 
 const argv = process.argv.slice(2);
@@ -21,6 +34,8 @@ const opt = (name: string, dflt: number): number => {
 const count = opt('--samples', 60);
 const pairs = opt('--pairs', 20);
 const seed = opt('--seed', 3_000_000);
+const fdtdAt = argv.indexOf('--fdtd');
+const fdtdDir = fdtdAt >= 0 ? argv.splice(fdtdAt, 2)[1] : undefined;
 if (argv.length === 0) {
   console.error('usage: node --import tsx training/check_unet_onnx.ts [--samples N] [--pairs N] [--seed S] MODEL.onnx...');
   process.exit(2);
@@ -36,11 +51,30 @@ for (let i = 0; i < pairs; i++) {
 
 const n = NANOHOLE.inputSize;
 const m = NANOHOLE.mapSize;
-for (const path of argv) {
-  const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 1 });
+const fdtd: NanoholeSample[] = [];
+if (fdtdDir) {
+  const meta: { holes: number[][]; largestCluster: number; distance?: number }[] = JSON.parse(
+    readFileSync(join(fdtdDir, 'samples.json'), 'utf8'),
+  ).samples;
+  const rows = decodeNpy(gunzipSync(readFileSync(join(fdtdDir, 'intensity.npy.gz'))), 'intensity.npy.gz');
+  meta.forEach((s, i) => {
+    const holes = s.holes.map(([x, y]) => ({ x, y }));
+    fdtd.push({
+      holes,
+      radius: NANOHOLE_RADIUS,
+      intensity: rows.data.slice(i * n * n, (i + 1) * n * n),
+      truth: holeMap(holes, NANOHOLE_RADIUS),
+      largestCluster: s.largestCluster,
+      distance: s.distance,
+    });
+  });
+}
+const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
+
+async function score(session: ort.InferenceSession, set: NanoholeSample[], path: string) {
   const byCluster = new Map<number, number[]>();
   const pair: number[] = [];
-  for (const s of samples) {
+  for (const s of set) {
     const out = await session.run({ intensity: new ort.Tensor('float32', nanoholeInput(s.intensity), [1, 1, n, n]) });
     const map = out.map;
     if (map.dims.join('x') !== `1x1x${m}x${m}`) throw new Error(`${path}: output dims ${map.dims.join('x')}`);
@@ -48,20 +82,30 @@ for (const path of argv) {
     if (s.distance !== undefined) pair.push(r);
     else byCluster.set(s.largestCluster, [...(byCluster.get(s.largestCluster) ?? []), r]);
   }
-  await session.release();
-  const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
   const all = [...byCluster.values()].flat();
-  const clusters = Object.fromEntries([...byCluster.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k, `${mean(v).toFixed(3)} (${v.length})`]));
+  return {
+    pearsonRandomScenes: all.length ? Number(mean(all).toFixed(4)) : null,
+    randomScenes: all.length,
+    pearsonByLargestCluster: Object.fromEntries(
+      [...byCluster.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k, `${mean(v).toFixed(3)} (${v.length})`]),
+    ),
+    pearsonPairs: pair.length ? Number(mean(pair).toFixed(4)) : null,
+    pairs: pair.length,
+  };
+}
+
+for (const path of argv) {
+  const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 1 });
+  const scalar = await score(session, samples, path);
+  const full = fdtd.length ? await score(session, fdtd, path) : undefined;
+  await session.release();
   console.log(
     JSON.stringify({
       model: path,
       data: 'scalar simulator, fresh samples',
       seed,
-      pearsonRandomScenes: Number(mean(all).toFixed(4)),
-      randomScenes: all.length,
-      pearsonByLargestCluster: clusters,
-      pearsonPairs: pair.length ? Number(mean(pair).toFixed(4)) : null,
-      pairs: pair.length,
+      ...scalar,
+      ...(full ? { fdtd: { dir: fdtdDir, data: 'FDTD total intensity (Meep, 100 nm Cr)', ...full } } : {}),
     }),
   );
 }

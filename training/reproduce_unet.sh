@@ -23,7 +23,14 @@ budget=(--steps "$STEPS" --val-every 500)
 if [ "$SMOKE" = 1 ]; then budget=(--steps 20 --val-every 10); fi
 echo "reproduce_unet: training (${budget[*]})" >&2
 "$PY" training/train_unet.py "${budget[@]}" --batch 12 --lr 1.5e-3 --seed 0 --threads 1 \
-  --out "$OUT/unet.pt" --ckpt-dir "$OUT/checkpoints" --summary "$OUT/unet-train-summary.json" >"$OUT/unet-train.log" 2>&1
+  --out "$OUT/unet-stage1.pt" --ckpt-dir "$OUT/checkpoints" --summary "$OUT/unet-train-summary.json" >"$OUT/unet-train.log" 2>&1
+# stage 2: fine-tune with a partially transmitting film on 60 % of the samples (3000 steps)
+budget2=(--steps 3000 --val-every 500)
+if [ "$SMOKE" = 1 ]; then budget2=(--steps 20 --val-every 10); fi
+echo "reproduce_unet: film fine-tune (${budget2[*]})" >&2
+"$PY" training/train_unet.py "${budget2[@]}" --init "$OUT/unet-stage1.pt" --lr 5e-4 --film-weight 0.6 --batch 12 --seed 0 \
+  --threads 1 --out "$OUT/unet.pt" --ckpt-dir "$OUT/checkpoints-film" --summary "$OUT/unet-train-film-summary.json" \
+  >"$OUT/unet-train-film.log" 2>&1
 
 echo "reproduce_unet: export, calibration set, quantize, check" >&2
 "$PY" training/export_unet.py --weights "$OUT/unet.pt" --out "$OUT/models/unet-fp32.onnx" --calibration "$OUT/calibration" \
@@ -35,7 +42,7 @@ CHECK=(node --import tsx training/check_unet_onnx.ts --samples 60 --pairs 20 --s
 # a manifest beside the models (unet entries only), so `rayleigh eval --task unet` can load them
 echo '{"models": []}' >"$OUT/models/manifest.json"
 "$PY" training/unet_manifest.py --manifest "$OUT/models/manifest.json" --check "$OUT/check.jsonl" \
-  --check-command "${CHECK[*]} MODELS" --summary "$OUT/unet-train-summary.json" --measured "$(date -u +%F)" \
+  --check-command "${CHECK[*]} MODELS" --summary "$OUT/unet-train-film-summary.json" --measured "$(date -u +%F)" \
   --quantize-command "npx rayleigh quantize --task unet ... --multiple 1"
 printf 'inference:\n  modelsDir: %s\n' "$OUT/models" >"$OUT/config.yaml"
 echo "reproduce_unet: done; models and logs in $OUT" >&2

@@ -22,8 +22,8 @@ sys.path.insert(0, str(HERE))
 
 TRAINED_RANGES = {"holes": [1, 10], "pairDistance": [0.158, 0.677], "framePhotons": [1e5, 1e8], "readNoise": [0, 3]}
 NOTE_SCALAR = (
-    "Trained ONLY on the scalar simulator (src/optics/nanohole.ts: Kirchhoff apertures in an opaque, infinitely thin "
-    "screen, angular-spectrum propagation to H = 1 lambda, NA 0.9; no film thickness, permittivity, polarisation or "
+    "Trained ONLY on the scalar simulator (src/optics/nanohole.ts: Kirchhoff apertures in an infinitely thin screen, "
+    "opaque or (film option) transmitting a uniform complex amplitude t; angular-spectrum propagation to H = 1 lambda, NA 0.9; no film thickness, permittivity, polarisation or "
     "near-field coupling) - every figure from scalar test data is a scalar-model figure. "
 )
 
@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--summary", type=Path, required=True, help="train_unet.py summary JSON")
     ap.add_argument("--quantize-command", required=True)
     ap.add_argument("--measured", required=True, help="date of the check (YYYY-MM-DD)")
+    ap.add_argument("--trained-by", default=None, help="replaces the trainedBy text built from the summary")
+    ap.add_argument("--extra-note", default="", help="appended to both entries' notes")
     args = ap.parse_args()
 
     import torch
@@ -75,7 +77,7 @@ def main() -> None:
         "macsPerPixel": macs_px,
         "receptiveField": rf,
         "trainedRanges": TRAINED_RANGES,
-        "trainedBy": trained,
+        "trainedBy": args.trained_by or trained,
     }
 
     def accuracy(file: str) -> dict:
@@ -84,7 +86,7 @@ def main() -> None:
                 "metric": "mean Pearson correlation of the map with the binary truth map (quick check, not eval)",
                 "pearsonRandomScenes": c["pearsonRandomScenes"], "randomScenes": c["randomScenes"],
                 "pearsonByLargestCluster": c["pearsonByLargestCluster"], "pearsonPairs": c["pearsonPairs"],
-                "pairs": c["pairs"]}
+                "pairs": c["pairs"], **({"fdtd": c["fdtd"]} if "fdtd" in c else {})}
 
     entries = [
         {"id": "unet", "file": "unet-int8.onnx", "sha256": sha256(models_dir / "unet-int8.onnx"), **common,
@@ -94,10 +96,12 @@ def main() -> None:
             if int8_meta else {}),
          "accuracy": accuracy("unet-int8.onnx"),
          "notes": NOTE_SCALAR + f"QDQ INT8 from unet-fp32 by: {args.quantize_command}. The input resampling "
-                                "(two MatMuls onto the 0.156-lambda grid), Slice and Sigmoid run in float."},
+                                "(two MatMuls onto the 0.156-lambda grid), Slice and Sigmoid run in float. "
+                                + args.extra_note},
         {"id": "unet-fp32", "file": "unet-fp32.onnx", "sha256": sha256(models_dir / "unet-fp32.onnx"), **common,
          "precision": "fp32", "accuracy": accuracy("unet-fp32.onnx"),
-         "notes": NOTE_SCALAR + "FP32 export by training/export_unet.py (checked against PyTorch in onnxruntime-node)."},
+         "notes": NOTE_SCALAR + "FP32 export by training/export_unet.py (checked against PyTorch in onnxruntime-node). "
+                  + args.extra_note},
     ]
     ids = {e["id"] for e in entries}
     manifest["models"] = [e for e in manifest["models"] if e["id"] not in ids] + entries
