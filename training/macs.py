@@ -29,17 +29,15 @@ def macs_per_input_pixel(model: nn.Module, size: int = 64) -> float:
     return total / (size * size)
 
 
-def receptive_field_radius(model_factory, size: int = 192) -> int:
-    """Theoretical receptive-field radius in input pixels.
+def input_support(model, size: int, reduce) -> torch.Tensor:
+    """Boolean [size, size] map of the input pixels that `reduce(model, x)` (a scalar) depends on.
 
-    Uses a copy with all-positive weights and biases so no ReLU is dead and max-pool gradients are
-    replaced by their support: the gradient of one central output pixel w.r.t. the input is then
-    non-zero exactly on the receptive field. Max-pool routes gradient to one input of each window,
-    so an average-pool substitute gives the full support.
+    Uses all-positive weights and biases so no ReLU is dead, and replaces max-pool by average-pool:
+    max-pool routes gradient to one input of each window, average-pool to its whole support. The
+    gradient w.r.t. the input is then non-zero exactly on the dependence region. `model` is changed.
     """
     import torch.nn.functional as F
 
-    model = model_factory()
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.full_like(p, 0.01))
@@ -47,14 +45,21 @@ def receptive_field_radius(model_factory, size: int = 192) -> int:
     F.max_pool2d = lambda x, k, *a, **kw: F.avg_pool2d(x, k)  # type: ignore[assignment]
     try:
         x = torch.ones(1, 1, size, size, requires_grad=True)
-        y = model(x)
-        c = y.shape[-1] // 2
-        y[0, 0, c, c].backward()
+        reduce(model, x).backward()
     finally:
         F.max_pool2d = orig  # type: ignore[assignment]
-    g = x.grad[0, 0].abs() > 0
-    ys, xs = torch.nonzero(g, as_tuple=True)
-    centre = (c // 4)
+    return x.grad[0, 0].abs() > 0
+
+
+def receptive_field_radius(model_factory, size: int = 192) -> int:
+    """Theoretical receptive-field radius in input pixels of one central output pixel (4x output grid)."""
+    def centre_pixel(model, x):
+        y = model(x)
+        c = y.shape[-1] // 2
+        return y[0, 0, c, c]
+
+    ys, xs = torch.nonzero(input_support(model_factory(), size, centre_pixel), as_tuple=True)
+    centre = (size * 4 // 2) // 4
     return int(max((xs - centre).abs().max(), (ys - centre).abs().max()))
 
 

@@ -165,23 +165,11 @@ def macs_per_frame(model: nn.Module) -> float:
 
 
 def receptive_field_radius() -> int:
-    """Radius (input px, from the input centre) of the input region any output pixel depends on.
+    """Radius (input px, from the input centre) of the input region any output pixel depends on."""
+    from macs import input_support
 
-    All-positive weights keep every ReLU open and max-pool is replaced by average-pool, so the
-    gradient of the output's sum is non-zero exactly where the output depends on the input.
-    """
-    model = NanoholeUNet()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.full_like(p, 0.01))
-    orig = F.max_pool2d
-    F.max_pool2d = lambda x, k, *a, **kw: F.avg_pool2d(x, k)  # type: ignore[assignment]
-    try:
-        x = torch.ones(1, 1, IN_SIZE, IN_SIZE, requires_grad=True)
-        model.logits(x).sum().backward()
-    finally:
-        F.max_pool2d = orig  # type: ignore[assignment]
-    ys, xs = torch.nonzero(x.grad[0, 0].abs() > 0, as_tuple=True)
+    support = input_support(NanoholeUNet(), IN_SIZE, lambda m, x: m.logits(x).sum())
+    ys, xs = torch.nonzero(support, as_tuple=True)
     c = IN_SIZE / 2 - 0.5
     return int(math.ceil(max((xs - c).abs().max().item(), (ys - c).abs().max().item())))
 
