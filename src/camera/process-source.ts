@@ -221,9 +221,9 @@ export class ProcessFrameSource implements FrameSource {
   private async kill(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child) return;
     await new Promise<void>((resolve) => {
-      // a child that never started (spawn error) has nothing to wait for
+      // a child that exited or never started (spawn error) has nothing to wait for
       if (!signalChild(child, 'SIGTERM')) return resolve();
       const t = setTimeout(() => signalChild(child, 'SIGKILL'), 2000);
       child.once('exit', () => {
