@@ -1,18 +1,58 @@
 import { EventEmitter } from 'node:events';
-import {
-  ACCELSTEPPER,
-  ACCELSTEPPER_DATA,
-  DIGITAL_MESSAGE,
-  decodeFloat,
-  decodeInt32,
-  END_SYSEX,
-  encodeInt32,
-  QUERY_FIRMWARE,
-  REPORT_DIGITAL,
-  REPORT_VERSION,
-  SET_PIN_MODE,
-  START_SYSEX,
-} from '../stage/firmata-protocol.ts';
+
+/*
+ * Wire constants and value encodings, written here from the Firmata documents rather than taken
+ * from the driver (src/hardware/stage/), so a driver that misreads the protocol meets a device
+ * that reads it the documented way:
+ *  - firmata/protocol protocol.md, "Message Types" and "Sysex Message Format" (protocol 2.6.0);
+ *  - firmata/protocol accelStepperFirmata.md ("Stepper 2.0"): the ACCELSTEPPER_DATA commands,
+ *    "32-bit signed integers" (five 7-bit bytes, magnitude, sign in bit 3 of the last) and
+ *    "custom float" (23-bit significand, 4-bit base-10 exponent biased by -11, sign in bit 6 of
+ *    the last byte).
+ */
+const START_SYSEX = 0xf0;
+const END_SYSEX = 0xf7;
+const REPORT_VERSION = 0xf9;
+const QUERY_FIRMWARE = 0x79;
+const SET_PIN_MODE = 0xf4;
+const DIGITAL_MESSAGE = 0x90;
+const REPORT_DIGITAL = 0xd0;
+const ACCELSTEPPER_DATA = 0x62;
+const ACCELSTEPPER = {
+  CONFIG: 0x00,
+  ZERO: 0x01,
+  STEP: 0x02,
+  TO: 0x03,
+  ENABLE: 0x04,
+  STOP: 0x05,
+  REPORT_POSITION: 0x06,
+  /** Stepper limit: parsed for framing, not modelled (ConfigurableFirmata: "not yet implemented") */
+  LIMIT: 0x07,
+  SET_ACCELERATION: 0x08,
+  SET_SPEED: 0x09,
+  MOVE_COMPLETE: 0x0a,
+} as const;
+
+/** accelStepperFirmata.md "32-bit signed integers": bits 0-6, 7-13, 14-20, 21-27, 28-30, the sign in bit 3 of byte 5. */
+export function encodeInt32(v: number): number[] {
+  const m = Math.abs(Math.trunc(v));
+  const out = [m & 0x7f, (m >>> 7) & 0x7f, (m >>> 14) & 0x7f, (m >>> 21) & 0x7f, (m >>> 28) & 0x07];
+  if (v < 0) out[4] |= 0x08;
+  return out;
+}
+
+export function decodeInt32(b: ArrayLike<number>): number {
+  const m = (b[0] & 0x7f) | ((b[1] & 0x7f) << 7) | ((b[2] & 0x7f) << 14) | ((b[3] & 0x7f) << 21) | ((b[4] & 0x07) * 2 ** 28);
+  return b[4] & 0x08 ? -m : m;
+}
+
+/** accelStepperFirmata.md "custom float": significand in bits 0-22, exponent (biased by -11) in 23-26, sign in 27. */
+export function decodeFloat(b: ArrayLike<number>): number {
+  const significand = b[0] | (b[1] << 7) | (b[2] << 14) | ((b[3] & 0x03) << 21);
+  const exponent = ((b[3] >> 2) & 0x0f) - 11;
+  const sign = (b[3] >> 6) & 0x01 ? -1 : 1;
+  return sign * significand * 10 ** exponent;
+}
 
 export interface SimFirmataStepperOptions {
   /** limit switch input pin wired to this stepper, closing when the carriage is at/below `switchAt` */
