@@ -124,6 +124,13 @@ export abstract class StageBase<A extends AxisState> implements Stage {
   protected abstract release(a: A): Promise<void> | void;
   /** Release what the axes share (a serial port...) after every axis is released. */
   protected async releaseShared(): Promise<void> {}
+  /**
+   * Settles once positionSteps() can be trusted again, e.g. after a STOP whose halted position the
+   * firmware has yet to report; undefined when it already can.
+   */
+  protected positionSettled(_a: A): Promise<void> | undefined {
+    return undefined;
+  }
 
   protected axis(name: string): A {
     const a = this.ax.get(name);
@@ -165,6 +172,9 @@ export abstract class StageBase<A extends AxisState> implements Stage {
 
   async move(targets: Record<string, number>, opts: MultiMoveOptions = {}): Promise<void> {
     if (opts.signal?.aborted) throw new StageFault('aborted', 'stage move: aborted before it started');
+    // a relative target is computed from the position: an abort or e-stop rejects its move at once,
+    // before the halted position is known, and a move planned then would start from a stale one
+    for (const name of Object.keys(targets)) await this.positionSettled(this.axis(name));
     // every axis is checked before the first one moves: a bad y must not leave x moved
     const plan = Object.entries(targets).map(([name, v]) => this.planMove(name, v, opts));
     if (plan.length === 0) throw new UserError('stage move: name at least one axis');

@@ -216,6 +216,10 @@ export class FirmataStage extends StageBase<Axis> {
     return a.counter + a.offsetSteps;
   }
 
+  protected override positionSettled(a: Axis): Promise<void> | undefined {
+    return a.resync;
+  }
+
   protected async driveTo(a: Axis, um: number, m: Motion): Promise<MotionEnd> {
     // the offset moves when a STOP is folded in: compute the firmware target after it settled
     if (a.resync) await a.resync;

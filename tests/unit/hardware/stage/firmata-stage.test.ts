@@ -25,7 +25,9 @@ import { silentLogger } from '../../../../src/log.ts';
  * | config interface byte 0x11 → 0x10 / invert mask 0x10 → 0x01     | "configures the stepper with the exact…"   |
  * | custom-float exponent bias −11 → −10; no clamp at FLOAT_MAX     | "configures…" (speed / acceleration bytes) |
  * | STEP (0x02) sent as TO (0x03) in homing / sign bit 0x08 dropped | "homes on the switch…"                     |
- * | no ZERO after a STOP (limit, timeout, e-stop)                   | "a stop at speed…", "homing at a realistic…", "a timed-out move…" |
+ * | no ZERO after a STOP (limit, timeout, e-stop)                   | "a stop at speed…", "an e-stop at speed…", "homing at a realistic…", "a timed-out move…" |
+ * | e-stop sends STOP alone (no position report + ZERO)             | "an e-stop at speed…"                      |
+ * | relative move planned before a STOP's position report arrived   | "an e-stop at speed…"                      |
  * | permanent move-complete listener does not update the counter    | "homes on the switch…"                     |
  * | no Stepper limit (0x07) message for the home switch             | "configures the stepper with the exact…"   |
  * | e-stop cleared by home() / resetEstop() missing                 | "e-stop latches…"                          |
@@ -141,6 +143,26 @@ describe('Firmata stage against the simulated firmware', () => {
     expect(device.extremes(0).min).toBe(stoppedAt);
     expect(device.physical(0)).toBe(stoppedAt + 200);
     expect(stage.position('x') - 0).toBe(device.physical(0) - 600);
+    await stage.close();
+  });
+
+  it('an e-stop at speed leaves no speed behind: the next move does not first coast on', async () => {
+    // same figures as the limit case, heading away from the switch: 80 steps of stopping distance
+    const { device, stage } = await rig({ start: 400 }, axis({ maxSpeedUmS: 800, accelUmS2: 4000, maxUm: 5000 }));
+    const move = stage.moveBy('x', 3000).catch((e: unknown) => e);
+    for (let i = 0; i < 200 && device.speed(0) < 800; i++) await sleep(5);
+    expect(device.speed(0)).toBe(800);
+    stage.estop();
+    expect(((await move) as StageFault).code).toBe('estop');
+    stage.resetEstop();
+    const stoppedAt = device.physical(0);
+    device.resetExtremes(0);
+    // at once: the relative target must come from the halted position, not the last move-complete
+    await stage.moveBy('x', -200);
+    // AccelStepper with its old speed would go ~80 steps further away first, then come back
+    expect(device.extremes(0).max).toBe(stoppedAt);
+    expect(device.physical(0)).toBe(stoppedAt - 200);
+    expect(stage.position('x')).toBe(device.physical(0) - 400);
     await stage.close();
   });
 
