@@ -137,6 +137,8 @@ export interface SimDlpc900Options {
   busyAfterModeSwitch?: number;
   /** after a Display Mode Selection, read back the old mode this many times */
   modeReadbackLag?: number;
+  /** after a Display Mode Selection, NACK every transfer for this many ms (wall clock) */
+  busyMsAfterModeSwitch?: number;
 }
 
 export class SimDlpc900 implements I2cDeviceModel {
@@ -162,10 +164,13 @@ export class SimDlpc900 implements I2cDeviceModel {
   private forced: number | null = null;
   private forcedOn: { op: number; code: number; first?: number } | null = null;
   private busy = 0;
+  /** performance.now() until which every transfer is NACKed */
+  private busyUntil = 0;
   private lag = 0;
   private previousMode: number = MODE.preStored;
   private readonly busyAfterModeSwitch: number;
   private readonly modeReadbackLag: number;
+  private readonly busyMsAfterModeSwitch: number;
   private version = 0;
   private cache: { version: number; mask: Mask | null } | null = null;
   /** every write command received, for tests that check what the controller understood */
@@ -181,6 +186,7 @@ export class SimDlpc900 implements I2cDeviceModel {
     this.hardwareStatus = HW_INIT_OK | (this.controllers === 2 ? HW_SECONDARY_PRESENT : 0);
     this.busyAfterModeSwitch = opts.busyAfterModeSwitch ?? 0;
     this.modeReadbackLag = opts.modeReadbackLag ?? 0;
+    this.busyMsAfterModeSwitch = opts.busyMsAfterModeSwitch ?? 0;
   }
 
   /** The next write command fails with this Read Error Code value (fault injection). */
@@ -197,8 +203,8 @@ export class SimDlpc900 implements I2cDeviceModel {
   }
 
   private refuseWhileBusy(): void {
-    if (this.busy > 0) {
-      this.busy--;
+    if (this.busy > 0 || performance.now() < this.busyUntil) {
+      if (this.busy > 0) this.busy--;
       this.nacks++;
       throw new DeviceNack('DLPC900 busy after a display mode switch');
     }
@@ -299,6 +305,7 @@ export class SimDlpc900 implements I2cDeviceModel {
         this.previousMode = this.displayMode;
         this.displayMode = p[0] & 0x03;
         this.busy = this.busyAfterModeSwitch;
+        this.busyUntil = performance.now() + this.busyMsAfterModeSwitch;
         this.lag = this.modeReadbackLag;
         return ERR.none;
       case CMD.startStop:

@@ -11,6 +11,7 @@
  *                                                   at that step"; the On-The-Fly sequence test
  *   M11 no retry on NACK                          → "retries transfers the controller NACKs after a mode switch"
  *   M12 no display-mode read-back after E9        → "reads the display mode back until the switch took"
+ *   M19 no settle wait after E9                   → "waits out the settle time after a mode switch ..."
  *   M13 dual controller: halves swapped           → "sends the left half to the primary ... right half to the
  *                                                   secondary"; "hardware.dmd.controllers: 2 builds ..."
  *   M14 secondary Initialize BMP Load ACh → AAh   → the same two dual-controller tests
@@ -183,6 +184,26 @@ describe('DLPC900 busy controller, retries and settle (DLPU018 Display Mode Sele
     expect(err).toBeInstanceOf(DeviceFault);
     expect((err as Error).message).toContain('NACK at address 0x1a');
     expect(registry.snapshot().dmd.count).toBe(1);
+  });
+
+  it('waits out the settle time after a mode switch before its next transfer', async () => {
+    const mask = maskFromPoints(32, 8, [{ x: 5, y: 2 }]);
+    const make = (modeSettleMs: number) => {
+      const bus = new SimI2cBus({ timeoutMs: 500 });
+      const model = new SimDlpc900({ width: 32, height: 8, busyMsAfterModeSwitch: 100 });
+      bus.attach(0x1a, model);
+      // no retries: only the settle wait can get past the busy controller
+      const dmd = new Dlpc900(bus, { width: 32, height: 8, retries: 0, modeSettleMs, faults: new FaultRegistry() });
+      return { dmd, model };
+    };
+    const settled = make(250);
+    await settled.dmd.showMask(mask);
+    expect(settled.model.nacks).toBe(0);
+    expect(masksEqual(settled.model.shownMask(), mask)).toBe(true);
+    // the same controller without the wait: the transfer right after E9 is refused
+    const hasty = make(0);
+    await expect(hasty.dmd.showMask(mask)).rejects.toThrow(/NACK at address 0x1a/);
+    expect(hasty.model.nacks).toBe(1);
   });
 
   it('reads the display mode back until the switch took, before defining the LUT', async () => {

@@ -30,6 +30,7 @@ M = [
  ('M16 header compression byte at offset 24', 'src/hardware/dmd/dlpc900-image.ts', "  h[25] = COMPRESSION_CODE[compression];", "  h[24] = COMPRESSION_CODE[compression];"),
  ('M17 BMP load size without the 48-byte header', 'src/hardware/dmd/dlpc900.ts', "      ...u32(image.length),", "      ...u32(image.length - 48),"),
  ('M18 enhanced RLE: no end of line, run crosses line end', 'src/hardware/dmd/dlpc900-image.ts', "      while (x + rep < width && pixelAt(bits, row + x + rep) === v) rep++;", "      while (row + x + rep < width * height && pixelAt(bits, row + x + rep) === v) rep++;"),
+ ('M19 no settle wait after E9', 'src/hardware/dmd/dlpc900.ts', "    await sleep(this.modeSettleMs);\n", ""),
 ]
 only = sys.argv[1:] 
 for name, f, a, b in M:
