@@ -30,6 +30,7 @@ interface EvalCli {
   beforeModel?: string;
   from?: string;
   baselinesFrom?: string;
+  fit?: string;
   writeManifest?: boolean;
   config?: string;
 }
@@ -42,6 +43,11 @@ function intArg(v: string, name: string, min = 1): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new UserError(`${name} must be an integer ≥ ${min}, got ${v}`);
   return n;
+}
+
+function fitArg(v: string | undefined): 'gauss' | 'none' {
+  if (v === undefined || v === 'gauss' || v === 'none') return v ?? 'gauss';
+  throw new UserError(`--fit ${v}: must be gauss or none`);
 }
 
 const fmt = (x: number): string => (Number.isFinite(x) ? x.toExponential(2) : 'n/a');
@@ -152,7 +158,7 @@ export function formatSummary(
     'INT8/RL cam',
     'Jaccard INT8 / FP32 / RL / raw',
     'RMSE px INT8 / RL',
-    'isolated: n, RMSE px, CRLB px, RMSE/CRLB (INT8)',
+    'isolated: n, RMSE px, CRLB px, RMSE/CRLB (map centroids → fit), std(error/σ) (INT8)',
   ];
   if (before) head.push(beforeModel === int8 ? 'before: INT8 fine / cam / Jaccard' : `${beforeModel}: INT8 fine / cam / Jaccard`);
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
@@ -175,7 +181,9 @@ export function formatSummary(
       m && e.rl ? f2(m.maeCamera / e.rl.maeCamera) : '-',
       [m, f, e.rl, e.raw].map((x) => (x ? x.jaccard.toFixed(2) : '-')).join(' / '),
       `${f3(m?.rmse ?? Number.NaN)} / ${f3(e.rl?.rmse ?? Number.NaN)}`,
-      m && m.isolatedMatched > 0 ? `${m.isolatedMatched}, ${f3(m.isolatedRmse)}, ${f3(m.crlb)}, ${f2(m.rmseOverCrlb)}` : '-',
+      m && m.isolatedMatched > 0
+        ? `${m.isolatedMatched}, ${f3(m.isolatedRmse)}, ${f3(m.crlb)}, ${m.rmseOverCrlbMap !== undefined ? `${f2(m.rmseOverCrlbMap)} → ` : ''}${f2(m.rmseOverCrlb)}${m.zStd !== undefined ? `, ${f2(m.zStd)}` : ''}`
+        : '-',
     ];
     if (before) {
       const b = before.get(r.condition.name)?.engines[beforeModel];
@@ -223,6 +231,7 @@ export function register(program: Command): void {
       '--baselines-from <json>',
       'reuse Richardson–Lucy and oracle figures of a saved `eval --json` run with the same seed, samples and trials (they do not depend on the models)',
     )
+    .option('--fit <kind>', 'localisations: gauss (refined by the frame fit, as the daemon does) or none (map centroids)', 'gauss')
     .option('--write-manifest', 'record the figures in models-int8/manifest.json')
     .option('--config <file>', 'settings file (inference section)')
     .action(async (o: EvalCli) => {
@@ -267,6 +276,7 @@ export function register(program: Command): void {
           rlSamples: intArg(o.rlSamples, '--rl-samples'),
           seed: intArg(o.seed ?? String(DEFAULT_EVAL.seed), '--seed'),
           oracleTrials: intArg(o.oracleTrials, '--oracle-trials', 0),
+          fit: fitArg(o.fit),
           conditions,
           onProgress: o.json ? undefined : (m: string) => process.stderr.write(`${m}\n`),
         };
@@ -301,7 +311,7 @@ export function register(program: Command): void {
           for (const entry of raw.models) {
             if (!ids.includes(entry.id)) continue;
             entry.accuracy = {
-              command: `npx rayleigh eval --samples ${opts.samples} --rl-samples ${opts.rlSamples} --oracle-trials ${opts.oracleTrials} --seed ${opts.seed}${o.baselinesFrom ? ` --baselines-from ${o.baselinesFrom}` : ''}`,
+              command: `npx rayleigh eval --fit ${opts.fit} --samples ${opts.samples} --rl-samples ${opts.rlSamples} --oracle-trials ${opts.oracleTrials} --seed ${opts.seed}${o.baselinesFrom ? ` --baselines-from ${o.baselinesFrom}` : ''}`,
               measured: stamp,
               frame: `${opts.size}x${opts.size}`,
               metric: 'mean absolute error of unit-sum maps (fine = model grid, cam = camera grid); Jaccard at 0.5 camera px',

@@ -35,6 +35,8 @@ export const sensorWindowFields = {
       gain: z.number().positive(),
       /** EM register gain (EMCCD), 1 otherwise */
       emGain: z.number().min(1).default(1),
+      /** read noise, e⁻ RMS at the output (the datasheet figure; after the EM register): weighs the localisation fit */
+      readNoise: z.number().min(0).default(0),
     })
     .optional(),
 };

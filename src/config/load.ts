@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { metaBytesPerLocalization } from '../mqtt/payloads.ts';
 import { discriminatorAt, type KeyPath, keyPaths, stringKeyPaths, unknownKeyHint, validForVariant } from './keys.ts';
 import { FORBIDDEN_KEYS, findForbiddenKey } from './remote.ts';
 import { type Settings, settingsSchema } from './schema.ts';
@@ -156,8 +157,6 @@ export function formatZodError(err: z.ZodError, opts: FormatOptions = {}): strin
 
 /** Meta bytes of one result besides its localisations (ids, sizes, timings, verdicts), with room. */
 const META_BASE_BYTES = 4096;
-/** Meta bytes per localisation at most (four rounded numbers and separators). */
-const META_BYTES_PER_LOCALIZATION = 48;
 /** Meta bytes per nanohole in `holes.list` at most (six rounded numbers and their keys). */
 const META_BYTES_PER_HOLE = 120;
 
@@ -169,7 +168,8 @@ export function largestResultBytes(s: Settings): number {
   const image = s.pipeline.image.enabled ? s.pipeline.image.maxBytes : 0;
   // a unet model's holes are also its localisations, so both lists may be full
   const locs = Math.max(s.pipeline.postprocess.maxLocalizations, s.pipeline.holes.maxHoles);
-  return META_BASE_BYTES + META_BYTES_PER_LOCALIZATION * locs + META_BYTES_PER_HOLE * s.pipeline.holes.maxHoles + image;
+  const perLoc = metaBytesPerLocalization(s.pipeline.postprocess.fit === 'gauss', 'max');
+  return META_BASE_BYTES + perLoc * locs + META_BYTES_PER_HOLE * s.pipeline.holes.maxHoles + image;
 }
 
 /** Validate a settings object (already merged); throws ConfigError naming the bad keys. */

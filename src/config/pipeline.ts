@@ -69,6 +69,12 @@ export const pipelineSchema = z
         /** minimum distance between peaks, output pixels */
         minDistance: z.number().int().min(1).default(2),
         maxLocalizations: z.number().int().min(0).max(1_000_000).default(2000),
+        /**
+         * continuous localisations: `gauss` refines each peak by a maximum-likelihood fit of a
+         * pixel-integrated Gaussian to the camera frame (src/optics/gauss-fit.ts) and reports its
+         * Cramér–Rao uncertainties; `none` keeps the map's centroids (4× sub-pixel grid)
+         */
+        fit: z.enum(['gauss', 'none']).default('gauss'),
       }),
     ).prefault({}),
     /**

@@ -1,15 +1,16 @@
 import type { MapEngine } from '../inference/types.ts';
 import { BACKGROUND_PRESETS } from '../optics/background.ts';
 import { aduToElectrons, type CameraModel, cameraMaps, cameraPreset, isIdealCamera } from '../optics/camera.ts';
-import type { Emitter } from '../optics/emitter.ts';
+import type { Emitter, Localization } from '../optics/emitter.ts';
 import { type Image, makeImage, normaliseUnitSum } from '../optics/image.ts';
 import { binToCamera, mae, matchEmitters, upsampleUnitSum } from '../optics/metrics.ts';
+import type { Photometry } from '../optics/ood.ts';
 import { isCircularGauss, type Psf } from '../optics/psf.ts';
 import { Rng } from '../optics/random.ts';
 import { RichardsonLucy } from '../optics/richardson-lucy.ts';
 import { randomScene } from '../optics/scene.ts';
 import { renderCameraFrame, renderTruth } from '../optics/simulate.ts';
-import { postprocess } from '../pipeline/postprocess.ts';
+import { fitLocalizations, postprocess } from '../pipeline/postprocess.ts';
 import { idealFineMae, idealSubpixel } from './ceiling.ts';
 import { DAMN_CONDITIONS, type EvalCondition, TEST_SEED_BASE } from './conditions.ts';
 import { crlbForCamera, mortensenVariance } from './crlb.ts';
@@ -33,6 +34,13 @@ export interface EngineScore {
   isolatedRmse: number;
   crlb: number;
   rmseOverCrlb: number;
+  /**
+   * With the frame fit (`fit: gauss`): the same isolated emitters' RMSE/CRLB from the map's
+   * centroids alone (what the fit improved on), and the calibration of the reported σ: the
+   * standard deviation of error/σ over both axes (1 = calibrated). NaN without the fit.
+   */
+  rmseOverCrlbMap?: number;
+  zStd?: number;
   /** mean seconds per frame */
   secondsPerFrame: number;
 }
@@ -71,6 +79,8 @@ export interface EvalOptions {
   /** Monte-Carlo trials of the neighbours-known oracle per condition; 0 skips it */
   oracleTrials: number;
   rlIterations: number;
+  /** localisations from the map alone, or refined by the frame fit as the daemon does (default gauss) */
+  fit?: 'gauss' | 'none';
   conditions?: readonly EvalCondition[];
   /**
    * Richardson–Lucy and oracle scores per condition name from an earlier run on the same seeds,
@@ -93,6 +103,12 @@ export const DEFAULT_EVAL: EvalOptions = {
 
 const POST = { threshold: 0.1, minDistance: 2, maxLocalizations: 5000 };
 
+/** What a calibrated daemon would be configured with for this camera (`camera.photometry`). */
+function photometryOf(camera: CameraModel | null): Photometry | undefined {
+  if (!camera || isIdealCamera(camera)) return undefined;
+  return { offset: camera.offset, gain: camera.gain, emGain: camera.emGain, readNoise: camera.readNoise };
+}
+
 export interface TestSample {
   /** what the camera delivers: photon counts (ideal camera) or ADU */
   frame: Image;
@@ -104,6 +120,8 @@ export interface TestSample {
   psf: Psf;
   /** per-emitter lateral CRLB variance (2·Var, px²) where isolated and Gaussian, else NaN */
   crlbVar: Float64Array;
+  /** the camera's photometry (undefined: photon counts) */
+  photometry?: Photometry;
 }
 
 const cameraCache = new Map<string, { camera: CameraModel; maps: ReturnType<typeof cameraMaps> }>();
@@ -181,7 +199,15 @@ export function drawTestSample(c: EvalCondition, size: number, scale: number, se
     electrons = makeImage(size, size, e);
   }
   const truthFine = normaliseUnitSum(renderTruth(emitters, size, size, scale));
-  return { frame, electrons, truthFine, emitters, psf, crlbVar: isolatedCrlb(emitters, psf, c, cam?.camera ?? null, size) };
+  return {
+    frame,
+    electrons,
+    truthFine,
+    emitters,
+    psf,
+    crlbVar: isolatedCrlb(emitters, psf, c, cam?.camera ?? null, size),
+    photometry: photometryOf(cam?.camera ?? null),
+  };
 }
 
 class Accum {
@@ -196,6 +222,10 @@ class Accum {
   isoD2 = 0;
   isoVar = 0;
   isoRatio2 = 0;
+  isoRatio2Map = 0;
+  zN = 0;
+  z2 = 0;
+  constructor(private readonly fit: 'gauss' | 'none' = 'none') {}
   add(out: Image, s: TestSample, scale: number, seconds: number): void {
     const truthCam = binToCamera(s.truthFine, scale);
     const fine = out.width === s.truthFine.width ? out : upsampleUnitSum(out, scale);
@@ -203,7 +233,9 @@ class Accum {
     this.maeFine += mae(fine, s.truthFine);
     this.maeCamera += mae(cam, truthCam);
     const outScale = out.width / s.frame.width;
-    const locs = postprocess(out, outScale, s.frame, POST);
+    const mapLocs = postprocess(out, outScale, s.frame, POST, s.photometry);
+    const fitted = this.fit === 'gauss' ? fitLocalizations(s.frame, mapLocs, s.photometry) : null;
+    const locs: Localization[] = fitted ?? mapLocs;
     const m = matchEmitters(s.emitters, locs, 0.5);
     this.jaccard += m.jaccard;
     if (m.tp > 0) {
@@ -213,11 +245,22 @@ class Accum {
     for (const [ti, fi] of m.pairs) {
       const v = s.crlbVar[ti];
       if (!(v > 0)) continue;
-      const d2 = (s.emitters[ti].x - locs[fi].x) ** 2 + (s.emitters[ti].y - locs[fi].y) ** 2;
+      const t = s.emitters[ti];
+      const d2 = (t.x - locs[fi].x) ** 2 + (t.y - locs[fi].y) ** 2;
       this.isoN++;
       this.isoD2 += d2;
       this.isoVar += v;
       this.isoRatio2 += d2 / v;
+      if (fitted) {
+        // the same detection before the fit (the fit never reorders or drops localisations)
+        const before = mapLocs[fi];
+        this.isoRatio2Map += ((t.x - before.x) ** 2 + (t.y - before.y) ** 2) / v;
+        const f = fitted[fi];
+        if (f.sigmaX > 0 && f.sigmaY > 0) {
+          this.z2 += ((f.x - t.x) / f.sigmaX) ** 2 + ((f.y - t.y) / f.sigmaY) ** 2;
+          this.zN += 2;
+        }
+      }
     }
     this.seconds += seconds;
     this.n++;
@@ -233,6 +276,12 @@ class Accum {
       isolatedRmse: this.isoN ? Math.sqrt(this.isoD2 / this.isoN) : Number.NaN,
       crlb: this.isoN ? Math.sqrt(this.isoVar / this.isoN) : Number.NaN,
       rmseOverCrlb: this.isoN ? Math.sqrt(this.isoRatio2 / this.isoN) : Number.NaN,
+      ...(this.fit === 'gauss'
+        ? {
+            rmseOverCrlbMap: this.isoN ? Math.sqrt(this.isoRatio2Map / this.isoN) : Number.NaN,
+            zStd: this.zN ? Math.sqrt(this.z2 / this.zN) : Number.NaN,
+          }
+        : {}),
       secondsPerFrame: this.seconds / n,
     };
   }
@@ -251,8 +300,9 @@ export async function evaluateDamn(models: MapEngine[], o: EvalOptions): Promise
   const conditions = o.conditions ?? DAMN_CONDITIONS;
   for (let ci = 0; ci < conditions.length; ci++) {
     const c = conditions[ci];
-    const acc: Record<string, Accum> = { raw: new Accum(), rl: new Accum() };
-    for (const m of models) acc[m.id] = new Accum();
+    const fit = o.fit ?? 'gauss';
+    const acc: Record<string, Accum> = { raw: new Accum(), rl: new Accum(fit) };
+    for (const m of models) acc[m.id] = new Accum(fit);
     const rlOpts = { scale: o.scale, iterations: o.rlIterations, tolerance: 0 };
     const fixedRl = c.isolated ? null : new RichardsonLucy(c.psf, rlOpts);
     const block = c.seedIndex ?? ci;

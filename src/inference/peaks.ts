@@ -35,6 +35,18 @@ export interface LocalizationColumns {
   photons: Float32Array;
   /** peak value on the unit-sum output grid */
   peak: Float32Array;
+  /**
+   * Present once the localisations were refined by the frame fit (src/optics/gauss-fit.ts):
+   * Cramér–Rao standard deviations of x, y (px) and photons, the local background per pixel and
+   * the fitted PSF width w (px). NaN where that localisation's fit failed (its x, y are the map's).
+   */
+  fit?: {
+    sigmaX: Float32Array;
+    sigmaY: Float32Array;
+    sigmaPhotons: Float32Array;
+    background: Float32Array;
+    width: Float32Array;
+  };
 }
 
 export function columnsToList(c: LocalizationColumns): Localization[] {

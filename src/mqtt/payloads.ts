@@ -18,6 +18,7 @@ const finite = z.number().refine(Number.isFinite, 'must be a finite number');
  * Localisations as columns (one array per quantity, index i is localisation i): a few thousand
  * per frame stay a compact JSON. Positions in camera pixels rounded to 1/1000 px, photons to 0.1.
  */
+const fitColumn = z.array(finite.nullable());
 export const localizationColumnsSchema = z
   .object({
     count: z.number().int().min(0),
@@ -25,9 +26,36 @@ export const localizationColumnsSchema = z
     y: z.array(finite),
     photons: z.array(finite),
     peak: z.array(finite),
+    /**
+     * With `pipeline.postprocess.fit: gauss`: per localisation the Cramér–Rao standard deviations
+     * of x and y (px, 1/10000) and of photons, the local background per pixel and the fitted PSF
+     * width w (∝ exp(−r²/w²), px); null where that localisation's fit failed (x, y are then the
+     * map's centroid).
+     */
+    sigmaX: fitColumn.optional(),
+    sigmaY: fitColumn.optional(),
+    sigmaPhotons: fitColumn.optional(),
+    background: fitColumn.optional(),
+    width: fitColumn.optional(),
   })
-  .refine((c) => [c.x, c.y, c.photons, c.peak].every((a) => a.length === c.count), 'every column has `count` entries');
+  .refine(
+    (c) =>
+      [c.x, c.y, c.photons, c.peak, c.sigmaX, c.sigmaY, c.sigmaPhotons, c.background, c.width].every(
+        (a) => a === undefined || a.length === c.count,
+      ),
+    'every column has `count` entries',
+  );
 export type LocalizationColumnsPayload = z.output<typeof localizationColumnsSchema>;
+
+/**
+ * Meta JSON bytes of one localisation (rounded numbers, separators): `typical` for the publish
+ * budget, `max` for the spool's one-result bound; the fit's five columns roughly double it.
+ */
+export function metaBytesPerLocalization(fitted: boolean, bound: 'typical' | 'max'): number {
+  const map = bound === 'max' ? 48 : 32;
+  const fit = bound === 'max' ? 56 : 36;
+  return fitted ? map + fit : map;
+}
 
 /** How an image payload encodes the map: 16-bit grey PNG, pixel/65535 × max = unit-sum map summed over bin×bin fine pixels. */
 export const imageInfoSchema = z.object({
@@ -333,7 +361,17 @@ function columns(c: FrameResult['localizations']): LocalizationColumnsPayload {
     photons[i] = round(c.photons[i], 10);
     peak[i] = sig4(c.peak[i]);
   }
-  return { count: n, x, y, photons, peak };
+  const out: LocalizationColumnsPayload = { count: n, x, y, photons, peak };
+  const f = c.fit;
+  if (f) {
+    const col = (a: Float32Array, k: number) => Array.from(a, (v) => (Number.isFinite(v) ? round(v, k) : null));
+    out.sigmaX = col(f.sigmaX, 10_000);
+    out.sigmaY = col(f.sigmaY, 10_000);
+    out.sigmaPhotons = col(f.sigmaPhotons, 10);
+    out.background = col(f.background, 100);
+    out.width = col(f.width, 1000);
+  }
+  return out;
 }
 
 export function imageInfo(e: NonNullable<FrameResult['image']>): ImageInfo {

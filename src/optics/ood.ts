@@ -38,6 +38,8 @@ export interface Photometry {
   gain?: number;
   /** EM register gain (default 1) */
   emGain?: number;
+  /** read noise, e⁻ RMS at the output, after any EM register (default 0; the localisation fit uses it) */
+  readNoise?: number;
 }
 
 export interface FrameStats {

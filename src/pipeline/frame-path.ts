@@ -26,7 +26,7 @@ import {
 import { encodePng8Stretched, withPngText } from '../io/png.ts';
 import { type Image, makeImage } from '../optics/image.ts';
 import { compareWithTrainedRanges, FrameStatsEstimator, type OodFlag, type Photometry, type TrainedRanges } from '../optics/ood.ts';
-import { type PostprocessOptions, signalPhotons } from './postprocess.ts';
+import { type PostprocessOptions, refineLocalizations, signalPhotons } from './postprocess.ts';
 import { applySensorWindow, type Calibration, preprocessInPlace, type SensorWindow } from './preprocess.ts';
 import { type AccumulateSpec, Accumulator, encodeWithin, halve, type Region, RegionRender } from './render.ts';
 
@@ -235,6 +235,10 @@ export class FramePath {
     const totalPhotons = pp.maxLocalizations > 0 ? signalPhotons(frame, job.photometry) : 0;
     const locs = peaks.finish(stats.max, sum);
     for (let i = 0; i < locs.count; i++) locs.photons[i] *= totalPhotons;
+    // one measurement of the frame serves the fit's starting width and the guard
+    const frameStats =
+      this.trainedRanges || (pp.fit === 'gauss' && locs.count > 0) ? this.estimator.estimate(frame, job.photometry ?? {}) : undefined;
+    if (pp.fit === 'gauss') refineLocalizations(frame, locs, job.photometry, frameStats);
     const t2 = performance.now();
 
     const result: FrameOutput = {
@@ -246,8 +250,8 @@ export class FramePath {
       overhead,
     };
     if (stitch) result.map = stitch.finish(sum);
-    if (this.trainedRanges) {
-      const st = this.estimator.estimate(frame, job.photometry ?? {});
+    if (this.trainedRanges && frameStats) {
+      const st = frameStats;
       const v = compareWithTrainedRanges(st, this.trainedRanges);
       result.ood = {
         inRange: v.inRange,

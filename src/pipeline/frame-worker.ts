@@ -95,6 +95,7 @@ async function openEngine(): Promise<{
 function transfers(out: FrameOutput): ArrayBuffer[] {
   const l = out.localizations;
   const list = [l.x.buffer, l.y.buffer, l.photons.buffer, l.peak.buffer] as ArrayBuffer[];
+  if (l.fit) for (const a of Object.values(l.fit)) list.push(a.buffer as ArrayBuffer);
   if (out.image16) list.push(out.image16.png.buffer as ArrayBuffer);
   if (out.previews) list.push(out.previews.frame.buffer as ArrayBuffer, out.previews.output.buffer as ArrayBuffer);
   if (out.accumulated) list.push(out.accumulated.png.buffer as ArrayBuffer);

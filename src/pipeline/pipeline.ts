@@ -5,6 +5,7 @@ import type { HoleSettings } from '../inference/holes.ts';
 import type { Reconstructor } from '../inference/types.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
+import { metaBytesPerLocalization } from '../mqtt/payloads.ts';
 import type { OodFlag, Photometry } from '../optics/ood.ts';
 import type { AccumulateRender, FrameJob } from './frame-path.ts';
 import type { PostprocessOptions } from './postprocess.ts';
@@ -116,8 +117,6 @@ const NO_PRODUCTS: ImageProducts = {
   bytesPerSecond: Number.POSITIVE_INFINITY,
 };
 
-/** Bytes of one localisation in the meta JSON (4 rounded numbers and separators), for the budget. */
-const META_BYTES_PER_LOCALIZATION = 32;
 const META_BYTES_BASE = 600;
 /** One hole in the meta's `holes` list (λ and px centres, radius, peak, keys). */
 const META_BYTES_PER_HOLE = 100;
@@ -487,7 +486,7 @@ export class Pipeline {
     if (out.ood) this.trackOutOfRange(out.ood.inRange, frame.seq, out.ood.flags);
     this.budget.spend(
       META_BYTES_BASE +
-        locs.count * META_BYTES_PER_LOCALIZATION +
+        locs.count * metaBytesPerLocalization(locs.fit !== undefined, 'typical') +
         (out.holes?.count ?? 0) * META_BYTES_PER_HOLE +
         (out.image16?.png.byteLength ?? 0) +
         (out.accumulated?.png.byteLength ?? 0),

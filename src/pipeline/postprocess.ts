@@ -1,6 +1,9 @@
-import { findPeaks } from '../inference/peaks.ts';
+import { findPeaks, type LocalizationColumns, listToColumns } from '../inference/peaks.ts';
 import type { Localization } from '../optics/emitter.ts';
-import type { Image } from '../optics/image.ts';
+import { fitGaussians } from '../optics/gauss-fit.ts';
+import { type Image, makeImage } from '../optics/image.ts';
+import type { FrameStats, Photometry } from '../optics/ood.ts';
+import { estimateFrameStats } from '../optics/ood.ts';
 import { estimateBackground } from '../optics/richardson-lucy.ts';
 
 /** How localisations are picked from the map (the collector itself is src/inference/peaks.ts). */
@@ -10,6 +13,70 @@ export interface PostprocessOptions {
   /** fine pixels between peaks */
   minDistance: number;
   maxLocalizations: number;
+  /** refine the map's peaks by a Gaussian fit to the frame (default none) */
+  fit?: 'gauss' | 'none';
+}
+
+/**
+ * How far the map's detection is trusted (px per axis, the fit's position prior) and how far a
+ * fit may move from it. An undetected neighbour or a merged pair pulls a fit off by 0.3–1 px
+ * while the map's centroid stays within ≈ 0.2 px of the truth (measured on the eval's default
+ * condition: with a 1.5-px gate the fit lost 0.15 of the map's Jaccard; with these, none):
+ * such fits fall back to the map.
+ */
+const MAP_POSITION_SIGMA = 0.15;
+const MAX_FIT_SHIFT = 0.4;
+
+/** PSF width to start the fit from when the frame has too few isolated peaks to measure one (px, w). */
+const FALLBACK_WIDTH = 1.5;
+
+/**
+ * Refines `locs` (camera px, from the map) in place by a Poisson maximum-likelihood Gaussian fit
+ * to the frame, adding their uncertainties (`locs.fit`). The frame is turned into photo-electrons
+ * with the photometry when a gain is given, else taken as photon counts: photons, background and
+ * the uncertainties are in those units, and calibrated only as far as that photometry is right.
+ * `stats`: this frame's statistics if already measured (the out-of-distribution guard's).
+ */
+export function refineLocalizations(frame: Image, locs: LocalizationColumns, photometry: Photometry = {}, stats?: FrameStats): void {
+  const n = locs.count;
+  if (n === 0) return;
+  const st = stats ?? estimateFrameStats(frame, photometry);
+  const offset = photometry.offset ?? 0;
+  // without a gain the frame is taken as photon counts: the shot-noise estimate of the gain is
+  // thrown off by emitter light in crowded frames, and a wrong gain miscalibrates every σ
+  const perAdu = photometry.gain ? photometry.gain / (photometry.emGain ?? 1) : 1;
+  const e = new Float32Array(frame.data.length);
+  for (let i = 0; i < e.length; i++) e[i] = (frame.data[i] - offset) * perAdu;
+  const em = (photometry.emGain ?? 1) > 1;
+  const starts = Array.from({ length: n }, (_, i) => ({ x: locs.x[i], y: locs.y[i], photons: locs.photons[i] * perAdu }));
+  const r = fitGaussians(makeImage(frame.width, frame.height, e), starts, {
+    width: st.psfWidth ?? FALLBACK_WIDTH,
+    excess: em ? 2 : 1,
+    priorSigma: MAP_POSITION_SIGMA,
+    maxShift: MAX_FIT_SHIFT,
+    readNoise: em ? (photometry.readNoise ?? 0) / (photometry.emGain ?? 1) : (photometry.readNoise ?? 0),
+  });
+  const fit = {
+    sigmaX: new Float32Array(n),
+    sigmaY: new Float32Array(n),
+    sigmaPhotons: new Float32Array(n),
+    background: new Float32Array(n),
+    width: new Float32Array(n),
+  };
+  for (let i = 0; i < n; i++) {
+    const f = r[i];
+    if (f.ok) {
+      locs.x[i] = f.x;
+      locs.y[i] = f.y;
+      locs.photons[i] = f.photons;
+    }
+    fit.sigmaX[i] = f.sigmaX;
+    fit.sigmaY[i] = f.sigmaY;
+    fit.sigmaPhotons[i] = f.sigmaPhotons;
+    fit.background[i] = f.background;
+    fit.width[i] = f.width;
+  }
+  locs.fit = fit;
 }
 
 /** Frames bigger than this are sampled for the background estimate (a clipped median needs no more). */
@@ -37,12 +104,44 @@ export function signalPhotons(frame: Image, photometry?: { gain?: number; emGain
 }
 
 /** Localisations from a whole unit-sum map (one-shot tools; the daemon collects them tile by tile). */
-export function postprocess(output: Image, scale: number, frame: Image, o: PostprocessOptions): Localization[] {
+export function postprocess(output: Image, scale: number, frame: Image, o: PostprocessOptions, photometry?: Photometry): Localization[] {
   if (o.maxLocalizations === 0) return [];
-  return findPeaks(output, scale, {
+  const peaks = findPeaks(output, scale, {
     threshold: o.threshold,
     minDistance: o.minDistance,
-    totalPhotons: signalPhotons(frame),
+    totalPhotons: signalPhotons(frame, photometry),
     maxPeaks: o.maxLocalizations,
   });
+  return o.fit === 'gauss' ? fitLocalizations(frame, peaks, photometry) : peaks;
+}
+
+/** `locs` refined by the frame fit, as new objects in the same order (see refineLocalizations). */
+export function fitLocalizations(frame: Image, locs: ReadonlyArray<Localization>, photometry?: Photometry): FittedLocalization[] {
+  const c = listToColumns(locs);
+  refineLocalizations(frame, c, photometry);
+  return columnsToFittedList(c);
+}
+
+/** A localisation with the fit's uncertainties (NaN where its fit failed). */
+export interface FittedLocalization extends Localization {
+  sigmaX: number;
+  sigmaY: number;
+  sigmaPhotons: number;
+  background: number;
+  width: number;
+}
+
+function columnsToFittedList(c: LocalizationColumns): FittedLocalization[] {
+  const f = c.fit as NonNullable<LocalizationColumns['fit']>;
+  return Array.from({ length: c.count }, (_, i) => ({
+    x: c.x[i],
+    y: c.y[i],
+    photons: c.photons[i],
+    peak: c.peak[i],
+    sigmaX: f.sigmaX[i],
+    sigmaY: f.sigmaY[i],
+    sigmaPhotons: f.sigmaPhotons[i],
+    background: f.background[i],
+    width: f.width[i],
+  }));
 }

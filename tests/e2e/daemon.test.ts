@@ -126,10 +126,13 @@ describe('rayleigh run, end to end', () => {
       seq: number;
       model: { id: string };
       output: { width: number; height: number };
-      localizations: { count: number; x: number[]; y: number[] };
+      localizations: { count: number; x: number[]; y: number[]; sigmaX?: Array<number | null> };
       timings: Record<string, number>;
     };
     expect(m.model.id).toBe('rl');
+    // the default pipeline.postprocess.fit (gauss) adds the fit's uncertainties
+    expect(m.localizations.sigmaX).toHaveLength(m.localizations.count);
+    expect(m.localizations.sigmaX?.some((v) => v !== null && v > 0 && v < 1)).toBe(true);
     expect(m.output).toEqual({ width: 128, height: 128 });
     expect(m.localizations.count).toBeGreaterThan(0);
     expect(m.localizations.x).toHaveLength(m.localizations.count);

@@ -1,0 +1,460 @@
+/**
+ * Continuous localisation: a Poisson maximum-likelihood fit of a pixel-integrated 2-D Gaussian
+ * to the camera frame around each detection, with the Cramér–Rao uncertainty of every parameter.
+ *
+ * Why a fit after the network: the network's map puts each emitter on a 4× sub-pixel grid, which
+ * alone caps precision at ≈ 0.1 px RMS, while the photons allow ≈ 0.03 px for a bright emitter.
+ * Detection is the hard part in crowded, spread-brightness frames and the network does it well;
+ * given a detection, the MLE of a pixelated Gaussian reaches the Cramér–Rao bound for isolated
+ * emitters (Smith et al. 2010, Nat. Methods 7, 373; Mortensen et al. 2010) and its inverse
+ * Fisher information at the estimate is a calibrated per-emitter uncertainty. This is the
+ * classical SMLM split (detect, then fit), with the network as the detector.
+ *
+ * Model, in photo-electrons, for the pixel [k, k+1) × [l, l+1) (pixel centres at integer + ½):
+ *   μ = b + N · Ex(k) · Ey(l) + Σ_neighbours N_j Ex_j(k) Ey_j(l)
+ *   Ex(k) = ½ [erf((k + 1 − x)/w) − erf((k − x)/w)]
+ * with the project's Gaussian convention exp(−r²/w²) (σ = w/√2). Parameters x, y, N, b and,
+ * optionally, w. Neighbours inside the window are held at their current estimates (two passes:
+ * the second pass sees the first pass's neighbours), a block-coordinate version of a
+ * multi-emitter fit that costs one window per emitter.
+ *
+ * Noise: Poisson in e⁻. Behind an EM register (excess factor F = 2) the counts are divided by F
+ * before the fit, which makes their variance Poisson again (the usual high-gain approximation);
+ * Gaussian read noise σ_r (sCMOS, CMOS) is folded in by adding σ_r² to data and model (Huang et
+ * al. 2013, Nat. Methods 10, 653).
+ *
+ * Optimiser: Fisher scoring with Levenberg–Marquardt damping (a step is kept only if the
+ * likelihood rises), stopped when the position moves < 1e-4 px.
+ */
+import type { Image } from './image.ts';
+import { erfDiff } from './special.ts';
+
+export interface FitStart {
+  x: number;
+  y: number;
+  /** photo-electrons (any positive guess; refined) */
+  photons: number;
+}
+
+export interface FitOptions {
+  /** PSF width w (∝ exp(−r²/w²)), camera px: the starting value, and the value when not fitted */
+  width: number;
+  /**
+   * how w is found: `shared` (default) fits it per emitter in the first pass, then holds every
+   * emitter at the median of those fits (one PSF per frame: a crowded window's free width
+   * otherwise soaks up a neighbour's light); `each` fits it per emitter in every pass; `fixed`
+   * keeps `width`
+   */
+  widthMode?: 'shared' | 'each' | 'fixed';
+  /** window half-size in px (default ceil(1.5·w) + 2, clamped to 2…10) */
+  halfWindow?: number;
+  /** excess noise factor: 2 behind an EM register (default 1) */
+  excess?: number;
+  /** Gaussian read noise, e⁻ RMS (default 0) */
+  readNoise?: number;
+  /** iterations per pass (default 25) */
+  iterations?: number;
+  /** passes with neighbours held at the previous pass's estimates (default 2) */
+  passes?: number;
+  /** a fit whose position leaves the start by more than this (px) is rejected (default 1.5) */
+  maxShift?: number;
+  /**
+   * standard deviation (px, per axis) of a Gaussian prior on the position centred on the start
+   * (default: none). With the network's detection as the start this is a maximum-a-posteriori
+   * fit: where the photons pin the emitter down (σ_fit ≪ prior) it is the MLE; where light of
+   * undetected or crowded neighbours makes the likelihood flat or misleading, the detection holds.
+   */
+  priorSigma?: number;
+}
+
+export interface FitResult {
+  x: number;
+  y: number;
+  photons: number;
+  /** background per pixel, e⁻ */
+  background: number;
+  width: number;
+  /** Cramér–Rao standard deviations at the estimate (px, px, e⁻) */
+  sigmaX: number;
+  sigmaY: number;
+  sigmaPhotons: number;
+  /** false: the fit failed (did not converge, left the start, or went non-physical) and the start is returned */
+  ok: boolean;
+}
+
+const SQRT_PI = Math.sqrt(Math.PI);
+const MIN_WIDTH = 0.25;
+
+interface Axis {
+  /** first pixel index and count */
+  k0: number;
+  n: number;
+  e: Float64Array;
+  /** ∂E/∂centre, ∂E/∂w */
+  dc: Float64Array;
+  dw: Float64Array;
+}
+
+function makeAxis(cap: number): Axis {
+  return { k0: 0, n: 0, e: new Float64Array(cap), dc: new Float64Array(cap), dw: new Float64Array(cap) };
+}
+
+/** pixel-integrated 1-D profile of a unit Gaussian at `c`, width w, over pixels k0…k0+n−1 */
+function profile(a: Axis, k0: number, n: number, c: number, w: number, derivs: boolean): void {
+  a.k0 = k0;
+  a.n = n;
+  let u0 = (k0 - c) / w;
+  let g0 = Math.exp(-u0 * u0);
+  for (let i = 0; i < n; i++) {
+    const u1 = (k0 + i + 1 - c) / w;
+    const g1 = Math.exp(-u1 * u1);
+    a.e[i] = 0.5 * erfDiff(u0, u1);
+    if (derivs) {
+      a.dc[i] = (g0 - g1) / (SQRT_PI * w);
+      a.dw[i] = -(u1 * g1 - u0 * g0) / (SQRT_PI * w);
+    }
+    u0 = u1;
+    g0 = g1;
+  }
+}
+
+/** Solves A δ = g in place (n ≤ 5, A symmetric positive definite); false if singular. */
+function solve(A: Float64Array, g: Float64Array, n: number, out: Float64Array): boolean {
+  const L = new Float64Array(25);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = A[i * n + j];
+      for (let k = 0; k < j; k++) s -= L[i * 5 + k] * L[j * 5 + k];
+      if (i === j) {
+        if (!(s > 0)) return false;
+        L[i * 5 + i] = Math.sqrt(s);
+      } else L[i * 5 + j] = s / L[j * 5 + j];
+    }
+  }
+  const z = new Float64Array(5);
+  for (let i = 0; i < n; i++) {
+    let s = g[i];
+    for (let k = 0; k < i; k++) s -= L[i * 5 + k] * z[k];
+    z[i] = s / L[i * 5 + i];
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    let s = z[i];
+    for (let k = i + 1; k < n; k++) s -= L[k * 5 + i] * out[k];
+    out[i] = s / L[i * 5 + i];
+  }
+  return true;
+}
+
+/** Diagonal of A⁻¹ (n ≤ 5) by solving for unit vectors; NaN where singular. */
+function inverseDiagonal(A: Float64Array, n: number): Float64Array {
+  const d = new Float64Array(n).fill(Number.NaN);
+  const e = new Float64Array(5);
+  const x = new Float64Array(5);
+  for (let i = 0; i < n; i++) {
+    e.fill(0);
+    e[i] = 1;
+    if (!solve(A, e, n, x)) return d.fill(Number.NaN);
+    d[i] = x[i];
+  }
+  return d;
+}
+
+interface Estimate {
+  x: number;
+  y: number;
+  photons: number;
+  width: number;
+}
+
+/**
+ * Fits every start against `frame` (photo-electrons per pixel, background included). Results are
+ * in the order of `starts`. Frame edges clip the window.
+ */
+export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: FitOptions): FitResult[] {
+  const W = frame.width;
+  const H = frame.height;
+  const F = o.excess ?? 1;
+  const r2 = (o.readNoise ?? 0) ** 2 / F;
+  const widthMode = o.widthMode ?? 'shared';
+  const half = o.halfWindow ?? Math.max(2, Math.min(10, Math.ceil(1.5 * o.width) + 2));
+  const side = 2 * half + 1;
+  const iterations = o.iterations ?? 25;
+  const passes = Math.max(1, o.passes ?? 2);
+  const maxShift = o.maxShift ?? 1.5;
+  let fitWidth = widthMode !== 'fixed';
+  let np = fitWidth ? 5 : 4;
+  const prior = o.priorSigma ? 1 / (o.priorSigma * o.priorSigma) : 0;
+
+  const est: Estimate[] = starts.map((s) => ({ x: s.x, y: s.y, photons: Math.max(s.photons / F, 1), width: o.width }));
+  const results: FitResult[] = new Array(starts.length);
+
+  // neighbours by grid cell: anything whose light can reach a window
+  const margin = Math.ceil(3 * o.width) + 1;
+  const cell = half + margin + 1;
+  const grid = new Map<number, number[]>();
+  const key = (cx: number, cy: number) => cy * 100_003 + cx;
+  starts.forEach((s, i) => {
+    const k = key(Math.floor(s.x / cell), Math.floor(s.y / cell));
+    const l = grid.get(k);
+    if (l) l.push(i);
+    else grid.set(k, [i]);
+  });
+
+  const ax = makeAxis(side);
+  const ay = makeAxis(side);
+  const nx = makeAxis(side);
+  const ny = makeAxis(side);
+  const data = new Float64Array(side * side);
+  const fixed = new Float64Array(side * side);
+  const I = new Float64Array(25);
+  const Id = new Float64Array(25);
+  const g = new Float64Array(5);
+  const step = new Float64Array(5);
+  const d = new Float64Array(5);
+
+  const fitted = new Uint8Array(starts.length);
+  const all = starts.map((_, i) => i);
+  // `shared`: first the width, from the detections farthest from any other (free w), then every
+  // pass at their median width
+  const schedule: Array<{ idx: number[]; calibrate: boolean }> = [];
+  if (widthMode === 'shared') schedule.push({ idx: calibrationSubset(starts, 2 * o.width + 2, 200), calibrate: true });
+  for (let pass = 0; pass < passes; pass++) schedule.push({ idx: all, calibrate: false });
+  fitWidth = widthMode === 'each' || (widthMode === 'shared' && schedule[0].calibrate);
+  np = fitWidth ? 5 : 4;
+  for (const stage of schedule) {
+    // Gauss–Seidel: each fit sees its neighbours' newest estimates (simultaneous updates let two
+    // overlapping emitters trade the same light back and forth between passes)
+    const next = est;
+    for (const i of stage.idx) {
+      const s0 = est[i];
+      const cx = Math.floor(starts[i].x);
+      const cy = Math.floor(starts[i].y);
+      const x0 = Math.max(0, cx - half);
+      const y0 = Math.max(0, cy - half);
+      const x1 = Math.min(W, cx + half + 1);
+      const y1 = Math.min(H, cy + half + 1);
+      const ww = x1 - x0;
+      const wh = y1 - y0;
+      const n = ww * wh;
+      // the window's data (scaled to Poisson units) and the light of the neighbours held fixed
+      let border = 0;
+      let borderN = 0;
+      let sum = 0;
+      for (let yy = 0; yy < wh; yy++) {
+        for (let xx = 0; xx < ww; xx++) {
+          const v = Math.max(0, frame.data[(y0 + yy) * W + x0 + xx] / F) + r2;
+          data[yy * ww + xx] = v;
+          sum += v;
+          if (yy === 0 || xx === 0 || yy === wh - 1 || xx === ww - 1) {
+            border += v;
+            borderN++;
+          }
+        }
+      }
+      fixed.fill(r2, 0, n);
+      const gx = Math.floor(starts[i].x / cell);
+      const gy = Math.floor(starts[i].y / cell);
+      for (let oy = -1; oy <= 1; oy++) {
+        for (let ox = -1; ox <= 1; ox++) {
+          for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
+            if (j === i) continue;
+            const e = est[j];
+            if (e.x < x0 - margin || e.x > x1 + margin || e.y < y0 - margin || e.y > y1 + margin) continue;
+            profile(nx, x0, ww, e.x, e.width, false);
+            profile(ny, y0, wh, e.y, e.width, false);
+            for (let yy = 0; yy < wh; yy++) {
+              const ey = ny.e[yy] * e.photons;
+              if (ey === 0) continue;
+              for (let xx = 0; xx < ww; xx++) fixed[yy * ww + xx] += ey * nx.e[xx];
+            }
+          }
+        }
+      }
+      // starting point: position from the detection, background from the border, photons from the rest
+      let fixedSum = 0;
+      for (let p = 0; p < n; p++) fixedSum += fixed[p] - r2;
+      const b0 = Math.max(1e-3, borderN ? border / borderN - r2 : 1);
+      const p: [number, number, number, number, number] = [
+        s0.x,
+        s0.y,
+        Math.max(1, fitted[i] ? s0.photons : Math.max(sum - r2 * n - fixedSum - b0 * n, s0.photons * 0.5)),
+        b0,
+        s0.width,
+      ];
+      const sx = starts[i].x;
+      const sy = starts[i].y;
+      const logL = (q: readonly number[]): number => {
+        profile(ax, x0, ww, q[0], q[4], false);
+        profile(ay, y0, wh, q[1], q[4], false);
+        let L = 0;
+        for (let yy = 0; yy < wh; yy++) {
+          for (let xx = 0; xx < ww; xx++) {
+            const k = yy * ww + xx;
+            const mu = q[3] + fixed[k] + q[2] * ax.e[xx] * ay.e[yy];
+            if (!(mu > 0)) return Number.NEGATIVE_INFINITY;
+            L += data[k] * Math.log(mu) - mu;
+          }
+        }
+        const dx = q[0] - sx;
+        const dy = q[1] - sy;
+        return L - 0.5 * prior * (dx * dx + dy * dy);
+      };
+      /** gradient g and Fisher information I at q */
+      const fisher = (q: readonly number[]): void => {
+        profile(ax, x0, ww, q[0], q[4], true);
+        profile(ay, y0, wh, q[1], q[4], true);
+        I.fill(0);
+        g.fill(0);
+        const N = q[2];
+        for (let yy = 0; yy < wh; yy++) {
+          for (let xx = 0; xx < ww; xx++) {
+            const k = yy * ww + xx;
+            const ex = ax.e[xx];
+            const ey = ay.e[yy];
+            const mu = q[3] + fixed[k] + N * ex * ey;
+            d[0] = N * ax.dc[xx] * ey;
+            d[1] = N * ex * ay.dc[yy];
+            d[2] = ex * ey;
+            d[3] = 1;
+            d[4] = N * (ax.dw[xx] * ey + ex * ay.dw[yy]);
+            const r = data[k] / mu - 1;
+            const inv = 1 / mu;
+            for (let a = 0; a < np; a++) {
+              g[a] += r * d[a];
+              const da = d[a] * inv;
+              for (let c = 0; c <= a; c++) I[a * np + c] += da * d[c];
+            }
+          }
+        }
+        for (let a = 0; a < np; a++) for (let c = 0; c < a; c++) I[c * np + a] = I[a * np + c];
+        g[0] -= prior * (q[0] - sx);
+        g[1] -= prior * (q[1] - sy);
+        I[0] += prior;
+        I[np + 1] += prior;
+      };
+
+      let L = logL(p);
+      let lambda = 1e-3;
+      let converged = false;
+      let lastStep = Number.POSITIVE_INFINITY;
+      for (let it = 0; it < iterations && Number.isFinite(L); it++) {
+        fisher(p);
+        let accepted = false;
+        for (let tries = 0; tries < 8 && !accepted; tries++) {
+          Id.set(I);
+          for (let a = 0; a < np; a++) Id[a * np + a] *= 1 + lambda;
+          if (!solve(Id, g, np, step)) {
+            lambda *= 10;
+            continue;
+          }
+          const q = [p[0] + step[0], p[1] + step[1], p[2] + step[2], p[3] + step[3], fitWidth ? p[4] + step[4] : p[4]];
+          if (q[2] <= 0 || q[3] <= 0 || q[4] < MIN_WIDTH) {
+            lambda *= 10;
+            continue;
+          }
+          const Lq = logL(q);
+          if (Lq >= L) {
+            accepted = true;
+            for (let a = 0; a < 5; a++) p[a] = q[a];
+            L = Lq;
+            lastStep = Math.hypot(step[0], step[1]);
+            lambda = Math.max(lambda / 10, 1e-7);
+          } else lambda *= 10;
+        }
+        // no step that raises the likelihood: at the optimum to the model's precision
+        if (!accepted || lastStep < 1e-4) {
+          converged = it > 0 || accepted;
+          break;
+        }
+      }
+      if (!converged && lastStep < 1e-2) converged = true;
+      fisher(p);
+      const v = inverseDiagonal(I, np);
+      const shift = Math.hypot(p[0] - starts[i].x, p[1] - starts[i].y);
+      const ok =
+        converged &&
+        shift <= maxShift &&
+        Number.isFinite(v[0]) &&
+        v[0] > 0 &&
+        v[1] > 0 &&
+        p[0] >= x0 &&
+        p[0] <= x1 &&
+        p[1] >= y0 &&
+        p[1] <= y1;
+      if (ok) {
+        fitted[i] = 1;
+        next[i] = { x: p[0], y: p[1], photons: p[2], width: p[4] };
+        results[i] = {
+          x: p[0],
+          y: p[1],
+          photons: p[2] * F,
+          background: p[3] * F,
+          width: p[4],
+          sigmaX: Math.sqrt(v[0]),
+          sigmaY: Math.sqrt(v[1]),
+          sigmaPhotons: Math.sqrt(v[2]) * F,
+          ok: true,
+        };
+      } else {
+        next[i] = { ...s0, x: starts[i].x, y: starts[i].y };
+        results[i] = {
+          x: starts[i].x,
+          y: starts[i].y,
+          photons: starts[i].photons,
+          background: Number.NaN,
+          width: Number.NaN,
+          sigmaX: Number.NaN,
+          sigmaY: Number.NaN,
+          sigmaPhotons: Number.NaN,
+          ok: false,
+        };
+      }
+    }
+    if (stage.calibrate) {
+      const widths = stage.idx.filter((i) => results[i].ok).map((i) => results[i].width);
+      widths.sort((a, b) => a - b);
+      const w = widths.length > 0 ? widths[widths.length >> 1] : o.width;
+      // the calibration fits are starting points only: every emitter restarts at the shared width
+      stage.idx.forEach((i) => {
+        est[i] = { x: starts[i].x, y: starts[i].y, photons: Math.max(starts[i].photons / F, 1), width: w };
+        fitted[i] = 0;
+      });
+      for (const e of est) e.width = w;
+      fitWidth = false;
+      np = 4;
+    }
+  }
+  return results;
+}
+
+/**
+ * Up to `max` starts whose nearest other start is farthest, at least `minDistance` px away if
+ * any are (else simply the most isolated ones).
+ */
+function calibrationSubset(starts: ReadonlyArray<FitStart>, minDistance: number, max: number): number[] {
+  const n = starts.length;
+  const nn = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
+  const cell = Math.max(1, minDistance);
+  const grid = new Map<number, number[]>();
+  const key = (cx: number, cy: number) => cy * 100_003 + cx;
+  starts.forEach((s, i) => {
+    const k = key(Math.floor(s.x / cell), Math.floor(s.y / cell));
+    const l = grid.get(k);
+    if (l) l.push(i);
+    else grid.set(k, [i]);
+  });
+  starts.forEach((s, i) => {
+    const gx = Math.floor(s.x / cell);
+    const gy = Math.floor(s.y / cell);
+    for (let oy = -1; oy <= 1; oy++) {
+      for (let ox = -1; ox <= 1; ox++) {
+        for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
+          if (j !== i) nn[i] = Math.min(nn[i], Math.hypot(starts[j].x - s.x, starts[j].y - s.y));
+        }
+      }
+    }
+  });
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => nn[b] - nn[a] || a - b);
+  const far = order.filter((i) => nn[i] >= minDistance);
+  return (far.length >= 3 ? far : order).slice(0, max);
+}

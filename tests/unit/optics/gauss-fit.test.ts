@@ -1,0 +1,150 @@
+import { describe, expect, it } from 'vitest';
+import { lateralCrlb } from '../../../src/eval/crlb.ts';
+import { cameraPreset } from '../../../src/optics/camera.ts';
+import type { Emitter } from '../../../src/optics/emitter.ts';
+import { fitGaussians } from '../../../src/optics/gauss-fit.ts';
+import { makeImage } from '../../../src/optics/image.ts';
+import { Rng } from '../../../src/optics/random.ts';
+import { randomScene } from '../../../src/optics/scene.ts';
+import { renderCameraFrame, renderFrame } from '../../../src/optics/simulate.ts';
+import { fitLocalizations } from '../../../src/pipeline/postprocess.ts';
+
+/** a 4×4 grid of emitters 16 px apart (isolated for w ≤ 2.5), jittered */
+function isolatedEmitters(rng: Rng, photons: number): Emitter[] {
+  const em: Emitter[] = [];
+  for (let j = 0; j < 4; j++)
+    for (let i = 0; i < 4; i++) em.push({ x: 8 + 16 * i + rng.range(-4, 4), y: 8 + 16 * j + rng.range(-4, 4), photons });
+  return em;
+}
+
+describe('Gaussian MLE fit (src/optics/gauss-fit.ts)', () => {
+  it('localises isolated emitters at the Cramér–Rao bound, with calibrated σ, from a rough start', () => {
+    for (const [w, photons] of [
+      [1, 500],
+      [2, 5000],
+      [2.5, 20_000],
+    ]) {
+      const rng = new Rng(11);
+      let d2 = 0;
+      let z2 = 0;
+      let n = 0;
+      let nPhot = 0;
+      for (let f = 0; f < 12; f++) {
+        const em = isolatedEmitters(rng, photons);
+        const frame = renderFrame(em, { shape: 'gauss', width: w }, 64, 64, 10, rng);
+        // the detector's errors: ±0.2 px, photons 30% low, width 20% off
+        const starts = em.map((e) => ({ x: e.x + rng.range(-0.2, 0.2), y: e.y + rng.range(-0.2, 0.2), photons: 0.7 * e.photons }));
+        const r = fitGaussians(frame, starts, { width: 1.2 * w });
+        r.forEach((q, i) => {
+          expect(q.ok).toBe(true);
+          const ex = q.x - em[i].x;
+          const ey = q.y - em[i].y;
+          d2 += ex * ex + ey * ey;
+          z2 += (ex / q.sigmaX) ** 2 + (ey / q.sigmaY) ** 2;
+          nPhot += q.photons / em[i].photons;
+          n++;
+        });
+      }
+      const ratio = Math.sqrt(d2 / n) / lateralCrlb({ photons, background: 10, width: w });
+      // Mortensen's bound is met (MLE ≈ 0.8–0.9 of it here); a fit stuck at its start would be > 3
+      expect(ratio).toBeGreaterThan(0.6);
+      expect(ratio).toBeLessThan(1.2);
+      expect(Math.sqrt(z2 / (2 * n))).toBeGreaterThan(0.8);
+      expect(Math.sqrt(z2 / (2 * n))).toBeLessThan(1.25);
+      expect(nPhot / n).toBeGreaterThan(0.95);
+      expect(nPhot / n).toBeLessThan(1.05);
+    }
+  });
+
+  it('finds the PSF width when started far from it (shared width from the most isolated detections)', () => {
+    const rng = new Rng(5);
+    const em = isolatedEmitters(rng, 5000);
+    const frame = renderFrame(em, { shape: 'gauss', width: 1.8 }, 64, 64, 10, rng);
+    const r = fitGaussians(
+      frame,
+      em.map((e) => ({ ...e })),
+      { width: 1 },
+    );
+    for (const q of r) expect(q.width).toBeCloseTo(1.8, 1);
+  });
+
+  it('crowded frames: neighbours held at their estimates keep every fit on its own emitter', () => {
+    const rng = new Rng(3);
+    let d2 = 0;
+    let n = 0;
+    let far = 0;
+    for (let f = 0; f < 3; f++) {
+      const em = randomScene(new Rng(100 + f), { width: 64, height: 64, density: 50, photons: 5000 });
+      const frame = renderFrame(em, { shape: 'gauss', width: 2 }, 64, 64, 10, new Rng(200 + f));
+      const starts = em.map((e) => ({ x: e.x + rng.range(-0.15, 0.15), y: e.y + rng.range(-0.15, 0.15), photons: e.photons }));
+      fitGaussians(frame, starts, { width: 1.5 }).forEach((q, i) => {
+        const d = Math.hypot(q.x - em[i].x, q.y - em[i].y);
+        if (d > 0.3) far++;
+        d2 += d * d;
+        n++;
+      });
+    }
+    // each emitter fitted alone (no neighbour model), many are pulled > 0.3 px
+    expect(far).toBeLessThanOrEqual(2);
+    expect(Math.sqrt(d2 / n)).toBeLessThan(0.1);
+  });
+
+  it('an EMCCD frame in e⁻ with the excess factor: σ stays calibrated (√2 wider than Poisson)', () => {
+    const cam = cameraPreset('emccd');
+    const rng = new Rng(21);
+    let z2 = 0;
+    let z2Poisson = 0;
+    let n = 0;
+    for (let f = 0; f < 10; f++) {
+      const em = isolatedEmitters(rng, 2000);
+      const adu = renderCameraFrame(em, { shape: 'gauss', width: 1.5 }, 64, 64, { background: 10, camera: cam }, rng);
+      const e = Float32Array.from(adu.data, (v) => ((v - cam.offset) * cam.gain) / cam.emGain);
+      const frame = makeImage(64, 64, e);
+      const starts = em.map((q) => ({ x: q.x + 0.1, y: q.y - 0.1, photons: q.photons }));
+      const fit = fitGaussians(frame, starts, { width: 1.5, excess: 2, readNoise: cam.readNoise / cam.emGain });
+      const naive = fitGaussians(frame, starts, { width: 1.5 });
+      fit.forEach((q, i) => {
+        const t = em[i];
+        z2 += ((q.x - t.x) / q.sigmaX) ** 2 + ((q.y - t.y) / q.sigmaY) ** 2;
+        z2Poisson += ((naive[i].x - t.x) / naive[i].sigmaX) ** 2 + ((naive[i].y - t.y) / naive[i].sigmaY) ** 2;
+        n++;
+      });
+    }
+    expect(Math.sqrt(z2 / (2 * n))).toBeGreaterThan(0.8);
+    expect(Math.sqrt(z2 / (2 * n))).toBeLessThan(1.25);
+    // without the excess factor the reported σ is too small
+    expect(Math.sqrt(z2Poisson / (2 * n))).toBeGreaterThan(1.25);
+  });
+
+  it('a start with no emitter under it fails cleanly and keeps the start', () => {
+    const rng = new Rng(9);
+    const frame = renderFrame([], { shape: 'gauss', width: 2 }, 32, 32, 10, rng);
+    const [q] = fitGaussians(frame, [{ x: 16.3, y: 15.8, photons: 1000 }], { width: 2, maxShift: 0.4, priorSigma: 0.15 });
+    if (!q.ok) {
+      expect(q.x).toBe(16.3);
+      expect(q.y).toBe(15.8);
+      expect(Number.isNaN(q.sigmaX)).toBe(true);
+    } else {
+      // a fit on pure background may converge, but only to an insignificant "emitter"
+      expect(q.photons / q.sigmaPhotons).toBeLessThan(3);
+    }
+  });
+
+  it('fitLocalizations converts ADU with the photometry and reports photons in e⁻', () => {
+    const cam = cameraPreset('scmos');
+    const rng = new Rng(4);
+    const em = isolatedEmitters(rng, 4000);
+    const frame = renderCameraFrame(em, { shape: 'gauss', width: 1.5 }, 64, 64, { background: 10, camera: cam }, rng);
+    const starts = em.map((e) => ({ x: e.x + 0.1, y: e.y, photons: 1, peak: 0.01 }));
+    const photometry = { offset: cam.offset, gain: cam.gain, emGain: cam.emGain, readNoise: cam.readNoise };
+    const r = fitLocalizations(frame, starts, photometry);
+    let sum = 0;
+    r.forEach((q, i) => {
+      expect(Math.hypot(q.x - em[i].x, q.y - em[i].y)).toBeLessThan(0.15);
+      expect(q.sigmaX).toBeGreaterThan(0);
+      sum += q.photons / (cam.qe * em[i].photons);
+    });
+    expect(sum / r.length).toBeGreaterThan(0.9);
+    expect(sum / r.length).toBeLessThan(1.1);
+  });
+});
