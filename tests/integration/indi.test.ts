@@ -283,10 +283,13 @@ describe.skipIf(!hasIndi)('rayleigh run with camera.type indi', () => {
     proc.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
     });
-    const metas = () =>
-      got
-        .filter((m) => m.topic === `rayleigh/${id}/result/main/meta`)
-        .map((m) => JSON.parse(m.payload.toString()) as Record<string, unknown>);
+    const parsed = (topic: string) =>
+      got.filter((m) => m.topic === `rayleigh/${id}/${topic}`).map((m) => JSON.parse(m.payload.toString()) as Record<string, unknown>);
+    const metas = () => parsed('result/main/meta');
+    const cameraHealth = () =>
+      parsed('health').map((h) =>
+        (h.devices as Array<{ name: string; ok: boolean; lastFault: string | null }>).find((d) => d.name === 'camera'),
+      );
     const stop = async () => {
       if (proc.exitCode === null) {
         await new Promise<void>((r) => {
@@ -296,10 +299,10 @@ describe.skipIf(!hasIndi)('rayleigh run with camera.type indi', () => {
       }
       await sub.endAsync();
     };
-    return { metas, stop, stderr: () => stderr, exited: () => proc.exitCode !== null };
+    return { metas, cameraHealth, stop, stderr: () => stderr, exited: () => proc.exitCode !== null };
   }
 
-  it("active mode: the daemon exposes, super-resolves and publishes the simulator's frames", async () => {
+  it("active mode: the daemon exposes, super-resolves and publishes the simulator's frames, and rides out an indiserver restart", async () => {
     const d = await daemon('active', 'indiact');
     try {
       await until(() => d.metas().length >= 2 || d.exited(), 80_000, 'two results');
@@ -311,10 +314,39 @@ describe.skipIf(!hasIndi)('rayleigh run with camera.type indi', () => {
       // the FITS header's facts travel with the result
       expect(m.camera).toMatchObject({ exposure: 0.1, device: DEVICE });
       expect(typeof (m.camera as { dateObs?: unknown }).dateObs).toBe('string');
+
+      // indiserver killed mid-stream: health says the camera is at fault, the daemon stays up,
+      // and once indiserver is back the same process (same boot id) publishes again
+      const healthBefore = d.cameraHealth().length;
+      await server.kill();
+      await until(
+        () =>
+          d
+            .cameraHealth()
+            .slice(healthBefore)
+            .some((c) => c?.ok === false) || d.exited(),
+        15_000,
+        'camera fault in health',
+      );
+      expect(d.exited(), d.stderr()).toBe(false);
+      expect(d.cameraHealth().at(-1)?.lastFault).toMatch(/indi (stream|connect) failed/);
+      await server.start();
+      const restartedAt = Date.now();
+      ekos.close();
+      ekos = new Ekos();
+      await ekos.connect(server.port);
+      ekos.switchOn('CONNECTION', 'CONNECT');
+      await new Promise((r) => setTimeout(r, 500));
+      ekos.numbers('CCD_BINNING', { HOR_BIN: 4, VER_BIN: 4 });
+      await until(() => d.metas().some((x) => (x.timestamp as number) >= restartedAt) || d.exited(), 60_000, 'a result after the restart');
+      expect(d.exited(), d.stderr()).toBe(false);
+      const after = d.metas().find((x) => (x.timestamp as number) >= restartedAt);
+      expect(after).toMatchObject({ source: 'indi', boot: m.boot });
+      expect(after?.seq as number).toBeGreaterThan(m.seq as number);
     } finally {
       await d.stop();
     }
-  }, 120_000);
+  }, 180_000);
 
   it('passive mode: results appear for the exposures Ekos takes, and only for those', { timeout: 150_000 }, async () => {
     const d = await daemon('passive', 'indipas');
