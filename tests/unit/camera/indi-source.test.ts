@@ -143,6 +143,15 @@ describe('INDI frame source against a scripted server', () => {
     expect(src.status().fault).toBeNull();
   });
 
+  it('a driver whose CCD_COMPRESSION is Enabled is a fault naming the switch to turn off, before any image arrives', async () => {
+    const faults = new FaultRegistry();
+    const { errors, src } = await setup({}, (s) => s.write(defineCcd({ compress: true })), { faults });
+    await until(() => errors.length > 0, 5000, 'compression fault');
+    expect(errors[0].message).toMatch(/"CCD Simulator" compresses its images.*turn compression off.*CCD_COMPRESSION/);
+    expect(src.status().fault).toMatch(/compress/);
+    expect(faults.snapshot().camera).toMatchObject({ lastOperation: 'indi compression' });
+  });
+
   it('a corrupt BLOB (base64 shorter than announced, broken FITS) is a fault for that frame, the stream goes on', async () => {
     const { srv, frames, errors } = await setup({}, (s) => s.write(defineCcd()));
     await until(() => srv.sent('enableBLOB').length > 0, 5000, 'enableBLOB');
