@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { renameSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { FrameSource } from './camera/types.ts';
 import { patchFrom, patchKeys } from './config/carry-over.ts';
@@ -22,6 +23,7 @@ import type { Logger } from './log.ts';
 import type { MqttStack } from './mqtt/index.ts';
 import { type DeviceApi, redactMqttConfig, type SetConfigResult, startMqtt } from './mqtt/index.ts';
 import { type CommandParams, commandParamSchemas, toAccumulatedMeta } from './mqtt/payloads.ts';
+import { FitsResultWriter } from './pipeline/fits-output.ts';
 import { type ImageProducts, Pipeline } from './pipeline/pipeline.ts';
 import type { Calibration } from './pipeline/preprocess.ts';
 import { checkCalibration } from './pipeline/preprocess.ts';
@@ -377,7 +379,14 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
 
     // 4. Pipeline.
     checkpoint();
+    const fitsCfg = settings.pipeline.fits;
+    const fitsWriter = fitsCfg.enabled
+      ? new FitsResultWriter({ dir: resolve(settings.stateDir, fitsCfg.dir), keep: fitsCfg.keep }, log.child({ part: 'fits' }))
+      : undefined;
     pipeline = new Pipeline({
+      fits: fitsWriter
+        ? { maxRate: fitsCfg.maxRate, maxPixels: fitsCfg.maxPixels, write: (r, map) => fitsWriter.write(r, map) }
+        : undefined,
       stream: settings.pipeline.stream,
       queueSize: settings.pipeline.queueSize,
       reconstructor: recon,

@@ -1,16 +1,20 @@
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.ts';
 import { UserError } from '../errors.ts';
+import { columnsToList } from '../inference/peaks.ts';
 import { createReconstructor } from '../inference/registry.ts';
-import { readImage, writeImage } from '../io/image-file.ts';
+import type { Reconstructor } from '../inference/types.ts';
+import { decodeFitsWithHeader, type FitsCard, isFitsStructural } from '../io/fits.ts';
+import { encodeResultFits } from '../io/fits-result.ts';
+import { formatFromPath, readImage, writeImage } from '../io/image-file.ts';
 import { createLogger } from '../log.ts';
 import { holesPayload } from '../mqtt/payloads.ts';
 
 const INPUT_EXT = new Set(['.npy', '.tif', '.tiff', '.png', '.fits', '.fit', '.fts']);
-const OUTPUT_FORMATS = ['npy', 'tiff', 'png'] as const;
+const OUTPUT_FORMATS = ['npy', 'tiff', 'png', 'fits'] as const;
 type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 interface InferOptions {
@@ -81,7 +85,8 @@ export async function runInfer(o: InferOptions): Promise<InferOutcome> {
   if (outputIsDir) mkdirSync(o.output, { recursive: true });
   else {
     const ext = extname(o.output).toLowerCase().slice(1);
-    if (!['npy', 'tif', 'tiff', 'png'].includes(ext)) throw new UserError(`output ${o.output}: extension must be .npy, .tiff or .png`);
+    if (!['npy', 'tif', 'tiff', 'png', 'fits'].includes(ext))
+      throw new UserError(`output ${o.output}: extension must be .npy, .tiff, .png or .fits`);
   }
 
   const log = createLogger(process.env.RAYLEIGH_LOG_LEVEL ?? 'warn');
@@ -89,10 +94,15 @@ export async function runInfer(o: InferOptions): Promise<InferOutcome> {
   const written: string[] = [];
   const failed: InferFailure[] = [];
   try {
-    for (const file of inputs) {
+    for (const [index, file] of inputs.entries()) {
       try {
-        const img = await readImage(file);
         const dest = outputIsDir ? join(o.output, `${basename(file, extname(file))}.${format ?? 'npy'}`) : o.output;
+        if (extname(dest).toLowerCase() === '.fits') {
+          await writeResultFits(recon, settings.pipeline.postprocess, file, dest, index);
+          written.push(dest);
+          continue;
+        }
+        const img = await readImage(file);
         if (recon.task === 'unet') {
           // nanohole models: the position map (hole probability, 128² over 2.5λ) and its hole list
           const out = await recon.process({
@@ -123,6 +133,46 @@ export async function runInfer(o: InferOptions): Promise<InferOutcome> {
   return { written, failed };
 }
 
+/**
+ * The result for astronomers: the map with the input's FITS keywords carried over and the
+ * localisation table (src/io/fits-result.ts). A FITS input's header comes along; other inputs have none.
+ */
+async function writeResultFits(
+  recon: Reconstructor,
+  postprocess: Parameters<Reconstructor['process']>[0]['postprocess'],
+  file: string,
+  dest: string,
+  seq: number,
+): Promise<void> {
+  if (recon.task === 'unet')
+    throw new UserError('FITS output holds a localisation table; nanohole (unet) models write .npy/.tiff/.png and <output>.holes.json');
+  let image: Awaited<ReturnType<typeof readImage>>;
+  let header: FitsCard[] = [];
+  if (formatFromPath(file) === 'fits') {
+    const d = decodeFitsWithHeader(await readFile(file), file);
+    image = d.image;
+    header = d.header.cards.filter((c) => !isFitsStructural(c.key));
+  } else image = await readImage(file);
+  const out = await recon.process({ image, fullMap: true, postprocess });
+  if (!out.map) throw new Error('the engine returned no map');
+  const fits = encodeResultFits(
+    {
+      seq,
+      timestamp: Date.now(),
+      model: { id: recon.id },
+      scale: recon.scale,
+      output: out.map,
+      localizations: columnsToList(out.localizations),
+    },
+    header,
+  );
+  try {
+    await writeFile(dest, fits);
+  } catch (err) {
+    throw new UserError(`${dest}: cannot write (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 export function register(program: Command): void {
   program
     .command('infer')
@@ -131,8 +181,11 @@ export function register(program: Command): void {
     )
     .requiredOption('--model <id>', 'model id from `rayleigh models`, or "rl" for Richardson–Lucy')
     .requiredOption('--input <path>', 'image file (.npy .tiff .png .fits) or directory')
-    .requiredOption('--output <path>', 'output file (.npy .tiff .png) or directory')
-    .option('--format <fmt>', 'output format for directory output: npy (default), tiff, png')
+    .requiredOption('--output <path>', 'output file (.npy .tiff .png .fits) or directory')
+    .option(
+      '--format <fmt>',
+      'output format for directory output: npy (default), tiff, png, fits (map + LOCALIZATIONS table, FITS input keywords kept)',
+    )
     .option('--psf <spec>', 'Richardson–Lucy PSF, e.g. gauss:2 or airy:1.5 (camera px)')
     .option('--iterations <n>', 'Richardson–Lucy iterations')
     .option('--config <file>', 'settings file (inference section)')

@@ -111,6 +111,26 @@ export const pipelineSchema = z
         ...publishedImageFields,
       }),
     ).prefault({}),
+    /**
+     * results as FITS files (the map with the camera's header keywords + a LOCALIZATIONS table) in
+     * `dir` (relative to stateDir), for astronomers; off by default. The full map is made only for
+     * the frames written: at most `maxRate` per second and `maxPixels` map pixels (4 bytes each)
+     */
+    fits: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        dir: z.string().min(1).default('fits'),
+        maxRate: z.number().gt(0).max(30).default(0.2),
+        /** the newest this many files are kept, older ones deleted */
+        keep: z.number().int().min(1).max(1_000_000).default(100),
+        maxPixels: z
+          .number()
+          .int()
+          .min(1)
+          .max(1 << 28)
+          .default(1 << 24),
+      })
+      .prefault({}),
     /** the accumulated render on …/result/<stream>/accumulated: recent localisations histogrammed */
     accumulate: remote(
       z.strictObject({

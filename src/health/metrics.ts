@@ -77,6 +77,8 @@ export interface HealthPayload {
     imagesSkipped: number;
     /** frames outside the model's trained ranges (out-of-distribution guard) */
     outOfRange: number;
+    /** pipeline.fits, when on: result files written, frames due but skipped (map too large), writes failed */
+    fits?: { written: number; skipped: number; failed: number };
     inPerSecond: number;
     outPerSecond: number;
     droppedPerSecond: number;
@@ -146,6 +148,7 @@ export interface PipelineCounters {
   imagesSkipped: number;
   /** frames outside the model's trained ranges */
   outOfRange: number;
+  fits?: { written: number; skipped: number; failed: number };
 }
 
 const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -176,7 +179,12 @@ export class Metrics {
   private framesInCount = 0;
   private framesOutCount = 0;
   private droppedCount = 0;
-  private pipelineExtra = { errors: 0, sustainableFps: 0, imagesSkipped: 0, outOfRange: 0 };
+  private pipelineExtra: Pick<PipelineCounters, 'errors' | 'sustainableFps' | 'imagesSkipped' | 'outOfRange' | 'fits'> = {
+    errors: 0,
+    sustainableFps: 0,
+    imagesSkipped: 0,
+    outOfRange: 0,
+  };
   private restarts = 0;
   private queueDepthValue = 0;
   private modelInfo: ModelInfo | null = null;
@@ -305,7 +313,13 @@ export class Metrics {
     this.setFramesOutTotal(p.framesOut);
     this.setDroppedTotal(p.dropped);
     this.setQueueDepth(p.queueDepth);
-    this.pipelineExtra = { errors: p.errors, sustainableFps: p.sustainableFps, imagesSkipped: p.imagesSkipped, outOfRange: p.outOfRange };
+    this.pipelineExtra = {
+      errors: p.errors,
+      sustainableFps: p.sustainableFps,
+      imagesSkipped: p.imagesSkipped,
+      outOfRange: p.outOfRange,
+      fits: p.fits,
+    };
   }
 
   /**
@@ -377,6 +391,7 @@ export class Metrics {
         sustainablePerSecond: round3(this.pipelineExtra.sustainableFps),
         imagesSkipped: this.pipelineExtra.imagesSkipped,
         outOfRange: this.pipelineExtra.outOfRange,
+        ...(this.pipelineExtra.fits ? { fits: { ...this.pipelineExtra.fits } } : {}),
         inPerSecond: round3(this.inRate.perSecond()),
         outPerSecond: round3(this.outRate.perSecond()),
         droppedPerSecond: round3(this.dropRate.perSecond()),

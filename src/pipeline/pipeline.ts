@@ -6,6 +6,7 @@ import type { Reconstructor } from '../inference/types.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import { metaBytesPerLocalization } from '../mqtt/payloads.ts';
+import type { Image } from '../optics/image.ts';
 import type { OodFlag, Photometry } from '../optics/ood.ts';
 import type { AccumulateRender, FrameJob } from './frame-path.ts';
 import type { PostprocessOptions } from './postprocess.ts';
@@ -65,6 +66,8 @@ export interface PipelineOptions {
    * are back inside (one event per episode, not per frame)
    */
   onOutOfRange?: (e: { inRange: boolean; seq: number; flags: OodFlag[] }) => void;
+  /** `pipeline.fits`: frames whose full map is made and handed to `write` (awaited, like the sinks) */
+  fits?: { maxRate: number; maxPixels: number; write: (r: FrameResult, map: Image) => Promise<unknown> };
   log?: Logger;
 }
 
@@ -81,6 +84,8 @@ export interface PipelineStats {
   imagesSkipped: number;
   /** frames whose estimated PSF width, photons, background or density lay outside the model's trained ranges */
   outOfRange: number;
+  /** pipeline.fits: files written, and frames due that were not (map over maxPixels, nanohole model, write failed) */
+  fits?: { written: number; skipped: number; failed: number };
   lastError?: string;
 }
 
@@ -134,6 +139,12 @@ function toFramePixels(truth: Frame['truth'], w: SensorWindow | undefined, frame
     .filter((e) => e.x >= 0 && e.y >= 0 && e.x < frame.width && e.y < frame.height);
 }
 
+/** the frame's size after camera.roi and camera.binning (preprocess.ts applySensorWindow) */
+function windowSize(img: { width: number; height: number }, w: SensorWindow | undefined): { width: number; height: number } {
+  const b = Math.max(1, w?.binning ?? 1);
+  return { width: Math.floor((w?.roi?.width ?? img.width) / b), height: Math.floor((w?.roi?.height ?? img.height) / b) };
+}
+
 export class Pipeline {
   private queue: DropOldestQueue<Queued>;
   private source: FrameSource | null = null;
@@ -155,6 +166,9 @@ export class Pipeline {
   private readonly imageGate: RateGate;
   private readonly accumulateGate: RateGate;
   private readonly previewGate: RateGate;
+  private readonly fitsGate: RateGate;
+  private readonly fitsCount = { written: 0, skipped: 0, failed: 0 };
+  private fitsSkipWarned = false;
   private readonly budget: PublishBudget;
   private nextWaiters: Array<{ resolve: (r: FrameResult) => void; reject: (e: Error) => void }> = [];
   private pendingRender: PendingRender | undefined;
@@ -176,6 +190,7 @@ export class Pipeline {
     this.imageGate = new RateGate(p.image.maxRate > 0 ? Math.floor(1000 / p.image.maxRate) : Number.POSITIVE_INFINITY);
     this.accumulateGate = new RateGate(p.accumulate.everyMs);
     this.previewGate = new RateGate(p.previews?.everyMs ?? Number.POSITIVE_INFINITY);
+    this.fitsGate = new RateGate(opts.fits ? Math.floor(1000 / opts.fits.maxRate) : Number.POSITIVE_INFINITY);
     const burst = Math.max(p.image.enabled ? p.image.maxBytes : 0, p.accumulate.enabled ? p.accumulate.maxBytes : 0, META_BYTES_BASE) * 2;
     this.budget = new PublishBudget(p.bytesPerSecond, burst);
   }
@@ -351,6 +366,7 @@ export class Pipeline {
       sustainableFps: this.busyMs > 0 ? 1000 / this.busyMs : 0,
       imagesSkipped: this.imagesSkipped,
       outOfRange: this.outOfRange,
+      ...(this.opts.fits ? { fits: { ...this.fitsCount } } : {}),
       lastError: this.lastError,
     };
   }
@@ -421,6 +437,24 @@ export class Pipeline {
     if (p.previews && this.previewGate.due(now)) {
       job.previews = { maxEdge: p.previews.maxEdge, gamma: p.previews.gamma };
       this.previewGate.mark(now);
+    }
+    const fits = this.opts.fits;
+    if (fits && this.fitsGate.due(now)) {
+      this.fitsGate.mark(now);
+      const s = this.recon.scale;
+      const { width, height } = windowSize(frame.image, this.opts.sensor);
+      const pixels = width * s * height * s;
+      const why =
+        this.recon.task === 'unet'
+          ? 'nanohole (unet) models publish holes, not a localisation table'
+          : pixels > fits.maxPixels
+            ? `the ${width * s}×${height * s} map exceeds pipeline.fits.maxPixels (${fits.maxPixels})`
+            : undefined;
+      if (why) {
+        this.fitsCount.skipped++;
+        if (!this.fitsSkipWarned) this.log.warn({ seq: frame.seq }, `pipeline.fits: not written: ${why}`);
+        this.fitsSkipWarned = true;
+      } else job.fullMap = true;
     }
     return job;
   }
@@ -501,6 +535,15 @@ export class Pipeline {
         }
       }),
     );
+    if (out.map && this.opts.fits) {
+      try {
+        await this.opts.fits.write(result, out.map);
+        this.fitsCount.written++;
+      } catch (e) {
+        this.fitsCount.failed++;
+        this.log.error({ seq: frame.seq, err: (e as Error).message }, 'pipeline.fits: write failed');
+      }
+    }
     if (asked && this.pendingRender === asked) {
       this.pendingRender = undefined;
       asked.resolve(result);

@@ -4,7 +4,7 @@
  * white paper: newSwitchVector / newNumberVector) and never uses rayleigh's INDI code.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IndiFrameSource } from '../../src/camera/indi.ts';
 import type { Frame } from '../../src/camera/types.ts';
 import { indiCameraSchema } from '../../src/config/camera.ts';
+import { decodeFitsWithHeader } from '../../src/io/fits.ts';
 import { freePort } from '../../src/net/free-port.ts';
 import { startTestBroker, type TestBroker } from '../helpers/broker.ts';
 
@@ -116,6 +117,14 @@ class Ekos {
       for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
     }
     return sent;
+  }
+  /** connect the camera and bin it, waiting for the driver to define and then confirm CCD_BINNING */
+  async connectAndBin(bin: number): Promise<void> {
+    this.switchOn('CONNECTION', 'CONNECT');
+    await until(() => this.received.includes('<defNumberVector device="CCD Simulator" name="CCD_BINNING"'), 15_000, 'CCD_BINNING defined');
+    this.received = '';
+    this.numbers('CCD_BINNING', { HOR_BIN: bin, VER_BIN: bin });
+    await until(() => this.received.includes('<setNumberVector device="CCD Simulator" name="CCD_BINNING"'), 5000, 'CCD_BINNING set');
   }
   close(): void {
     this.socket?.destroy();
@@ -241,11 +250,8 @@ describe.skipIf(!hasIndi)('rayleigh run with camera.type indi', () => {
     broker = await startTestBroker();
     ekos = new Ekos();
     await ekos.connect(server.port);
-    ekos.switchOn('CONNECTION', 'CONNECT');
     // small frames keep inference quick: 4×4 binning of the 1280×1024 simulator, as an observer would for focusing
-    await new Promise((r) => setTimeout(r, 500));
-    ekos.numbers('CCD_BINNING', { HOR_BIN: 4, VER_BIN: 4 });
-    await new Promise((r) => setTimeout(r, 300));
+    await ekos.connectAndBin(4);
   }, 30_000);
   afterAll(async () => {
     ekos?.close();
@@ -254,7 +260,7 @@ describe.skipIf(!hasIndi)('rayleigh run with camera.type indi', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  async function daemon(mode: 'active' | 'passive', id: string) {
+  async function daemon(mode: 'active' | 'passive', id: string, extra: string[] = []) {
     const dir = mkdtempSync(join(tmpdir(), 'rayleigh-indi-e2e-'));
     dirs.push(dir);
     const cfg = join(dir, 'config.yaml');
@@ -268,6 +274,7 @@ describe.skipIf(!hasIndi)('rayleigh run with camera.type indi', () => {
         'health: { interval: 1 }',
         'web: { port: 0 }',
         'log: { level: warn }',
+        ...extra,
       ].join('\n'),
     );
     const got: Array<{ topic: string; payload: Buffer }> = [];
@@ -283,10 +290,13 @@ describe.skipIf(!hasIndi)('rayleigh run with camera.type indi', () => {
     proc.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
     });
-    const metas = () =>
-      got
-        .filter((m) => m.topic === `rayleigh/${id}/result/main/meta`)
-        .map((m) => JSON.parse(m.payload.toString()) as Record<string, unknown>);
+    const parsed = (topic: string) =>
+      got.filter((m) => m.topic === `rayleigh/${id}/${topic}`).map((m) => JSON.parse(m.payload.toString()) as Record<string, unknown>);
+    const metas = () => parsed('result/main/meta');
+    const cameraHealth = () =>
+      parsed('health').map((h) =>
+        (h.devices as Array<{ name: string; ok: boolean; lastFault: string | null }>).find((d) => d.name === 'camera'),
+      );
     const stop = async () => {
       if (proc.exitCode === null) {
         await new Promise<void>((r) => {
@@ -296,11 +306,19 @@ describe.skipIf(!hasIndi)('rayleigh run with camera.type indi', () => {
       }
       await sub.endAsync();
     };
-    return { metas, stop, stderr: () => stderr, exited: () => proc.exitCode !== null };
+    return {
+      metas,
+      cameraHealth,
+      healths: () => parsed('health'),
+      stop,
+      stderr: () => stderr,
+      exited: () => proc.exitCode !== null,
+      stateDir: join(dir, 'state'),
+    };
   }
 
-  it("active mode: the daemon exposes, super-resolves and publishes the simulator's frames", async () => {
-    const d = await daemon('active', 'indiact');
+  it("active mode: the daemon exposes, super-resolves and publishes the simulator's frames, and rides out an indiserver restart", async () => {
+    const d = await daemon('active', 'indiact', ['pipeline: { fits: { enabled: true, maxRate: 10 } }']);
     try {
       await until(() => d.metas().length >= 2 || d.exited(), 80_000, 'two results');
       expect(d.exited(), d.stderr()).toBe(false);
@@ -311,10 +329,50 @@ describe.skipIf(!hasIndi)('rayleigh run with camera.type indi', () => {
       // the FITS header's facts travel with the result
       expect(m.camera).toMatchObject({ exposure: 0.1, device: DEVICE });
       expect(typeof (m.camera as { dateObs?: unknown }).dateObs).toBe('string');
+      // pipeline.fits: the result as FITS for astronomers, the simulator's header keywords carried over
+      const fitsDir = join(d.stateDir, 'fits');
+      const fitsFiles = readdirSync(fitsDir).filter((f) => f.endsWith('.fits'));
+      expect(fitsFiles.length).toBeGreaterThan(0);
+      const fits = readFileSync(join(fitsDir, fitsFiles[0]));
+      const { image: map, header } = decodeFitsWithHeader(fits);
+      expect(map.width).toBe((m.output as { width: number }).width);
+      expect(header.values.get('INSTRUME')).toBe(DEVICE);
+      expect(header.values.get('EXPTIME')).toBeCloseTo(0.1, 9);
+      expect(header.values.get('XBINNING')).toBe(4);
+      expect(fits.includes("EXTNAME = 'LOCALIZATIONS'")).toBe(true);
+      const fitsCount = () => (d.healths().at(-1)?.frames as { fits?: { written: number } } | undefined)?.fits?.written ?? 0;
+      await until(() => fitsCount() >= 1, 5000, 'health counting the FITS files');
+
+      // indiserver killed mid-stream: health says the camera is at fault, the daemon stays up,
+      // and once indiserver is back the same process (same boot id) publishes again
+      const healthBefore = d.cameraHealth().length;
+      await server.kill();
+      await until(
+        () =>
+          d
+            .cameraHealth()
+            .slice(healthBefore)
+            .some((c) => c?.ok === false) || d.exited(),
+        15_000,
+        'camera fault in health',
+      );
+      expect(d.exited(), d.stderr()).toBe(false);
+      expect(d.cameraHealth().at(-1)?.lastFault).toMatch(/indi (stream|connect) failed/);
+      await server.start();
+      const restartedAt = Date.now();
+      ekos.close();
+      ekos = new Ekos();
+      await ekos.connect(server.port);
+      await ekos.connectAndBin(4);
+      await until(() => d.metas().some((x) => (x.timestamp as number) >= restartedAt) || d.exited(), 60_000, 'a result after the restart');
+      expect(d.exited(), d.stderr()).toBe(false);
+      const after = d.metas().find((x) => (x.timestamp as number) >= restartedAt);
+      expect(after).toMatchObject({ source: 'indi', boot: m.boot });
+      expect(after?.seq as number).toBeGreaterThan(m.seq as number);
     } finally {
       await d.stop();
     }
-  }, 120_000);
+  }, 180_000);
 
   it('passive mode: results appear for the exposures Ekos takes, and only for those', { timeout: 150_000 }, async () => {
     const d = await daemon('passive', 'indipas');

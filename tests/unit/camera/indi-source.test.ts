@@ -84,6 +84,16 @@ describe('INDI frame source against a scripted server', () => {
     expect(srv.sent('newNumberVector')).toEqual([]);
   });
 
+  it('blobMode only: enableBLOB Only for the configured device, and its images are taken with no definitions at all', async () => {
+    const { srv, src, frames } = await setup({ device: 'CCD Simulator', blobMode: 'only' });
+    await until(() => srv.sent('enableBLOB').length > 0, 5000, 'enableBLOB');
+    expect(srv.sent('enableBLOB').map((c) => [c.attrs.device, c.text])).toEqual([['CCD Simulator', 'Only']]);
+    expect(src.status()).toMatchObject({ device: 'CCD Simulator', ready: true });
+    srv.write(blobMessage(fits16(3, 2, ramp)));
+    await until(() => frames.length === 1, 5000, 'frame');
+    expect(frames[0].image.data[2 + 1 * 3]).toBe(ramp(2, 1));
+  });
+
   it('active mode: connects the device, exposes CCD_EXPOSURE at its rate and yields while another client exposes', async () => {
     const { srv, src, frames } = await setup({ mode: 'active', exposure: 0.25, fps: 50, yieldSeconds: 3600 }, (s) =>
       s.write(defineCcd({ connected: false })),
@@ -141,6 +151,15 @@ describe('INDI frame source against a scripted server', () => {
     srv.write(blobMessage(fits16(3, 3, ramp)));
     await until(() => frames.length === 1, 5000, 'frame');
     expect(src.status().fault).toBeNull();
+  });
+
+  it('a driver whose CCD_COMPRESSION is Enabled is a fault naming the switch to turn off, before any image arrives', async () => {
+    const faults = new FaultRegistry();
+    const { errors, src } = await setup({}, (s) => s.write(defineCcd({ compress: true })), { faults });
+    await until(() => errors.length > 0, 5000, 'compression fault');
+    expect(errors[0].message).toMatch(/"CCD Simulator" compresses its images.*turn compression off.*CCD_COMPRESSION/);
+    expect(src.status().fault).toMatch(/compress/);
+    expect(faults.snapshot().camera).toMatchObject({ lastOperation: 'indi compression' });
   });
 
   it('a corrupt BLOB (base64 shorter than announced, broken FITS) is a fault for that frame, the stream goes on', async () => {

@@ -3,12 +3,14 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { decodeFitsWithHeader } from '../../../src/io/fits.ts';
 import { decodeNpy, encodeNpy } from '../../../src/io/npy.ts';
 import { encodePng16 } from '../../../src/io/png.ts';
 import { Rng } from '../../../src/optics/random.ts';
 import { randomScene } from '../../../src/optics/scene.ts';
 import { renderFrame } from '../../../src/optics/simulate.ts';
 import { pngDeclaring } from '../../helpers/huge-png.ts';
+import { fits16 } from '../camera/indi-fake-server.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
 const cli = (args: string[]) =>
@@ -41,6 +43,51 @@ describe('rayleigh infer (CLI)', () => {
       for (const v of img.data) sum += v;
       expect(sum).toBeCloseTo(1, 4);
     }
+  });
+
+  it('a .fits output is the map with the FITS input header carried over and a LOCALIZATIONS table (issue #17)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rayleigh-infer-fits-'));
+    const rng = new Rng(11);
+    const em = randomScene(rng, { width: 24, height: 20, density: 30, photons: 5000 });
+    const img = renderFrame(em, { shape: 'gauss', width: 1.5 }, 24, 20, 5, rng);
+    // a frame as an INDI camera (Ekos) saves it: 16-bit with INSTRUME, EXPTIME, binning, pixel size
+    writeFileSync(
+      join(dir, 'light.fits'),
+      fits16(24, 20, (x, y) => 1000 + Math.round(img.data[y * 24 + x]), { OBJECT: "'M 42'" }),
+    );
+    const out = join(dir, 'light-sr.fits');
+    const r = cli(['infer', '--model', 'rl', '--input', join(dir, 'light.fits'), '--output', out, '--iterations', '10']);
+    expect(r.status, r.stderr).toBe(0);
+    const file = readFileSync(out);
+    expect(file.length % 2880).toBe(0);
+    const { image, header } = decodeFitsWithHeader(file);
+    expect([image.width, image.height]).toEqual([96, 80]);
+    let sum = 0;
+    for (const v of image.data) sum += v;
+    expect(sum).toBeCloseTo(1, 3);
+    expect(header.values.get('INSTRUME')).toBe('CCD Simulator');
+    expect(header.values.get('OBJECT')).toBe('M 42');
+    expect(header.values.get('EXPTIME')).toBeCloseTo(0.1, 12);
+    expect(header.values.get('XPIXSZ')).toBeCloseTo(10.4 / 4, 12);
+    expect(header.values.get('RLMODEL')).toBe('rl');
+    // the extension after the primary data unit: one row per localisation
+    const ext = header.dataStart + Math.ceil((96 * 80 * 4) / 2880) * 2880;
+    const card = (key: string) => {
+      for (let o = ext; o < file.length; o += 80) {
+        const c = file.toString('latin1', o, o + 80);
+        if (c.startsWith('END ')) break;
+        if (c.slice(0, 8).trim() === key) return c.slice(10).split(' /')[0].trim();
+      }
+      return undefined;
+    };
+    expect(card('XTENSION')).toBe("'BINTABLE'");
+    expect(card('EXTNAME')).toBe("'LOCALIZATIONS'");
+    expect(Number(card('NAXIS2'))).toBeGreaterThan(0);
+    // a non-FITS input still gets a FITS result, without camera keywords
+    writeFileSync(join(dir, 'plain.npy'), encodeNpy(img));
+    const r2 = cli(['infer', '--model', 'rl', '--input', join(dir, 'plain.npy'), '--output', join(dir, 'plain.fits'), '--iterations', '5']);
+    expect(r2.status, r2.stderr).toBe(0);
+    expect(decodeFitsWithHeader(readFileSync(join(dir, 'plain.fits'))).header.values.has('INSTRUME')).toBe(false);
   });
 
   it('fails with one clear line, no stack, on bad input', () => {
