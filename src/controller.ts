@@ -385,7 +385,7 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
       : undefined;
     pipeline = new Pipeline({
       fits: fitsWriter
-        ? { maxRate: fitsCfg.maxRate, maxPixels: fitsCfg.maxPixels, write: (r, map) => fitsWriter.write(r, map) }
+        ? { maxRate: fitsCfg.maxRate, maxPixels: fitsCfg.maxPixels, write: (r, bytes) => fitsWriter.write(r, bytes) }
         : undefined,
       stream: settings.pipeline.stream,
       queueSize: settings.pipeline.queueSize,

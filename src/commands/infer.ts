@@ -4,7 +4,6 @@ import { basename, extname, join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.ts';
 import { UserError } from '../errors.ts';
-import { columnsToList } from '../inference/peaks.ts';
 import { createReconstructor } from '../inference/registry.ts';
 import type { Reconstructor } from '../inference/types.ts';
 import { decodeFitsWithHeader, type FitsCard, isFitsStructural } from '../io/fits.ts';
@@ -162,7 +161,7 @@ async function writeResultFits(
       model: { id: recon.id },
       scale: recon.scale,
       output: out.map,
-      localizations: columnsToList(out.localizations),
+      localizations: out.localizations,
     },
     header,
   );

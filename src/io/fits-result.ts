@@ -4,10 +4,13 @@
  * first extension a binary table `LOCALIZATIONS` (one row per emitter). Pixel-size keywords that
  * describe the grid (XPIXSZ/YPIXSZ, binned µm per pixel) are divided by the scale factor, since the
  * output pixels are that much smaller; the sensor's own PIXSIZE1/2 and the binning stay as they were.
+ * Localisations refined by the frame fit carry its Cramér–Rao σ, background and PSF width as
+ * further columns (NaN where that localisation's fit failed), as in the MQTT result meta.
  */
+import { type LocalizationColumns, listToColumns } from '../inference/peaks.ts';
 import type { Localization } from '../optics/emitter.ts';
 import type { Image } from '../optics/image.ts';
-import { encodeFits, encodeFitsBinTable, type FitsCard } from './fits.ts';
+import { encodeFits, encodeFitsBinTable, type FitsCard, type FitsTableColumn } from './fits.ts';
 
 export interface ResultForFits {
   seq: number;
@@ -17,7 +20,7 @@ export interface ResultForFits {
   /** output pixels per input pixel along each axis */
   scale: number;
   output: Image;
-  localizations: Localization[];
+  localizations: Localization[] | LocalizationColumns;
 }
 
 const GRID_PIXEL_SIZE = new Set(['XPIXSZ', 'YPIXSZ']);
@@ -42,18 +45,29 @@ export function encodeResultFits(r: ResultForFits, inputHeader: FitsCard[] = [])
     { key: 'HISTORY', comment: `super-resolved by rayleigh model ${r.model.id}, unit-sum map` },
   ];
   const primary = encodeFits(r.output, -32, { extra, extend: true });
-  const locs = r.localizations;
-  const table = encodeFitsBinTable(
-    [
-      { name: 'X', unit: 'pixel', format: 'E', values: locs.map((l) => l.x) },
-      { name: 'Y', unit: 'pixel', format: 'E', values: locs.map((l) => l.y) },
-      { name: 'PHOTONS', format: 'E', values: locs.map((l) => l.photons) },
-      { name: 'PEAK', format: 'E', values: locs.map((l) => l.peak) },
+  const locs = Array.isArray(r.localizations) ? listToColumns(r.localizations) : r.localizations;
+  const n = locs.count;
+  const columns: FitsTableColumn[] = [
+    { name: 'X', unit: 'pixel', format: 'E', values: locs.x.subarray(0, n) },
+    { name: 'Y', unit: 'pixel', format: 'E', values: locs.y.subarray(0, n) },
+    { name: 'PHOTONS', format: 'E', values: locs.photons.subarray(0, n) },
+    { name: 'PEAK', format: 'E', values: locs.peak.subarray(0, n) },
+  ];
+  const f = locs.fit;
+  if (f)
+    columns.push(
+      { name: 'SIGMA_X', unit: 'pixel', format: 'E', values: f.sigmaX.subarray(0, n) },
+      { name: 'SIGMA_Y', unit: 'pixel', format: 'E', values: f.sigmaY.subarray(0, n) },
+      { name: 'SIGMA_PHOTONS', format: 'E', values: f.sigmaPhotons.subarray(0, n) },
+      { name: 'BACKGROUND', format: 'E', values: f.background.subarray(0, n) },
+      { name: 'PSF_WIDTH', unit: 'pixel', format: 'E', values: f.width.subarray(0, n) },
+    );
+  const table = encodeFitsBinTable(columns, {
+    extname: 'LOCALIZATIONS',
+    extra: [
+      { key: 'COMMENT', comment: 'X, Y in input-frame pixels, as in the MQTT result meta' },
+      ...(f ? [{ key: 'COMMENT', comment: 'SIGMA_*: Cramer-Rao bounds of the frame fit; NaN where that fit failed' }] : []),
     ],
-    {
-      extname: 'LOCALIZATIONS',
-      extra: [{ key: 'COMMENT', comment: 'X, Y in input-frame pixels, as in the MQTT result meta' }],
-    },
-  );
+  });
   return Buffer.concat([primary, table]);
 }

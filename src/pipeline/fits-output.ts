@@ -1,17 +1,16 @@
 /**
  * `pipeline.fits`: results written as FITS files for astronomers (src/io/fits-result.ts: the map
  * as the primary HDU with the camera's header keywords, the localisations as a binary table).
- * The full map exists only for the frames that are written (rate-limited, pixel-capped), and the
- * pipeline waits for the write, so a slow disk backs frames into the drop-oldest queue, not memory.
+ * The full map exists only for the frames that are written (rate-limited, pixel-capped), only in
+ * the engine worker, which encodes the file (frame-path.ts); this writer gets the bytes and does
+ * the file work. The pipeline waits for the write, so a slow disk backs frames into the
+ * drop-oldest queue, not memory.
  * Only the newest `keep` files this writer names are kept, so a night of frames cannot fill the card.
  */
 import { mkdir, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { columnsToList } from '../inference/peaks.ts';
-import { encodeResultFits } from '../io/fits-result.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
-import type { Image } from '../optics/image.ts';
 import type { FrameResult } from './types.ts';
 
 export interface FitsOutputSettings {
@@ -38,7 +37,7 @@ export class FitsResultWriter {
   }
 
   /** Writes one result; resolves with the file's path. Throws on a write failure (the caller counts it). */
-  async write(r: FrameResult, map: Image): Promise<string> {
+  async write(r: Pick<FrameResult, 'stream' | 'timestamp' | 'seq'>, bytes: Uint8Array): Promise<string> {
     if (!this.known) {
       await mkdir(this.s.dir, { recursive: true });
       // files from earlier runs count against `keep` too
@@ -46,10 +45,6 @@ export class FitsResultWriter {
     }
     const name = `rayleigh-${r.stream}-${stamp(r.timestamp)}-${r.seq}.fits`;
     const path = join(this.s.dir, name);
-    const bytes = encodeResultFits(
-      { seq: r.seq, timestamp: r.timestamp, model: r.model, scale: r.scale, output: map, localizations: columnsToList(r.localizations) },
-      r.camera?.header ?? [],
-    );
     // a reader (or a crash) never sees half a file
     const tmp = `${path}.part`;
     await writeFile(tmp, bytes);

@@ -4,10 +4,11 @@
  *
  *   preprocess (dark/flat) ▶ contract normalisation ▶ tile plan ▶ network per window
  *     ▶ per tile: sum/max, peak candidates, region renders (and the full map only if asked)
- *     ▶ localisations ▶ PNG encodes of what is due
+ *     ▶ localisations ▶ PNG encodes of what is due ▶ the result as FITS when due
  *
  * Memory: the frame, one batch of windows and the small renders. The full ×4 map exists only for
- * callers that ask for it (`infer`, `eval`).
+ * callers that ask for it (`infer`, `eval`) and for a frame the daemon writes as FITS: that map is
+ * encoded here and only the file's bytes leave the worker.
  */
 
 import type { HoleReport, HoleSettings } from '../inference/holes.ts';
@@ -23,6 +24,8 @@ import {
   type TilePlanOptions,
   type TileWindow,
 } from '../inference/tiling.ts';
+import type { FitsCard } from '../io/fits.ts';
+import { encodeResultFits } from '../io/fits-result.ts';
 import { encodePng8Stretched, withPngText } from '../io/png.ts';
 import { type Image, makeImage } from '../optics/image.ts';
 import { compareWithTrainedRanges, FrameStatsEstimator, type OodFlag, type Photometry, type TrainedRanges } from '../optics/ood.ts';
@@ -63,6 +66,20 @@ export interface FrameJob {
   renderAccumulated?: AccumulateRender;
   /** nanohole (unet) models: how holes are picked from the position map and placed on the frame */
   holes?: HoleSettings;
+  /** `pipeline.fits`: this frame's result as a FITS file (src/io/fits-result.ts), encoded here */
+  fits?: FitsRequest;
+}
+
+/** What the FITS encoder needs that the frame path does not know itself. */
+export interface FitsRequest {
+  /** the camera's header keywords (frame.meta.header), carried into the primary HDU */
+  header: FitsCard[];
+  seq: number;
+  /** capture time, ms since epoch */
+  timestamp: number;
+  model: { id: string };
+  /** a map with more pixels than this is not made: the output says why instead */
+  maxPixels: number;
 }
 
 /** Why an accumulated render was made: its schedule, or a subscriber's request. */
@@ -116,6 +133,8 @@ export interface FrameOutput {
   previews?: { frame: Uint8Array; output: Uint8Array };
   accumulated?: AccumulatedImage;
   map?: Image;
+  /** the FITS file asked for by `job.fits`, or why it was not made */
+  fits?: { bytes: Uint8Array } | { skipped: string };
   /** the frame compared with the model's trained ranges (absent when the model records none) */
   ood?: OodReport;
   /** nanohole (unet) models: the holes found in the position map */
@@ -194,7 +213,10 @@ export class FramePath {
     if (r16) renders.push(r16);
     const rPreview = job.previews ? new RegionRender({ maxEdge: job.previews.maxEdge }, frame.width, frame.height, s) : undefined;
     if (rPreview) renders.push(rPreview);
-    const stitch = job.fullMap ? new MapStitcher(frame.width, frame.height, s) : undefined;
+    let fitsSkipped: string | undefined;
+    if (job.fits && W * H > job.fits.maxPixels) fitsSkipped = `the ${W}×${H} map exceeds pipeline.fits.maxPixels (${job.fits.maxPixels})`;
+    const wantMap = job.fullMap || (job.fits !== undefined && fitsSkipped === undefined);
+    const stitch = wantMap ? new MapStitcher(frame.width, frame.height, s) : undefined;
     let inferMs = 0;
     let tiles = 1;
     let overhead = 1;
@@ -249,7 +271,8 @@ export class FramePath {
       tiles,
       overhead,
     };
-    if (stitch) result.map = stitch.finish(sum);
+    const map = stitch?.finish(sum);
+    if (map && job.fullMap) result.map = map;
     if (this.trainedRanges && frameStats) {
       const st = frameStats;
       const v = compareWithTrainedRanges(st, this.trainedRanges);
@@ -316,6 +339,17 @@ export class FramePath {
         while (Math.max(img.width, img.height) > ra.preview.maxEdge) img = halve(img);
         result.accumulated.preview = own(encodePng8Stretched(img, ra.preview.gamma));
       }
+    }
+    if (job.fits) {
+      const f = job.fits;
+      result.fits =
+        map && fitsSkipped === undefined
+          ? {
+              bytes: own(
+                encodeResultFits({ seq: f.seq, timestamp: f.timestamp, model: f.model, scale: s, output: map, localizations: locs }, f.header),
+              ),
+            }
+          : { skipped: fitsSkipped ?? 'no map was made' };
     }
     result.timings.encode = performance.now() - t2;
     return result;

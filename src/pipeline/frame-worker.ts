@@ -1,8 +1,8 @@
 /**
  * The worker thread a reconstruction engine lives in: it owns the model session (or the
  * Richardson–Lucy engine) and runs the whole heavy frame path (frame-path.ts), so the daemon's
- * event loop only routes small messages. Protocol (structured clone; pixel and PNG buffers are
- * transferred, never copied):
+ * event loop only routes small messages. Protocol (structured clone; pixel, PNG and FITS buffers
+ * are transferred, never copied):
  *   workerData: FrameWorkerInit → {type:'ready', provider, fellBack} | {type:'failed', error}
  *   {type:'process', id, job}      → {type:'processed', id, out} | {type:'error', id, error}
  *   {type:'calibration', calibration} (applies from the next frame)
@@ -101,6 +101,7 @@ function transfers(out: FrameOutput): ArrayBuffer[] {
   if (out.accumulated) list.push(out.accumulated.png.buffer as ArrayBuffer);
   if (out.accumulated?.preview) list.push(out.accumulated.preview.buffer as ArrayBuffer);
   if (out.map) list.push(out.map.data.buffer as ArrayBuffer);
+  if (out.fits && 'bytes' in out.fits) list.push(out.fits.bytes.buffer as ArrayBuffer);
   // the nanohole path's hole list is a small plain object (structured clone)
   return [...new Set(list)].filter((b) => b.byteLength > 0);
 }

@@ -6,7 +6,6 @@ import type { Reconstructor } from '../inference/types.ts';
 import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import { metaBytesPerLocalization } from '../mqtt/payloads.ts';
-import type { Image } from '../optics/image.ts';
 import type { OodFlag, Photometry } from '../optics/ood.ts';
 import type { AccumulateRender, FrameJob } from './frame-path.ts';
 import type { PostprocessOptions } from './postprocess.ts';
@@ -66,8 +65,11 @@ export interface PipelineOptions {
    * are back inside (one event per episode, not per frame)
    */
   onOutOfRange?: (e: { inRange: boolean; seq: number; flags: OodFlag[] }) => void;
-  /** `pipeline.fits`: frames whose full map is made and handed to `write` (awaited, like the sinks) */
-  fits?: { maxRate: number; maxPixels: number; write: (r: FrameResult, map: Image) => Promise<unknown> };
+  /**
+   * `pipeline.fits`: frames encoded as FITS in the engine worker (the map never reaches this
+   * thread); `write` gets the file's bytes and is awaited, like the sinks
+   */
+  fits?: { maxRate: number; maxPixels: number; write: (r: FrameResult, fits: Uint8Array) => Promise<unknown> };
   log?: Logger;
 }
 
@@ -137,12 +139,6 @@ function toFramePixels(truth: Frame['truth'], w: SensorWindow | undefined, frame
   return truth
     .map((e) => ({ ...e, x: (e.x - s.x) / s.binning, y: (e.y - s.y) / s.binning }))
     .filter((e) => e.x >= 0 && e.y >= 0 && e.x < frame.width && e.y < frame.height);
-}
-
-/** the frame's size after camera.roi and camera.binning (preprocess.ts applySensorWindow) */
-function windowSize(img: { width: number; height: number }, w: SensorWindow | undefined): { width: number; height: number } {
-  const b = Math.max(1, w?.binning ?? 1);
-  return { width: Math.floor((w?.roi?.width ?? img.width) / b), height: Math.floor((w?.roi?.height ?? img.height) / b) };
 }
 
 export class Pipeline {
@@ -441,22 +437,24 @@ export class Pipeline {
     const fits = this.opts.fits;
     if (fits && this.fitsGate.due(now)) {
       this.fitsGate.mark(now);
-      const s = this.recon.scale;
-      const { width, height } = windowSize(frame.image, this.opts.sensor);
-      const pixels = width * s * height * s;
-      const why =
-        this.recon.task === 'unet'
-          ? 'nanohole (unet) models publish holes, not a localisation table'
-          : pixels > fits.maxPixels
-            ? `the ${width * s}×${height * s} map exceeds pipeline.fits.maxPixels (${fits.maxPixels})`
-            : undefined;
-      if (why) {
-        this.fitsCount.skipped++;
-        if (!this.fitsSkipWarned) this.log.warn({ seq: frame.seq }, `pipeline.fits: not written: ${why}`);
-        this.fitsSkipWarned = true;
-      } else job.fullMap = true;
+      // the map's size is known only after the worker's region of interest and binning: it checks maxPixels
+      if (this.recon.task === 'unet') this.fitsSkipped(frame.seq, 'nanohole (unet) models publish holes, not a localisation table');
+      else
+        job.fits = {
+          header: frame.meta?.header ?? [],
+          seq: frame.seq,
+          timestamp: frame.timestamp,
+          model: { id: this.recon.id },
+          maxPixels: fits.maxPixels,
+        };
     }
     return job;
+  }
+
+  private fitsSkipped(seq: number, why: string): void {
+    this.fitsCount.skipped++;
+    if (!this.fitsSkipWarned) this.log.warn({ seq }, `pipeline.fits: not written: ${why}`);
+    this.fitsSkipWarned = true;
   }
 
   private trackOutOfRange(inRange: boolean, seq: number, flags: OodFlag[]): void {
@@ -535,9 +533,10 @@ export class Pipeline {
         }
       }),
     );
-    if (out.map && this.opts.fits) {
+    if (out.fits && 'skipped' in out.fits) this.fitsSkipped(frame.seq, out.fits.skipped);
+    else if (out.fits && this.opts.fits) {
       try {
-        await this.opts.fits.write(result, out.map);
+        await this.opts.fits.write(result, out.fits.bytes);
         this.fitsCount.written++;
       } catch (e) {
         this.fitsCount.failed++;
