@@ -83,6 +83,54 @@ describe('super-resolved result as FITS (image HDU + LOCALIZATIONS binary table)
     expect(file.length % 2880).toBe(0);
   });
 
+  it('localisations refined by the frame fit add their σ, background and width columns (NaN where the fit failed)', () => {
+    const f32 = (...v: number[]) => Float32Array.from(v);
+    const locs = {
+      count: 2,
+      x: f32(0.875, 2.375),
+      y: f32(0.625, 1.625),
+      photons: f32(3000, 1000.5),
+      peak: f32(0.75, 0.25),
+      fit: {
+        sigmaX: f32(0.0625, Number.NaN),
+        sigmaY: f32(0.125, Number.NaN),
+        sigmaPhotons: f32(41.25, Number.NaN),
+        background: f32(12.5, Number.NaN),
+        width: f32(1.5, Number.NaN),
+      },
+    };
+    const fitted = encodeResultFits({ ...result(), localizations: locs }, inputHeader);
+    const primaryEnd = readFitsHeader(fitted).dataStart + Math.ceil((12 * 8 * 4) / 2880) * 2880;
+    const h = cardsAt(fitted, primaryEnd);
+    expect(h.get('TFIELDS')).toBe('9');
+    expect(h.get('NAXIS1')).toBe('36');
+    expect([5, 6, 7, 8, 9].map((i) => h.get(`TTYPE${i}`))).toEqual([
+      "'SIGMA_X '",
+      "'SIGMA_Y '",
+      "'SIGMA_PHOTONS'",
+      "'BACKGROUND'",
+      "'PSF_WIDTH'",
+    ]);
+    let headerCards = 0;
+    while (fitted.toString('latin1', primaryEnd + headerCards * 80, primaryEnd + headerCards * 80 + 3) !== 'END') headerCards++;
+    const data = primaryEnd + Math.ceil(((headerCards + 1) * 80) / 2880) * 2880;
+    const row = (r: number) => Array.from({ length: 9 }, (_, f) => fitted.readFloatBE(data + r * 36 + f * 4));
+    expect(row(0)).toEqual([0.875, 0.625, 3000, 0.75, 0.0625, 0.125, 41.25, 12.5, 1.5]);
+    expect(row(1).slice(0, 4)).toEqual([2.375, 1.625, 1000.5, 0.25]);
+    expect(row(1).slice(4).every(Number.isNaN)).toBe(true);
+    if (hasFitsverify) {
+      const dir = mkdtempSync(join(tmpdir(), 'rayleigh-fits-'));
+      try {
+        const path = join(dir, 'fitted.fits');
+        writeFileSync(path, fitted);
+        const r = spawnSync('fitsverify', ['-q', path], { encoding: 'utf8' });
+        expect(r.stdout, r.stdout + r.stderr).toMatch(/verification OK/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
   it.skipIf(!hasFitsverify)('passes HEASARC fitsverify with no errors or warnings', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rayleigh-fits-'));
     try {
