@@ -346,7 +346,10 @@ export class FramePath {
         map && fitsSkipped === undefined
           ? {
               bytes: own(
-                encodeResultFits({ seq: f.seq, timestamp: f.timestamp, model: f.model, scale: s, output: map, localizations: locs }, f.header),
+                encodeResultFits(
+                  { seq: f.seq, timestamp: f.timestamp, model: f.model, scale: s, output: map, localizations: locs },
+                  f.header,
+                ),
               ),
             }
           : { skipped: fitsSkipped ?? 'no map was made' };
