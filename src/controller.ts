@@ -426,7 +426,9 @@ export async function startDaemon(settings: Settings, opts: DaemonOptions): Prom
         return brokerFromMqtt(mqtt.client.state(), pub.spool, pub);
       },
       publishHealth: (p) => {
-        health.metrics.setCameraRestartsTotal(source.stats().restarts);
+        const cam = source.stats();
+        health.metrics.setCameraRestartsTotal(cam.restarts);
+        if (cam.dropped !== undefined) health.metrics.setCameraDroppedTotal(cam.dropped);
         mqtt.publisher.health(p as unknown as Record<string, unknown>);
       },
     });

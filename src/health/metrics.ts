@@ -88,7 +88,11 @@ export interface HealthPayload {
   latencyMs: Record<Stage, Quantiles>;
   queueDepth: number;
   model: ModelInfo | null;
-  camera: { restarts: number };
+  /**
+   * `dropped`: images the camera source itself discarded (drop-oldest, before the pipeline saw
+   * them, so not in `frames`), for sources that count them (INDI)
+   */
+  camera: { restarts: number; dropped?: number };
   devices: DeviceStatus[];
   broker: BrokerStatus | null;
   selfTest: SelfTestSummary | null;
@@ -186,6 +190,7 @@ export class Metrics {
     outOfRange: 0,
   };
   private restarts = 0;
+  private cameraDropped: number | undefined;
   private queueDepthValue = 0;
   private modelInfo: ModelInfo | null = null;
   private selfTestValue: SelfTestSummary | null = null;
@@ -202,6 +207,7 @@ export class Metrics {
   private readonly cFramesOut: Counter;
   private readonly cDropped: Counter;
   private readonly cRestarts: Counter;
+  private readonly cCameraDropped: Counter;
   private readonly hLatency: Histogram<'stage'>;
   private readonly gQueue: Gauge;
   private readonly gModel: Gauge<'id' | 'hash' | 'provider'>;
@@ -232,6 +238,11 @@ export class Metrics {
     this.cFramesOut = new Counter({ name: 'rayleigh_frames_out_total', help: 'frames fully processed', registers });
     this.cDropped = new Counter({ name: 'rayleigh_frames_dropped_total', help: 'frames dropped by the queue', registers });
     this.cRestarts = new Counter({ name: 'rayleigh_camera_restarts_total', help: 'camera source restarts', registers });
+    this.cCameraDropped = new Counter({
+      name: 'rayleigh_camera_dropped_total',
+      help: 'images the camera source discarded before the pipeline (its own drop-oldest queue)',
+      registers,
+    });
     this.hLatency = new Histogram({
       name: 'rayleigh_stage_latency_seconds',
       help: 'time spent per pipeline stage',
@@ -362,6 +373,13 @@ export class Metrics {
     if (total > this.restarts) this.cameraRestart(total - this.restarts);
   }
 
+  /** For FrameSource.stats().dropped, which is cumulative: only the increase counts. */
+  setCameraDroppedTotal(total: number): void {
+    const before = this.cameraDropped ?? 0;
+    if (total > before) this.cCameraDropped.inc(total - before);
+    this.cameraDropped = Math.max(before, total);
+  }
+
   setSelfTest(result: SelfTestSummary): void {
     this.selfTestValue = result;
   }
@@ -400,7 +418,7 @@ export class Metrics {
       latencyMs: Object.fromEntries(STAGES.map((s) => [s, this.latency[s].quantiles()])) as Record<Stage, Quantiles>,
       queueDepth: this.queueDepthValue,
       model: this.modelInfo,
-      camera: { restarts: this.restarts },
+      camera: { restarts: this.restarts, ...(this.cameraDropped !== undefined ? { dropped: this.cameraDropped } : {}) },
       devices: safeCall(this.opts.devices) ?? [],
       broker: safeCall(this.opts.broker) ?? null,
       selfTest: this.selfTestValue,

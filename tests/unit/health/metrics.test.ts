@@ -72,6 +72,12 @@ describe('Metrics', () => {
     expect(s.frames.out).toBe(2);
     expect(s.frames.dropped).toBe(6);
     expect(s.camera.restarts).toBe(3);
+    // a source that counts no drops of its own reports none
+    expect(s.camera.dropped).toBeUndefined();
+    m.setCameraDroppedTotal(5);
+    m.setCameraDroppedTotal(5);
+    m.setCameraDroppedTotal(7);
+    expect(m.snapshot().camera).toEqual({ restarts: 3, dropped: 7 });
     expect(s.model).toMatchObject({ id: 'damn-int8', hash: 'abc123', provider: 'cpu', tiles: 1 });
   });
 
