@@ -35,8 +35,8 @@ export interface EngineScore {
   crlb: number;
   rmseOverCrlb: number;
   /**
-   * With the frame fit (`fit: gauss`): the same isolated emitters' RMSE/CRLB from the map's
-   * centroids alone (what the fit improved on), and the calibration of the reported σ: the
+   * With the frame fit (`fit: gauss`): the isolated emitters' RMSE/CRLB from the map's centroids
+   * alone (matched on their own; what the fit improved on), and the calibration of the reported σ: the
    * standard deviation of error/σ over both axes (1 = calibrated). NaN without the fit.
    */
   rmseOverCrlbMap?: number;
@@ -223,6 +223,7 @@ class Accum {
   isoVar = 0;
   isoRatio2 = 0;
   isoRatio2Map = 0;
+  isoMapN = 0;
   zN = 0;
   z2 = 0;
   constructor(private readonly fit: 'gauss' | 'none' = 'none') {}
@@ -252,14 +253,21 @@ class Accum {
       this.isoVar += v;
       this.isoRatio2 += d2 / v;
       if (fitted) {
-        // the same detection before the fit (the fit never reorders or drops localisations)
-        const before = mapLocs[fi];
-        this.isoRatio2Map += ((t.x - before.x) ** 2 + (t.y - before.y) ** 2) / v;
         const f = fitted[fi];
         if (f.sigmaX > 0 && f.sigmaY > 0) {
           this.z2 += ((f.x - t.x) / f.sigmaX) ** 2 + ((f.y - t.y) / f.sigmaY) ** 2;
           this.zN += 2;
         }
+      }
+    }
+    if (fitted) {
+      // before the fit: the map's centroids, matched on their own (the fit drops an emitter found twice)
+      for (const [ti, fi] of matchEmitters(s.emitters, mapLocs, 0.5).pairs) {
+        const v = s.crlbVar[ti];
+        if (!(v > 0)) continue;
+        const t = s.emitters[ti];
+        this.isoMapN++;
+        this.isoRatio2Map += ((t.x - mapLocs[fi].x) ** 2 + (t.y - mapLocs[fi].y) ** 2) / v;
       }
     }
     this.seconds += seconds;
@@ -278,7 +286,7 @@ class Accum {
       rmseOverCrlb: this.isoN ? Math.sqrt(this.isoRatio2 / this.isoN) : Number.NaN,
       ...(this.fit === 'gauss'
         ? {
-            rmseOverCrlbMap: this.isoN ? Math.sqrt(this.isoRatio2Map / this.isoN) : Number.NaN,
+            rmseOverCrlbMap: this.isoMapN ? Math.sqrt(this.isoRatio2Map / this.isoMapN) : Number.NaN,
             zStd: this.zN ? Math.sqrt(this.z2 / this.zN) : Number.NaN,
           }
         : {}),

@@ -65,6 +65,13 @@ export interface FitOptions {
    * undetected or crowded neighbours makes the likelihood flat or misleading, the detection holds.
    */
   priorSigma?: number;
+  /**
+   * two fits closer than this (px) are one emitter found twice (default max(0.5, w/2), w the
+   * frame's PSF width: closer than that the map cannot tell two emitters apart either, and in
+   * sparse spread-brightness frames it found a bright emitter twice far more often than it met a
+   * true pair): the fainter is dropped and the brighter refitted
+   */
+  mergeDistance?: number;
 }
 
 export interface FitResult {
@@ -80,6 +87,11 @@ export interface FitResult {
   sigmaPhotons: number;
   /** false: the fit failed (did not converge, left the start, or went non-physical) and the start is returned */
   ok: boolean;
+  /**
+   * true: this start's fit converged onto the same emitter as a brighter start's (closer than
+   * `mergeDistance`), whose photons now include its share; drop it
+   */
+  duplicate: boolean;
 }
 
 const SQRT_PI = Math.sqrt(Math.PI);
@@ -200,6 +212,8 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
     else grid.set(k, [i]);
   });
 
+  const cellOf = (i: number): [number, number] => [Math.floor(starts[i].x / cell), Math.floor(starts[i].y / cell)];
+  let mergeDistance = o.mergeDistance ?? Math.max(0.5, 0.5 * o.width);
   const ax = makeAxis(side);
   const ay = makeAxis(side);
   const nx = makeAxis(side);
@@ -219,13 +233,17 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
   const schedule: Array<{ idx: number[]; calibrate: boolean }> = [];
   if (widthMode === 'shared') schedule.push({ idx: calibrationSubset(starts, 2 * o.width + 2, 200), calibrate: true });
   for (let pass = 0; pass < passes; pass++) schedule.push({ idx: all, calibrate: false });
+  const active = new Uint8Array(starts.length).fill(1);
+  let extraPass = false;
   fitWidth = widthMode === 'each' || (widthMode === 'shared' && schedule[0].calibrate);
   np = fitWidth ? 5 : 4;
-  for (const stage of schedule) {
+  for (let si = 0; si < schedule.length; si++) {
+    const stage = schedule[si];
     // Gauss–Seidel: each fit sees its neighbours' newest estimates (simultaneous updates let two
     // overlapping emitters trade the same light back and forth between passes)
     const next = est;
     for (const i of stage.idx) {
+      if (!active[i]) continue;
       const s0 = est[i];
       const cx = Math.floor(starts[i].x);
       const cy = Math.floor(starts[i].y);
@@ -252,12 +270,11 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
         }
       }
       fixed.fill(r2, 0, n);
-      const gx = Math.floor(starts[i].x / cell);
-      const gy = Math.floor(starts[i].y / cell);
+      const [gx, gy] = cellOf(i);
       for (let oy = -1; oy <= 1; oy++) {
         for (let ox = -1; ox <= 1; ox++) {
           for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
-            if (j === i) continue;
+            if (j === i || !active[j]) continue;
             const e = est[j];
             if (e.x < x0 - margin || e.x > x1 + margin || e.y < y0 - margin || e.y > y1 + margin) continue;
             profile(nx, x0, ww, e.x, e.width, false);
@@ -394,6 +411,7 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
           sigmaY: Math.sqrt(v[1]),
           sigmaPhotons: Math.sqrt(v[2]) * F,
           ok: true,
+          duplicate: false,
         };
       } else {
         next[i] = { ...s0, x: starts[i].x, y: starts[i].y };
@@ -407,7 +425,15 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
           sigmaY: Number.NaN,
           sigmaPhotons: Number.NaN,
           ok: false,
+          duplicate: false,
         };
+      }
+    }
+    // the survivors of a merge in the last pass refit once more, without their twin's light held against them
+    if (!stage.calibrate && mergeDuplicates(starts, est, results, active, cellOf, grid, key, mergeDistance)) {
+      if (si === schedule.length - 1 && !extraPass) {
+        schedule.push({ idx: all, calibrate: false });
+        extraPass = true;
       }
     }
     if (stage.calibrate) {
@@ -420,11 +446,48 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
         fitted[i] = 0;
       });
       for (const e of est) e.width = w;
+      if (o.mergeDistance === undefined) mergeDistance = Math.max(0.5, 0.5 * w);
       fitWidth = false;
       np = 4;
     }
   }
   return results;
+}
+
+/**
+ * Deactivates the fainter of every two active, fitted emitters closer than `d` px (the brighter
+ * takes its photons); true if any were merged. Starts never move more than the fit's gate from
+ * their grid cell, so the neighbouring cells hold every candidate.
+ */
+function mergeDuplicates(
+  starts: ReadonlyArray<FitStart>,
+  est: Estimate[],
+  results: FitResult[],
+  active: Uint8Array,
+  cellOf: (i: number) => [number, number],
+  grid: Map<number, number[]>,
+  key: (cx: number, cy: number) => number,
+  d: number,
+): boolean {
+  let merged = false;
+  for (let i = 0; i < starts.length; i++) {
+    if (!active[i] || !results[i]?.ok) continue;
+    const [gx, gy] = cellOf(i);
+    for (let oy = -1; oy <= 1; oy++) {
+      for (let ox = -1; ox <= 1; ox++) {
+        for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
+          if (j <= i || !active[j] || !results[j]?.ok || !active[i]) continue;
+          if (Math.hypot(est[i].x - est[j].x, est[i].y - est[j].y) >= d) continue;
+          const [keep, drop] = est[i].photons >= est[j].photons ? [i, j] : [j, i];
+          est[keep].photons += est[drop].photons;
+          active[drop] = 0;
+          results[drop] = { ...results[drop], ok: false, duplicate: true };
+          merged = true;
+        }
+      }
+    }
+  }
+  return merged;
 }
 
 /**

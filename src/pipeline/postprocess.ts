@@ -31,7 +31,8 @@ const MAX_FIT_SHIFT = 0.4;
 const FALLBACK_WIDTH = 1.5;
 
 /**
- * Refines `locs` (camera px, from the map) in place by a Poisson maximum-likelihood Gaussian fit
+ * Refines `locs` (camera px, from the map) in place (its arrays are replaced: an emitter found
+ * twice is kept once) by a Poisson maximum-likelihood Gaussian fit
  * to the frame, adding their uncertainties (`locs.fit`). The frame is turned into photo-electrons
  * with the photometry when a gain is given, else taken as photon counts: photons, background and
  * the uncertainties are in those units, and calibrated only as far as that photometry is right.
@@ -56,27 +57,33 @@ export function refineLocalizations(frame: Image, locs: LocalizationColumns, pho
     maxShift: MAX_FIT_SHIFT,
     readNoise: em ? (photometry.readNoise ?? 0) / (photometry.emGain ?? 1) : (photometry.readNoise ?? 0),
   });
+  // an emitter the map found twice is kept once
+  const kept = r.flatMap((f, i) => (f.duplicate ? [] : [i]));
+  const m = kept.length;
   const fit = {
-    sigmaX: new Float32Array(n),
-    sigmaY: new Float32Array(n),
-    sigmaPhotons: new Float32Array(n),
-    background: new Float32Array(n),
-    width: new Float32Array(n),
+    sigmaX: new Float32Array(m),
+    sigmaY: new Float32Array(m),
+    sigmaPhotons: new Float32Array(m),
+    background: new Float32Array(m),
+    width: new Float32Array(m),
   };
-  for (let i = 0; i < n; i++) {
+  const x = new Float32Array(m);
+  const y = new Float32Array(m);
+  const photons = new Float32Array(m);
+  const peak = new Float32Array(m);
+  kept.forEach((i, k) => {
     const f = r[i];
-    if (f.ok) {
-      locs.x[i] = f.x;
-      locs.y[i] = f.y;
-      locs.photons[i] = f.photons;
-    }
-    fit.sigmaX[i] = f.sigmaX;
-    fit.sigmaY[i] = f.sigmaY;
-    fit.sigmaPhotons[i] = f.sigmaPhotons;
-    fit.background[i] = f.background;
-    fit.width[i] = f.width;
-  }
-  locs.fit = fit;
+    x[k] = f.ok ? f.x : locs.x[i];
+    y[k] = f.ok ? f.y : locs.y[i];
+    photons[k] = f.ok ? f.photons : locs.photons[i];
+    peak[k] = locs.peak[i];
+    fit.sigmaX[k] = f.sigmaX;
+    fit.sigmaY[k] = f.sigmaY;
+    fit.sigmaPhotons[k] = f.sigmaPhotons;
+    fit.background[k] = f.background;
+    fit.width[k] = f.width;
+  });
+  Object.assign(locs, { count: m, x, y, photons, peak, fit });
 }
 
 /** Frames bigger than this are sampled for the background estimate (a clipped median needs no more). */
