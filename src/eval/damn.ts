@@ -235,7 +235,7 @@ class Accum {
     this.maeCamera += mae(cam, truthCam);
     const outScale = out.width / s.frame.width;
     const mapLocs = postprocess(out, outScale, s.frame, POST, s.photometry);
-    const fitted = this.fit === 'gauss' ? fitLocalizations(s.frame, mapLocs, s.photometry) : null;
+    const fitted = this.fit === 'gauss' ? fitLocalizations(s.frame, mapLocs, s.photometry, POST.maxLocalizations) : null;
     const locs: Localization[] = fitted ?? mapLocs;
     const m = matchEmitters(s.emitters, locs, 0.5);
     this.jaccard += m.jaccard;

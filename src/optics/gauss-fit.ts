@@ -34,6 +34,10 @@ export interface FitStart {
   y: number;
   /** photo-electrons (any positive guess; refined) */
   photons: number;
+  /** PSF width w, px (default: the options' width; used for held emitters) */
+  width?: number;
+  /** no position prior for this start (it is not a detection, e.g. an earlier fit) */
+  free?: boolean;
 }
 
 export interface FitOptions {
@@ -59,6 +63,12 @@ export interface FitOptions {
   /** a fit whose position leaves the start by more than this (px) is rejected (default 1.5) */
   maxShift?: number;
   /**
+   * the same for an emitter alone in its window (its neighbours' light there < 5% of its own;
+   * default maxShift): no neighbour can have pulled it, and a bright emitter's map position can
+   * be off by more than a crowded fit may move
+   */
+  maxShiftAlone?: number;
+  /**
    * standard deviation (px, per axis) of a Gaussian prior on the position centred on the start
    * (default: none). With the network's detection as the start this is a maximum-a-posteriori
    * fit: where the photons pin the emitter down (σ_fit ≪ prior) it is the MLE; where light of
@@ -72,6 +82,8 @@ export interface FitOptions {
    * true pair): the fainter is dropped and the brighter refitted
    */
   mergeDistance?: number;
+  /** emitters whose light is modelled at these values but never fitted (photons in e⁻) */
+  fixed?: ReadonlyArray<FitStart>;
 }
 
 export interface FitResult {
@@ -182,7 +194,10 @@ interface Estimate {
  * Fits every start against `frame` (photo-electrons per pixel, background included). Results are
  * in the order of `starts`. Frame edges clip the window.
  */
-export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: FitOptions): FitResult[] {
+export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o: FitOptions): FitResult[] {
+  // emitters held fixed (o.fixed) ride along after the fitted ones: neighbours, never fitted or merged
+  const nFit = fitStarts.length;
+  const starts: ReadonlyArray<FitStart> = o.fixed?.length ? [...fitStarts, ...o.fixed] : fitStarts;
   const W = frame.width;
   const H = frame.height;
   const F = o.excess ?? 1;
@@ -193,12 +208,13 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
   const iterations = o.iterations ?? 25;
   const passes = Math.max(1, o.passes ?? 2);
   const maxShift = o.maxShift ?? 1.5;
+  const maxShiftAlone = o.maxShiftAlone ?? maxShift;
   let fitWidth = widthMode !== 'fixed';
   let np = fitWidth ? 5 : 4;
-  const prior = o.priorSigma ? 1 / (o.priorSigma * o.priorSigma) : 0;
+  const priorPrecision = o.priorSigma ? 1 / (o.priorSigma * o.priorSigma) : 0;
 
-  const est: Estimate[] = starts.map((s) => ({ x: s.x, y: s.y, photons: Math.max(s.photons / F, 1), width: o.width }));
-  const results: FitResult[] = new Array(starts.length);
+  const est: Estimate[] = starts.map((s) => ({ x: s.x, y: s.y, photons: Math.max(s.photons / F, 1), width: s.width ?? o.width }));
+  const results: FitResult[] = new Array(nFit);
 
   // neighbours by grid cell: anything whose light can reach a window
   const margin = Math.ceil(3 * o.width) + 1;
@@ -227,11 +243,11 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
   const d = new Float64Array(5);
 
   const fitted = new Uint8Array(starts.length);
-  const all = starts.map((_, i) => i);
+  const all = fitStarts.map((_, i) => i);
   // `shared`: first the width, from the detections farthest from any other (free w), then every
   // pass at their median width
   const schedule: Array<{ idx: number[]; calibrate: boolean }> = [];
-  if (widthMode === 'shared') schedule.push({ idx: calibrationSubset(starts, 2 * o.width + 2, 200), calibrate: true });
+  if (widthMode === 'shared') schedule.push({ idx: calibrationSubset(fitStarts, 2 * o.width + 2, 200), calibrate: true });
   for (let pass = 0; pass < passes; pass++) schedule.push({ idx: all, calibrate: false });
   const active = new Uint8Array(starts.length).fill(1);
   let extraPass = false;
@@ -300,6 +316,7 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
       ];
       const sx = starts[i].x;
       const sy = starts[i].y;
+      const prior = starts[i].free ? 0 : priorPrecision;
       const logL = (q: readonly number[]): number => {
         profile(ax, x0, ww, q[0], q[4], false);
         profile(ay, y0, wh, q[1], q[4], false);
@@ -390,7 +407,7 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
       const shift = Math.hypot(p[0] - starts[i].x, p[1] - starts[i].y);
       const ok =
         converged &&
-        shift <= maxShift &&
+        shift <= (fixedSum < 0.05 * p[2] ? maxShiftAlone : maxShift) &&
         Number.isFinite(v[0]) &&
         v[0] > 0 &&
         v[1] > 0 &&
@@ -445,12 +462,15 @@ export function fitGaussians(frame: Image, starts: ReadonlyArray<FitStart>, o: F
         est[i] = { x: starts[i].x, y: starts[i].y, photons: Math.max(starts[i].photons / F, 1), width: w };
         fitted[i] = 0;
       });
-      for (const e of est) e.width = w;
+      for (let i = 0; i < nFit; i++) est[i].width = w;
       if (o.mergeDistance === undefined) mergeDistance = Math.max(0.5, 0.5 * w);
+      // detections closer than that are one emitter before any fit (a bright one's map can peak twice)
+      mergeDuplicates(starts, est, results, active, cellOf, grid, key, mergeDistance, nFit);
       fitWidth = false;
       np = 4;
     }
   }
+  results.length = nFit;
   return results;
 }
 
@@ -468,26 +488,46 @@ function mergeDuplicates(
   grid: Map<number, number[]>,
   key: (cx: number, cy: number) => number,
   d: number,
+  /** given: merge among the first `unfitted` starts by their current estimates, fitted or not */
+  unfitted?: number,
 ): boolean {
   let merged = false;
-  for (let i = 0; i < starts.length; i++) {
-    if (!active[i] || !results[i]?.ok) continue;
+  const n = unfitted ?? results.length;
+  const eligible = (i: number) => i < n && active[i] === 1 && (unfitted !== undefined || results[i]?.ok === true);
+  for (let i = 0; i < n; i++) {
+    if (!eligible(i)) continue;
     const [gx, gy] = cellOf(i);
     for (let oy = -1; oy <= 1; oy++) {
       for (let ox = -1; ox <= 1; ox++) {
         for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
-          if (j <= i || !active[j] || !results[j]?.ok || !active[i]) continue;
+          if (j <= i || !eligible(j) || !active[i]) continue;
           if (Math.hypot(est[i].x - est[j].x, est[i].y - est[j].y) >= d) continue;
           const [keep, drop] = est[i].photons >= est[j].photons ? [i, j] : [j, i];
           est[keep].photons += est[drop].photons;
           active[drop] = 0;
-          results[drop] = { ...results[drop], ok: false, duplicate: true };
+          results[drop] = { ...(results[drop] ?? failedAt(starts[drop])), ok: false, duplicate: true };
           merged = true;
         }
       }
     }
   }
   return merged;
+}
+
+function failedAt(s: FitStart): FitResult {
+  const nan = Number.NaN;
+  return {
+    x: s.x,
+    y: s.y,
+    photons: s.photons,
+    background: nan,
+    width: nan,
+    sigmaX: nan,
+    sigmaY: nan,
+    sigmaPhotons: nan,
+    ok: false,
+    duplicate: false,
+  };
 }
 
 /**
@@ -520,4 +560,227 @@ function calibrationSubset(starts: ReadonlyArray<FitStart>, minDistance: number,
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => nn[b] - nn[a] || a - b);
   const far = order.filter((i) => nn[i] >= minDistance);
   return (far.length >= 3 ? far : order).slice(0, max);
+}
+
+export interface SearchOptions {
+  /** significance (σ of the matched filter) a residual peak needs, and an added emitter's photons/σ_photons (default 7) */
+  threshold?: number;
+  /** at most this many emitters added (default unlimited) */
+  maxAdded?: number;
+}
+
+export interface SearchedFit {
+  /** one per start, as fitGaussians */
+  results: FitResult[];
+  /** emitters the starts missed, found in the residual and fitted (ok, significant) */
+  added: FitResult[];
+}
+
+/**
+ * fitGaussians, then a search of the residual for emitters the starts missed (DAOPHOT's way:
+ * subtract what is known, look for what is left): a matched filter of the PSF with the local
+ * mean removed, scored against the Poisson variance of the frame. Residual peaks at least
+ * `threshold` σ and clear of every known emitter are fitted with the known ones held, kept when
+ * their photons are as significant, and the known emitters near them refitted.
+ * Why: the network misses faint emitters beside bright ones and some isolated faint ones; their
+ * light then also biases their neighbours' fits.
+ */
+export function fitGaussiansWithSearch(
+  frame: Image,
+  starts: ReadonlyArray<FitStart>,
+  o: FitOptions,
+  search: SearchOptions = {},
+): SearchedFit {
+  const results = fitGaussians(frame, starts, o);
+  const widths = results.filter((r) => r.ok).map((r) => r.width);
+  widths.sort((a, b) => a - b);
+  const w = widths.length ? widths[widths.length >> 1] : o.width;
+  const kept = results.flatMap((r, i) => (r.duplicate ? [] : [i]));
+  const known: FitStart[] = kept.map((i) => {
+    const r = results[i];
+    return r.ok
+      ? { x: r.x, y: r.y, photons: r.photons, width: w }
+      : { x: starts[i].x, y: starts[i].y, photons: starts[i].photons, width: w };
+  });
+  const threshold = search.threshold ?? 7;
+  let cands = residualPeaks(frame, known, w, o.excess ?? 1, o.readNoise ?? 0, threshold);
+  if (search.maxAdded !== undefined) cands = cands.slice(0, Math.max(0, search.maxAdded));
+  if (cands.length === 0) return { results, added: [] };
+  const fixedOpts = { ...o, widthMode: 'fixed' as const, width: w, priorSigma: undefined, maxShift: Math.max(1, w) };
+  const fitted = fitGaussians(frame, cands, { ...fixedOpts, fixed: known });
+  const added = fitted.filter((r) => r.ok && !r.duplicate && r.photons / r.sigmaPhotons >= threshold);
+  if (added.length === 0) return { results, added };
+  // the added emitters and the known ones within their reach refit together, the rest held
+  const reach = 3 * w + 2;
+  const knownOf = new Map(kept.map((i, k) => [i, known[k]]));
+  const at = (i: number) => knownOf.get(i) as FitStart;
+  const near = kept.filter((i) => added.some((a) => Math.hypot(a.x - at(i).x, a.y - at(i).y) < reach));
+  const nearSet = new Set(near);
+  const held = kept.filter((i) => !nearSet.has(i)).map(at);
+  const joint = fitGaussians(
+    frame,
+    [...near.map((i) => starts[i]), ...added.map((a) => ({ x: a.x, y: a.y, photons: a.photons, free: true }))],
+    { ...o, widthMode: 'fixed', width: w, fixed: held, mergeDistance: 0 },
+  );
+  near.forEach((i, k) => {
+    if (joint[k].ok) results[i] = joint[k];
+  });
+  const refitted = added.map((a, k) => (joint[near.length + k].ok ? joint[near.length + k] : a));
+  return { results, added: refitted };
+}
+
+/** pixel-integrated 1-D unit Gaussian of width w over pixel offsets −h…h from a pixel centre */
+function kernel1d(w: number, h: number): Float64Array {
+  const g = new Float64Array(2 * h + 1);
+  for (let k = -h; k <= h; k++) g[k + h] = 0.5 * erfDiff((k - 0.5) / w, (k + 0.5) / w);
+  return g;
+}
+
+/** separable correlation of `src` (W×H) with kx ⊗ ky, valid where the kernel fits (else 0) */
+function correlate(src: Float64Array, W: number, H: number, kx: Float64Array, ky: Float64Array): Float64Array {
+  const h = (kx.length - 1) >> 1;
+  const tmp = new Float64Array(W * H);
+  for (let y = 0; y < H; y++) {
+    for (let x = h; x < W - h; x++) {
+      let s = 0;
+      for (let k = -h; k <= h; k++) s += kx[k + h] * src[y * W + x + k];
+      tmp[y * W + x] = s;
+    }
+  }
+  const out = new Float64Array(W * H);
+  for (let y = h; y < H - h; y++) {
+    for (let x = h; x < W - h; x++) {
+      let s = 0;
+      for (let k = -h; k <= h; k++) s += ky[k + h] * tmp[(y + k) * W + x];
+      out[y * W + x] = s;
+    }
+  }
+  return out;
+}
+
+/**
+ * Peaks of the residual (frame − known emitters) that a PSF-shaped emitter explains: score =
+ * Σ K·R / √(Σ K²·V) with K the PSF minus its local mean (a flat background scores 0) and V the
+ * frame's Poisson (+ read) variance; local maxima ≥ `threshold`, farther than max(1, w) px from
+ * every known emitter, carrying ≥ 5% of the photons of any known emitter within 3w + 1 px (a
+ * PSF that is not quite Gaussian leaves a few per cent of a bright emitter behind), and no more
+ * than twice as sharp as the PSF (hot pixels). Brightest score first.
+ */
+function residualPeaks(
+  frame: Image,
+  known: ReadonlyArray<FitStart>,
+  w: number,
+  F: number,
+  readNoise: number,
+  threshold: number,
+): FitStart[] {
+  const W = frame.width;
+  const H = frame.height;
+  const h = Math.max(2, Math.ceil(1.5 * w) + 1);
+  if (W < 2 * h + 3 || H < 2 * h + 3) return [];
+  const r2 = (readNoise * readNoise) / F;
+  const R = new Float64Array(W * H);
+  const V = new Float64Array(W * H);
+  for (let i = 0; i < R.length; i++) {
+    const d = Math.max(0, frame.data[i] / F);
+    R[i] = d;
+    V[i] = Math.max(d, 1) + r2;
+  }
+  const m = Math.ceil(3 * w) + 1;
+  const ex = new Float64Array(2 * m + 2);
+  const ey = new Float64Array(2 * m + 2);
+  for (const e of known) {
+    const n = e.photons / F;
+    const ew = e.width ?? w;
+    const x0 = Math.max(0, Math.floor(e.x) - m);
+    const y0 = Math.max(0, Math.floor(e.y) - m);
+    const x1 = Math.min(W, Math.floor(e.x) + m + 1);
+    const y1 = Math.min(H, Math.floor(e.y) + m + 1);
+    for (let x = x0; x < x1; x++) ex[x - x0] = 0.5 * erfDiff((x - e.x) / ew, (x + 1 - e.x) / ew);
+    for (let y = y0; y < y1; y++) ey[y - y0] = 0.5 * erfDiff((y - e.y) / ew, (y + 1 - e.y) / ew);
+    for (let y = y0; y < y1; y++) {
+      const fy = n * ey[y - y0];
+      for (let x = x0; x < x1; x++) R[y * W + x] -= fy * ex[x - x0];
+    }
+  }
+  const g = kernel1d(w, h);
+  const g2 = g.map((v) => v * v);
+  const box = new Float64Array(2 * h + 1).fill(1);
+  const nBox = (2 * h + 1) ** 2;
+  let sumG = 0;
+  let sumG2 = 0;
+  for (const a of g)
+    for (const b of g) {
+      sumG += a * b;
+      sumG2 += a * a * b * b;
+    }
+  const gMean = sumG / nBox;
+  const gR = correlate(R, W, H, g, g);
+  const bR = correlate(R, W, H, box, box);
+  const g2V = correlate(V, W, H, g2, g2);
+  const gV = correlate(V, W, H, g, g);
+  const bV = correlate(V, W, H, box, box);
+  const norm = sumG2 - gMean * sumG;
+  // centre over the mean of the 8 around for this PSF, and how much sharper a candidate may be
+  const ringG = (4 * g[h] * g[h - 1] + 4 * g[h - 1] * g[h - 1]) / 8;
+  const sharpLimit = (2 * (g[h] * g[h])) / ringG;
+  const score = new Float64Array(W * H);
+  const amp = new Float64Array(W * H);
+  for (let y = h; y < H - h; y++) {
+    for (let x = h; x < W - h; x++) {
+      const i = y * W + x;
+      const a = gR[i] - gMean * bR[i];
+      const v = g2V[i] - 2 * gMean * gV[i] + gMean * gMean * bV[i];
+      score[i] = v > 0 ? a / Math.sqrt(v) : 0;
+      amp[i] = a / norm;
+    }
+  }
+  // known emitters by cell, for the clearance tests
+  const clear = Math.max(1, w);
+  const reach = 3 * w + 1;
+  const cell = Math.ceil(reach);
+  const grid = new Map<number, number[]>();
+  const key = (cx: number, cy: number) => cy * 100_003 + cx;
+  known.forEach((e, i) => {
+    const k = key(Math.floor(e.x / cell), Math.floor(e.y / cell));
+    const l = grid.get(k);
+    if (l) l.push(i);
+    else grid.set(k, [i]);
+  });
+  const out: Array<FitStart & { s: number }> = [];
+  for (let y = h + 1; y < H - h - 1; y++) {
+    for (let x = h + 1; x < W - h - 1; x++) {
+      const i = y * W + x;
+      const s = score[i];
+      if (!(s >= threshold) || !(amp[i] > 0)) continue;
+      let isMax = true;
+      for (let dy = -1; dy <= 1 && isMax; dy++)
+        for (let dx = -1; dx <= 1; dx++) if ((dx || dy) && score[i + dy * W + dx] > s) isMax = false;
+      if (!isMax) continue;
+      const cx = x + 0.5;
+      const cy = y + 0.5;
+      let ok = true;
+      const gx = Math.floor(cx / cell);
+      const gy = Math.floor(cy / cell);
+      for (let oy = -1; oy <= 1 && ok; oy++) {
+        for (let ox = -1; ox <= 1 && ok; ox++) {
+          for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
+            const e = known[j];
+            const d = Math.hypot(e.x - cx, e.y - cy);
+            if (d < clear || (d < reach && amp[i] * F < 0.05 * e.photons)) {
+              ok = false;
+              break;
+            }
+          }
+        }
+      }
+      // DAOFIND's sharpness test: a hot pixel or a cosmic ray puts its excess in one pixel, a PSF
+      // shares it with the 8 around in a known ratio
+      const ring = (R[i - W - 1] + R[i - W] + R[i - W + 1] + R[i - 1] + R[i + 1] + R[i + W - 1] + R[i + W] + R[i + W + 1]) / 8;
+      if (ok && !(R[i] <= sharpLimit * Math.max(ring, 0) + 3 * Math.sqrt(V[i]))) ok = false;
+      if (ok) out.push({ x: cx, y: cy, photons: amp[i] * F, s });
+    }
+  }
+  out.sort((a, b) => b.s - a.s);
+  return out.map(({ x, y, photons }) => ({ x, y, photons }));
 }

@@ -260,7 +260,7 @@ export class FramePath {
     // one measurement of the frame serves the fit's starting width and the guard
     const frameStats =
       this.trainedRanges || (pp.fit === 'gauss' && locs.count > 0) ? this.estimator.estimate(frame, job.photometry ?? {}) : undefined;
-    if (pp.fit === 'gauss') refineLocalizations(frame, locs, job.photometry, frameStats);
+    if (pp.fit === 'gauss') refineLocalizations(frame, locs, job.photometry, frameStats, pp.maxLocalizations);
     const t2 = performance.now();
 
     const result: FrameOutput = {

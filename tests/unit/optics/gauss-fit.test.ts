@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { lateralCrlb } from '../../../src/eval/crlb.ts';
 import { cameraPreset } from '../../../src/optics/camera.ts';
 import type { Emitter } from '../../../src/optics/emitter.ts';
-import { fitGaussians } from '../../../src/optics/gauss-fit.ts';
+import { fitGaussians, fitGaussiansWithSearch } from '../../../src/optics/gauss-fit.ts';
 import { makeImage } from '../../../src/optics/image.ts';
 import { Rng } from '../../../src/optics/random.ts';
 import { randomScene } from '../../../src/optics/scene.ts';
@@ -78,6 +78,8 @@ describe('Gaussian MLE fit (src/optics/gauss-fit.ts)', () => {
       const frame = renderFrame(em, { shape: 'gauss', width: 2 }, 64, 64, 10, new Rng(200 + f));
       const starts = em.map((e) => ({ x: e.x + rng.range(-0.15, 0.15), y: e.y + rng.range(-0.15, 0.15), photons: e.photons }));
       fitGaussians(frame, starts, { width: 1.5 }).forEach((q, i) => {
+        // a pair closer than w/2 is one emitter to the fit (and to the detector)
+        if (em.some((o, j) => j !== i && Math.hypot(o.x - em[i].x, o.y - em[i].y) < 1.5)) return;
         const d = Math.hypot(q.x - em[i].x, q.y - em[i].y);
         if (d > 0.3) far++;
         d2 += d * d;
@@ -138,6 +140,8 @@ describe('Gaussian MLE fit (src/optics/gauss-fit.ts)', () => {
     const starts = em.map((e) => ({ x: e.x + 0.1, y: e.y, photons: 1, peak: 0.01 }));
     const photometry = { offset: cam.offset, gain: cam.gain, emGain: cam.emGain, readNoise: cam.readNoise };
     const r = fitLocalizations(frame, starts, photometry);
+    // the sCMOS preset's hot pixels must not come back as emitters
+    expect(r).toHaveLength(em.length);
     let sum = 0;
     r.forEach((q, i) => {
       expect(Math.hypot(q.x - em[i].x, q.y - em[i].y)).toBeLessThan(0.15);
@@ -146,5 +150,64 @@ describe('Gaussian MLE fit (src/optics/gauss-fit.ts)', () => {
     });
     expect(sum / r.length).toBeGreaterThan(0.9);
     expect(sum / r.length).toBeLessThan(1.1);
+  });
+});
+
+describe('merging and the residual search (fitGaussiansWithSearch)', () => {
+  it('finds an emitter the detector missed beside a found one, and an isolated one, and refits the neighbour', () => {
+    const rng = new Rng(17);
+    // found: a bright one and four isolated ones (they set the frame's PSF width)
+    const found: Emitter[] = [
+      { x: 20.3, y: 20.6, photons: 5000 },
+      { x: 8.5, y: 50.2, photons: 3000 },
+      { x: 52.1, y: 9.7, photons: 3000 },
+      { x: 54.4, y: 54.9, photons: 3000 },
+      { x: 9.6, y: 8.8, photons: 3000 },
+    ];
+    const missed: Emitter[] = [
+      { x: 23.1, y: 21.2, photons: 800 }, // 2.9 px from the bright one
+      { x: 40.7, y: 36.2, photons: 600 }, // alone
+    ];
+    const frame = renderFrame([...found, ...missed], { shape: 'gauss', width: 1.5 }, 64, 64, 10, rng);
+    const starts = found.map((e) => ({ x: e.x + 0.1, y: e.y - 0.1, photons: e.photons }));
+    const { results, added } = fitGaussiansWithSearch(frame, starts, { width: 1.2, priorSigma: 0.15, maxShift: 0.4 });
+    expect(added).toHaveLength(2);
+    for (const t of missed) expect(Math.min(...added.map((a) => Math.hypot(a.x - t.x, a.y - t.y)))).toBeLessThan(0.3);
+    expect(Math.hypot(results[0].x - found[0].x, results[0].y - found[0].y)).toBeLessThan(0.1);
+    expect(results[0].photons / 5000).toBeGreaterThan(0.95);
+    expect(results[0].photons / 5000).toBeLessThan(1.05);
+  });
+
+  it('adds nothing to a frame whose emitters were all found', () => {
+    let added = 0;
+    for (let f = 0; f < 4; f++) {
+      const rng = new Rng(40 + f);
+      const em = randomScene(rng, { width: 64, height: 64, density: 20, photons: 3000 });
+      const frame = renderFrame(em, { shape: 'gauss', width: 2 }, 64, 64, 10, rng);
+      added += fitGaussiansWithSearch(
+        frame,
+        em.map((e) => ({ ...e })),
+        { width: 2, priorSigma: 0.15, maxShift: 0.4 },
+      ).added.length;
+    }
+    expect(added).toBeLessThanOrEqual(1);
+  });
+
+  it('an emitter detected twice is kept once, with all its photons', () => {
+    const rng = new Rng(8);
+    const frame = renderFrame([{ x: 30.2, y: 30.7, photons: 8000 }], { shape: 'gauss', width: 2 }, 64, 64, 10, rng);
+    const r = fitGaussians(
+      frame,
+      [
+        { x: 30.0, y: 30.6, photons: 4000 },
+        { x: 30.6, y: 30.9, photons: 3000 },
+      ],
+      { width: 2 },
+    );
+    expect(r.filter((q) => q.duplicate)).toHaveLength(1);
+    const kept = r.find((q) => !q.duplicate) as (typeof r)[number];
+    expect(kept.ok).toBe(true);
+    expect(kept.photons / 8000).toBeGreaterThan(0.95);
+    expect(kept.photons / 8000).toBeLessThan(1.05);
   });
 });
