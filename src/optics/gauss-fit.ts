@@ -24,7 +24,7 @@
  * al. 2013, Nat. Methods 10, 653).
  *
  * Optimiser: Fisher scoring with Levenberg–Marquardt damping (a step is kept only if the
- * likelihood rises), stopped when the position moves < 1e-4 px.
+ * likelihood rises), stopped when the position moves < 1e-3 px (a few per cent of the best σ).
  */
 import type { Image } from './image.ts';
 import { erfDiff } from './special.ts';
@@ -50,7 +50,7 @@ export interface FitOptions {
    * keeps `width`
    */
   widthMode?: 'shared' | 'each' | 'fixed';
-  /** window half-size in px (default ceil(1.5·w) + 2, clamped to 2…10) */
+  /** window half-size in px (default ceil(1.25·w) + 1, clamped to 2…10) */
   halfWindow?: number;
   /** excess noise factor: 2 behind an EM register (default 1) */
   excess?: number;
@@ -107,6 +107,9 @@ export interface FitResult {
 }
 
 const SQRT_PI = Math.sqrt(Math.PI);
+/** largest radius (px) an emitter's light is modelled to: 3w + 1 up to w = 5 */
+const MAX_FOOTPRINT = 16;
+const MAX_HALF_WINDOW = 10;
 const MIN_WIDTH = 0.25;
 
 interface Axis {
@@ -203,8 +206,9 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
   const F = o.excess ?? 1;
   const r2 = (o.readNoise ?? 0) ** 2 / F;
   const widthMode = o.widthMode ?? 'shared';
-  const half = o.halfWindow ?? Math.max(2, Math.min(10, Math.ceil(1.5 * o.width) + 2));
-  const side = 2 * half + 1;
+  const halfFor = (w: number) => o.halfWindow ?? Math.max(2, Math.min(MAX_HALF_WINDOW, Math.ceil(1.25 * w) + 1));
+  let half = halfFor(o.width);
+  const side = 2 * Math.max(half, MAX_HALF_WINDOW) + 1;
   const iterations = o.iterations ?? 25;
   const passes = Math.max(1, o.passes ?? 2);
   const maxShift = o.maxShift ?? 1.5;
@@ -229,11 +233,40 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
   });
 
   const cellOf = (i: number): [number, number] => [Math.floor(starts[i].x / cell), Math.floor(starts[i].y / cell)];
+  // The frame model: every active emitter's expected light (Poisson units), so a fit reads its
+  // neighbours' light in one pass over its window instead of rendering each neighbour there.
+  const model = new Float64Array(W * H);
+  const painted: Array<Estimate | null> = new Array(starts.length).fill(null);
+  const px = makeAxis(2 * MAX_FOOTPRINT + 2);
+  const py = makeAxis(2 * MAX_FOOTPRINT + 2);
+  /** adds (sign 1) emitter i's current estimate to the model, or takes out (−1) what was added */
+  const paint = (i: number, sign: 1 | -1): void => {
+    const e = sign > 0 ? est[i] : painted[i];
+    if (!e) return;
+    const r = Math.min(MAX_FOOTPRINT, Math.ceil(3 * e.width) + 1);
+    const ex0 = Math.max(0, Math.floor(e.x) - r);
+    const ey0 = Math.max(0, Math.floor(e.y) - r);
+    const nxp = Math.min(W, Math.floor(e.x) + r + 1) - ex0;
+    const nyp = Math.min(H, Math.floor(e.y) + r + 1) - ey0;
+    if (nxp <= 0 || nyp <= 0) return;
+    profile(px, ex0, nxp, e.x, e.width, false);
+    profile(py, ey0, nyp, e.y, e.width, false);
+    const k = sign * e.photons;
+    for (let yy = 0; yy < nyp; yy++) {
+      const fy = k * py.e[yy];
+      const row = (ey0 + yy) * W + ex0;
+      for (let xx = 0; xx < nxp; xx++) model[row + xx] += fy * px.e[xx];
+    }
+    painted[i] = sign > 0 ? { ...e } : null;
+  };
+  const repaint = (): void => {
+    model.fill(0);
+    painted.fill(null);
+    for (let i = 0; i < starts.length; i++) if (active[i]) paint(i, 1);
+  };
   let mergeDistance = o.mergeDistance ?? Math.max(0.5, 0.5 * o.width);
   const ax = makeAxis(side);
   const ay = makeAxis(side);
-  const nx = makeAxis(side);
-  const ny = makeAxis(side);
   const data = new Float64Array(side * side);
   const fixed = new Float64Array(side * side);
   const I = new Float64Array(25);
@@ -243,14 +276,16 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
   const d = new Float64Array(5);
 
   const fitted = new Uint8Array(starts.length);
+  const crowded = new Uint8Array(starts.length);
   const all = fitStarts.map((_, i) => i);
   // `shared`: first the width, from the detections farthest from any other (free w), then every
   // pass at their median width
-  const schedule: Array<{ idx: number[]; calibrate: boolean }> = [];
+  const schedule: Array<{ idx: number[]; calibrate: boolean; refit?: boolean }> = [];
   if (widthMode === 'shared') schedule.push({ idx: calibrationSubset(fitStarts, 2 * o.width + 2, 200), calibrate: true });
   for (let pass = 0; pass < passes; pass++) schedule.push({ idx: all, calibrate: false });
   const active = new Uint8Array(starts.length).fill(1);
   let extraPass = false;
+  repaint();
   fitWidth = widthMode === 'each' || (widthMode === 'shared' && schedule[0].calibrate);
   np = fitWidth ? 5 : 4;
   for (let si = 0; si < schedule.length; si++) {
@@ -258,8 +293,11 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
     // Gauss–Seidel: each fit sees its neighbours' newest estimates (simultaneous updates let two
     // overlapping emitters trade the same light back and forth between passes)
     const next = est;
+    const later = !stage.calibrate && !stage.refit && si > (schedule[0].calibrate ? 1 : 0);
     for (const i of stage.idx) {
       if (!active[i]) continue;
+      // a later pass changes nothing for an emitter whose window held (almost) no other light
+      if (later && fitted[i] && !crowded[i]) continue;
       const s0 = est[i];
       const cx = Math.floor(starts[i].x);
       const cy = Math.floor(starts[i].y);
@@ -285,27 +323,16 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
           }
         }
       }
-      fixed.fill(r2, 0, n);
-      const [gx, gy] = cellOf(i);
-      for (let oy = -1; oy <= 1; oy++) {
-        for (let ox = -1; ox <= 1; ox++) {
-          for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
-            if (j === i || !active[j]) continue;
-            const e = est[j];
-            if (e.x < x0 - margin || e.x > x1 + margin || e.y < y0 - margin || e.y > y1 + margin) continue;
-            profile(nx, x0, ww, e.x, e.width, false);
-            profile(ny, y0, wh, e.y, e.width, false);
-            for (let yy = 0; yy < wh; yy++) {
-              const ey = ny.e[yy] * e.photons;
-              if (ey === 0) continue;
-              for (let xx = 0; xx < ww; xx++) fixed[yy * ww + xx] += ey * nx.e[xx];
-            }
-          }
-        }
+      // every other emitter's light, from the frame model with this one's own taken out
+      paint(i, -1);
+      for (let yy = 0; yy < wh; yy++) {
+        const row = (y0 + yy) * W + x0;
+        for (let xx = 0; xx < ww; xx++) fixed[yy * ww + xx] = model[row + xx] + r2;
       }
       // starting point: position from the detection, background from the border, photons from the rest
       let fixedSum = 0;
       for (let p = 0; p < n; p++) fixedSum += fixed[p] - r2;
+      crowded[i] = fixedSum >= 0.01 * Math.max(s0.photons, 1) ? 1 : 0;
       const b0 = Math.max(1e-3, borderN ? border / borderN - r2 : 1);
       const p: [number, number, number, number, number] = [
         s0.x,
@@ -396,7 +423,7 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
           } else lambda *= 10;
         }
         // no step that raises the likelihood: at the optimum to the model's precision
-        if (!accepted || lastStep < 1e-4) {
+        if (!accepted || lastStep < 1e-3) {
           converged = it > 0 || accepted;
           break;
         }
@@ -418,6 +445,7 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
       if (ok) {
         fitted[i] = 1;
         next[i] = { x: p[0], y: p[1], photons: p[2], width: p[4] };
+        paint(i, 1);
         results[i] = {
           x: p[0],
           y: p[1],
@@ -432,6 +460,7 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
         };
       } else {
         next[i] = { ...s0, x: starts[i].x, y: starts[i].y };
+        paint(i, 1);
         results[i] = {
           x: starts[i].x,
           y: starts[i].y,
@@ -447,9 +476,18 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
       }
     }
     // the survivors of a merge in the last pass refit once more, without their twin's light held against them
-    if (!stage.calibrate && mergeDuplicates(starts, est, results, active, cellOf, grid, key, mergeDistance)) {
+    const survivors = stage.calibrate ? [] : mergeDuplicates(starts, est, results, active, cellOf, grid, key, mergeDistance);
+    if (survivors.length > 0) {
+      repaint();
       if (si === schedule.length - 1 && !extraPass) {
-        schedule.push({ idx: all, calibrate: false });
+        // the survivors and their neighbours, nearest cells first
+        const again = new Set<number>();
+        for (const k of survivors) {
+          const [gx, gy] = cellOf(k);
+          for (let oy = -1; oy <= 1; oy++)
+            for (let ox = -1; ox <= 1; ox++) for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) if (j < nFit && active[j]) again.add(j);
+        }
+        schedule.push({ idx: [...again].sort((a, b) => a - b), calibrate: false, refit: true });
         extraPass = true;
       }
     }
@@ -464,8 +502,10 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
       });
       for (let i = 0; i < nFit; i++) est[i].width = w;
       if (o.mergeDistance === undefined) mergeDistance = Math.max(0.5, 0.5 * w);
+      half = halfFor(w);
       // detections closer than that are one emitter before any fit (a bright one's map can peak twice)
       mergeDuplicates(starts, est, results, active, cellOf, grid, key, mergeDistance, nFit);
+      repaint();
       fitWidth = false;
       np = 4;
     }
@@ -476,7 +516,7 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
 
 /**
  * Deactivates the fainter of every two active, fitted emitters closer than `d` px (the brighter
- * takes its photons); true if any were merged. Starts never move more than the fit's gate from
+ * takes its photons); returns the survivors. Starts never move more than the fit's gate from
  * their grid cell, so the neighbouring cells hold every candidate.
  */
 function mergeDuplicates(
@@ -490,8 +530,8 @@ function mergeDuplicates(
   d: number,
   /** given: merge among the first `unfitted` starts by their current estimates, fitted or not */
   unfitted?: number,
-): boolean {
-  let merged = false;
+): number[] {
+  const survivors: number[] = [];
   const n = unfitted ?? results.length;
   const eligible = (i: number) => i < n && active[i] === 1 && (unfitted !== undefined || results[i]?.ok === true);
   for (let i = 0; i < n; i++) {
@@ -506,12 +546,12 @@ function mergeDuplicates(
           est[keep].photons += est[drop].photons;
           active[drop] = 0;
           results[drop] = { ...(results[drop] ?? failedAt(starts[drop])), ok: false, duplicate: true };
-          merged = true;
+          survivors.push(keep);
         }
       }
     }
   }
-  return merged;
+  return survivors;
 }
 
 function failedAt(s: FitStart): FitResult {
