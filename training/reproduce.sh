@@ -72,7 +72,7 @@ mkdir -p "$MODELS"
 npx rayleigh quantize --model "$MODELS/damn-fp32.onnx" --calibration calibration/damn-sim --out "$MODELS/damn-int8.onnx" \
   --method mse --exclude /mass/Conv,/enc0/enc0.0/Conv,/enc0/enc0.2/Conv >"$OUT/quantize.log" 2>&1
 "$PY" training/export.py --weights "$OUT/stage8.pt" --out "$MODELS/damn-realism-fp32.onnx" --val-cache "$OUT/val.npz" >"$OUT/export-realism.log" 2>&1
-npx rayleigh quantize --model "$MODELS/damn-realism-fp32.onnx" --calibration calibration/damn-sim --out "$MODELS/damn-realism-int8.onnx" \
+npx rayleigh quantize --model "$MODELS/damn-realism-fp32.onnx" --calibration calibration/damn-sim,calibration/damn-bright-sim --out "$MODELS/damn-realism-int8.onnx" \
   --method mse --exclude /mass/Conv,/enc0/enc0.0/Conv,/enc0/enc0.2/Conv >"$OUT/quantize-realism.log" 2>&1
 # the shipped manifest with these files' hashes, so eval loads them exactly as the daemon would
 "$PY" - "$ROOT/models-int8/manifest.json" "$MODELS" <<'PY'

@@ -8,8 +8,22 @@ import { NANOHOLE, nanoholeInput } from '../../optics/nanohole.ts';
 import { normaliseInput, padToMultiple } from '../normalise.ts';
 import { TensorStats } from './ranges.ts';
 
-/** The .npy frames of a calibration directory, sorted by name so runs are reproducible. */
-export async function listCalibrationFrames(dir: string): Promise<string[]> {
+/**
+ * The .npy frames of a calibration directory, sorted by name so runs are reproducible; a
+ * comma-separated list of directories gives their frames one directory after the other.
+ */
+export async function listCalibrationFrames(dirs: string): Promise<string[]> {
+  const list = dirs
+    .split(',')
+    .map((d) => d.trim())
+    .filter(Boolean);
+  if (list.length === 0) throw new UserError('--calibration: no directory given');
+  const out: string[] = [];
+  for (const d of list) out.push(...(await listDirectoryFrames(d)));
+  return out;
+}
+
+async function listDirectoryFrames(dir: string): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);

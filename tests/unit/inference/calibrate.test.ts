@@ -25,6 +25,22 @@ describe('calibration set', () => {
     }
   });
 
+  it('takes a comma-separated list of directories, one after the other', async () => {
+    const a = mkdtempSync(join(tmpdir(), 'rayleigh-cal-a-'));
+    const b = mkdtempSync(join(tmpdir(), 'rayleigh-cal-b-'));
+    try {
+      for (const n of ['frame_0001.npy', 'frame_0000.npy']) writeFileSync(join(a, n), encodeNpy(spotFrame(8, 8, 1)));
+      writeFileSync(join(b, 'frame_0000.npy'), encodeNpy(spotFrame(8, 8, 1)));
+      const got = await listCalibrationFrames(`${a}, ${b}`);
+      expect(got).toEqual([join(a, 'frame_0000.npy'), join(a, 'frame_0001.npy'), join(b, 'frame_0000.npy')]);
+      await expect(listCalibrationFrames(`${a},${join(b, 'missing')}`)).rejects.toThrow(UserError);
+      await expect(listCalibrationFrames(' , ')).rejects.toThrow(UserError);
+    } finally {
+      rmSync(a, { recursive: true, force: true });
+      rmSync(b, { recursive: true, force: true });
+    }
+  });
+
   it('exposes every activation around quantizable ops as a graph output', () => {
     const model = buildTinyModel();
     const names = tensorsToCalibrate(model);
