@@ -5,7 +5,7 @@
  * Reports medians and the ratio fit / network. Simulated frame: the sim camera's defaults
  * (Gaussian w = 2, 50 emitters per 50×50 px, 5000 photons, background 10).
  *
- *   npx tsx bench/fit-cost.ts [--width 1456] [--height 1088] [--rounds 3] [--model damn] [--json FILE]
+ *   npx tsx bench/fit-cost.ts [--width 1456] [--height 1088] [--rounds 3] [--model damn] [--max 2000] [--json FILE]
  */
 import { writeFileSync } from 'node:fs';
 import { hostInfo } from '../src/commands/bench-host.ts';
@@ -31,7 +31,8 @@ const rng = new Rng(424242);
 const emitters = randomScene(rng, { width: W, height: H, density: 50, photons: 5000 });
 const frame = renderFrame(emitters, { shape: 'gauss', width: 2 }, W, H, 10, rng);
 const rec = await createReconstructor(model, loadSettings(undefined), createLogger('warn'), {});
-const post = { threshold: 0.1, minDistance: 2, maxLocalizations: 1_000_000 };
+// the daemon's default cap (pipeline.postprocess.maxLocalizations)
+const post = { threshold: 0.1, minDistance: 2, maxLocalizations: Number(arg('--max', '2000')) };
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const net: number[] = [];
@@ -54,7 +55,7 @@ for (let r = 0; r < rounds; r++) {
 }
 await rec.close();
 const res = {
-  command: `npx tsx bench/fit-cost.ts --width ${W} --height ${H} --rounds ${rounds} --model ${model}`,
+  command: `npx tsx bench/fit-cost.ts --width ${W} --height ${H} --rounds ${rounds} --model ${model} --max ${post.maxLocalizations}`,
   host: hostInfo(),
   loadAverage: (await import('node:os')).loadavg()[0],
   frame: { width: W, height: H, emitters: emitters.length },

@@ -146,8 +146,10 @@ function profile(a: Axis, k0: number, n: number, c: number, w: number, derivs: b
 }
 
 /** Solves A δ = g in place (n ≤ 5, A symmetric positive definite); false if singular. */
+const SOLVE_L = new Float64Array(25);
+const SOLVE_Z = new Float64Array(5);
 function solve(A: Float64Array, g: Float64Array, n: number, out: Float64Array): boolean {
-  const L = new Float64Array(25);
+  const L = SOLVE_L;
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
       let s = A[i * n + j];
@@ -158,7 +160,7 @@ function solve(A: Float64Array, g: Float64Array, n: number, out: Float64Array): 
       } else L[i * 5 + j] = s / L[j * 5 + j];
     }
   }
-  const z = new Float64Array(5);
+  const z = SOLVE_Z;
   for (let i = 0; i < n; i++) {
     let s = g[i];
     for (let k = 0; k < i; k++) s -= L[i * 5 + k] * z[k];
@@ -274,6 +276,7 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
   const g = new Float64Array(5);
   const step = new Float64Array(5);
   const d = new Float64Array(5);
+  const q = new Float64Array(5);
 
   const fitted = new Uint8Array(starts.length);
   const crowded = new Uint8Array(starts.length);
@@ -344,7 +347,7 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
       const sx = starts[i].x;
       const sy = starts[i].y;
       const prior = starts[i].free ? 0 : priorPrecision;
-      const logL = (q: readonly number[]): number => {
+      const logL = (q: ArrayLike<number>): number => {
         profile(ax, x0, ww, q[0], q[4], false);
         profile(ay, y0, wh, q[1], q[4], false);
         let L = 0;
@@ -361,7 +364,7 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
         return L - 0.5 * prior * (dx * dx + dy * dy);
       };
       /** gradient g and Fisher information I at q */
-      const fisher = (q: readonly number[]): void => {
+      const fisher = (q: ArrayLike<number>): void => {
         profile(ax, x0, ww, q[0], q[4], true);
         profile(ay, y0, wh, q[1], q[4], true);
         I.fill(0);
@@ -408,7 +411,11 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
             lambda *= 10;
             continue;
           }
-          const q = [p[0] + step[0], p[1] + step[1], p[2] + step[2], p[3] + step[3], fitWidth ? p[4] + step[4] : p[4]];
+          q[0] = p[0] + step[0];
+          q[1] = p[1] + step[1];
+          q[2] = p[2] + step[2];
+          q[3] = p[3] + step[3];
+          q[4] = fitWidth ? p[4] + step[4] : p[4];
           if (q[2] <= 0 || q[3] <= 0 || q[4] < MIN_WIDTH) {
             lambda *= 10;
             continue;
@@ -643,8 +650,9 @@ export function fitGaussiansWithSearch(
       : { x: starts[i].x, y: starts[i].y, photons: starts[i].photons, width: w };
   });
   const threshold = search.threshold ?? 7;
+  if (search.maxAdded !== undefined && search.maxAdded <= 0) return { results, added: [] };
   let cands = residualPeaks(frame, known, w, o.excess ?? 1, o.readNoise ?? 0, threshold);
-  if (search.maxAdded !== undefined) cands = cands.slice(0, Math.max(0, search.maxAdded));
+  if (search.maxAdded !== undefined) cands = cands.slice(0, search.maxAdded);
   if (cands.length === 0) return { results, added: [] };
   const fixedOpts = { ...o, widthMode: 'fixed' as const, width: w, priorSigma: undefined, maxShift: Math.max(1, w) };
   const fitted = fitGaussians(frame, cands, { ...fixedOpts, fixed: known });
