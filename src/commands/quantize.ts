@@ -39,7 +39,10 @@ export function register(program: Command): void {
     .command('quantize')
     .description('INT8 QDQ model from an FP32 ONNX model and a directory of raw .npy calibration frames')
     .requiredOption('--model <file>', 'FP32 ONNX model (opset ≥ 13)')
-    .requiredOption('--calibration <dirs>', 'directory (or comma-separated directories) of 2-D .npy raw camera frames (see calibration/README.md)')
+    .requiredOption(
+      '--calibration <dirs>',
+      'directory (or comma-separated directories) of 2-D .npy raw camera frames (see calibration/README.md)',
+    )
     .requiredOption('--out <file>', 'where to write the INT8 model')
     .option('--method <m>', `activation range: ${RANGE_METHODS.join(' | ')}`, RANGE_METHODS[0])
     .option('--percentile <p>', 'percentile of activation magnitudes (method percentile)', '99.99')
