@@ -110,6 +110,8 @@ const SQRT_PI = Math.sqrt(Math.PI);
 /** largest radius (px) an emitter's light is modelled to: 3w + 1 up to w = 5 */
 const MAX_FOOTPRINT = 16;
 const MAX_HALF_WINDOW = 10;
+/** rows of the residual search per band (plus its halo) */
+const RESIDUAL_BAND_ROWS = 128;
 const MIN_WIDTH = 0.25;
 
 interface Axis {
@@ -237,7 +239,8 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
   const cellOf = (i: number): [number, number] => [Math.floor(starts[i].x / cell), Math.floor(starts[i].y / cell)];
   // The frame model: every active emitter's expected light (Poisson units), so a fit reads its
   // neighbours' light in one pass over its window instead of rendering each neighbour there.
-  const model = new Float64Array(W * H);
+  // float32: a 4056×3040 frame's model is 49 MB (photon counts need no more precision)
+  const model = new Float32Array(W * H);
   const painted: Array<Estimate | null> = new Array(starts.length).fill(null);
   const px = makeAxis(2 * MAX_FOOTPRINT + 2);
   const py = makeAxis(2 * MAX_FOOTPRINT + 2);
@@ -727,30 +730,7 @@ function residualPeaks(
   const h = Math.max(2, Math.ceil(1.5 * w) + 1);
   if (W < 2 * h + 3 || H < 2 * h + 3) return [];
   const r2 = (readNoise * readNoise) / F;
-  const R = new Float64Array(W * H);
-  const V = new Float64Array(W * H);
-  for (let i = 0; i < R.length; i++) {
-    const d = Math.max(0, frame.data[i] / F);
-    R[i] = d;
-    V[i] = Math.max(d, 1) + r2;
-  }
   const m = Math.ceil(3 * w) + 1;
-  const ex = new Float64Array(2 * m + 2);
-  const ey = new Float64Array(2 * m + 2);
-  for (const e of known) {
-    const n = e.photons / F;
-    const ew = e.width ?? w;
-    const x0 = Math.max(0, Math.floor(e.x) - m);
-    const y0 = Math.max(0, Math.floor(e.y) - m);
-    const x1 = Math.min(W, Math.floor(e.x) + m + 1);
-    const y1 = Math.min(H, Math.floor(e.y) + m + 1);
-    for (let x = x0; x < x1; x++) ex[x - x0] = 0.5 * erfDiff((x - e.x) / ew, (x + 1 - e.x) / ew);
-    for (let y = y0; y < y1; y++) ey[y - y0] = 0.5 * erfDiff((y - e.y) / ew, (y + 1 - e.y) / ew);
-    for (let y = y0; y < y1; y++) {
-      const fy = n * ey[y - y0];
-      for (let x = x0; x < x1; x++) R[y * W + x] -= fy * ex[x - x0];
-    }
-  }
   const g = kernel1d(w, h);
   const g2 = g.map((v) => v * v);
   const box = new Float64Array(2 * h + 1).fill(1);
@@ -763,26 +743,10 @@ function residualPeaks(
       sumG2 += a * a * b * b;
     }
   const gMean = sumG / nBox;
-  const gR = correlate(R, W, H, g, g);
-  const bR = correlate(R, W, H, box, box);
-  const g2V = correlate(V, W, H, g2, g2);
-  const gV = correlate(V, W, H, g, g);
-  const bV = correlate(V, W, H, box, box);
   const norm = sumG2 - gMean * sumG;
   // centre over the mean of the 8 around for this PSF, and how much sharper a candidate may be
   const ringG = (4 * g[h] * g[h - 1] + 4 * g[h - 1] * g[h - 1]) / 8;
   const sharpLimit = (2 * (g[h] * g[h])) / ringG;
-  const score = new Float64Array(W * H);
-  const amp = new Float64Array(W * H);
-  for (let y = h; y < H - h; y++) {
-    for (let x = h; x < W - h; x++) {
-      const i = y * W + x;
-      const a = gR[i] - gMean * bR[i];
-      const v = g2V[i] - 2 * gMean * gV[i] + gMean * gMean * bV[i];
-      score[i] = v > 0 ? a / Math.sqrt(v) : 0;
-      amp[i] = a / norm;
-    }
-  }
   // known emitters by cell, for the clearance tests
   const clear = Math.max(1, w);
   const reach = 3 * w + 1;
@@ -795,38 +759,87 @@ function residualPeaks(
     if (l) l.push(i);
     else grid.set(k, [i]);
   });
+  const ex = new Float64Array(2 * m + 2);
+  const ey = new Float64Array(2 * m + 2);
   const out: Array<FitStart & { s: number }> = [];
-  for (let y = h + 1; y < H - h - 1; y++) {
-    for (let x = h + 1; x < W - h - 1; x++) {
-      const i = y * W + x;
-      const s = score[i];
-      if (!(s >= threshold) || !(amp[i] > 0)) continue;
-      let isMax = true;
-      for (let dy = -1; dy <= 1 && isMax; dy++)
-        for (let dx = -1; dx <= 1; dx++) if ((dx || dy) && score[i + dy * W + dx] > s) isMax = false;
-      if (!isMax) continue;
-      const cx = x + 0.5;
-      const cy = y + 0.5;
-      let ok = true;
-      const gx = Math.floor(cx / cell);
-      const gy = Math.floor(cy / cell);
-      for (let oy = -1; oy <= 1 && ok; oy++) {
-        for (let ox = -1; ox <= 1 && ok; ox++) {
-          for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
-            const e = known[j];
-            const d = Math.hypot(e.x - cx, e.y - cy);
-            if (d < clear || (d < reach && amp[i] * F < 0.05 * e.photons)) {
-              ok = false;
-              break;
+  // Row bands with a halo: the scratch stays a few MB at any frame size (a 4056×3040 frame's
+  // whole-frame arrays would be ~1 GB of float64).
+  const pad = h + 1;
+  for (let by0 = pad; by0 < H - pad; by0 += RESIDUAL_BAND_ROWS) {
+    const by1 = Math.min(H - pad, by0 + RESIDUAL_BAND_ROWS);
+    const top = by0 - pad;
+    const BH = Math.min(H, by1 + pad) - top;
+    const R = new Float64Array(W * BH);
+    const V = new Float64Array(W * BH);
+    for (let i = 0; i < R.length; i++) {
+      const d = Math.max(0, frame.data[top * W + i] / F);
+      R[i] = d;
+      V[i] = Math.max(d, 1) + r2;
+    }
+    for (const e of known) {
+      const y0 = Math.max(top, Math.floor(e.y) - m);
+      const y1 = Math.min(top + BH, Math.floor(e.y) + m + 1);
+      if (y0 >= y1) continue;
+      const n = e.photons / F;
+      const ew = e.width ?? w;
+      const x0 = Math.max(0, Math.floor(e.x) - m);
+      const x1 = Math.min(W, Math.floor(e.x) + m + 1);
+      for (let x = x0; x < x1; x++) ex[x - x0] = 0.5 * erfDiff((x - e.x) / ew, (x + 1 - e.x) / ew);
+      for (let y = y0; y < y1; y++) ey[y - y0] = 0.5 * erfDiff((y - e.y) / ew, (y + 1 - e.y) / ew);
+      for (let y = y0; y < y1; y++) {
+        const fy = n * ey[y - y0];
+        const row = (y - top) * W;
+        for (let x = x0; x < x1; x++) R[row + x] -= fy * ex[x - x0];
+      }
+    }
+    const gR = correlate(R, W, BH, g, g);
+    const bR = correlate(R, W, BH, box, box);
+    const g2V = correlate(V, W, BH, g2, g2);
+    const gV = correlate(V, W, BH, g, g);
+    const bV = correlate(V, W, BH, box, box);
+    const score = new Float64Array(W * BH);
+    const amp = new Float64Array(W * BH);
+    for (let y = h; y < BH - h; y++) {
+      for (let x = h; x < W - h; x++) {
+        const i = y * W + x;
+        const a = gR[i] - gMean * bR[i];
+        const v = g2V[i] - 2 * gMean * gV[i] + gMean * gMean * bV[i];
+        score[i] = v > 0 ? a / Math.sqrt(v) : 0;
+        amp[i] = a / norm;
+      }
+    }
+    for (let y = by0; y < by1; y++) {
+      for (let x = h + 1; x < W - h - 1; x++) {
+        const i = (y - top) * W + x;
+        const s = score[i];
+        if (!(s >= threshold) || !(amp[i] > 0)) continue;
+        let isMax = true;
+        for (let dy = -1; dy <= 1 && isMax; dy++)
+          for (let dx = -1; dx <= 1; dx++) if ((dx || dy) && score[i + dy * W + dx] > s) isMax = false;
+        if (!isMax) continue;
+        const cx = x + 0.5;
+        const cy = y + 0.5;
+        let ok = true;
+        const gx = Math.floor(cx / cell);
+        const gy = Math.floor(cy / cell);
+        for (let oy = -1; oy <= 1 && ok; oy++) {
+          for (let ox = -1; ox <= 1 && ok; ox++) {
+            for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
+              const e = known[j];
+              const d = Math.hypot(e.x - cx, e.y - cy);
+              if (d < clear || (d < reach && amp[i] * F < 0.05 * e.photons)) {
+                ok = false;
+                break;
+              }
             }
           }
         }
+        // DAOFIND's sharpness test: a hot pixel or a cosmic ray puts its excess in one pixel, a PSF
+        // shares it with the 8 around in a known ratio
+        const ring = (R[i - W - 1] + R[i - W] + R[i - W + 1] + R[i - 1] + R[i + 1] + R[i + W - 1] + R[i + W] + R[i + W + 1]) / 8;
+        if (ok && !(R[i] <= sharpLimit * Math.max(ring, 0) + 3 * Math.sqrt(V[i]))) ok = false;
+        if (ok) out.push({ x: cx, y: cy, photons: amp[i] * F, s });
       }
-      // DAOFIND's sharpness test: a hot pixel or a cosmic ray puts its excess in one pixel, a PSF
-      // shares it with the 8 around in a known ratio
-      const ring = (R[i - W - 1] + R[i - W] + R[i - W + 1] + R[i - 1] + R[i + 1] + R[i + W - 1] + R[i + W] + R[i + W + 1]) / 8;
-      if (ok && !(R[i] <= sharpLimit * Math.max(ring, 0) + 3 * Math.sqrt(V[i]))) ok = false;
-      if (ok) out.push({ x: cx, y: cy, photons: amp[i] * F, s });
     }
   }
   out.sort((a, b) => b.s - a.s);
