@@ -190,6 +190,30 @@ function inverseDiagonal(A: Float64Array, n: number): Float64Array {
   return d;
 }
 
+/** Points bucketed in square cells: `near` lists the indices in the 3×3 cells around a position. */
+class PointGrid {
+  private readonly cells = new Map<number, number[]>();
+  constructor(
+    points: ReadonlyArray<{ x: number; y: number }>,
+    private readonly cell: number,
+  ) {
+    points.forEach((p, i) => {
+      const k = this.key(Math.floor(p.x / cell), Math.floor(p.y / cell));
+      const l = this.cells.get(k);
+      if (l) l.push(i);
+      else this.cells.set(k, [i]);
+    });
+  }
+  private key(cx: number, cy: number): number {
+    return cy * 100_003 + cx;
+  }
+  *near(x: number, y: number): Generator<number> {
+    const gx = Math.floor(x / this.cell);
+    const gy = Math.floor(y / this.cell);
+    for (let oy = -1; oy <= 1; oy++) for (let ox = -1; ox <= 1; ox++) yield* this.cells.get(this.key(gx + ox, gy + oy)) ?? [];
+  }
+}
+
 interface Estimate {
   x: number;
   y: number;
@@ -227,16 +251,8 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
   // neighbours by grid cell: anything whose light can reach a window
   const margin = Math.ceil(3 * o.width) + 1;
   const cell = half + margin + 1;
-  const grid = new Map<number, number[]>();
-  const key = (cx: number, cy: number) => cy * 100_003 + cx;
-  starts.forEach((s, i) => {
-    const k = key(Math.floor(s.x / cell), Math.floor(s.y / cell));
-    const l = grid.get(k);
-    if (l) l.push(i);
-    else grid.set(k, [i]);
-  });
-
-  const cellOf = (i: number): [number, number] => [Math.floor(starts[i].x / cell), Math.floor(starts[i].y / cell)];
+  // starts by cell: merges look for twins in the cells around (starts never move far from theirs)
+  const grid = new PointGrid(starts, cell);
   // The frame model: every active emitter's expected light (Poisson units), so a fit reads its
   // neighbours' light in one pass over its window instead of rendering each neighbour there.
   // float32: a 4056×3040 frame's model is 49 MB (photon counts need no more precision)
@@ -486,17 +502,13 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
       }
     }
     // the survivors of a merge in the last pass refit once more, without their twin's light held against them
-    const survivors = stage.calibrate ? [] : mergeDuplicates(starts, est, results, active, cellOf, grid, key, mergeDistance);
+    const survivors = stage.calibrate ? [] : mergeDuplicates(starts, est, results, active, grid, mergeDistance);
     if (survivors.length > 0) {
       repaint();
       if (si === schedule.length - 1 && !extraPass) {
         // the survivors and their neighbours, nearest cells first
         const again = new Set<number>();
-        for (const k of survivors) {
-          const [gx, gy] = cellOf(k);
-          for (let oy = -1; oy <= 1; oy++)
-            for (let ox = -1; ox <= 1; ox++) for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) if (j < nFit && active[j]) again.add(j);
-        }
+        for (const k of survivors) for (const j of grid.near(starts[k].x, starts[k].y)) if (j < nFit && active[j]) again.add(j);
         schedule.push({ idx: [...again].sort((a, b) => a - b), calibrate: false, refit: true });
         extraPass = true;
       }
@@ -514,7 +526,7 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
       if (o.mergeDistance === undefined) mergeDistance = Math.max(0.5, 0.5 * w);
       half = halfFor(w);
       // detections closer than that are one emitter before any fit (a bright one's map can peak twice)
-      mergeDuplicates(starts, est, results, active, cellOf, grid, key, mergeDistance, nFit);
+      mergeDuplicates(starts, est, results, active, grid, mergeDistance, nFit);
       repaint();
       fitWidth = false;
       np = 4;
@@ -534,9 +546,7 @@ function mergeDuplicates(
   est: Estimate[],
   results: FitResult[],
   active: Uint8Array,
-  cellOf: (i: number) => [number, number],
-  grid: Map<number, number[]>,
-  key: (cx: number, cy: number) => number,
+  grid: PointGrid,
   d: number,
   /** given: merge among the first `unfitted` starts by their current estimates, fitted or not */
   unfitted?: number,
@@ -546,19 +556,14 @@ function mergeDuplicates(
   const eligible = (i: number) => i < n && active[i] === 1 && (unfitted !== undefined || results[i]?.ok === true);
   for (let i = 0; i < n; i++) {
     if (!eligible(i)) continue;
-    const [gx, gy] = cellOf(i);
-    for (let oy = -1; oy <= 1; oy++) {
-      for (let ox = -1; ox <= 1; ox++) {
-        for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
-          if (j <= i || !eligible(j) || !active[i]) continue;
-          if (Math.hypot(est[i].x - est[j].x, est[i].y - est[j].y) >= d) continue;
-          const [keep, drop] = est[i].photons >= est[j].photons ? [i, j] : [j, i];
-          est[keep].photons += est[drop].photons;
-          active[drop] = 0;
-          results[drop] = { ...(results[drop] ?? failedAt(starts[drop])), ok: false, duplicate: true };
-          survivors.push(keep);
-        }
-      }
+    for (const j of grid.near(starts[i].x, starts[i].y)) {
+      if (j <= i || !eligible(j) || !active[i]) continue;
+      if (Math.hypot(est[i].x - est[j].x, est[i].y - est[j].y) >= d) continue;
+      const [keep, drop] = est[i].photons >= est[j].photons ? [i, j] : [j, i];
+      est[keep].photons += est[drop].photons;
+      active[drop] = 0;
+      results[drop] = { ...(results[drop] ?? failedAt(starts[drop])), ok: false, duplicate: true };
+      survivors.push(keep);
     }
   }
   return survivors;
@@ -587,25 +592,9 @@ function failedAt(s: FitStart): FitResult {
 function calibrationSubset(starts: ReadonlyArray<FitStart>, minDistance: number, max: number): number[] {
   const n = starts.length;
   const nn = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
-  const cell = Math.max(1, minDistance);
-  const grid = new Map<number, number[]>();
-  const key = (cx: number, cy: number) => cy * 100_003 + cx;
+  const grid = new PointGrid(starts, Math.max(1, minDistance));
   starts.forEach((s, i) => {
-    const k = key(Math.floor(s.x / cell), Math.floor(s.y / cell));
-    const l = grid.get(k);
-    if (l) l.push(i);
-    else grid.set(k, [i]);
-  });
-  starts.forEach((s, i) => {
-    const gx = Math.floor(s.x / cell);
-    const gy = Math.floor(s.y / cell);
-    for (let oy = -1; oy <= 1; oy++) {
-      for (let ox = -1; ox <= 1; ox++) {
-        for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
-          if (j !== i) nn[i] = Math.min(nn[i], Math.hypot(starts[j].x - s.x, starts[j].y - s.y));
-        }
-      }
-    }
+    for (const j of grid.near(s.x, s.y)) if (j !== i) nn[i] = Math.min(nn[i], Math.hypot(starts[j].x - s.x, starts[j].y - s.y));
   });
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => nn[b] - nn[a] || a - b);
   const far = order.filter((i) => nn[i] >= minDistance);
@@ -750,15 +739,7 @@ function residualPeaks(
   // known emitters by cell, for the clearance tests
   const clear = Math.max(1, w);
   const reach = 3 * w + 1;
-  const cell = Math.ceil(reach);
-  const grid = new Map<number, number[]>();
-  const key = (cx: number, cy: number) => cy * 100_003 + cx;
-  known.forEach((e, i) => {
-    const k = key(Math.floor(e.x / cell), Math.floor(e.y / cell));
-    const l = grid.get(k);
-    if (l) l.push(i);
-    else grid.set(k, [i]);
-  });
+  const grid = new PointGrid(known, Math.ceil(reach));
   const ex = new Float64Array(2 * m + 2);
   const ey = new Float64Array(2 * m + 2);
   const out: Array<FitStart & { s: number }> = [];
@@ -820,18 +801,12 @@ function residualPeaks(
         const cx = x + 0.5;
         const cy = y + 0.5;
         let ok = true;
-        const gx = Math.floor(cx / cell);
-        const gy = Math.floor(cy / cell);
-        for (let oy = -1; oy <= 1 && ok; oy++) {
-          for (let ox = -1; ox <= 1 && ok; ox++) {
-            for (const j of grid.get(key(gx + ox, gy + oy)) ?? []) {
-              const e = known[j];
-              const d = Math.hypot(e.x - cx, e.y - cy);
-              if (d < clear || (d < reach && amp[i] * F < 0.05 * e.photons)) {
-                ok = false;
-                break;
-              }
-            }
+        for (const j of grid.near(cx, cy)) {
+          const e = known[j];
+          const d = Math.hypot(e.x - cx, e.y - cy);
+          if (d < clear || (d < reach && amp[i] * F < 0.05 * e.photons)) {
+            ok = false;
+            break;
           }
         }
         // DAOFIND's sharpness test: a hot pixel or a cosmic ray puts its excess in one pixel, a PSF
