@@ -740,8 +740,8 @@ function residualPeaks(
   const clear = Math.max(1, w);
   const reach = 3 * w + 1;
   const grid = new PointGrid(known, Math.ceil(reach));
-  const ex = new Float64Array(2 * m + 2);
-  const ey = new Float64Array(2 * m + 2);
+  const ax = makeAxis(2 * m + 2);
+  const ay = makeAxis(2 * m + 2);
   const out: Array<FitStart & { s: number }> = [];
   // Row bands with a halo: the scratch stays a few MB at any frame size (a 4056×3040 frame's
   // whole-frame arrays would be ~1 GB of float64).
@@ -765,12 +765,12 @@ function residualPeaks(
       const ew = e.width ?? w;
       const x0 = Math.max(0, Math.floor(e.x) - m);
       const x1 = Math.min(W, Math.floor(e.x) + m + 1);
-      for (let x = x0; x < x1; x++) ex[x - x0] = 0.5 * erfDiff((x - e.x) / ew, (x + 1 - e.x) / ew);
-      for (let y = y0; y < y1; y++) ey[y - y0] = 0.5 * erfDiff((y - e.y) / ew, (y + 1 - e.y) / ew);
+      profile(ax, x0, x1 - x0, e.x, ew, false);
+      profile(ay, y0, y1 - y0, e.y, ew, false);
       for (let y = y0; y < y1; y++) {
-        const fy = n * ey[y - y0];
+        const fy = n * ay.e[y - y0];
         const row = (y - top) * W;
-        for (let x = x0; x < x1; x++) R[row + x] -= fy * ex[x - x0];
+        for (let x = x0; x < x1; x++) R[row + x] -= fy * ax.e[x - x0];
       }
     }
     const gR = correlate(R, W, BH, g, g);

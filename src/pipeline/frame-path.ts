@@ -274,16 +274,15 @@ export class FramePath {
     const map = stitch?.finish(sum);
     if (map && job.fullMap) result.map = map;
     if (this.trainedRanges && frameStats) {
-      const st = frameStats;
-      const v = compareWithTrainedRanges(st, this.trainedRanges);
+      const v = compareWithTrainedRanges(frameStats, this.trainedRanges);
       result.ood = {
         inRange: v.inRange,
         flags: v.flags,
-        psfWidth: st.psfWidth,
-        background: st.background,
-        photons: st.photons,
-        density: st.density,
-        units: st.units,
+        psfWidth: frameStats.psfWidth,
+        background: frameStats.background,
+        photons: frameStats.photons,
+        density: frameStats.density,
+        units: frameStats.units,
       };
     }
     if (r16 && job.image16) {

@@ -1,4 +1,5 @@
 import { findPeaks, type LocalizationColumns, listToColumns } from '../inference/peaks.ts';
+import { aduToElectrons } from '../optics/camera.ts';
 import type { Localization } from '../optics/emitter.ts';
 import { type FitResult, fitGaussiansWithSearch } from '../optics/gauss-fit.ts';
 import { type Image, makeImage } from '../optics/image.ts';
@@ -54,8 +55,7 @@ export function refineLocalizations(
   // without a gain the frame is taken as photon counts: the shot-noise estimate of the gain is
   // thrown off by emitter light in crowded frames, and a wrong gain miscalibrates every σ
   const perAdu = photometry.gain ? photometry.gain / (photometry.emGain ?? 1) : 1;
-  const e = new Float32Array(frame.data.length);
-  for (let i = 0; i < e.length; i++) e[i] = (frame.data[i] - offset) * perAdu;
+  const e = aduToElectrons(frame.data, { offset, gain: perAdu, emGain: 1 });
   const em = (photometry.emGain ?? 1) > 1;
   const starts = Array.from({ length: n }, (_, i) => ({ x: locs.x[i], y: locs.y[i], photons: locs.photons[i] * perAdu }));
   const { results: r, added } = fitGaussiansWithSearch(
@@ -85,31 +85,21 @@ export function refineLocalizations(
   const y = new Float32Array(m);
   const photons = new Float32Array(m);
   const peak = new Float32Array(m);
-  kept.forEach((i, k) => {
-    const f = r[i];
-    x[k] = f.ok ? f.x : locs.x[i];
-    y[k] = f.ok ? f.y : locs.y[i];
-    photons[k] = f.ok ? f.photons : locs.photons[i];
-    peak[k] = locs.peak[i];
+  const put = (k: number, f: FitResult, at: { x: number; y: number; photons: number }, mapPeak: number) => {
+    x[k] = at.x;
+    y[k] = at.y;
+    photons[k] = at.photons;
+    peak[k] = mapPeak;
     fit.sigmaX[k] = f.sigmaX;
     fit.sigmaY[k] = f.sigmaY;
     fit.sigmaPhotons[k] = f.sigmaPhotons;
     fit.background[k] = f.background;
     fit.width[k] = f.width;
-  });
-  added.forEach((f: FitResult, a) => {
-    const k = kept.length + a;
-    x[k] = f.x;
-    y[k] = f.y;
-    photons[k] = f.photons;
-    // not from the map: peak 0 says so
-    peak[k] = 0;
-    fit.sigmaX[k] = f.sigmaX;
-    fit.sigmaY[k] = f.sigmaY;
-    fit.sigmaPhotons[k] = f.sigmaPhotons;
-    fit.background[k] = f.background;
-    fit.width[k] = f.width;
-  });
+  };
+  // a failed fit keeps the map's position and photons
+  kept.forEach((i, k) => put(k, r[i], r[i].ok ? r[i] : { x: locs.x[i], y: locs.y[i], photons: locs.photons[i] }, locs.peak[i]));
+  // not from the map: peak 0 says so
+  added.forEach((f, a) => put(kept.length + a, f, f, 0));
   Object.assign(locs, { count: m, x, y, photons, peak, fit });
 }
 
