@@ -97,9 +97,10 @@ export function refineLocalizations(
     fit.width[k] = f.width;
   };
   // a failed fit keeps the map's position and photons
-  kept.forEach((i, k) => put(k, r[i], r[i].ok ? r[i] : { x: locs.x[i], y: locs.y[i], photons: locs.photons[i] }, locs.peak[i]));
+  for (const [k, i] of kept.entries())
+    put(k, r[i], r[i].ok ? r[i] : { x: locs.x[i], y: locs.y[i], photons: locs.photons[i] }, locs.peak[i]);
   // not from the map: peak 0 says so
-  added.forEach((f, a) => put(kept.length + a, f, f, 0));
+  for (const [a, f] of added.entries()) put(kept.length + a, f, f, 0);
   Object.assign(locs, { count: m, x, y, photons, peak, fit });
 }
 
