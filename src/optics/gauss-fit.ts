@@ -133,17 +133,18 @@ function profile(a: Axis, k0: number, n: number, c: number, w: number, derivs: b
   a.k0 = k0;
   a.n = n;
   let u0 = (k0 - c) / w;
-  let g0 = Math.exp(-u0 * u0);
+  // the exponentials feed only the derivatives: callers that paint or evaluate the model skip them
+  let g0 = derivs ? Math.exp(-u0 * u0) : 0;
   for (let i = 0; i < n; i++) {
     const u1 = (k0 + i + 1 - c) / w;
-    const g1 = Math.exp(-u1 * u1);
     a.e[i] = 0.5 * erfDiff(u0, u1);
     if (derivs) {
+      const g1 = Math.exp(-u1 * u1);
       a.dc[i] = (g0 - g1) / (SQRT_PI * w);
       a.dw[i] = -(u1 * g1 - u0 * g0) / (SQRT_PI * w);
+      g0 = g1;
     }
     u0 = u1;
-    g0 = g1;
   }
 }
 
