@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import type { ProcessInfo } from './bench-process.ts';
 
 /** CPU instruction-set flags that decide how fast INT8 and FP32 kernels run. */
 const RELEVANT_FLAGS = /^(sse4_2|avx|avx2|fma|f16c|avx512\w*|avx_vnni|amx\w*|asimd|asimddp|asimdhp|i8mm|sve\w*|bf16|dotprod)$/;
@@ -46,4 +47,6 @@ export interface EngineBench {
   framesPerSecond: number;
   latencyMs: { p50: number; p99: number; mean: number };
   peakRssMB: number;
+  /** how the measured process ran: built or sources, allocator settings */
+  process: ProcessInfo;
 }

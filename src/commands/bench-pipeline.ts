@@ -1,8 +1,9 @@
 /**
  * `bench --pipeline`: the whole daemon (simulated camera at sensor size → engine worker → MQTT
  * publisher → a real broker) next to the bare model on the same frames, in one run. The daemon
- * runs in this process, so its event-loop lag and peak RSS are what is measured; a subscriber
- * on the broker counts every byte the device publishes.
+ * runs in this process — a bench child, started as the unit starts the daemon
+ * (bench-process.ts) — so its event-loop lag and peak RSS are what is measured; a subscriber on
+ * the broker counts every byte the device publishes.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { createLogger } from '../log.ts';
 import { freePort } from '../net/free-port.ts';
 import { signalChild } from '../signal-child.ts';
 import { type EngineBench, type HostInfo, hostInfo } from './bench-host.ts';
+import { type ProcessInfo, processInfo } from './bench-process.ts';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 
@@ -25,8 +27,8 @@ export interface PipelineBenchOptions {
   height: number;
   seconds: number;
   config?: string;
-  /** the bare model on the same frames, in its own process */
-  bare: (engine: string) => Promise<EngineBench>;
+  /** the bare model on the same frames, measured first in its own process */
+  bare: EngineBench;
 }
 
 export interface PipelineBenchReport {
@@ -41,11 +43,14 @@ export interface PipelineBenchReport {
     framesIn: number;
     framesOut: number;
     dropped: number;
+    /** frames out between the first and the last completion in the measured period, over that span */
     framesPerSecond: number;
     megapixelsPerSecond: number;
     /** event-loop lag over the measured period, ms; p99 of each 10-s window, the worst window */
     eventLoopLagMs: { p50: number; p99: number; max: number; worstWindowP99: number };
     peakRssMB: number;
+    /** how the daemon's process ran: built or sources, allocator settings */
+    process: ProcessInfo;
     mqttBytesPerSecond: number;
     mqttBudgetBytesPerSecond: number;
     bytesByTopic: Record<string, number>;
@@ -69,7 +74,7 @@ async function startBroker(): Promise<{ url: string; kind: string; stop: () => P
 }
 
 export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBenchReport> {
-  const bare = await o.bare('damn');
+  const bare = o.bare;
   const broker = await startBroker();
   const state = mkdtempSync(join(tmpdir(), 'rayleigh-bench-'));
   // the camera offers frames faster than the model takes them, so the queue drops and the
@@ -111,7 +116,15 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBe
     const whole = monitorEventLoopDelay({ resolution: 10 });
     whole.enable();
     const wTimer = setInterval(() => lag.reset(), 10_000);
+    // when each frame came out: at 4056×3040 a frame takes ~20 s, and counting whole frames in
+    // a fixed window is off by up to one frame at each end
+    const done: number[] = [];
+    let seen = start.framesOut;
+    const poll = setInterval(() => {
+      for (const n = daemon.pipeline.stats().framesOut; seen < n; seen++) done.push(performance.now());
+    }, 50);
     await new Promise((r) => setTimeout(r, o.seconds * 1000));
+    clearInterval(poll);
     clearInterval(windowTimer);
     clearInterval(wTimer);
     counting = false;
@@ -121,7 +134,8 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBe
     lag.disable();
     const out = end.framesOut - start.framesOut;
     const total = Object.values(bytes).reduce((a, b) => a + b, 0);
-    const fpsOut = out / seconds;
+    const spanS = done.length >= 2 ? ((done.at(-1) as number) - done[0]) / 1000 : 0;
+    const fpsOut = spanS > 0 ? (done.length - 1) / spanS : out / seconds;
     return {
       measured: new Date().toISOString(),
       host: hostInfo(),
@@ -143,6 +157,7 @@ export async function benchPipeline(o: PipelineBenchOptions): Promise<PipelineBe
           worstWindowP99: windows.length ? Math.max(...windows) : whole.percentile(99) / 1e6,
         },
         peakRssMB: process.resourceUsage().maxRSS / 1024,
+        process: processInfo(import.meta.url),
         mqttBytesPerSecond: total / seconds,
         mqttBudgetBytesPerSecond: settings.mqtt.results.maxBytesPerSecond,
         bytesByTopic: Object.fromEntries(Object.entries(bytes).map(([k, v]) => [k, Math.round(v / seconds)])),

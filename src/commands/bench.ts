@@ -17,6 +17,8 @@ import { Rng } from '../optics/random.ts';
 import { randomScene } from '../optics/scene.ts';
 import { renderFrame } from '../optics/simulate.ts';
 import { type EngineBench, hostInfo } from './bench-host.ts';
+import type { PipelineBenchReport } from './bench-pipeline.ts';
+import { deployedProcess, processInfo } from './bench-process.ts';
 
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -86,6 +88,7 @@ async function benchEngine(spec: EngineSpec, width: number, height: number, fram
       framesPerSecond: frames / seconds,
       latencyMs: { p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), mean: lat.reduce((a, b) => a + b, 0) / lat.length },
       peakRssMB: process.resourceUsage().maxRSS / 1024,
+      process: processInfo(import.meta.url),
     };
   } finally {
     await r.close();
@@ -104,13 +107,19 @@ export function parseEngineSpec(s: string): EngineSpec {
   return { engine: m[1], window: m[2] === undefined ? undefined : Number(m[2]) };
 }
 
-/** Each engine in its own child process so peak RSS belongs to that engine alone. */
-function runChild(engine: string, width: number, height: number, frames: number, config?: string): Promise<EngineBench> {
-  const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'rayleigh.mjs');
-  const args = [bin, 'bench', '--child', engine, '--width', String(width), '--height', String(height), '--frames', String(frames)];
-  if (config) args.push('--config', config);
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * One bench child, run as the unit runs the daemon (bench-process.ts); resolves its JSON output.
+ * Each engine, and the whole pipeline, in its own process so peak RSS belongs to it alone.
+ */
+export function runBenchChild<T>(args: string[], what: string): Promise<T> {
+  const how = deployedProcess(ROOT);
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [how.entry, 'bench', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...how.env },
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => {
@@ -120,14 +129,20 @@ function runChild(engine: string, width: number, height: number, frames: number,
       err += d.toString();
     });
     p.on('exit', (code) => {
-      if (code !== 0) return reject(new UserError(`bench of ${engine} failed: ${err.trim().split('\n').at(-1) ?? code}`));
+      if (code !== 0) return reject(new UserError(`bench of ${what} failed: ${err.trim().split('\n').at(-1) ?? code}`));
       try {
-        resolve(JSON.parse(out) as EngineBench);
+        resolve(JSON.parse(out) as T);
       } catch {
-        reject(new Error(`bench of ${engine}: unreadable child output`));
+        reject(new Error(`bench of ${what}: unreadable child output`));
       }
     });
   });
+}
+
+function runChild(engine: string, width: number, height: number, frames: number, config?: string): Promise<EngineBench> {
+  const args = ['--child', engine, '--width', String(width), '--height', String(height), '--frames', String(frames)];
+  if (config) args.push('--config', config);
+  return runBenchChild<EngineBench>(args, engine);
 }
 
 interface BenchCli {
@@ -143,6 +158,7 @@ interface BenchCli {
   out?: string;
   config?: string;
   pipeline?: boolean;
+  pipelineChild?: string;
   seconds: string;
 }
 
@@ -169,6 +185,8 @@ export function register(program: Command): void {
     .option('--config <file>', 'settings file (inference section: provider, threads, tiling)')
     // runs one engine and prints its JSON; the parent spawns one child per engine
     .addOption(new Option('--child <engine>').hideHelp())
+    // the daemon half of --pipeline, given the bare model's result as JSON
+    .addOption(new Option('--pipeline-child <bare>').hideHelp())
     .action(async (o: BenchCli) => {
       const width = Number(o.width ?? o.size ?? 256);
       const height = Number(o.height ?? o.size ?? 256);
@@ -189,15 +207,27 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify(await benchEngine(parseEngineSpec(o.child), width, height, frames, o.config)));
         return;
       }
+      if (o.pipelineChild) {
+        const { benchPipeline } = await import('./bench-pipeline.ts');
+        const bare = JSON.parse(o.pipelineChild) as EngineBench;
+        process.stdout.write(JSON.stringify(await benchPipeline({ width, height, seconds: Number(o.seconds), config: o.config, bare })));
+        return;
+      }
       if (o.pipeline) {
-        const { benchPipeline, printPipeline } = await import('./bench-pipeline.ts');
-        const report = await benchPipeline({
-          width,
-          height,
-          seconds: Number(o.seconds),
-          config: o.config,
-          bare: (e) => runChild(e, width, height, frames, o.config),
-        });
+        const { printPipeline } = await import('./bench-pipeline.ts');
+        const bare = await runChild('damn', width, height, frames, o.config);
+        const args = [
+          '--pipeline-child',
+          JSON.stringify(bare),
+          '--width',
+          String(width),
+          '--height',
+          String(height),
+          '--seconds',
+          o.seconds,
+        ];
+        if (o.config) args.push('--config', o.config);
+        const report = await runBenchChild<PipelineBenchReport>(args, 'the pipeline');
         if (o.out) {
           mkdirSync(dirname(o.out), { recursive: true });
           writeFileSync(o.out, `${JSON.stringify(report, null, 2)}\n`);
@@ -238,7 +268,17 @@ export function register(program: Command): void {
         tiledOverUntiledInt8: ratio(by('damn'), by('damn@0')),
         tiledOverUntiledFp32: ratio(by('damn-fp32'), by('damn-fp32@0')),
       };
-      const report = { measured: new Date().toISOString(), host: hostInfo(), width, height, rounds, results, ratios };
+      const { code, env, note } = deployedProcess(ROOT);
+      const report = {
+        measured: new Date().toISOString(),
+        host: hostInfo(),
+        process: { code, env, note },
+        width,
+        height,
+        rounds,
+        results,
+        ratios,
+      };
       if (o.out) {
         mkdirSync(dirname(o.out), { recursive: true });
         writeFileSync(o.out, `${JSON.stringify(report, null, 2)}\n`);
@@ -248,6 +288,9 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(`${report.host.cpuModel}, ${report.host.cpus} CPUs, flags: ${report.host.flags.join(' ')}\n`);
+      process.stdout.write(
+        `children ran ${code === 'dist' ? 'dist/cli.js' : 'the sources (tsx)'} with ${JSON.stringify(env)}${note ? `; ${note}` : ''}\n`,
+      );
       process.stdout.write(
         `| engine | window | tiles | overhead | provider | frame | MP/s | fps | p50 ms | p99 ms | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n`,
       );

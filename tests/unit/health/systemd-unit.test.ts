@@ -55,6 +55,7 @@ describe('systemd/rayleigh.service', () => {
     expect(one('ConfigurationDirectory')).toBe('rayleigh');
     expect(one('ExecStart')).toBe('/usr/bin/node /opt/rayleigh/dist/cli.js run --config /etc/rayleigh/config.yaml');
     expect(d.get('Environment')).toContain('RAYLEIGH_STATE_DIR=/var/lib/rayleigh');
+    expect(d.get('Environment')).toContain('MALLOC_ARENA_MAX=2');
     const rw = (d.get('ReadWritePaths') ?? []).join(' ').split(/\s+/);
     expect(rw).toEqual(expect.arrayContaining(['/var/lib/rayleigh', '-/sys/class/gpio']));
     const allow = d.get('DeviceAllow') ?? [];
