@@ -259,15 +259,24 @@ export function register(program: Command): void {
           roundsMPs: rs.map((r) => r.megapixelsPerSecond),
         };
       });
-      const by = (id: string): EngineBench | undefined => results[engines.indexOf(id)];
-      const ratio = (a?: EngineBench, b?: EngineBench) => (a && b ? a.megapixelsPerSecond / b.megapixelsPerSecond : null);
+      // each ratio from the two engines' runs of the same round (the machine's speed drifts between
+      // rounds more than between two engines run back to back), median over the rounds
+      const ratio = (a: string, b: string): number | null =>
+        runs[a] && runs[b] ? median(runs[a].map((r, k) => r.megapixelsPerSecond / runs[b][k].megapixelsPerSecond)) : null;
       const ratios: Record<string, number | null> = {
-        int8OverFp32: ratio(by('damn'), by('damn-fp32')),
-        int8OverRl: ratio(by('damn'), by('rl')),
-        fp32OverRl: ratio(by('damn-fp32'), by('rl')),
-        tiledOverUntiledInt8: ratio(by('damn'), by('damn@0')),
-        tiledOverUntiledFp32: ratio(by('damn-fp32'), by('damn-fp32@0')),
+        int8OverFp32: ratio('damn', 'damn-fp32'),
+        int8OverRl: ratio('damn', 'rl'),
+        fp32OverRl: ratio('damn-fp32', 'rl'),
+        tiledOverUntiledInt8: ratio('damn', 'damn@0'),
+        tiledOverUntiledFp32: ratio('damn-fp32', 'damn-fp32@0'),
       };
+      // every tiled engine against its own model untiled
+      const tiledOverUntiled: Record<string, number> = {};
+      for (const e of engines) {
+        const { engine, window } = parseEngineSpec(e);
+        const r = engine === 'rl' || window === 0 ? null : ratio(e, `${engine}@0`);
+        if (r !== null) tiledOverUntiled[e] = r;
+      }
       const { code, env, note } = deployedProcess(ROOT);
       const report = {
         measured: new Date().toISOString(),
@@ -278,6 +287,7 @@ export function register(program: Command): void {
         rounds,
         results,
         ratios,
+        tiledOverUntiled,
       };
       if (o.out) {
         mkdirSync(dirname(o.out), { recursive: true });
@@ -303,5 +313,7 @@ export function register(program: Command): void {
       process.stdout.write(
         `INT8/FP32 ${f(ratios.int8OverFp32)}; INT8/RL ${f(ratios.int8OverRl)}; tiled/untiled INT8 ${f(ratios.tiledOverUntiledInt8)}, FP32 ${f(ratios.tiledOverUntiledFp32)}\n`,
       );
+      const each = Object.entries(tiledOverUntiled).map(([e, x]) => `${e} ${f(x)}`);
+      if (each.length) process.stdout.write(`tiled/untiled: ${each.join(', ')} (each ratio: median over the rounds of that round's)\n`);
     });
 }

@@ -17,6 +17,7 @@ import {
   attr,
   attrInt,
   attrInts,
+  attrString,
   int64Tensor,
   makeTensor,
   type OnnxModel,
@@ -53,7 +54,7 @@ export function siblingConvGroups(model: OnnxModel, floatNodes: Set<string> = ne
   const byKey = new Map<string, OnnxNode[]>();
   for (const n of g.node ?? []) {
     if (n.op_type !== 'Conv' || (n.domain && n.domain !== 'ai.onnx') || !n.name) continue;
-    if (attrInt(n, 'group', 1) !== 1 || attrString(n, 'auto_pad') !== 'NOTSET') continue;
+    if (attrInt(n, 'group', 1) !== 1 || attrString(n, 'auto_pad', 'NOTSET') !== 'NOTSET') continue;
     const w = inits.get(n.input?.[1] ?? '');
     if (!w || (w.dims ?? []).length !== 4) continue;
     const b = n.input?.[2];
@@ -62,11 +63,6 @@ export function siblingConvGroups(model: OnnxModel, floatNodes: Set<string> = ne
     byKey.set(key, [...(byKey.get(key) ?? []), n]);
   }
   return [...byKey.values()].filter((group) => group.length > 1);
-}
-
-function attrString(n: OnnxNode, name: string): string {
-  const s = n.attribute?.find((a) => a.name === name)?.s;
-  return s ? new TextDecoder().decode(s) : 'NOTSET';
 }
 
 /**
