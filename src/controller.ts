@@ -138,6 +138,7 @@ async function loadCalibration(s: Settings): Promise<Calibration> {
   try {
     if (s.pipeline.preprocess.dark) cal.dark = await readImage(s.pipeline.preprocess.dark);
     if (s.pipeline.preprocess.flat) cal.flat = await readImage(s.pipeline.preprocess.flat);
+    if (s.pipeline.preprocess.readNoise) cal.readNoise = await readImage(s.pipeline.preprocess.readNoise);
     checkCalibration(cal);
   } catch (e) {
     throw new UserError(`pipeline.preprocess: ${(e as Error).message}`);

@@ -43,7 +43,10 @@ export interface EngineBench {
   /** windows per frame and network pixels per frame pixel */
   tiles: number;
   overhead: number;
+  /** the whole frame path: normalise, tile, network, stitch, localise (with the configured fit) */
   megapixelsPerSecond: number;
+  /** frame pixels over the time inside the network runs alone */
+  networkMegapixelsPerSecond: number;
   framesPerSecond: number;
   latencyMs: { p50: number; p99: number; mean: number };
   peakRssMB: number;

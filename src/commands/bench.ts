@@ -67,11 +67,13 @@ async function benchEngine(spec: EngineSpec, width: number, height: number, fram
     const post = settings.pipeline.postprocess;
     const first = await r.process({ image: inputs[0], postprocess: post });
     const lat: number[] = [];
+    let networkMs = 0;
     const t0 = performance.now();
     for (let i = 0; i < frames; i++) {
       const t = performance.now();
-      await r.process({ image: inputs[i % inputs.length], postprocess: post });
+      const out = await r.process({ image: inputs[i % inputs.length], postprocess: post });
       lat.push(performance.now() - t);
+      networkMs += out.timings.reconstruct;
     }
     const seconds = (performance.now() - t0) / 1000;
     lat.sort((a, b) => a - b);
@@ -85,6 +87,7 @@ async function benchEngine(spec: EngineSpec, width: number, height: number, fram
       tiles: first.tiles,
       overhead: first.overhead,
       megapixelsPerSecond: (frames * width * height) / 1e6 / seconds,
+      networkMegapixelsPerSecond: (frames * width * height) / 1e3 / networkMs,
       framesPerSecond: frames / seconds,
       latencyMs: { p50: quantile(lat, 0.5), p99: quantile(lat, 0.99), mean: lat.reduce((a, b) => a + b, 0) / lat.length },
       peakRssMB: process.resourceUsage().maxRSS / 1024,
@@ -260,22 +263,27 @@ export function register(program: Command): void {
         };
       });
       // each ratio from the two engines' runs of the same round (the machine's speed drifts between
-      // rounds more than between two engines run back to back), median over the rounds
-      const ratio = (a: string, b: string): number | null =>
-        runs[a] && runs[b] ? median(runs[a].map((r, k) => r.megapixelsPerSecond / runs[b][k].megapixelsPerSecond)) : null;
-      const ratios: Record<string, number | null> = {
-        int8OverFp32: ratio('damn', 'damn-fp32'),
-        int8OverRl: ratio('damn', 'rl'),
-        fp32OverRl: ratio('damn-fp32', 'rl'),
-        tiledOverUntiledInt8: ratio('damn', 'damn@0'),
-        tiledOverUntiledFp32: ratio('damn-fp32', 'damn-fp32@0'),
-      };
+      // rounds more than between two engines run back to back), median over the rounds; of the
+      // whole frame path, and of the network alone (the localisation fit costs both engines the same)
+      const ratio = (a: string, b: string, rate: (r: EngineBench) => number = (r) => r.megapixelsPerSecond): number | null =>
+        runs[a] && runs[b] ? median(runs[a].map((r, k) => rate(r) / rate(runs[b][k]))) : null;
+      const network = (r: EngineBench) => r.networkMegapixelsPerSecond;
+      const pairs = {
+        int8OverFp32: ['damn', 'damn-fp32'],
+        int8OverRl: ['damn', 'rl'],
+        fp32OverRl: ['damn-fp32', 'rl'],
+        tiledOverUntiledInt8: ['damn', 'damn@0'],
+        tiledOverUntiledFp32: ['damn-fp32', 'damn-fp32@0'],
+      } as const;
+      const ratios = Object.fromEntries(Object.entries(pairs).map(([k, [a, b]]) => [k, ratio(a, b)]));
+      const networkRatios = Object.fromEntries(Object.entries(pairs).map(([k, [a, b]]) => [k, ratio(a, b, network)]));
       // every tiled engine against its own model untiled
-      const tiledOverUntiled: Record<string, number> = {};
+      const tiledOverUntiled: Record<string, { framePath: number; network: number }> = {};
       for (const e of engines) {
         const { engine, window } = parseEngineSpec(e);
-        const r = engine === 'rl' || window === 0 ? null : ratio(e, `${engine}@0`);
-        if (r !== null) tiledOverUntiled[e] = r;
+        const path = engine === 'rl' || window === 0 ? null : ratio(e, `${engine}@0`);
+        const net = path === null ? null : ratio(e, `${engine}@0`, network);
+        if (path !== null && net !== null) tiledOverUntiled[e] = { framePath: path, network: net };
       }
       const { code, env, note } = deployedProcess(ROOT);
       const report = {
@@ -287,6 +295,7 @@ export function register(program: Command): void {
         rounds,
         results,
         ratios,
+        networkRatios,
         tiledOverUntiled,
       };
       if (o.out) {
@@ -302,18 +311,19 @@ export function register(program: Command): void {
         `children ran ${code === 'dist' ? 'dist/cli.js' : 'the sources (tsx)'} with ${JSON.stringify(env)}${note ? `; ${note}` : ''}\n`,
       );
       process.stdout.write(
-        `| engine | window | tiles | overhead | provider | frame | MP/s | fps | p50 ms | p99 ms | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n`,
+        `| engine | window | tiles | overhead | provider | frame | MP/s | network MP/s | fps | p50 ms | p99 ms | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n`,
       );
       for (const r of results) {
         process.stdout.write(
-          `| ${r.engine} | ${r.window || 'untiled'} | ${r.tiles} | ${r.overhead.toFixed(2)} | ${r.provider} | ${r.width}×${r.height} | ${r.megapixelsPerSecond.toFixed(3)} | ${r.framesPerSecond.toFixed(2)} | ${r.latencyMs.p50.toFixed(1)} | ${r.latencyMs.p99.toFixed(1)} | ${r.peakRssMB.toFixed(0)} |\n`,
+          `| ${r.engine} | ${r.window || 'untiled'} | ${r.tiles} | ${r.overhead.toFixed(2)} | ${r.provider} | ${r.width}×${r.height} | ${r.megapixelsPerSecond.toFixed(3)} | ${r.networkMegapixelsPerSecond.toFixed(3)} | ${r.framesPerSecond.toFixed(2)} | ${r.latencyMs.p50.toFixed(1)} | ${r.latencyMs.p99.toFixed(1)} | ${r.peakRssMB.toFixed(0)} |\n`,
         );
       }
-      const f = (x: number | null) => (x === null ? 'n/a' : `${x.toFixed(2)}×`);
-      process.stdout.write(
-        `INT8/FP32 ${f(ratios.int8OverFp32)}; INT8/RL ${f(ratios.int8OverRl)}; tiled/untiled INT8 ${f(ratios.tiledOverUntiledInt8)}, FP32 ${f(ratios.tiledOverUntiledFp32)}\n`,
-      );
-      const each = Object.entries(tiledOverUntiled).map(([e, x]) => `${e} ${f(x)}`);
-      if (each.length) process.stdout.write(`tiled/untiled: ${each.join(', ')} (each ratio: median over the rounds of that round's)\n`);
+      const f = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${x.toFixed(2)}×`);
+      const line = (q: Record<string, number | null>) =>
+        `INT8/FP32 ${f(q.int8OverFp32)}; INT8/RL ${f(q.int8OverRl)}; tiled/untiled INT8 ${f(q.tiledOverUntiledInt8)}, FP32 ${f(q.tiledOverUntiledFp32)}`;
+      process.stdout.write(`frame path: ${line(ratios)}\nnetwork alone: ${line(networkRatios)}\n`);
+      const each = Object.entries(tiledOverUntiled).map(([e, x]) => `${e} ${f(x.framePath)} (network ${f(x.network)})`);
+      if (each.length) process.stdout.write(`tiled/untiled: ${each.join(', ')}\n`);
+      process.stdout.write("(each ratio: the median over the rounds of that round's ratio)\n");
     });
 }

@@ -12,24 +12,40 @@ import { createLogger } from '../log.ts';
 import { type Image, makeImage } from '../optics/image.ts';
 import { estimateBackground } from '../optics/richardson-lucy.ts';
 
-export async function averageFrames(inst: Instrument, n: number): Promise<Image> {
-  let acc: Float64Array | null = null;
+/**
+ * N frames' per-pixel mean and sample standard deviation (ADU). With the light path closed the
+ * standard deviation is each pixel's read noise (plus the dark current's shot noise): an sCMOS
+ * sensor's map for the fit.
+ */
+export async function stackFrames(inst: Instrument, n: number): Promise<{ mean: Image; std: Image }> {
+  let sum: Float64Array | null = null;
+  let sum2: Float64Array | null = null;
   let w = 0;
   let h = 0;
   for (let i = 0; i < n; i++) {
     const f = await inst.source.capture();
-    if (!acc) {
+    if (!sum || !sum2) {
       w = f.image.width;
       h = f.image.height;
-      acc = new Float64Array(w * h);
+      sum = new Float64Array(w * h);
+      sum2 = new Float64Array(w * h);
     } else if (f.image.width !== w || f.image.height !== h) {
       throw new UserError(`camera frame size changed during calibration (${w}x${h} → ${f.image.width}x${f.image.height})`);
     }
-    for (let k = 0; k < acc.length; k++) acc[k] += f.image.data[k];
+    for (let k = 0; k < sum.length; k++) {
+      const v = f.image.data[k];
+      sum[k] += v;
+      sum2[k] += v * v;
+    }
   }
-  const out = new Float32Array(w * h);
-  for (let k = 0; k < out.length; k++) out[k] = (acc as Float64Array)[k] / n;
-  return makeImage(w, h, out);
+  const mean = new Float32Array(w * h);
+  const std = new Float32Array(w * h);
+  for (let k = 0; k < mean.length; k++) {
+    const m = (sum as Float64Array)[k] / n;
+    mean[k] = m;
+    std[k] = n > 1 ? Math.sqrt(Math.max(0, ((sum2 as Float64Array)[k] - n * m * m) / (n - 1))) : 0;
+  }
+  return { mean: makeImage(w, h, mean), std: makeImage(w, h, std) };
 }
 
 /** Flat field normalised to mean 1 after dark subtraction; refuses a flat with dark or dead pixels. */
@@ -90,6 +106,7 @@ interface CalOpts {
   frames: string;
   out?: string;
   dark?: string;
+  readNoise?: string;
   spacing: string;
   seed: string;
 }
@@ -115,11 +132,24 @@ export function register(program: Command): void {
     .description('average N frames with the light path closed → dark frame (.npy) for pipeline.preprocess.dark')
     .requiredOption('--out <file>', 'output .npy')
     .option('--frames <n>', 'frames to average', '32')
+    .option(
+      '--read-noise <file>',
+      "also write each pixel's standard deviation over the frames (ADU rms, .npy) for pipeline.preprocess.readNoise",
+    )
     .option('--config <file>', 'settings file (camera section)')
     .action(async (o: CalOpts) => {
-      const img = await withInstrument(o, (inst) => averageFrames(inst, frames(o.frames)));
-      await writeImage(o.out as string, img);
-      process.stdout.write(`wrote ${o.out} (${img.width}x${img.height}, mean of ${o.frames} frames)\n`);
+      const n = frames(o.frames);
+      if (o.readNoise && n < 8)
+        throw new UserError('--read-noise needs --frames 8 or more (a standard deviation of fewer is mostly noise)');
+      const { mean, std } = await withInstrument(o, (inst) => stackFrames(inst, n));
+      await writeImage(o.out as string, mean);
+      process.stdout.write(`wrote ${o.out} (${mean.width}x${mean.height}, mean of ${n} frames)\n`);
+      if (o.readNoise) {
+        await writeImage(o.readNoise, std);
+        const sorted = Float32Array.from(std.data).sort();
+        const median = sorted[sorted.length >> 1];
+        process.stdout.write(`wrote ${o.readNoise} (read noise per pixel, median ${median.toFixed(2)} ADU rms)\n`);
+      }
     });
   cal
     .command('flat')
@@ -130,7 +160,7 @@ export function register(program: Command): void {
     .option('--config <file>', 'settings file (camera section)')
     .action(async (o: CalOpts) => {
       const dark = o.dark ? await readImage(o.dark) : undefined;
-      const mean = await withInstrument(o, (inst) => averageFrames(inst, frames(o.frames)));
+      const { mean } = await withInstrument(o, (inst) => stackFrames(inst, frames(o.frames)));
       if (dark && (dark.width !== mean.width || dark.height !== mean.height))
         throw new UserError(`dark frame is ${dark.width}x${dark.height}, camera gives ${mean.width}x${mean.height}`);
       const flat = makeFlat(mean, dark);

@@ -60,6 +60,11 @@ export const pipelineSchema = z
         dark: z.string().optional(),
         /** .npy flat field every frame is divided by (after dark) */
         flat: z.string().optional(),
+        /**
+         * .npy sCMOS read-noise map, ADU rms per sensor pixel (`rayleigh calibrate dark
+         * --read-noise`): the localisation fit weights each pixel by its own noise
+         */
+        readNoise: z.string().optional(),
       })
       .prefault({}),
     postprocess: live(

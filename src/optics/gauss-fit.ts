@@ -56,6 +56,12 @@ export interface FitOptions {
   excess?: number;
   /** Gaussian read noise, e⁻ RMS (default 0) */
   readNoise?: number;
+  /**
+   * sCMOS: each pixel's own read noise, e⁻ RMS, the frame's size; instead of `readNoise`. A few
+   * pixels of such a sensor are several times noisier than the median, and weighting them as
+   * the median misleads a fit that covers them (Huang et al. 2013).
+   */
+  readNoiseMap?: Float32Array;
   /** iterations per pass (default 25) */
   iterations?: number;
   /** passes with neighbours held at the previous pass's estimates (default 2) */
@@ -233,7 +239,7 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
   const W = frame.width;
   const H = frame.height;
   const F = o.excess ?? 1;
-  const r2 = (o.readNoise ?? 0) ** 2 / F;
+  const r2At = readVariance(o, W * H, F);
   const widthMode = o.widthMode ?? 'shared';
   const halfFor = (w: number) => o.halfWindow ?? Math.max(2, Math.min(MAX_HALF_WINDOW, Math.ceil(1.25 * w) + 1));
   let half = halfFor(o.width);
@@ -332,13 +338,21 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
       const wh = y1 - y0;
       const n = ww * wh;
       // the window's data (scaled to Poisson units) and the light of the neighbours held fixed
+      // the read variance rides on data and model alike, so it is in `fixed` (which the model adds)
       let border = 0;
       let borderN = 0;
       let sum = 0;
+      let fixedSum = 0;
+      paint(i, -1);
       for (let yy = 0; yy < wh; yy++) {
+        const row = (y0 + yy) * W + x0;
         for (let xx = 0; xx < ww; xx++) {
-          const v = Math.max(0, frame.data[(y0 + yy) * W + x0 + xx] / F) + r2;
-          data[yy * ww + xx] = v;
+          const r2 = r2At(row + xx);
+          const v = Math.max(0, frame.data[row + xx] / F);
+          data[yy * ww + xx] = v + r2;
+          // every other emitter's light, from the frame model with this one's own taken out
+          fixed[yy * ww + xx] = model[row + xx] + r2;
+          fixedSum += model[row + xx];
           sum += v;
           if (yy === 0 || xx === 0 || yy === wh - 1 || xx === ww - 1) {
             border += v;
@@ -346,21 +360,13 @@ export function fitGaussians(frame: Image, fitStarts: ReadonlyArray<FitStart>, o
           }
         }
       }
-      // every other emitter's light, from the frame model with this one's own taken out
-      paint(i, -1);
-      for (let yy = 0; yy < wh; yy++) {
-        const row = (y0 + yy) * W + x0;
-        for (let xx = 0; xx < ww; xx++) fixed[yy * ww + xx] = model[row + xx] + r2;
-      }
       // starting point: position from the detection, background from the border, photons from the rest
-      let fixedSum = 0;
-      for (let p = 0; p < n; p++) fixedSum += fixed[p] - r2;
       crowded[i] = fixedSum >= 0.01 * Math.max(s0.photons, 1) ? 1 : 0;
-      const b0 = Math.max(1e-3, borderN ? border / borderN - r2 : 1);
+      const b0 = Math.max(1e-3, borderN ? border / borderN : 1);
       const p: [number, number, number, number, number] = [
         s0.x,
         s0.y,
-        Math.max(1, fitted[i] ? s0.photons : Math.max(sum - r2 * n - fixedSum - b0 * n, s0.photons * 0.5)),
+        Math.max(1, fitted[i] ? s0.photons : Math.max(sum - fixedSum - b0 * n, s0.photons * 0.5)),
         b0,
         s0.width,
       ];
@@ -644,7 +650,7 @@ export function fitGaussiansWithSearch(
   });
   const threshold = search.threshold ?? 7;
   if (search.maxAdded !== undefined && search.maxAdded <= 0) return { results, added: [] };
-  let cands = residualPeaks(frame, known, w, o.excess ?? 1, o.readNoise ?? 0, threshold);
+  let cands = residualPeaks(frame, known, w, o.excess ?? 1, readVariance(o, frame.width * frame.height, o.excess ?? 1), threshold);
   if (search.maxAdded !== undefined) cands = cands.slice(0, search.maxAdded);
   if (cands.length === 0) return { results, added: [] };
   const fixedOpts = { ...o, widthMode: 'fixed' as const, width: w, priorSigma: undefined, maxShift: Math.max(1, w) };
@@ -668,6 +674,17 @@ export function fitGaussiansWithSearch(
   });
   const refitted = added.map((a, k) => (joint[near.length + k].ok ? joint[near.length + k] : a));
   return { results, added: refitted };
+}
+
+/** Read variance per pixel index in the fit's units (e⁻², divided by the excess factor). */
+function readVariance(o: FitOptions, pixels: number, F: number): (i: number) => number {
+  const map = o.readNoiseMap;
+  if (map) {
+    if (map.length !== pixels) throw new Error(`readNoiseMap has ${map.length} pixels, the frame ${pixels}`);
+    return (i) => (map[i] * map[i]) / F;
+  }
+  const r2 = (o.readNoise ?? 0) ** 2 / F;
+  return () => r2;
 }
 
 /** pixel-integrated 1-D unit Gaussian of width w over pixel offsets −h…h from a pixel centre */
@@ -712,14 +729,13 @@ function residualPeaks(
   known: ReadonlyArray<FitStart>,
   w: number,
   F: number,
-  readNoise: number,
+  r2At: (i: number) => number,
   threshold: number,
 ): FitStart[] {
   const W = frame.width;
   const H = frame.height;
   const h = Math.max(2, Math.ceil(1.5 * w) + 1);
   if (W < 2 * h + 3 || H < 2 * h + 3) return [];
-  const r2 = (readNoise * readNoise) / F;
   const m = Math.ceil(3 * w) + 1;
   const g = kernel1d(w, h);
   const g2 = g.map((v) => v * v);
@@ -756,7 +772,7 @@ function residualPeaks(
     for (let i = 0; i < R.length; i++) {
       const d = Math.max(0, frame.data[top * W + i] / F);
       R[i] = d;
-      V[i] = Math.max(d, 1) + r2;
+      V[i] = Math.max(d, 1) + r2At(top * W + i);
     }
     for (const e of known) {
       const y0 = Math.max(top, Math.floor(e.y) - m);

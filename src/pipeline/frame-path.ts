@@ -30,7 +30,7 @@ import { encodePng8Stretched, withPngText } from '../io/png.ts';
 import { type Image, makeImage } from '../optics/image.ts';
 import { compareWithTrainedRanges, FrameStatsEstimator, type OodFlag, type Photometry, type TrainedRanges } from '../optics/ood.ts';
 import { type PostprocessOptions, refineLocalizations, signalPhotons } from './postprocess.ts';
-import { applySensorWindow, type Calibration, preprocessInPlace, type SensorWindow } from './preprocess.ts';
+import { applySensorWindow, type Calibration, preprocessInPlace, type SensorWindow, sensorReadNoise } from './preprocess.ts';
 import { type AccumulateSpec, Accumulator, encodeWithin, halve, type Region, RegionRender } from './render.ts';
 
 /** A network run window by window (ONNX), or an engine that takes the whole frame (Richardson–Lucy). */
@@ -178,7 +178,8 @@ function framePreview(frame: Image, maxEdge: number): Image {
 
 export class FramePath {
   private planCache: { key: string; plan: TilePlan } | undefined;
-  calibration: Calibration = {};
+  private noiseCache: { key: string; map: Float32Array } | undefined;
+  private cal: Calibration = {};
   private accumulator: Accumulator | undefined;
   private readonly estimator = new FrameStatsEstimator();
 
@@ -187,6 +188,27 @@ export class FramePath {
     private readonly engine: FrameEngine,
     private readonly trainedRanges?: TrainedRanges,
   ) {}
+
+  get calibration(): Calibration {
+    return this.cal;
+  }
+
+  set calibration(c: Calibration) {
+    this.cal = c;
+    this.noiseCache = undefined;
+  }
+
+  /** The read-noise map for what the network sees of a raw frame this size (cached), if calibrated. */
+  private readNoiseFor(width: number, height: number, sensor: SensorWindow | undefined): Float32Array | undefined {
+    const map = this.cal.readNoise;
+    if (!map) return undefined;
+    if (map.width !== width || map.height !== height) {
+      throw new Error(`the read-noise map is ${map.width}x${map.height} but the frame is ${width}x${height}`);
+    }
+    const key = JSON.stringify(sensor ?? null);
+    if (this.noiseCache?.key !== key) this.noiseCache = { key, map: sensorReadNoise(map, sensor) };
+    return this.noiseCache.map;
+  }
 
   /** The plan for a frame size (cached: sizes rarely change). */
   plan(width: number, height: number): TilePlan | undefined {
@@ -199,7 +221,8 @@ export class FramePath {
 
   async process(job: FrameJob): Promise<FrameOutput> {
     const t0 = performance.now();
-    const frame = applySensorWindow(preprocessInPlace(job.image, this.calibration), job.sensor);
+    const readNoise = this.readNoiseFor(job.image.width, job.image.height, job.sensor);
+    const frame = applySensorWindow(preprocessInPlace(job.image, this.cal), job.sensor);
     const t1 = performance.now();
     const e = this.engine;
     const s = e.scale;
@@ -260,7 +283,7 @@ export class FramePath {
     // one measurement of the frame serves the fit's starting width and the guard
     const frameStats =
       this.trainedRanges || (pp.fit === 'gauss' && locs.count > 0) ? this.estimator.estimate(frame, job.photometry ?? {}) : undefined;
-    if (pp.fit === 'gauss') refineLocalizations(frame, locs, job.photometry, frameStats, pp.maxLocalizations);
+    if (pp.fit === 'gauss') refineLocalizations(frame, locs, job.photometry, frameStats, pp.maxLocalizations, readNoise);
     const t2 = performance.now();
 
     const result: FrameOutput = {

@@ -40,6 +40,8 @@ const FALLBACK_WIDTH = 1.5;
  * with the photometry when a gain is given, else taken as photon counts: photons, background and
  * the uncertainties are in those units, and calibrated only as far as that photometry is right.
  * `stats`: this frame's statistics if already measured (the out-of-distribution guard's).
+ * `readNoiseMap`: an sCMOS sensor's read noise per pixel of this frame, ADU rms
+ * (`pipeline.preprocess.readNoise`); it replaces the photometry's single read noise.
  */
 export function refineLocalizations(
   frame: Image,
@@ -47,6 +49,7 @@ export function refineLocalizations(
   photometry: Photometry = {},
   stats?: FrameStats,
   maxLocalizations = Number.POSITIVE_INFINITY,
+  readNoiseMap?: Float32Array,
 ): void {
   const n = locs.count;
   if (n === 0) return;
@@ -68,6 +71,8 @@ export function refineLocalizations(
       maxShift: MAX_FIT_SHIFT,
       maxShiftAlone: MAX_FIT_SHIFT_ALONE,
       readNoise: em ? (photometry.readNoise ?? 0) / (photometry.emGain ?? 1) : (photometry.readNoise ?? 0),
+      // ADU rms → e⁻ at the sensor, the units of the frame the fit sees
+      readNoiseMap: readNoiseMap ? Float32Array.from(readNoiseMap, (v) => v * perAdu) : undefined,
     },
     { maxAdded: Math.max(0, maxLocalizations - n) },
   );

@@ -7,11 +7,22 @@ import type { Image } from '../optics/image.ts';
 export interface Calibration {
   dark?: Image;
   flat?: Image;
+  /** sCMOS: each sensor pixel's read noise, ADU rms (`rayleigh calibrate dark --read-noise`), for the fit */
+  readNoise?: Image;
 }
 
 export function checkCalibration(cal: Calibration): void {
-  if (cal.dark && cal.flat && (cal.dark.width !== cal.flat.width || cal.dark.height !== cal.flat.height)) {
-    throw new Error(`dark (${cal.dark.width}x${cal.dark.height}) and flat (${cal.flat.width}x${cal.flat.height}) differ in size`);
+  const named = (['dark', 'flat', 'readNoise'] as const).flatMap((k) => (cal[k] ? [[k, cal[k]] as const] : []));
+  for (const [k, img] of named.slice(1)) {
+    const [k0, ref] = named[0];
+    if (img.width !== ref.width || img.height !== ref.height) {
+      throw new Error(`${k0} (${ref.width}x${ref.height}) and ${k} (${img.width}x${img.height}) differ in size`);
+    }
+  }
+  if (cal.readNoise) {
+    for (const v of cal.readNoise.data) {
+      if (!(v >= 0) || !Number.isFinite(v)) throw new Error('read-noise map must be finite and ≥ 0 everywhere');
+    }
   }
   if (cal.flat) {
     for (let i = 0; i < cal.flat.data.length; i++) {
@@ -69,4 +80,14 @@ export function applySensorWindow(frame: Image, w: SensorWindow | undefined): Im
     for (let x = 0; x < ow * b; x++) out[dst + Math.floor(x / b)] += frame.data[src + x];
   }
   return { width: ow, height: oh, data: out };
+}
+
+/**
+ * The read-noise map of what the network sees: cropped and binned like the frame. Binning sums
+ * pixels, so it sums their variances.
+ */
+export function sensorReadNoise(map: Image, w: SensorWindow | undefined): Float32Array {
+  if (!w || (!w.roi && w.binning <= 1)) return map.data;
+  const variance = applySensorWindow({ width: map.width, height: map.height, data: Float32Array.from(map.data, (v) => v * v) }, w);
+  return variance.data.map(Math.sqrt);
 }

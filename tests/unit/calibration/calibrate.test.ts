@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { averageFrames, calibrateDmd, makeFlat } from '../../../src/commands/calibrate.ts';
+import { calibrateDmd, makeFlat, stackFrames } from '../../../src/commands/calibrate.ts';
 import { parseSettings } from '../../../src/config/load.ts';
 import { FaultRegistry } from '../../../src/hardware/faults.ts';
 import { fitAffine } from '../../../src/hardware/registration.ts';
@@ -56,17 +56,22 @@ describe('DMD↔camera registration', () => {
 });
 
 describe('dark and flat frames', () => {
-  it('averages captured frames: the mean of a flat background approaches its expectation', async () => {
+  it('stacks captured frames: per-pixel mean and standard deviation of a flat background approach Poisson(40)', async () => {
     const settings = parseSettings({
       camera: { type: 'sim', width: 16, height: 16, density: 0, background: 40 },
       hardware: { dmd: { type: 'none' } },
     });
     const inst = await openInstrument(settings, silentLogger, new FaultRegistry());
-    const dark = await averageFrames(inst, 16);
+    const { mean: dark, std } = await stackFrames(inst, 16);
     let sum = 0;
     for (const v of dark.data) sum += v;
     // Poisson(40) over 16×16×16 samples: the mean is within a few standard errors of 40
     expect(Math.abs(sum / dark.data.length - 40)).toBeLessThan(5 * Math.sqrt(40 / (256 * 16)));
+    // each pixel's spread over the 16 frames is its noise: √40 ≈ 6.3 ADU, ~18% scatter per pixel
+    const sorted = Float32Array.from(std.data).sort();
+    expect(sorted[128]).toBeGreaterThan(0.9 * Math.sqrt(40));
+    expect(sorted[128]).toBeLessThan(1.1 * Math.sqrt(40));
+    expect(sorted[0]).toBeGreaterThan(0.3 * Math.sqrt(40));
     await inst.close();
   });
 

@@ -9,6 +9,7 @@ import type { MapEngine } from '../../../src/inference/types.ts';
 import { readPngText } from '../../../src/io/png.ts';
 import { type Image, makeImage } from '../../../src/optics/image.ts';
 import { type ImageProducts, Pipeline } from '../../../src/pipeline/pipeline.ts';
+import { checkCalibration, sensorReadNoise } from '../../../src/pipeline/preprocess.ts';
 import type { FrameResult } from '../../../src/pipeline/types.ts';
 import { TINY_RECEPTIVE_FIELD } from '../../fixtures/tiny-model.ts';
 import { spotFrame } from '../inference/helpers.ts';
@@ -363,6 +364,62 @@ describe('region of interest and binning', () => {
       sensor: { roi: { x: 30, y: 0, width: 16, height: 8 }, binning: 1 },
     });
     await expect(outside.processOne(frame(2, 32, 24))).rejects.toThrow(/camera.roi .* does not fit the 32×24 sensor/);
+  });
+});
+
+describe('an sCMOS read-noise map', () => {
+  /** a Gaussian spot of 4000 photons at sensor (16.3, 12.6) on a background of 5, no noise */
+  function spot(w = 32, h = 24): Frame {
+    const img = makeImage(w, h);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        img.data[y * w + x] = 5 + 4000 * (Math.exp(-((x + 0.5 - 16.3) ** 2 + (y + 0.5 - 12.6) ** 2) / 2.25) / (Math.PI * 2.25));
+    return { seq: 1, timestamp: Date.now(), image: img, source: 'test' };
+  }
+  const fitPost = { ...post, fit: 'gauss' as const };
+  const run = async (readNoise: Image | undefined, sensor = { binning: 1 }) => {
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 1,
+      reconstructor: inThread(identity),
+      postprocess: fitPost,
+      sensor,
+      calibration: { readNoise },
+    });
+    return p.processOne(spot());
+  };
+
+  it('weights the fit by each pixel’s own noise, cropped and binned with the frame', async () => {
+    const quiet = await run(makeImage(32, 24, new Float32Array(32 * 24).fill(1)));
+    const noisy = await run(makeImage(32, 24, new Float32Array(32 * 24).fill(60)));
+    expect(quiet.localizations.count).toBe(1);
+    expect(noisy.localizations.count).toBe(1);
+    const sq = quiet.localizations.fit?.sigmaX[0] as number;
+    const sn = noisy.localizations.fit?.sigmaX[0] as number;
+    // 60² of read variance per pixel against ~5–280 e⁻ of signal: a much less certain position
+    expect(sn).toBeGreaterThan(2 * sq);
+    // binned 2×2: the map is binned with the frame (a sensor-sized map would not fit the fit)
+    const binned = await run(makeImage(32, 24, new Float32Array(32 * 24).fill(60)), { binning: 2 });
+    expect(binned.input).toEqual({ width: 16, height: 12 });
+    expect(binned.localizations.fit?.sigmaX[0]).toBeGreaterThan(0);
+  });
+
+  it('says so when the map is not the sensor’s size', async () => {
+    await expect(run(makeImage(16, 16, new Float32Array(256).fill(1)))).rejects.toThrow(/read-noise map is 16x16 but the frame is 32x24/);
+    expect(() => checkCalibration({ dark: makeImage(32, 24), readNoise: makeImage(16, 16) })).toThrow(
+      /dark \(32x24\) and readNoise \(16x16\) differ/,
+    );
+    expect(() => checkCalibration({ readNoise: makeImage(2, 1, Float32Array.from([1, Number.NaN])) })).toThrow(
+      /read-noise map must be finite/,
+    );
+  });
+
+  it('bins variances, not standard deviations', () => {
+    const map = makeImage(4, 2, Float32Array.from([3, 4, 1, 1, 0, 0, 1, 1]));
+    const b = sensorReadNoise(map, { binning: 2 });
+    // (3² + 4² + 0 + 0) = 25 → 5; (1 + 1 + 1 + 1) = 4 → 2
+    expect(Array.from(b)).toEqual([5, 2]);
+    expect(sensorReadNoise(map, { binning: 1 })).toBe(map.data);
   });
 });
 
