@@ -274,6 +274,7 @@ export function register(program: Command): void {
         fp32OverRl: ['damn-fp32', 'rl'],
         tiledOverUntiledInt8: ['damn', 'damn@0'],
         tiledOverUntiledFp32: ['damn-fp32', 'damn-fp32@0'],
+        int8OverFp32Untiled: ['damn@0', 'damn-fp32@0'],
       } as const;
       const ratios = Object.fromEntries(Object.entries(pairs).map(([k, [a, b]]) => [k, ratio(a, b)]));
       const networkRatios = Object.fromEntries(Object.entries(pairs).map(([k, [a, b]]) => [k, ratio(a, b, network)]));

@@ -176,8 +176,10 @@ export const inferenceSchema = z
     tile: remote(
       z.strictObject({
         /**
-         * largest tile window edge in input pixels, halo included; 0 = never tile. Windows of
-         * about 512 px ran 2–3× more pixels per second than whole megapixel frames here (cache)
+         * largest tile window edge in input pixels, halo included; 0 = never tile. Windows bound
+         * memory: the INT8 network ran as many network pixels per second in 512–640 px windows
+         * as on a whole 1456×1088 frame (bench/results/bench-1456x1088-deployed.json), so the
+         * halos (1.66× the frame's pixels at 512, 1.36× at 640) are what tiling costs
          */
         window: z.number().int().min(0).max(16384).default(512),
         /** memory budget for one window's activations, MB (default leaves room on a 4 GB Pi) */

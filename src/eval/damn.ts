@@ -122,6 +122,11 @@ export interface TestSample {
   crlbVar: Float64Array;
   /** the camera's photometry (undefined: photon counts) */
   photometry?: Photometry;
+  /**
+   * sCMOS: the sensor's read noise per pixel in ADU rms, as `calibrate dark --read-noise` measures
+   * it (here the simulated camera's own map, so without that stack's sampling error)
+   */
+  readNoise?: Float32Array;
 }
 
 const cameraCache = new Map<string, { camera: CameraModel; maps: ReturnType<typeof cameraMaps> }>();
@@ -192,6 +197,11 @@ export function drawTestSample(c: EvalCondition, size: number, scale: number, se
     { background: c.background, structure, camera: cam?.camera, maps: cam?.maps },
     rng,
   );
+  // a calibrated daemon subtracts a dark frame (pipeline.preprocess.dark): the hot pixels' mean
+  // dark signal goes, their shot noise stays (it is in the read-noise map below); the offset is
+  // left for the photometry to remove, which is the same
+  const hot = cam?.maps.hotDense;
+  if (cam && hot) for (let i = 0; i < frame.data.length; i++) frame.data[i] -= hot[i] / cam.camera.gain;
   let electrons = frame;
   if (cam && !isIdealCamera(cam.camera)) {
     const e = aduToElectrons(frame.data, cam.camera);
@@ -207,7 +217,29 @@ export function drawTestSample(c: EvalCondition, size: number, scale: number, se
     psf,
     crlbVar: isolatedCrlb(emitters, psf, c, cam?.camera ?? null, size),
     photometry: photometryOf(cam?.camera ?? null),
+    readNoise: readNoiseAdu(cam),
   };
+}
+
+/**
+ * The read-noise map a calibrated daemon has (`calibrate dark --read-noise`, ADU rms): each
+ * pixel's standard deviation over dark frames, read noise and a hot pixel's dark shot noise
+ * together; the camera's own, not a finite stack's estimate of it. None for a sensor with
+ * neither (a uniform read noise is the photometry's).
+ */
+function readNoiseAdu(cam: ReturnType<typeof cameraFor>): Float32Array | undefined {
+  if (!cam || isIdealCamera(cam.camera)) return undefined;
+  const { readNoise: read, hotDense: hot, width, height } = cam.maps;
+  if (!read && !hot) return undefined;
+  const c = cam.camera;
+  // read noise and dark electrons are added at the sensor, then converted at gain e⁻/ADU
+  // (behind an EM register the dark electrons are multiplied too, with the excess factor 2)
+  const excess = c.emGain > 1 ? 2 : 1;
+  return Float32Array.from({ length: width * height }, (_, i) => {
+    const r = read ? read[i] : c.readNoise;
+    const dark = hot ? excess * hot[i] * c.emGain * c.emGain : 0;
+    return Math.sqrt(r * r + dark) / c.gain;
+  });
 }
 
 class Accum {
@@ -235,7 +267,7 @@ class Accum {
     this.maeCamera += mae(cam, truthCam);
     const outScale = out.width / s.frame.width;
     const mapLocs = postprocess(out, outScale, s.frame, POST, s.photometry);
-    const fitted = this.fit === 'gauss' ? fitLocalizations(s.frame, mapLocs, s.photometry, POST.maxLocalizations) : null;
+    const fitted = this.fit === 'gauss' ? fitLocalizations(s.frame, mapLocs, s.photometry, POST.maxLocalizations, s.readNoise) : null;
     const locs: Localization[] = fitted ?? mapLocs;
     const m = matchEmitters(s.emitters, locs, 0.5);
     this.jaccard += m.jaccard;

@@ -7,10 +7,10 @@
  *
  * Why equal windows rather than equal cores: a window at the frame edge needs context on one side
  * only, so with one window size the edge windows get the larger cores and nothing beyond the
- * halos is computed twice. And why not the largest window memory allows: on the CPUs measured
- * here a 512² window ran 2–3× more pixels per second than a whole 1456×1088 frame (cache), so the
- * planner takes the fewest windows not larger than `maxWindow` on each axis, then shrinks them to
- * the smallest size that still covers the axis.
+ * halos is computed twice. The planner takes the fewest windows not larger than `maxWindow` on
+ * each axis, then shrinks them to the smallest size that still covers the axis: the network runs
+ * about as many pixels per second in a 512–640 px window as on a whole 1456×1088 frame
+ * (bench/results/bench-1456x1088-deployed.json), so what a plan costs is its halos.
  */
 import { type Image, makeImage } from '../optics/image.ts';
 

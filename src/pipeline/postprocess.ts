@@ -151,9 +151,10 @@ export function fitLocalizations(
   locs: ReadonlyArray<Localization>,
   photometry?: Photometry,
   maxLocalizations?: number,
+  readNoiseMap?: Float32Array,
 ): FittedLocalization[] {
   const c = listToColumns(locs);
-  refineLocalizations(frame, c, photometry, undefined, maxLocalizations);
+  refineLocalizations(frame, c, photometry, undefined, maxLocalizations, readNoiseMap);
   return columnsToFittedList(c);
 }
 
