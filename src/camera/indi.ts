@@ -467,9 +467,39 @@ export class IndiFrameSource implements FrameSource {
     const exp = props?.get('CCD_EXPOSURE');
     if (!exp || exp.state === 'Busy') return;
     if (this.cfg.uploadCheck && props?.get('UPLOAD_MODE')?.values.get('UPLOAD_LOCAL') === 'On') return;
+    this.setSubframe(props);
     this.lastExposeAt = now;
     this.ourExposure = { startedAt: now, deadline: now + this.cfg.exposure * 1000 + (this.o.exposureGraceMs ?? 30_000) };
     this.send(indiCommands.newNumber(this.device, 'CCD_EXPOSURE', { CCD_EXPOSURE_VALUE: this.cfg.exposure }));
+  }
+
+  /**
+   * `camera.roi` in active mode: the driver reads out only that region (CCD_FRAME: X, Y, WIDTH,
+   * HEIGHT in unbinned sensor pixels), asked again whenever the device reports another one.
+   * Sent before CCD_EXPOSURE on the same connection, so it applies to that exposure.
+   */
+  private setSubframe(props: Map<string, Property> | undefined): void {
+    const r = this.cfg.roi;
+    const f = props?.get('CCD_FRAME');
+    if (!r || !f || !this.device) return;
+    const want = { X: r.x, Y: r.y, WIDTH: r.width, HEIGHT: r.height };
+    if (Object.entries(want).every(([k, v]) => Number(f.values.get(k)) === v)) return;
+    this.send(indiCommands.newNumber(this.device, 'CCD_FRAME', want));
+    for (const [k, v] of Object.entries(want)) f.values.set(k, String(v));
+  }
+
+  /**
+   * Where a frame sits on the sensor: the device's CCD_FRAME when the image has its size (and the
+   * device bins 1×1), so a subframe, ours or a driver's, is placed and calibrated right.
+   */
+  private originOf(width: number, height: number): Frame['origin'] {
+    const props = this.device ? this.devices.get(this.device) : undefined;
+    const f = props?.get('CCD_FRAME');
+    if (!f) return undefined;
+    const bin = props?.get('CCD_BINNING');
+    if (bin && (Number(bin.values.get('HOR_BIN') ?? 1) !== 1 || Number(bin.values.get('VER_BIN') ?? 1) !== 1)) return undefined;
+    const [x, y, w, h] = ['X', 'Y', 'WIDTH', 'HEIGHT'].map((k) => Number(f.values.get(k)));
+    return w === width && h === height && Number.isFinite(x) && Number.isFinite(y) ? { x, y } : undefined;
   }
 
   // ---- BLOBs → frames ----
@@ -524,6 +554,8 @@ export class IndiFrameSource implements FrameSource {
     try {
       const { image, header } = await this.decoder.decode(item.bytes, `${device} ${BLOB_PROPERTY}`);
       frame = { seq: this.seq++, timestamp: item.receivedAt, image, source: 'indi', meta: frameMetaFromFits(header) };
+      const origin = this.originOf(image.width, image.height);
+      if (origin) frame.origin = origin;
     } catch (err) {
       if (!this.running) return;
       this.report('decode', `image from "${device}" unreadable: ${(err as Error).message}`);

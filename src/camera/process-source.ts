@@ -21,6 +21,8 @@ export interface ProcessSourceOptions {
   backoff?: BackoffOptions;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** the sensor pixel of each frame's (0, 0) when the command reads out only the ROI (Frame.origin) */
+  origin?: { x: number; y: number };
 }
 
 /**
@@ -166,6 +168,7 @@ export class ProcessFrameSource implements FrameSource {
         timestamp: Date.now(),
         image,
         source: this.kind,
+        ...(this.o.origin ? { origin: this.o.origin } : {}),
       };
       this.st.frames++;
       for (const w of [...this.waiters]) {

@@ -8,7 +8,13 @@ import { decodeYuv420Luma, yuv420Layout } from './raw-frames.ts';
  * one channel, and monochrome sensors deliver their signal there. The stream has no headers, so
  * framing relies on the exact frame size (see yuv420Layout for the stride rule).
  */
+/**
+ * With `camera.roi`, rpicam-vid crops on the ISP (`--roi`, fractions of the sensor mode
+ * `width`×`height`) and outputs the ROI at 1:1 (`--width`/`--height` = the ROI's), so only the
+ * region crosses the pipe and the frame path.
+ */
 export function rpicamArgs(cfg: RpicamCameraConfig): string[] {
+  const out = readout(cfg);
   const args = [
     '--camera',
     String(cfg.camera),
@@ -19,20 +25,36 @@ export function rpicamArgs(cfg: RpicamCameraConfig): string[] {
     '-n',
     '--flush',
     '--width',
-    String(cfg.width),
+    String(out.width),
     '--height',
-    String(cfg.height),
+    String(out.height),
     '--framerate',
     String(cfg.fps),
   ];
+  const r = cfg.roi;
+  if (r) {
+    const f = (v: number, of: number) => String(Number((v / of).toFixed(6)));
+    args.push('--roi', [f(r.x, cfg.width), f(r.y, cfg.height), f(r.width, cfg.width), f(r.height, cfg.height)].join(','));
+  }
   if (cfg.shutter > 0) args.push('--shutter', String(cfg.shutter));
   if (cfg.gain > 0) args.push('--gain', String(cfg.gain));
   args.push('-o', '-');
   return args;
 }
 
+/** The frame rpicam-vid delivers: the ROI when one is set (checked against the sensor mode), else the whole mode. */
+function readout(cfg: RpicamCameraConfig): { width: number; height: number } {
+  const r = cfg.roi;
+  if (!r) return { width: cfg.width, height: cfg.height };
+  if (r.x + r.width > cfg.width || r.y + r.height > cfg.height) {
+    throw new Error(`camera.roi ${r.x},${r.y} ${r.width}×${r.height} does not fit the ${cfg.width}×${cfg.height} sensor mode`);
+  }
+  return { width: r.width, height: r.height };
+}
+
 export function createRpicamSource(cfg: RpicamCameraConfig, log?: Logger): ProcessFrameSource {
-  const layout = yuv420Layout(cfg.width, cfg.height, cfg.stride);
+  const out = readout(cfg);
+  const layout = yuv420Layout(out.width, out.height, cfg.stride);
   return new ProcessFrameSource({
     kind: 'rpicam',
     command: cfg.binary,
@@ -41,5 +63,6 @@ export function createRpicamSource(cfg: RpicamCameraConfig, log?: Logger): Proce
     decode: (buf) => decodeYuv420Luma(buf, layout),
     stallTimeoutMs: cfg.stallTimeoutMs,
     log,
+    origin: cfg.roi ? { x: cfg.roi.x, y: cfg.roi.y } : undefined,
   });
 }

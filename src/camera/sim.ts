@@ -82,13 +82,19 @@ export class SimCamera implements FrameSource {
       if (this.renderer.pendingRenders === 0) await this.renderer.close();
       const r = this.replayed[this.seq % c.replay];
       this.counters.frames++;
-      return { seq: this.seq++, timestamp: Date.now(), image: r.image, source: 'sim', truth: r.truth };
+      return { seq: this.seq++, timestamp: Date.now(), image: r.image, source: 'sim', truth: r.truth, ...this.origin() };
     }
     const seq = this.seq++;
     const timestamp = Date.now();
     const { image, truth } = await this.render(c, supplied);
     this.counters.frames++;
-    return { seq, timestamp, image, source: 'sim', truth };
+    return { seq, timestamp, image, source: 'sim', truth, ...this.origin() };
+  }
+
+  /** With `camera.roi` the simulated sensor reads out only that region, as a real one can. */
+  private origin(): Pick<Frame, 'origin'> {
+    const r = this.config.roi;
+    return r ? { origin: { x: r.x, y: r.y } } : {};
   }
 
   /** One random (or supplied) scene rendered, with the emitters inside the frame as its truth. */
@@ -109,15 +115,22 @@ export class SimCamera implements FrameSource {
     }));
     // the noise draws its own seed, so a frame is the same whether it renders here or in the worker
     const seed = this.rng.nextU32();
+    // the read-out region: the ROI (checked against the sensor here, once per frame) or the sensor
+    const roi = c.roi ?? { x: 0, y: 0, width: c.width, height: c.height };
+    if (roi.x + roi.width > c.width || roi.y + roi.height > c.height) {
+      throw new Error(`camera.roi ${roi.x},${roi.y} ${roi.width}×${roi.height} does not fit the ${c.width}×${c.height} sensor`);
+    }
+    // emitters just outside the region still shine into it: everything is rendered, shifted
     const image = await this.renderer.render({
-      emitters: packEmitters(emitters),
+      emitters: packEmitters(roi.x || roi.y ? emitters.map((e) => ({ ...e, x: e.x - roi.x, y: e.y - roi.y })) : emitters),
       psf: c.psf,
-      width: c.width,
-      height: c.height,
+      width: roi.width,
+      height: roi.height,
       background: c.background,
       seed,
     });
-    const truth = emitters.filter((e) => e.x >= 0 && e.x < c.width && e.y >= 0 && e.y < c.height);
+    // truth stays in sensor pixels, like every source's
+    const truth = emitters.filter((e) => e.x >= roi.x && e.x < roi.x + roi.width && e.y >= roi.y && e.y < roi.y + roi.height);
     return { image, truth };
   }
 

@@ -46,6 +46,11 @@ export interface Frame {
   truth?: Emitter[];
   /** camera metadata when the source has it (INDI FITS header) */
   meta?: FrameMeta;
+  /**
+   * the sensor pixel of this frame's (0, 0) when the source read out only `camera.roi` (on the
+   * sensor or in its driver); absent: the frame is the whole sensor, and the ROI is cut in software
+   */
+  origin?: { x: number; y: number };
 }
 
 export interface FrameSourceStats {

@@ -9,9 +9,12 @@ const psf = z.strictObject({
 
 /**
  * What part of the sensor the pipeline processes, for any camera: a region of interest in sensor
- * pixels and a sum-binning factor, applied in the engine worker after dark/flat (which stay
- * sensor-sized). Trades field for frame rate; results are in the cropped, binned frame's pixels,
- * and the meta says how to map them back (sensor = roi.x/y + frame × binning).
+ * pixels and a sum-binning factor. Cameras that can read out a region do so (sim renders only it,
+ * rpicam crops on the ISP with --roi, INDI in active mode sets CCD_FRAME); for the others the ROI
+ * is cut in the engine worker. Binning is always done there, after dark/flat (which stay
+ * sensor-sized and are cut to the region). Trades field for frame rate; results are in the
+ * cropped, binned frame's pixels, and the meta says how to map them back (sensor = roi.x/y +
+ * frame × binning).
  */
 export const sensorWindowFields = {
   roi: z

@@ -30,7 +30,14 @@ import { encodePng8Stretched, withPngText } from '../io/png.ts';
 import { type Image, makeImage } from '../optics/image.ts';
 import { compareWithTrainedRanges, FrameStatsEstimator, type OodFlag, type Photometry, type TrainedRanges } from '../optics/ood.ts';
 import { type PostprocessOptions, refineLocalizations, signalPhotons } from './postprocess.ts';
-import { applySensorWindow, type Calibration, preprocessInPlace, type SensorWindow, sensorReadNoise } from './preprocess.ts';
+import {
+  applySensorWindow,
+  type Calibration,
+  cropCalibration,
+  preprocessInPlace,
+  type SensorWindow,
+  sensorReadNoise,
+} from './preprocess.ts';
 import { type AccumulateSpec, Accumulator, encodeWithin, halve, type Region, RegionRender } from './render.ts';
 
 /** A network run window by window (ONNX), or an engine that takes the whole frame (Richardson–Lucy). */
@@ -49,6 +56,8 @@ export interface FrameJob {
   image: Image;
   /** region of interest and binning, applied after dark/flat */
   sensor?: SensorWindow;
+  /** the frame is the part of the sensor from here (the source read out the ROI): calibrations are cut to it */
+  origin?: { x: number; y: number };
   /** camera photometry: photons in photo-electrons when given */
   photometry?: Photometry;
   /** written into each published PNG as a tEXt "rayleigh" chunk (JSON), with the image's own scale */
@@ -179,6 +188,7 @@ function framePreview(frame: Image, maxEdge: number): Image {
 export class FramePath {
   private planCache: { key: string; plan: TilePlan } | undefined;
   private noiseCache: { key: string; map: Float32Array } | undefined;
+  private cropCache: { key: string; cal: Calibration } | undefined;
   private cal: Calibration = {};
   private accumulator: Accumulator | undefined;
   private readonly estimator = new FrameStatsEstimator();
@@ -196,16 +206,25 @@ export class FramePath {
   set calibration(c: Calibration) {
     this.cal = c;
     this.noiseCache = undefined;
+    this.cropCache = undefined;
+  }
+
+  /** The calibration for a frame of this size from `origin` of the sensor (cut and cached), or the whole. */
+  private calibrationFor(width: number, height: number, origin: { x: number; y: number } | undefined): Calibration {
+    if (!origin) return this.cal;
+    const key = `${origin.x},${origin.y},${width}x${height}`;
+    if (this.cropCache?.key !== key) this.cropCache = { key, cal: cropCalibration(this.cal, origin, width, height) };
+    return this.cropCache.cal;
   }
 
   /** The read-noise map for what the network sees of a raw frame this size (cached), if calibrated. */
-  private readNoiseFor(width: number, height: number, sensor: SensorWindow | undefined): Float32Array | undefined {
-    const map = this.cal.readNoise;
+  private readNoiseFor(cal: Calibration, width: number, height: number, sensor: SensorWindow | undefined): Float32Array | undefined {
+    const map = cal.readNoise;
     if (!map) return undefined;
     if (map.width !== width || map.height !== height) {
       throw new Error(`the read-noise map is ${map.width}x${map.height} but the frame is ${width}x${height}`);
     }
-    const key = JSON.stringify(sensor ?? null);
+    const key = `${map.width}x${map.height}:${JSON.stringify(sensor ?? null)}`;
     if (this.noiseCache?.key !== key) this.noiseCache = { key, map: sensorReadNoise(map, sensor) };
     return this.noiseCache.map;
   }
@@ -221,8 +240,9 @@ export class FramePath {
 
   async process(job: FrameJob): Promise<FrameOutput> {
     const t0 = performance.now();
-    const readNoise = this.readNoiseFor(job.image.width, job.image.height, job.sensor);
-    const frame = applySensorWindow(preprocessInPlace(job.image, this.cal), job.sensor);
+    const cal = this.calibrationFor(job.image.width, job.image.height, job.origin);
+    const readNoise = this.readNoiseFor(cal, job.image.width, job.image.height, job.sensor);
+    const frame = applySensorWindow(preprocessInPlace(job.image, cal), job.sensor);
     const t1 = performance.now();
     const e = this.engine;
     const s = e.scale;

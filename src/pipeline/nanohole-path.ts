@@ -24,7 +24,7 @@ import { encodePng8Stretched, withPngText } from '../io/png.ts';
 import { type Image, makeImage } from '../optics/image.ts';
 import { NANOHOLE, nanoholeInput } from '../optics/nanohole.ts';
 import type { FrameJob, FrameOutput } from './frame-path.ts';
-import { applySensorWindow, type Calibration, preprocessInPlace } from './preprocess.ts';
+import { applySensorWindow, type Calibration, cropCalibration, preprocessInPlace } from './preprocess.ts';
 import { encodeWithin } from './render.ts';
 
 /** The network on one batch of recorded-grid inputs: n × 128 × 128 in, n × 128 × 128 probabilities out. */
@@ -126,7 +126,9 @@ export class NanoholePath {
 
   async process(job: FrameJob): Promise<FrameOutput> {
     const t0 = performance.now();
-    const frame = applySensorWindow(preprocessInPlace(job.image, this.calibration), job.sensor);
+    const { width, height } = job.image;
+    const cal = job.origin ? cropCalibration(this.calibration, job.origin, width, height) : this.calibration;
+    const frame = applySensorWindow(preprocessInPlace(job.image, cal), job.sensor);
     const settings = job.holes ?? DEFAULT_HOLE_SETTINGS;
     const camera = cameraGeometry(settings, frame);
     const input = nanoholeInput(toRecordedGrid(frame, camera));

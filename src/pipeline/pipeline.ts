@@ -128,16 +128,43 @@ const META_BYTES_BASE = 600;
 /** One hole in the meta's `holes` list (λ and px centres, radius, peak, keys). */
 const META_BYTES_PER_HOLE = 100;
 
-function sensorInfo(w: SensorWindow | undefined): { x: number; y: number; binning: number } {
-  return { x: w?.roi?.x ?? 0, y: w?.roi?.y ?? 0, binning: w?.binning ?? 1 };
+/** Where a result's frame sits on the sensor: frame pixel (0, 0) at sensor (x, y), `binning` sensor px per frame px. */
+interface SensorPlacement {
+  x: number;
+  y: number;
+  binning: number;
+}
+
+/**
+ * What is left to cut of the configured window (`camera.roi`, `camera.binning`) from a frame that
+ * starts at sensor `origin` (a source that read out a region), and where the result sits on the
+ * sensor. A camera that read out exactly the ROI leaves only the binning; one that read out some
+ * other region (a driver's own subframe) has the ROI cut from it, relative to where it starts.
+ */
+export function windowFor(
+  w: SensorWindow | undefined,
+  origin: { x: number; y: number } | undefined,
+  frame: { width: number; height: number },
+): { cut: SensorWindow | undefined; at: SensorPlacement } {
+  const binning = w?.binning ?? 1;
+  const roi = w?.roi;
+  if (!origin) return { cut: w, at: { x: roi?.x ?? 0, y: roi?.y ?? 0, binning } };
+  if (!roi) return { cut: binning > 1 ? { binning } : undefined, at: { x: origin.x, y: origin.y, binning } };
+  const rel = { x: roi.x - origin.x, y: roi.y - origin.y, width: roi.width, height: roi.height };
+  if (rel.x < 0 || rel.y < 0 || rel.x + rel.width > frame.width || rel.y + rel.height > frame.height) {
+    throw new Error(
+      `camera.roi ${roi.x},${roi.y} ${roi.width}×${roi.height} is not inside the ${frame.width}×${frame.height} region the camera read out from sensor (${origin.x}, ${origin.y})`,
+    );
+  }
+  const exact = rel.x === 0 && rel.y === 0 && rel.width === frame.width && rel.height === frame.height;
+  return { cut: exact ? (binning > 1 ? { binning } : undefined) : { roi: rel, binning }, at: { x: roi.x, y: roi.y, binning } };
 }
 
 /** Ground truth (sensor pixels) in the cropped, binned frame's pixels, dropping what falls outside. */
-function toFramePixels(truth: Frame['truth'], w: SensorWindow | undefined, frame: { width: number; height: number }): Frame['truth'] {
-  if (!truth || !w || (!w.roi && w.binning <= 1)) return truth;
-  const s = sensorInfo(w);
+function toFramePixels(truth: Frame['truth'], at: SensorPlacement, frame: { width: number; height: number }): Frame['truth'] {
+  if (!truth || (at.x === 0 && at.y === 0 && at.binning === 1)) return truth;
   return truth
-    .map((e) => ({ ...e, x: (e.x - s.x) / s.binning, y: (e.y - s.y) / s.binning }))
+    .map((e) => ({ ...e, x: (e.x - at.x) / at.binning, y: (e.y - at.y) / at.binning }))
     .filter((e) => e.x >= 0 && e.y >= 0 && e.x < frame.width && e.y < frame.height);
 }
 
@@ -392,7 +419,8 @@ export class Pipeline {
     const now = Date.now();
     const job: FrameJob = {
       image: frame.image,
-      sensor: this.opts.sensor,
+      sensor: windowFor(this.opts.sensor, frame.origin, frame.image).cut,
+      origin: frame.origin,
       photometry: this.opts.photometry,
       postprocess: this.postprocessOptions,
       tag: { stream: this.opts.stream, seq: frame.seq, boot: BOOT_ID },
@@ -472,6 +500,7 @@ export class Pipeline {
     const t0 = performance.now();
     const recon = this.recon;
     const job = this.job(frame);
+    const placement = windowFor(this.opts.sensor, frame.origin, frame.image).at;
     const asked = job.renderAccumulated?.trigger === 'request' ? this.pendingRender : undefined;
     let out: Awaited<ReturnType<Reconstructor['process']>>;
     try {
@@ -492,7 +521,7 @@ export class Pipeline {
       source: frame.source,
       model: { id: recon.id, fingerprint: recon.fingerprint, provider: recon.provider },
       input: out.input,
-      sensor: sensorInfo(this.opts.sensor),
+      sensor: placement,
       output: out.output,
       scale: recon.scale,
       localizations: locs,
@@ -507,7 +536,7 @@ export class Pipeline {
       dropped: this.dropped,
       tiles: out.tiles,
       overhead: out.overhead,
-      truth: toFramePixels(frame.truth, this.opts.sensor, out.input),
+      truth: toFramePixels(frame.truth, placement, out.input),
       image: out.image16,
       accumulated: out.accumulated,
       previews: out.previews,

@@ -91,3 +91,23 @@ export function sensorReadNoise(map: Image, w: SensorWindow | undefined): Float3
   const variance = applySensorWindow({ width: map.width, height: map.height, data: Float32Array.from(map.data, (v) => v * v) }, w);
   return variance.data.map(Math.sqrt);
 }
+
+/**
+ * The sensor-sized calibration frames cut to the part of the sensor a source read out, so they
+ * match a frame that starts at `origin` and is width × height.
+ */
+export function cropCalibration(cal: Calibration, origin: { x: number; y: number }, width: number, height: number): Calibration {
+  const cut = (img: Image | undefined, name: string): Image | undefined => {
+    if (!img) return undefined;
+    if (origin.x + width > img.width || origin.y + height > img.height) {
+      throw new Error(
+        `the ${width}x${height} frame at sensor (${origin.x}, ${origin.y}) is outside the ${img.width}x${img.height} ${name}`,
+      );
+    }
+    const out = new Float32Array(width * height);
+    for (let y = 0; y < height; y++)
+      out.set(img.data.subarray((origin.y + y) * img.width + origin.x, (origin.y + y) * img.width + origin.x + width), y * width);
+    return { width, height, data: out };
+  };
+  return { dark: cut(cal.dark, 'dark frame'), flat: cut(cal.flat, 'flat field'), readNoise: cut(cal.readNoise, 'read-noise map') };
+}

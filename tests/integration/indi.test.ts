@@ -180,6 +180,27 @@ describe.skipIf(!hasIndi)('INDI source against indiserver + indi_simulator_ccd',
     expect(s.frames[1].seq).toBe(f.seq + 1);
   });
 
+  it('active mode with camera.roi: the driver reads out only the region (CCD_FRAME) and the frames say where it is', async () => {
+    const s = source({ mode: 'active', exposure: 0.1, fps: 10, roi: { x: 320, y: 256, width: 400, height: 300 } });
+    await s.start();
+    await until(() => s.frames.some((f) => f.image.width === 400), 20_000, 'a subframe');
+    const f = s.frames.find((q) => q.image.width === 400) as Frame;
+    expect([f.image.width, f.image.height]).toEqual([400, 300]);
+    expect(f.origin).toEqual({ x: 320, y: 256 });
+    await s.src.stop();
+    // the next client finds the driver still on the subframe; a source without a ROI asks for nothing
+    // and places what it gets
+    const t = source({ mode: 'active', exposure: 0.1, fps: 10 });
+    await t.start();
+    await until(() => t.frames.length >= 1, 20_000, 'a frame');
+    expect(t.frames[0].origin).toEqual({ x: 320, y: 256 });
+    await t.src.stop();
+    // put the simulator back to its whole sensor for the tests after this one
+    const u = source({ mode: 'active', exposure: 0.1, fps: 10, roi: { x: 0, y: 0, width: 1280, height: 1024 } });
+    await u.start();
+    await until(() => u.frames.some((q) => q.image.width === 1280), 20_000, 'a whole frame');
+  });
+
   it('passive mode: frames arrive because another client (Ekos) exposes; rayleigh starts none', async () => {
     const ekos = new Ekos();
     await ekos.connect(server.port);

@@ -48,6 +48,26 @@ const alive = (pid: number): boolean => {
 };
 
 describe('process frame source', () => {
+  it('stamps each frame with the sensor origin of a read-out region', async () => {
+    const src = new ProcessFrameSource({
+      kind: 'fake',
+      command: process.execPath,
+      args: [fake, 'yuv420', '70', '11', '128', '2', 'stream'],
+      frameBytes: layout.frameBytes,
+      decode: (b) => decodeYuv420Luma(b, layout),
+      origin: { x: 30, y: 5 },
+    });
+    const frames: Frame[] = [];
+    await src.start(
+      (f) => frames.push(f),
+      () => {},
+    );
+    await until(() => frames.length >= 1);
+    await src.stop();
+    expect(frames[0].origin).toEqual({ x: 30, y: 5 });
+    expect(frames[0].image.width).toBe(70);
+  });
+
   it('restarts a child that exits, with backoff, and keeps frame sequence numbers increasing', async () => {
     const src = source('exit', 2);
     const frames: Frame[] = [];
@@ -152,6 +172,18 @@ describe('process frame source', () => {
       '-o',
       '-',
     ]);
+    // a region of interest: cropped on the ISP, delivered at 1:1, the frames say where they are
+    const roi = rpicamCameraSchema.parse({
+      type: 'rpicam',
+      width: 1024,
+      height: 1024,
+      fps: 30,
+      roi: { x: 256, y: 128, width: 512, height: 256 },
+    });
+    const a = rpicamArgs(roi);
+    expect(a.slice(a.indexOf('--width'), a.indexOf('--width') + 4)).toEqual(['--width', '512', '--height', '256']);
+    expect(a[a.indexOf('--roi') + 1]).toBe('0.25,0.125,0.5,0.25');
+    expect(() => rpicamArgs({ ...roi, roi: { x: 600, y: 0, width: 512, height: 64 } })).toThrow(/does not fit the 1024×1024 sensor mode/);
     const g = gstreamerCameraSchema.parse({
       type: 'gstreamer',
       width: 1280,

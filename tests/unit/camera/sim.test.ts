@@ -26,6 +26,47 @@ describe('SimCamera', () => {
     expect(f2.seq).toBe(f.seq + 1);
   });
 
+  it('with camera.roi, reads out only the region: its size, its origin, truth in sensor pixels, the same scene', async () => {
+    const big = { ...config, width: 96, height: 64, density: 40, photons: 20_000, background: 2 };
+    const roi = { x: 24, y: 16, width: 40, height: 32 };
+    const full = new SimCamera(big, { seed: 7 });
+    const whole = await full.capture();
+    await full.stop();
+    const cam = new SimCamera({ ...big, roi }, { seed: 7 });
+    const part = await cam.capture();
+    await cam.stop();
+    expect(part.image.width).toBe(40);
+    expect(part.image.height).toBe(32);
+    expect(part.origin).toEqual({ x: 24, y: 16 });
+    expect(whole.origin).toBeUndefined();
+    // the same scene (same seed): the region's truth is the whole frame's inside the region
+    const inside = (whole.truth ?? []).filter((e) => e.x >= 24 && e.x < 64 && e.y >= 16 && e.y < 48);
+    expect(part.truth).toEqual(inside);
+    expect(inside.length).toBeGreaterThan(5);
+    // and its pixels are the whole frame's there, up to their own shot noise
+    const a: number[] = [];
+    const b: number[] = [];
+    for (let y = 0; y < 32; y++)
+      for (let x = 0; x < 40; x++) {
+        a.push(part.image.data[y * 40 + x]);
+        b.push(whole.image.data[(y + 16) * 96 + x + 24]);
+      }
+    const mean = (v: number[]) => v.reduce((s, q) => s + q, 0) / v.length;
+    const [ma, mb] = [mean(a), mean(b)];
+    let sab = 0;
+    let saa = 0;
+    let sbb = 0;
+    for (let i = 0; i < a.length; i++) {
+      sab += (a[i] - ma) * (b[i] - mb);
+      saa += (a[i] - ma) ** 2;
+      sbb += (b[i] - mb) ** 2;
+    }
+    expect(sab / Math.sqrt(saa * sbb)).toBeGreaterThan(0.9);
+    const outside = new SimCamera({ ...big, roi: { x: 80, y: 0, width: 32, height: 16 } });
+    await expect(outside.capture()).rejects.toThrow(/camera.roi 80,0 32×16 does not fit the 96×64 sensor/);
+    await outside.stop();
+  });
+
   it('with replay, renders every replay frame (in its worker) before the first goes out, then replays them', async () => {
     // 160×160 renders in the worker (above the in-thread size)
     const cam = new SimCamera(simCameraSchema.parse({ type: 'sim', width: 160, height: 160, density: 10, replay: 2 }));

@@ -367,6 +367,56 @@ describe('region of interest and binning', () => {
   });
 });
 
+describe('a region the source read out itself', () => {
+  it('gives the same result as cutting it in software, with the sensor-sized dark cut to it', async () => {
+    const roi = { x: 8, y: 4, width: 16, height: 12 };
+    const dark = makeImage(
+      32,
+      24,
+      Float32Array.from({ length: 32 * 24 }, (_, i) => (i * 7919) % 13),
+    );
+    const whole = frame(1, 32, 24);
+    for (let i = 0; i < whole.image.data.length; i++) whole.image.data[i] += dark.data[i];
+    whole.image.data[9 * 32 + 14] += 80;
+    /** the part of `whole` from sensor (x, y), w × h, as a camera that read out only that region sends it */
+    const readOut = (x: number, y: number, w: number, h: number): Frame => {
+      const f: Frame = { ...whole, image: makeImage(w, h), origin: { x, y } };
+      for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) f.image.data[r * w + c] = whole.image.data[(r + y) * 32 + c + x];
+      return f;
+    };
+    const run = (f: Frame, sensor: { roi?: typeof roi; binning: number } = { roi, binning: 2 }) =>
+      new Pipeline({
+        stream: 'main',
+        queueSize: 1,
+        reconstructor: inThread(identity),
+        postprocess: post,
+        sensor,
+        calibration: { dark },
+      }).processOne(f);
+    const software = await run(whole);
+    expect(software.localizations.count).toBeGreaterThan(0);
+    // exactly the ROI (the camera did the crop), and a driver's larger subframe around it
+    for (const f of [readOut(8, 4, 16, 12), readOut(4, 2, 24, 20)]) {
+      const r = await run(f);
+      expect(r.input).toEqual({ width: 8, height: 6 });
+      expect(r.sensor).toEqual({ x: 8, y: 4, binning: 2 });
+      expect(Array.from(r.localizations.x)).toEqual(Array.from(software.localizations.x));
+      expect(Array.from(r.localizations.y)).toEqual(Array.from(software.localizations.y));
+      expect(Array.from(r.localizations.photons)).toEqual(Array.from(software.localizations.photons));
+    }
+    // no ROI configured: the result says where the camera's region sits on the sensor
+    const sub = await run(readOut(8, 4, 16, 12), { binning: 1 });
+    expect(sub.sensor).toEqual({ x: 8, y: 4, binning: 1 });
+    // a read-out region without the ROI, or outside the calibration frames, is an error that says so
+    await expect(run(readOut(12, 4, 16, 12))).rejects.toThrow(
+      /camera.roi 8,4 16×12 is not inside the 16×12 region the camera read out from sensor \(12, 4\)/,
+    );
+    await expect(run({ ...readOut(8, 4, 16, 12), origin: { x: 20, y: 4 } }, { binning: 1 })).rejects.toThrow(
+      /16x12 frame at sensor \(20, 4\) is outside the 32x24 dark frame/,
+    );
+  });
+});
+
 describe('an sCMOS read-noise map', () => {
   /** a Gaussian spot of 4000 photons at sensor (16.3, 12.6) on a background of 5, no noise */
   function spot(w = 32, h = 24): Frame {
