@@ -11,7 +11,10 @@ import { decodeYuv420Luma, yuv420Layout } from './raw-frames.ts';
 /**
  * With `camera.roi`, rpicam-vid crops on the ISP (`--roi`, fractions of the sensor mode
  * `width`×`height`) and outputs the ROI at 1:1 (`--width`/`--height` = the ROI's), so only the
- * region crosses the pipe and the frame path.
+ * region crosses the pipe and the frame path. `--mode width:height` pins the sensor mode: left
+ * to itself, rpicam picks a mode from the (small) output size, and a binned mode would scale the
+ * crop (rpicam-apps options: "--mode <width>:<height>:<bit-depth>:<packing>", the last two
+ * optional).
  */
 export function rpicamArgs(cfg: RpicamCameraConfig): string[] {
   const out = readout(cfg);
@@ -34,6 +37,7 @@ export function rpicamArgs(cfg: RpicamCameraConfig): string[] {
   const r = cfg.roi;
   if (r) {
     const f = (v: number, of: number) => String(Number((v / of).toFixed(6)));
+    args.push('--mode', `${cfg.width}:${cfg.height}`);
     args.push('--roi', [f(r.x, cfg.width), f(r.y, cfg.height), f(r.width, cfg.width), f(r.height, cfg.height)].join(','));
   }
   if (cfg.shutter > 0) args.push('--shutter', String(cfg.shutter));
@@ -49,12 +53,15 @@ function readout(cfg: RpicamCameraConfig): { width: number; height: number } {
   if (r.x + r.width > cfg.width || r.y + r.height > cfg.height) {
     throw new Error(`camera.roi ${r.x},${r.y} ${r.width}×${r.height} does not fit the ${cfg.width}×${cfg.height} sensor mode`);
   }
+  // YUV420 subsamples chroma 2×2: an odd output size is not a frame rpicam-vid delivers
+  if (r.width % 2 || r.height % 2) throw new Error(`camera.roi ${r.width}×${r.height}: rpicam needs an even width and height`);
   return { width: r.width, height: r.height };
 }
 
 export function createRpicamSource(cfg: RpicamCameraConfig, log?: Logger): ProcessFrameSource {
   const out = readout(cfg);
-  const layout = yuv420Layout(out.width, out.height, cfg.stride);
+  // a configured stride describes rows of the whole mode; the ROI's rows get the ISP's own padding
+  const layout = yuv420Layout(out.width, out.height, cfg.roi ? undefined : cfg.stride);
   return new ProcessFrameSource({
     kind: 'rpicam',
     command: cfg.binary,

@@ -259,6 +259,7 @@ export function register(program: Command): void {
         return {
           ...(rs.find((r) => r.megapixelsPerSecond === m) ?? rs[0]),
           megapixelsPerSecond: m,
+          networkMegapixelsPerSecond: median(rs.map((r) => r.networkMegapixelsPerSecond)),
           roundsMPs: rs.map((r) => r.megapixelsPerSecond),
         };
       });

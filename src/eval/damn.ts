@@ -201,7 +201,8 @@ export function drawTestSample(c: EvalCondition, size: number, scale: number, se
   // dark signal goes, their shot noise stays (it is in the read-noise map below); the offset is
   // left for the photometry to remove, which is the same
   const hot = cam?.maps.hotDense;
-  if (cam && hot) for (let i = 0; i < frame.data.length; i++) frame.data[i] -= hot[i] / cam.camera.gain;
+  // (hot electrons pass the EM register like photo-electrons: emGain of them per electron)
+  if (cam && hot) for (let i = 0; i < frame.data.length; i++) frame.data[i] -= (hot[i] * cam.camera.emGain) / cam.camera.gain;
   let electrons = frame;
   if (cam && !isIdealCamera(cam.camera)) {
     const e = aduToElectrons(frame.data, cam.camera);

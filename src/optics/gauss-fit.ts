@@ -62,6 +62,8 @@ export interface FitOptions {
    * the median misleads a fit that covers them (Huang et al. 2013).
    */
   readNoiseMap?: Float32Array;
+  /** e⁻ per unit of `readNoiseMap` (e.g. e⁻/ADU for a map in ADU; default 1) */
+  readNoiseMapScale?: number;
   /** iterations per pass (default 25) */
   iterations?: number;
   /** passes with neighbours held at the previous pass's estimates (default 2) */
@@ -681,7 +683,8 @@ function readVariance(o: FitOptions, pixels: number, F: number): (i: number) => 
   const map = o.readNoiseMap;
   if (map) {
     if (map.length !== pixels) throw new Error(`readNoiseMap has ${map.length} pixels, the frame ${pixels}`);
-    return (i) => (map[i] * map[i]) / F;
+    const k = (o.readNoiseMapScale ?? 1) ** 2 / F;
+    return (i) => map[i] * map[i] * k;
   }
   const r2 = (o.readNoise ?? 0) ** 2 / F;
   return () => r2;

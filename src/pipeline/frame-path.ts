@@ -187,7 +187,7 @@ function framePreview(frame: Image, maxEdge: number): Image {
 
 export class FramePath {
   private planCache: { key: string; plan: TilePlan } | undefined;
-  private noiseCache: { key: string; map: Float32Array } | undefined;
+  private noiseCache: { source: Image; key: string; map: Float32Array } | undefined;
   private cropCache: { key: string; cal: Calibration } | undefined;
   private cal: Calibration = {};
   private accumulator: Accumulator | undefined;
@@ -224,8 +224,11 @@ export class FramePath {
     if (map.width !== width || map.height !== height) {
       throw new Error(`the read-noise map is ${map.width}x${map.height} but the frame is ${width}x${height}`);
     }
-    const key = `${map.width}x${map.height}:${JSON.stringify(sensor ?? null)}`;
-    if (this.noiseCache?.key !== key) this.noiseCache = { key, map: sensorReadNoise(map, sensor) };
+    // keyed by the (possibly cut) map itself: a region that moves is a new cut
+    const key = JSON.stringify(sensor ?? null);
+    if (this.noiseCache?.source !== map || this.noiseCache.key !== key) {
+      this.noiseCache = { source: map, key, map: sensorReadNoise(map, sensor, cal.flat) };
+    }
     return this.noiseCache.map;
   }
 

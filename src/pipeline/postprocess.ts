@@ -72,7 +72,8 @@ export function refineLocalizations(
       maxShiftAlone: MAX_FIT_SHIFT_ALONE,
       readNoise: em ? (photometry.readNoise ?? 0) / (photometry.emGain ?? 1) : (photometry.readNoise ?? 0),
       // ADU rms → e⁻ at the sensor, the units of the frame the fit sees
-      readNoiseMap: readNoiseMap ? Float32Array.from(readNoiseMap, (v) => v * perAdu) : undefined,
+      readNoiseMap,
+      readNoiseMapScale: perAdu,
     },
     { maxAdded: Math.max(0, maxLocalizations - n) },
   );

@@ -83,13 +83,15 @@ export function applySensorWindow(frame: Image, w: SensorWindow | undefined): Im
 }
 
 /**
- * The read-noise map of what the network sees: cropped and binned like the frame. Binning sums
- * pixels, so it sums their variances.
+ * The read-noise map of what the network sees: divided by the flat like the frame, then cropped
+ * and binned like it. Binning sums pixels, so it sums their variances.
  */
-export function sensorReadNoise(map: Image, w: SensorWindow | undefined): Float32Array {
-  if (!w || (!w.roi && w.binning <= 1)) return map.data;
-  const variance = applySensorWindow({ width: map.width, height: map.height, data: Float32Array.from(map.data, (v) => v * v) }, w);
-  return variance.data.map(Math.sqrt);
+export function sensorReadNoise(map: Image, w: SensorWindow | undefined, flat?: Image): Float32Array {
+  const identity = !w || (!w.roi && w.binning <= 1);
+  if (identity && !flat) return map.data;
+  const f = flat?.data;
+  const variance = Float32Array.from(map.data, (v, i) => (f ? (v / f[i]) ** 2 : v * v));
+  return applySensorWindow({ width: map.width, height: map.height, data: variance }, w).data.map(Math.sqrt);
 }
 
 /**

@@ -183,6 +183,10 @@ describe('process frame source', () => {
     const a = rpicamArgs(roi);
     expect(a.slice(a.indexOf('--width'), a.indexOf('--width') + 4)).toEqual(['--width', '512', '--height', '256']);
     expect(a[a.indexOf('--roi') + 1]).toBe('0.25,0.125,0.5,0.25');
+    // the full-resolution mode, so the crop is not of a binned mode
+    expect(a[a.indexOf('--mode') + 1]).toBe('1024:1024');
+    expect(rpicamArgs(rpicamCameraSchema.parse({ type: 'rpicam', width: 640, height: 480 }))).not.toContain('--mode');
+    expect(() => rpicamArgs({ ...roi, roi: { x: 0, y: 0, width: 511, height: 64 } })).toThrow(/even width and height/);
     expect(() => rpicamArgs({ ...roi, roi: { x: 600, y: 0, width: 512, height: 64 } })).toThrow(/does not fit the 1024×1024 sensor mode/);
     const g = gstreamerCameraSchema.parse({
       type: 'gstreamer',

@@ -454,6 +454,31 @@ describe('an sCMOS read-noise map', () => {
     expect(binned.localizations.fit?.sigmaX[0]).toBeGreaterThan(0);
   });
 
+  it('follows a read-out region that moves: each frame is weighted by its own part of the map', async () => {
+    // left half of the sensor noisy, right half quiet; the same spot read out from either half
+    const map = makeImage(
+      32,
+      24,
+      Float32Array.from({ length: 32 * 24 }, (_, i) => (i % 32 < 16 ? 60 : 1)),
+    );
+    const p = new Pipeline({
+      stream: 'main',
+      queueSize: 1,
+      reconstructor: inThread(identity),
+      postprocess: fitPost,
+      calibration: { readNoise: map },
+    });
+    const half = (x: number): Frame => {
+      const s = spot();
+      const f: Frame = { ...s, image: makeImage(16, 24), origin: { x, y: 0 } };
+      for (let r = 0; r < 24; r++) for (let c = 0; c < 16; c++) f.image.data[r * 16 + c] = s.image.data[r * 32 + c + 8];
+      return f;
+    };
+    const quiet = await p.processOne(half(16));
+    const noisy = await p.processOne(half(0));
+    expect(noisy.localizations.fit?.sigmaX[0]).toBeGreaterThan(2 * (quiet.localizations.fit?.sigmaX[0] as number));
+  });
+
   it('says so when the map is not the sensor’s size', async () => {
     await expect(run(makeImage(16, 16, new Float32Array(256).fill(1)))).rejects.toThrow(/read-noise map is 16x16 but the frame is 32x24/);
     expect(() => checkCalibration({ dark: makeImage(32, 24), readNoise: makeImage(16, 16) })).toThrow(
@@ -470,6 +495,9 @@ describe('an sCMOS read-noise map', () => {
     // (3² + 4² + 0 + 0) = 25 → 5; (1 + 1 + 1 + 1) = 4 → 2
     expect(Array.from(b)).toEqual([5, 2]);
     expect(sensorReadNoise(map, { binning: 1 })).toBe(map.data);
+    // a pixel divided by the flat has its noise divided too
+    const flat = makeImage(4, 2, Float32Array.from([0.5, 1, 1, 1, 1, 1, 1, 1]));
+    expect(Array.from(sensorReadNoise(map, undefined, flat)).slice(0, 2)).toEqual([6, 4]);
   });
 });
 
