@@ -1,5 +1,6 @@
 import type { RpicamCameraConfig } from '../config/camera.ts';
 import type { Logger } from '../log.ts';
+import { checkRoiFits } from '../pipeline/preprocess.ts';
 import { ProcessFrameSource } from './process-source.ts';
 import { decodeYuv420Luma, yuv420Layout } from './raw-frames.ts';
 
@@ -50,9 +51,7 @@ export function rpicamArgs(cfg: RpicamCameraConfig): string[] {
 function readout(cfg: RpicamCameraConfig): { width: number; height: number } {
   const r = cfg.roi;
   if (!r) return { width: cfg.width, height: cfg.height };
-  if (r.x + r.width > cfg.width || r.y + r.height > cfg.height) {
-    throw new Error(`camera.roi ${r.x},${r.y} ${r.width}×${r.height} does not fit the ${cfg.width}×${cfg.height} sensor mode`);
-  }
+  checkRoiFits(r, cfg.width, cfg.height, 'sensor mode');
   // YUV420 subsamples chroma 2×2: an odd output size is not a frame rpicam-vid delivers
   if (r.width % 2 || r.height % 2) throw new Error(`camera.roi ${r.width}×${r.height}: rpicam needs an even width and height`);
   return { width: r.width, height: r.height };

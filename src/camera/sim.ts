@@ -9,6 +9,7 @@ import { makeImage } from '../optics/image.ts';
 import { NANOHOLE, simulateNanohole } from '../optics/nanohole.ts';
 import { Rng } from '../optics/random.ts';
 import { randomScene } from '../optics/scene.ts';
+import { checkRoiFits } from '../pipeline/preprocess.ts';
 import { packEmitters, SimRenderer } from './sim-render.ts';
 import type { Frame, FrameSource, FrameSourceStats } from './types.ts';
 
@@ -117,9 +118,7 @@ export class SimCamera implements FrameSource {
     const seed = this.rng.nextU32();
     // the read-out region: the ROI (checked against the sensor here, once per frame) or the sensor
     const roi = c.roi ?? { x: 0, y: 0, width: c.width, height: c.height };
-    if (roi.x + roi.width > c.width || roi.y + roi.height > c.height) {
-      throw new Error(`camera.roi ${roi.x},${roi.y} ${roi.width}×${roi.height} does not fit the ${c.width}×${c.height} sensor`);
-    }
+    checkRoiFits(roi, c.width, c.height);
     // emitters just outside the region still shine into it: everything is rendered, shifted
     const image = await this.renderer.render({
       emitters: packEmitters(roi.x || roi.y ? emitters.map((e) => ({ ...e, x: e.x - roi.x, y: e.y - roi.y })) : emitters),

@@ -56,6 +56,18 @@ export function preprocessInPlace(frame: Image, cal: Calibration): Image {
   return frame;
 }
 
+/** A `camera.roi` that does not lie inside a `width`×`height` sensor (or sensor mode) is an error saying so. */
+export function checkRoiFits(
+  r: { x: number; y: number; width: number; height: number },
+  width: number,
+  height: number,
+  what = 'sensor',
+): void {
+  if (r.x + r.width > width || r.y + r.height > height) {
+    throw new Error(`camera.roi ${r.x},${r.y} ${r.width}×${r.height} does not fit the ${width}×${height} ${what}`);
+  }
+}
+
 /** A region of interest (sensor pixels) and a sum-binning factor. */
 export interface SensorWindow {
   roi?: { x: number; y: number; width: number; height: number };
@@ -66,9 +78,7 @@ export interface SensorWindow {
 export function applySensorWindow(frame: Image, w: SensorWindow | undefined): Image {
   if (!w || (!w.roi && w.binning <= 1)) return frame;
   const r = w.roi ?? { x: 0, y: 0, width: frame.width, height: frame.height };
-  if (r.x + r.width > frame.width || r.y + r.height > frame.height) {
-    throw new Error(`camera.roi ${r.x},${r.y} ${r.width}×${r.height} does not fit the ${frame.width}×${frame.height} sensor`);
-  }
+  checkRoiFits(r, frame.width, frame.height);
   const b = Math.max(1, w.binning);
   const ow = Math.floor(r.width / b);
   const oh = Math.floor(r.height / b);
