@@ -8,8 +8,7 @@ import { decodeYuv420Luma, yuv420Layout } from './raw-frames.ts';
  * rpicam-vid streaming raw YUV420 to stdout. We keep the luma (Y) plane only: the models take
  * one channel, and monochrome sensors deliver their signal there. The stream has no headers, so
  * framing relies on the exact frame size (see yuv420Layout for the stride rule).
- */
-/**
+ *
  * With `camera.roi`, rpicam-vid crops on the ISP (`--roi`, fractions of the sensor mode
  * `width`×`height`) and outputs the ROI at 1:1 (`--width`/`--height` = the ROI's), so only the
  * region crosses the pipe and the frame path. `--mode width:height` pins the sensor mode: left

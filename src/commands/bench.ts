@@ -116,7 +116,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
  * One bench child, run as the unit runs the daemon (bench-process.ts); resolves its JSON output.
  * Each engine, and the whole pipeline, in its own process so peak RSS belongs to it alone.
  */
-export function runBenchChild<T>(args: string[], what: string): Promise<T> {
+function runBenchChild<T>(args: string[], what: string): Promise<T> {
   const how = deployedProcess(ROOT);
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [how.entry, 'bench', ...args], {

@@ -414,12 +414,12 @@ export class Pipeline {
   }
 
   /** What this frame should carry besides its localisations: decided here, produced in the worker. */
-  private job(frame: Frame): FrameJob {
+  private job(frame: Frame, cut: SensorWindow | undefined): FrameJob {
     const p = this.products;
     const now = Date.now();
     const job: FrameJob = {
       image: frame.image,
-      sensor: windowFor(this.opts.sensor, frame.origin, frame.image).cut,
+      sensor: cut,
       origin: frame.origin,
       photometry: this.opts.photometry,
       postprocess: this.postprocessOptions,
@@ -499,8 +499,8 @@ export class Pipeline {
   private async process(frame: Frame, enqueuedAt: number): Promise<FrameResult> {
     const t0 = performance.now();
     const recon = this.recon;
-    const job = this.job(frame);
-    const placement = windowFor(this.opts.sensor, frame.origin, frame.image).at;
+    const { cut, at: placement } = windowFor(this.opts.sensor, frame.origin, frame.image);
+    const job = this.job(frame, cut);
     const asked = job.renderAccumulated?.trigger === 'request' ? this.pendingRender : undefined;
     let out: Awaited<ReturnType<Reconstructor['process']>>;
     try {
