@@ -129,15 +129,23 @@ export interface TestSample {
   readNoise?: Float32Array;
 }
 
-const cameraCache = new Map<string, { camera: CameraModel; maps: ReturnType<typeof cameraMaps> }>();
+/** A camera at one frame size: its fixed patterns and the read-noise map a calibrated daemon has, made once. */
+interface EvalCamera {
+  camera: CameraModel;
+  maps: ReturnType<typeof cameraMaps>;
+  readNoise: Float32Array | undefined;
+}
 
-function cameraFor(c: EvalCondition, size: number): { camera: CameraModel; maps: ReturnType<typeof cameraMaps> } | null {
+const cameraCache = new Map<string, EvalCamera>();
+
+function cameraFor(c: EvalCondition, size: number): EvalCamera | null {
   if (!c.camera || c.camera === 'ideal') return null;
   const key = `${c.camera}:${size}`;
   let v = cameraCache.get(key);
   if (!v) {
     const camera = cameraPreset(c.camera);
-    v = { camera, maps: cameraMaps(camera, size, size) };
+    const maps = cameraMaps(camera, size, size);
+    v = { camera, maps, readNoise: readNoiseAdu(camera, maps) };
     cameraCache.set(key, v);
   }
   return v;
@@ -218,7 +226,7 @@ export function drawTestSample(c: EvalCondition, size: number, scale: number, se
     psf,
     crlbVar: isolatedCrlb(emitters, psf, c, cam?.camera ?? null, size),
     photometry: photometryOf(cam?.camera ?? null),
-    readNoise: readNoiseAdu(cam),
+    readNoise: cam?.readNoise,
   };
 }
 
@@ -228,11 +236,10 @@ export function drawTestSample(c: EvalCondition, size: number, scale: number, se
  * together; the camera's own, not a finite stack's estimate of it. None for a sensor with
  * neither (a uniform read noise is the photometry's).
  */
-function readNoiseAdu(cam: ReturnType<typeof cameraFor>): Float32Array | undefined {
-  if (!cam || isIdealCamera(cam.camera)) return undefined;
-  const { readNoise: read, hotDense: hot, width, height } = cam.maps;
+function readNoiseAdu(c: CameraModel, maps: ReturnType<typeof cameraMaps>): Float32Array | undefined {
+  if (isIdealCamera(c)) return undefined;
+  const { readNoise: read, hotDense: hot, width, height } = maps;
   if (!read && !hot) return undefined;
-  const c = cam.camera;
   // read noise and dark electrons are added at the sensor, then converted at gain e⁻/ADU
   // (behind an EM register the dark electrons are multiplied too, with the excess factor 2)
   const excess = c.emGain > 1 ? 2 : 1;
