@@ -33,8 +33,8 @@ import { type PostprocessOptions, refineLocalizations, signalPhotons } from './p
 import {
   applySensorWindow,
   type Calibration,
-  cropCalibration,
   preprocessInPlace,
+  RegionCalibration,
   type SensorWindow,
   sensorReadNoise,
 } from './preprocess.ts';
@@ -187,9 +187,9 @@ function framePreview(frame: Image, maxEdge: number): Image {
 
 export class FramePath {
   private planCache: { key: string; plan: TilePlan } | undefined;
-  private noiseCache: { source: Image; key: string; map: Float32Array } | undefined;
-  private cropCache: { key: string; cal: Calibration } | undefined;
-  private cal: Calibration = {};
+  private noiseCache: { source: Image; flat: Image | undefined; key: string; map: Float32Array } | undefined;
+  calibration: Calibration = {};
+  private region = new RegionCalibration(this.calibration);
   private accumulator: Accumulator | undefined;
   private readonly estimator = new FrameStatsEstimator();
 
@@ -199,24 +199,6 @@ export class FramePath {
     private readonly trainedRanges?: TrainedRanges,
   ) {}
 
-  get calibration(): Calibration {
-    return this.cal;
-  }
-
-  set calibration(c: Calibration) {
-    this.cal = c;
-    this.noiseCache = undefined;
-    this.cropCache = undefined;
-  }
-
-  /** The calibration for a frame of this size from `origin` of the sensor (cut and cached), or the whole. */
-  private calibrationFor(width: number, height: number, origin: { x: number; y: number } | undefined): Calibration {
-    if (!origin) return this.cal;
-    const key = `${origin.x},${origin.y},${width}x${height}`;
-    if (this.cropCache?.key !== key) this.cropCache = { key, cal: cropCalibration(this.cal, origin, width, height) };
-    return this.cropCache.cal;
-  }
-
   /** The read-noise map for what the network sees of a raw frame this size (cached), if calibrated. */
   private readNoiseFor(cal: Calibration, width: number, height: number, sensor: SensorWindow | undefined): Float32Array | undefined {
     const map = cal.readNoise;
@@ -224,11 +206,11 @@ export class FramePath {
     if (map.width !== width || map.height !== height) {
       throw new Error(`the read-noise map is ${map.width}x${map.height} but the frame is ${width}x${height}`);
     }
-    // keyed by the (possibly cut) map itself: a region that moves is a new cut
+    // keyed by the (possibly cut) map and flat themselves: a region that moves is a new cut
     const key = JSON.stringify(sensor ?? null);
-    if (this.noiseCache?.source !== map || this.noiseCache.key !== key) {
-      this.noiseCache = { source: map, key, map: sensorReadNoise(map, sensor, cal.flat) };
-    }
+    const c = this.noiseCache;
+    if (c && c.source === map && c.flat === cal.flat && c.key === key) return c.map;
+    this.noiseCache = { source: map, flat: cal.flat, key, map: sensorReadNoise(map, sensor, cal.flat) };
     return this.noiseCache.map;
   }
 
@@ -243,7 +225,8 @@ export class FramePath {
 
   async process(job: FrameJob): Promise<FrameOutput> {
     const t0 = performance.now();
-    const cal = this.calibrationFor(job.image.width, job.image.height, job.origin);
+    if (this.region.whole !== this.calibration) this.region = new RegionCalibration(this.calibration);
+    const cal = this.region.at(job.origin, job.image.width, job.image.height);
     const readNoise = this.readNoiseFor(cal, job.image.width, job.image.height, job.sensor);
     const frame = applySensorWindow(preprocessInPlace(job.image, cal), job.sensor);
     const t1 = performance.now();

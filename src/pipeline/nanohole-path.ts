@@ -24,7 +24,7 @@ import { encodePng8Stretched, withPngText } from '../io/png.ts';
 import { type Image, makeImage } from '../optics/image.ts';
 import { NANOHOLE, nanoholeInput } from '../optics/nanohole.ts';
 import type { FrameJob, FrameOutput } from './frame-path.ts';
-import { applySensorWindow, type Calibration, cropCalibration, preprocessInPlace } from './preprocess.ts';
+import { applySensorWindow, type Calibration, preprocessInPlace, RegionCalibration } from './preprocess.ts';
 import { encodeWithin } from './render.ts';
 
 /** The network on one batch of recorded-grid inputs: n × 128 × 128 in, n × 128 × 128 probabilities out. */
@@ -121,13 +121,14 @@ function stretchPreview(img: Image, maxEdge: number): Image {
 
 export class NanoholePath {
   calibration: Calibration = {};
+  private region = new RegionCalibration(this.calibration);
 
   constructor(private readonly run: NanoholeRunner) {}
 
   async process(job: FrameJob): Promise<FrameOutput> {
     const t0 = performance.now();
-    const { width, height } = job.image;
-    const cal = job.origin ? cropCalibration(this.calibration, job.origin, width, height) : this.calibration;
+    if (this.region.whole !== this.calibration) this.region = new RegionCalibration(this.calibration);
+    const cal = this.region.at(job.origin, job.image.width, job.image.height);
     const frame = applySensorWindow(preprocessInPlace(job.image, cal), job.sensor);
     const settings = job.holes ?? DEFAULT_HOLE_SETTINGS;
     const camera = cameraGeometry(settings, frame);

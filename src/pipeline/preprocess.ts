@@ -105,10 +105,28 @@ export function sensorReadNoise(map: Image, w: SensorWindow | undefined, flat?: 
 }
 
 /**
+ * A sensor's calibration and its cut to the region the camera reads out, made once per region
+ * (regions rarely move). Frame paths keep one and replace it when the calibration changes.
+ */
+export class RegionCalibration {
+  private cut: { key: string; cal: Calibration } | undefined;
+
+  constructor(readonly whole: Calibration) {}
+
+  /** The calibration for a width × height frame from sensor `origin`; the whole one without an origin. */
+  at(origin: { x: number; y: number } | undefined, width: number, height: number): Calibration {
+    if (!origin) return this.whole;
+    const key = `${origin.x},${origin.y},${width}x${height}`;
+    if (this.cut?.key !== key) this.cut = { key, cal: cropCalibration(this.whole, origin, width, height) };
+    return this.cut.cal;
+  }
+}
+
+/**
  * The sensor-sized calibration frames cut to the part of the sensor a source read out, so they
  * match a frame that starts at `origin` and is width × height.
  */
-export function cropCalibration(cal: Calibration, origin: { x: number; y: number }, width: number, height: number): Calibration {
+function cropCalibration(cal: Calibration, origin: { x: number; y: number }, width: number, height: number): Calibration {
   const cut = (img: Image | undefined, name: string): Image | undefined => {
     if (!img) return undefined;
     if (origin.x + width > img.width || origin.y + height > img.height) {
