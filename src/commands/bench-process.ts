@@ -2,8 +2,9 @@
  * How a bench child runs: as systemd/rayleigh.service runs the installed daemon — the compiled
  * `dist/cli.js` with the unit's Environment= settings (glibc's malloc arenas among them) — so
  * the peak RSS a bench reports is the deployed daemon's, not a checkout's. Measured here at
- * 1456×1088: running the TypeScript sources through tsx costs 45–55 MB of peak RSS over the
- * build, and glibc's default arena count another 30–40 MB (bench/results/bench-process.json).
+ * 1456×1088 in eight paired runs (bench/results/bench-process.json): the TypeScript sources
+ * through tsx cost −6 to 73 MB of peak RSS over the build (median 55), and glibc's default arena
+ * count 0 to 73 MB over two arenas (median 42).
  *
  * A checkout without a fresh build runs its sources (and says so in the report): a stale
  * `dist/` would bench code that is not the code on disk.
