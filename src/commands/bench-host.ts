@@ -36,11 +36,13 @@ export interface EngineBench {
   engine: string;
   /** tile.window the engine ran with (0 = untiled) */
   window: number;
+  /** how frames were cut: row bands through the levels, overlap windows, or not at all */
+  tiling: 'bands' | 'windows' | 'untiled';
   provider: string;
   width: number;
   height: number;
   frames: number;
-  /** windows per frame and network pixels per frame pixel */
+  /** windows or bands per frame, and network work per frame pixel (MAC-weighted for bands) */
   tiles: number;
   overhead: number;
   /** the whole frame path: normalise, tile, network, stitch, localise (with the configured fit) */

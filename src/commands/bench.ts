@@ -60,7 +60,11 @@ function cachedFrames(width: number, height: number, n: number): string[] {
 /** One engine in this process: warm-up, then `frames` sequential frames through the frame path. */
 async function benchEngine(spec: EngineSpec, width: number, height: number, frames: number, config?: string): Promise<EngineBench> {
   const settings = loadSettings(config);
-  if (spec.window !== undefined) settings.inference.tile.window = spec.window;
+  if (spec.window !== undefined) {
+    settings.inference.tile.window = spec.window;
+    settings.inference.tile.mode = 'windows';
+  }
+  if (spec.bands) settings.inference.tile.mode = 'bands';
   const r = await createReconstructor(spec.engine, settings, createLogger('warn'));
   try {
     const inputs = await Promise.all(cachedFrames(width, height, frameCount(width, height, frames)).map((f) => readImage(f)));
@@ -80,6 +84,7 @@ async function benchEngine(spec: EngineSpec, width: number, height: number, fram
     return {
       engine: spec.engine,
       window: settings.inference.tile.window,
+      tiling: settings.inference.tile.window === 0 ? 'untiled' : r.tilingMode.mode,
       provider: r.provider,
       width,
       height,
@@ -98,15 +103,17 @@ async function benchEngine(spec: EngineSpec, width: number, height: number, fram
   }
 }
 
-/** "damn" or "damn@512" (tile.window 512) or "damn@0" (untiled). */
+/** "damn" (as configured), "damn@bands", "damn@512" (overlap windows of 512) or "damn@0" (untiled). */
 interface EngineSpec {
   engine: string;
   window?: number;
+  bands?: boolean;
 }
 
 export function parseEngineSpec(s: string): EngineSpec {
-  const m = /^([^@]+)(?:@(\d+))?$/.exec(s);
-  if (!m) throw new UserError(`engine "${s}": expected ID or ID@WINDOW`);
+  const m = /^([^@]+)(?:@(\d+|bands))?$/.exec(s);
+  if (!m) throw new UserError(`engine "${s}": expected ID, ID@bands or ID@WINDOW`);
+  if (m[2] === 'bands') return { engine: m[1], bands: true };
   return { engine: m[1], window: m[2] === undefined ? undefined : Number(m[2]) };
 }
 
@@ -180,7 +187,10 @@ export function register(program: Command): void {
     .option('--size <px>', 'square frame edge in camera pixels (shorthand for --width and --height)')
     .option('--width <px>', 'frame width, e.g. 1456 (IMX296) or 4056 (IMX477)')
     .option('--height <px>', 'frame height, e.g. 1088 or 3040')
-    .option('--engines <ids>', 'comma-separated; ID@WINDOW sets inference.tile.window (0 = untiled), e.g. damn,damn@0,damn-fp32')
+    .option(
+      '--engines <ids>',
+      'comma-separated; ID@bands runs row bands, ID@WINDOW overlap windows of that size (0 = untiled), e.g. damn,damn@0,damn@640,damn-fp32',
+    )
     .option('--rounds <n>', 'run every engine this many times, interleaved, and report the median', '1')
     .option('--pipeline', 'the whole daemon path (simulated camera → worker → MQTT to a real broker) next to the bare model')
     .option('--seconds <s>', 'measured duration of --pipeline after warm-up', '60')
@@ -313,11 +323,11 @@ export function register(program: Command): void {
         `children ran ${code === 'dist' ? 'dist/cli.js' : 'the sources (tsx)'} with ${JSON.stringify(env)}${note ? `; ${note}` : ''}\n`,
       );
       process.stdout.write(
-        `| engine | window | tiles | overhead | provider | frame | MP/s | network MP/s | fps | p50 ms | p99 ms | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n`,
+        `| engine | tiling | tiles | overhead | provider | frame | MP/s | network MP/s | fps | p50 ms | p99 ms | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n`,
       );
       for (const r of results) {
         process.stdout.write(
-          `| ${r.engine} | ${r.window || 'untiled'} | ${r.tiles} | ${r.overhead.toFixed(2)} | ${r.provider} | ${r.width}×${r.height} | ${r.megapixelsPerSecond.toFixed(3)} | ${r.networkMegapixelsPerSecond.toFixed(3)} | ${r.framesPerSecond.toFixed(2)} | ${r.latencyMs.p50.toFixed(1)} | ${r.latencyMs.p99.toFixed(1)} | ${r.peakRssMB.toFixed(0)} |\n`,
+          `| ${r.engine} | ${r.tiling === 'windows' ? `windows ${r.window}` : r.tiling} | ${r.tiles} | ${r.overhead.toFixed(2)} | ${r.provider} | ${r.width}×${r.height} | ${r.megapixelsPerSecond.toFixed(3)} | ${r.networkMegapixelsPerSecond.toFixed(3)} | ${r.framesPerSecond.toFixed(2)} | ${r.latencyMs.p50.toFixed(1)} | ${r.latencyMs.p99.toFixed(1)} | ${r.peakRssMB.toFixed(0)} |\n`,
         );
       }
       const f = (x: number | null | undefined) => (x === null || x === undefined ? 'n/a' : `${x.toFixed(2)}×`);

@@ -176,14 +176,26 @@ export const inferenceSchema = z
     tile: remote(
       z.strictObject({
         /**
-         * largest tile window edge in input pixels, halo included; 0 = never tile. Windows bound
+         * bands (default): the network cut at its levels runs in full-width row bands, each level
+         * with only its own few rows of context (src/inference/band-plan.ts); windows: overlap
+         * tiles of the whole network with a receptive-field halo. A model the bands cannot run
+         * exactly falls back to windows, with a warning saying why
+         */
+        mode: z.enum(['bands', 'windows']).default('bands'),
+        /**
+         * windows mode: largest tile window edge in input pixels, halo included; 0 = never tile
+         * (in either mode: the whole frame in one run). Windows bound
          * memory: the INT8 network ran as many network pixels per second in 512–640 px windows
          * as on a whole 1456×1088 frame (bench/results/bench-1456x1088-deployed.json), so the
          * halos (1.66× the frame's pixels at 512, 1.36× at 640) are what tiling costs
          */
         window: z.number().int().min(0).max(16384).default(512),
-        /** memory budget for one window's activations, MB (default leaves room on a 4 GB Pi) */
-        memoryMB: z.number().int().min(16).max(65536).default(256),
+        /**
+         * activation budget, MB: bands mode, all the network's parts together (from the manifest's
+         * measured bytes per pixel, bench/band-memory.ts); windows mode, one window's. The default
+         * leaves room on a 4 GB Pi
+         */
+        memoryMB: z.number().int().min(16).max(65536).default(160),
         /** halo in input pixels (default: the receptive-field radius + 1); must cover the receptive field */
         halo: z.number().int().min(0).max(1024).optional(),
       }),

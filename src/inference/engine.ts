@@ -3,19 +3,20 @@ import type { Logger } from '../log.ts';
 import type { Image } from '../optics/image.ts';
 import { RichardsonLucy } from '../optics/richardson-lucy.ts';
 import type { FrameJob, FrameOutput } from '../pipeline/frame-path.ts';
-import type { FrameWorkerInit, FrameWorkerReply, FrameWorkerRequest } from '../pipeline/frame-worker.ts';
+import type { FrameWorkerInit, FrameWorkerReply, FrameWorkerRequest, TilingReport } from '../pipeline/frame-worker.ts';
 import type { Calibration } from '../pipeline/preprocess.ts';
 import type { LoadedModel } from './manifest.ts';
 import type { ProviderType } from './providers.ts';
 import { describeRuntime, probeNativeRuntime, type RuntimeReport } from './runtime/index.ts';
-import { planTiles, type TilePlanOptions } from './tiling.ts';
+import type { TilePlanOptions } from './tiling.ts';
 import type { Reconstructor } from './types.ts';
 import { PIXEL_WORKER_LIMITS, workerEntry } from './worker-entry.ts';
 
 export interface OnnxEngineOptions {
   provider: ProviderType;
   threads: number;
-  tile: { window: number; memoryMB: number; halo?: number };
+  /** mode (default bands): bands through the network's levels, or overlap windows; window 0 = the whole frame in one run */
+  tile: { mode?: 'bands' | 'windows'; window: number; memoryMB: number; halo?: number };
   /** windows per network call (default 1: on a CPU batching buys little and multiplies peak memory) */
   batch?: number;
   memoryArena?: boolean;
@@ -54,6 +55,8 @@ export class WorkerEngine implements Reconstructor {
     readonly runtime: RuntimeReport | undefined,
     /** the manifest's task (damn for Richardson–Lucy): unet engines return position maps and holes */
     readonly task: 'damn' | 'unet' = 'damn',
+    /** how frames are cut for the network: bands (with their parts) or windows (and why, when bands were asked for) */
+    readonly tilingMode: TilingReport = { mode: 'windows' },
   ) {
     worker.on('message', (msg: FrameWorkerReply) => {
       if (msg.type !== 'processed' && msg.type !== 'error') return;
@@ -105,17 +108,23 @@ export class WorkerEngine implements Reconstructor {
       memoryArena: o.memoryArena ?? true,
       scale: e.output.scale,
       tiling,
+      bands: (o.tile.mode ?? 'bands') === 'bands' && o.tile.window !== 0,
+      bandBytesPerPixel: e.bandBytesPerPixel,
       batch: o.batch ?? 1,
       trainedRanges: e.trainedRanges,
     };
     const { worker, ready } = await start(init, e.id);
     const runtime = ready.runtime;
     const say = runtime?.fellBack.length ? o.log?.warn.bind(o.log) : o.log?.info.bind(o.log);
+    const plan = ready.tiling ?? { mode: 'windows' as const };
     say?.(
-      { model: e.id, runtime, maxWindow: tiling.maxWindow, halo, memoryMB: o.tile.memoryMB },
+      { model: e.id, runtime, tiling: plan, maxWindow: tiling.maxWindow, halo, memoryMB: o.tile.memoryMB },
       runtime ? describeRuntime(runtime) : `inference runs on ${ready.provider}`,
     );
-    return new WorkerEngine(worker, e.id, e.output.scale, model.sha256, ready.provider, tiling, runtime, e.task);
+    if (plan.mode === 'windows' && plan.why) {
+      o.log?.warn({ model: e.id, why: plan.why }, 'the network cannot run in bands: overlap windows instead');
+    }
+    return new WorkerEngine(worker, e.id, e.output.scale, model.sha256, ready.provider, tiling, runtime, e.task, plan);
   }
 
   static async rl(o: RlEngineOptions): Promise<WorkerEngine> {
@@ -123,11 +132,6 @@ export class WorkerEngine implements Reconstructor {
     const fingerprint = new RichardsonLucy(o.psf, o).fingerprint;
     const { worker } = await start({ kind: 'rl', ...o }, 'rl');
     return new WorkerEngine(worker, 'rl', o.scale, fingerprint, 'js', undefined, undefined);
-  }
-
-  /** The tile plan for a frame size, e.g. to log it at start. */
-  planFor(width: number, height: number) {
-    return this.tiling ? planTiles(width, height, this.tiling) : undefined;
   }
 
   process(job: FrameJob): Promise<FrameOutput> {

@@ -44,6 +44,12 @@ export const manifestEntrySchema = z
      */
     activationBytesPerPixel: z.number().positive().optional(),
     /**
+     * peak activation memory per frame pixel of each part of the banded network, in the band
+     * planner's order (measured with `npx tsx bench/band-memory.ts`); without it the planner
+     * estimates them from the graph
+     */
+    bandBytesPerPixel: z.array(z.number().positive()).optional(),
+    /**
      * what the model was trained on, in the out-of-distribution guard's units (src/optics/ood.ts):
      * PSF width σ (camera px), background and emitter photons per pixel / per emitter, emitters per
      * 50×50 px. Frames whose estimates fall outside are flagged in their meta.

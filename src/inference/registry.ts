@@ -75,7 +75,7 @@ export async function createReconstructor(
   return WorkerEngine.onnx(model, {
     provider: inf.provider,
     threads: inf.threads,
-    tile: { window: inf.tile.window, memoryMB: inf.tile.memoryMB, halo: inf.tile.halo },
+    tile: { mode: inf.tile.mode, window: inf.tile.window, memoryMB: inf.tile.memoryMB, halo: inf.tile.halo },
     memoryArena: inf.memoryArena,
     batch: options.batch,
     log,

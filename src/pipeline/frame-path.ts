@@ -11,6 +11,8 @@
  * encoded here and only the file's bytes leave the worker.
  */
 
+import { type BandGraph, bandShape } from '../inference/band-plan.ts';
+import { type PartRunner, runBands } from '../inference/band-run.ts';
 import type { HoleReport, HoleSettings } from '../inference/holes.ts';
 import { type LocalizationColumns, PeakCollector } from '../inference/peaks.ts';
 import {
@@ -40,9 +42,13 @@ import {
 } from './preprocess.ts';
 import { type AccumulateSpec, Accumulator, encodeWithin, halve, type Region, RegionRender } from './render.ts';
 
-/** A network run window by window (ONNX), or an engine that takes the whole frame (Richardson–Lucy). */
+/**
+ * A network run window by window or band by band through its levels (ONNX), or an engine that
+ * takes the whole frame (Richardson–Lucy).
+ */
 export type FrameEngine =
   | { kind: 'windows'; scale: number; tiling: Omit<TilePlanOptions, 'maxWindow'> & { maxWindow: number }; batch: number; run: BatchRunner }
+  | { kind: 'bands'; scale: number; graph: BandGraph; multiple: number; memoryBytes: number; run: PartRunner }
   | { kind: 'frame'; scale: number; reconstruct: (frame: Image) => Promise<Image> };
 
 export interface ImageRequest {
@@ -136,7 +142,7 @@ export interface FrameOutput {
   localizations: LocalizationColumns;
   timings: { preprocess: number; reconstruct: number; postprocess: number; encode: number };
   tiles: number;
-  /** network input pixels per frame pixel (≥ 1; halos and alignment) */
+  /** network work per frame pixel (≥ 1: halos and alignment; windows count pixels, bands MACs) */
   overhead: number;
   image16?: EncodedImage;
   previews?: { frame: Uint8Array; output: Uint8Array };
@@ -270,6 +276,18 @@ export class FramePath {
         return out;
       };
       await runTiled(frame, { plan, scale: s, batch: e.batch }, timedRun, consumeTile);
+    } else if (e.kind === 'bands') {
+      const timedRun: PartRunner = async (k, feeds) => {
+        const ti = performance.now();
+        const out = await e.run(k, feeds);
+        inferMs += performance.now() - ti;
+        return out;
+      };
+      const shape = bandShape(e.graph, frame.width, frame.height, e.multiple, e.memoryBytes);
+      // one camera pixel beyond each core: the peak test and centroid at a band's edge read it
+      const streamed = await runBands(frame, { graph: e.graph, ...shape, multiple: e.multiple, context: 1 }, timedRun, consumeTile);
+      tiles = streamed.bands;
+      overhead = streamed.overhead;
     } else {
       const ti = performance.now();
       const map = await e.reconstruct(frame);

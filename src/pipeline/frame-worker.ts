@@ -9,9 +9,11 @@
  *   {type:'close'}                 → releases the session; the thread exits
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { analyseBands, type BandGraph } from '../inference/band-plan.ts';
 import type { ProviderType } from '../inference/providers.ts';
-import { type NativeProbeResult, openModelSession, type RuntimeReport } from '../inference/runtime/index.ts';
+import { type ModelSession, type NativeProbeResult, openModelSession, type RuntimeReport } from '../inference/runtime/index.ts';
 import type { TilePlanOptions } from '../inference/tiling.ts';
+import { decodeModel, encodeModel } from '../onnx/model.ts';
 import { makeImage } from '../optics/image.ts';
 import { NANOHOLE } from '../optics/nanohole.ts';
 import type { TrainedRanges } from '../optics/ood.ts';
@@ -34,6 +36,10 @@ export interface OnnxWorkerInit {
   memoryArena: boolean;
   scale: number;
   tiling: TilePlanOptions;
+  /** run the network in row bands through its levels when its graph allows (else windows) */
+  bands: boolean;
+  /** the manifest's measured activation bytes per frame pixel of each band part (else the graph's estimate) */
+  bandBytesPerPixel?: number[];
   batch: number;
   trainedRanges?: TrainedRanges;
 }
@@ -45,8 +51,13 @@ export type FrameWorkerRequest =
   | { type: 'calibration'; calibration: Calibration }
   | { type: 'close' };
 
+/** How the worker cuts frames for the network, for the start log and health. */
+export type TilingReport =
+  | { mode: 'bands'; parts: number; context: Array<{ above: number; below: number }> }
+  | { mode: 'windows'; why?: string };
+
 export type FrameWorkerReply =
-  | { type: 'ready'; provider: string; runtime: RuntimeReport | undefined }
+  | { type: 'ready'; provider: string; runtime: RuntimeReport | undefined; tiling?: TilingReport }
   | { type: 'failed'; error: string }
   | { type: 'processed'; id: number; out: FrameOutput }
   | { type: 'error'; id: number; error: string };
@@ -65,6 +76,7 @@ async function openEngine(): Promise<{
   engine: FrameEngine;
   provider: string;
   runtime: RuntimeReport | undefined;
+  tiling?: TilingReport;
   release: () => Promise<void>;
 }> {
   if (init.kind === 'rl') {
@@ -75,6 +87,21 @@ async function openEngine(): Promise<{
       runtime: undefined,
       release: async () => undefined,
     };
+  }
+  let why: string | undefined;
+  if (init.bands && init.task === 'damn') {
+    let graph: BandGraph | undefined;
+    try {
+      graph = analyseBands(decodeModel(init.model));
+      if (graph.scale !== init.scale) throw new Error(`the graph's output is ${graph.scale}× its input, the manifest says ${init.scale}×`);
+    } catch (err) {
+      why = (err as Error).message;
+    }
+    if (graph) {
+      const measured = init.bandBytesPerPixel;
+      if (measured?.length === graph.parts.length) for (const [k, p] of graph.parts.entries()) p.bytesPerPixel = measured[k];
+      return openBands(init, graph);
+    }
   }
   const session = await openModelSession(init.model, {
     provider: init.provider,
@@ -88,7 +115,48 @@ async function openEngine(): Promise<{
     engine: { kind: 'windows', scale: init.scale, tiling: init.tiling, batch: init.batch, run: (d, n, h, w) => session.run(d, n, h, w) },
     provider: session.provider,
     runtime: session.report,
+    tiling: { mode: 'windows', why },
     release: () => session.release(),
+  };
+}
+
+/** One session per part of the cut network; the report is the first part's (they all open the same way). */
+async function openBands(o: OnnxWorkerInit, graph: BandGraph): Promise<Awaited<ReturnType<typeof openEngine>>> {
+  const sessions: ModelSession[] = [];
+  const release = async () => {
+    for (const s of sessions) await s.release();
+  };
+  try {
+    for (const part of graph.parts) {
+      sessions.push(
+        await openModelSession(encodeModel(part.model), {
+          provider: o.provider,
+          threads: o.threads,
+          inputName: part.inputs[0],
+          outputName: part.output,
+          nativeProbe: o.nativeProbe,
+          memoryArena: o.memoryArena,
+          spinning: false,
+        }),
+      );
+    }
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return {
+    engine: {
+      kind: 'bands',
+      scale: o.scale,
+      graph,
+      multiple: o.tiling.multiple,
+      memoryBytes: o.tiling.memoryBytes ?? 0,
+      run: (k, feeds) => sessions[k].runTensors(feeds, graph.parts[k].output),
+    },
+    provider: sessions[0].provider,
+    runtime: sessions[0].report,
+    tiling: { mode: 'bands', parts: graph.parts.length, context: graph.parts.map((p) => ({ above: p.above, below: p.below })) },
+    release,
   };
 }
 
@@ -120,7 +188,7 @@ async function main(): Promise<void> {
         postprocess: { threshold: 0.1, minDistance: 2, maxLocalizations: 0 },
       });
     } else path = new FramePath(engine, init.kind === 'onnx' ? init.trainedRanges : undefined);
-    if (engine.kind === 'windows' && !(path instanceof NanoholePath)) {
+    if (engine.kind !== 'frame' && !(path instanceof NanoholePath)) {
       // warm-up: the first run allocates and picks kernels; keep that off the first frame
       const side = Math.max(init.kind === 'onnx' ? init.tiling.multiple : 1, 64);
       await path.process({
@@ -132,7 +200,12 @@ async function main(): Promise<void> {
     port?.postMessage({ type: 'failed', error: (err as Error).message } satisfies FrameWorkerReply);
     return;
   }
-  port?.postMessage({ type: 'ready', provider: opened.provider, runtime: opened.runtime } satisfies FrameWorkerReply);
+  port?.postMessage({
+    type: 'ready',
+    provider: opened.provider,
+    runtime: opened.runtime,
+    tiling: opened.tiling,
+  } satisfies FrameWorkerReply);
   // one frame at a time: concurrent runs would multiply peak memory
   let queue: Promise<void> = Promise.resolve();
   port?.on('message', (msg: FrameWorkerRequest) => {

@@ -30,7 +30,15 @@ export interface ModelSession {
   readonly report: RuntimeReport;
   /** `data` holds n windows of h×w (one channel); returns the output tensor's values */
   run(data: Float32Array, n: number, h: number, w: number): Promise<Float32Array>;
+  /** named NCHW inputs of any shape (float32 or uint8) → the one output asked for */
+  runTensors(feeds: Record<string, NchwTensor>, outputName: string): Promise<NchwTensor>;
   release(): Promise<void>;
+}
+
+/** An NCHW tensor as it crosses between the band executor and a session. */
+export interface NchwTensor {
+  data: Float32Array | Uint8Array;
+  dims: [number, number, number, number];
 }
 
 /** One line for the log: what runs, and why not what was asked for. */
@@ -47,10 +55,13 @@ export function checkWindowShape(data: Float32Array, n: number, h: number, w: nu
 }
 
 /** The little both onnxruntime packages' sessions and tensors have in common, for runWindows. */
-interface AnySession {
-  run(feeds: Record<string, unknown>, fetches: string[]): Promise<Record<string, { data: unknown; dispose(): void }>>;
+export interface AnySession {
+  run(
+    feeds: Record<string, unknown>,
+    fetches: string[],
+  ): Promise<Record<string, { data: unknown; dims: readonly number[]; dispose(): void }>>;
 }
-type TensorCtor = new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
+export type TensorCtor = new (type: 'float32' | 'uint8', data: Float32Array | Uint8Array, dims: number[]) => unknown;
 
 /** One batch of n single-channel h×w windows through a session of either runtime. */
 export async function runWindows(
@@ -68,4 +79,27 @@ export async function runWindows(
   const values = out.data as Float32Array;
   out.dispose();
   return values;
+}
+
+/** Named NCHW tensors through a session of either runtime; the output's values and shape. */
+export async function runNchw(
+  session: AnySession,
+  Tensor: TensorCtor,
+  feeds: Record<string, NchwTensor>,
+  outputName: string,
+): Promise<NchwTensor> {
+  const inputs: Record<string, unknown> = {};
+  for (const [name, t] of Object.entries(feeds)) {
+    const n = t.dims.reduce((a, b) => a * b, 1);
+    if (t.data.length !== n) throw new Error(`input ${name} has ${t.data.length} values, shape [${t.dims}] needs ${n}`);
+    inputs[name] = new Tensor(t.data instanceof Uint8Array ? 'uint8' : 'float32', t.data, [...t.dims]);
+  }
+  const result = await session.run(inputs, [outputName]);
+  const out = result[outputName];
+  const dims = out.dims;
+  if (dims.length !== 4) throw new Error(`output ${outputName} has shape [${dims}], expected NCHW`);
+  const data = out.data;
+  if (!(data instanceof Float32Array || data instanceof Uint8Array)) throw new Error(`output ${outputName} is neither float32 nor uint8`);
+  out.dispose();
+  return { data, dims: [dims[0], dims[1], dims[2], dims[3]] };
 }

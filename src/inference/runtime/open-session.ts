@@ -27,6 +27,8 @@ export interface OpenModelSessionOptions {
   probeModule?: string;
   /** keep onnxruntime's CPU arena between runs (native runtime); default off */
   memoryArena?: boolean;
+  /** native runtime: intra-op threads spin-wait between runs (default on; see NativeSessionOptions) */
+  spinning?: boolean;
 }
 
 export async function openModelSession(model: Uint8Array, o: OpenModelSessionOptions): Promise<ModelSession> {
@@ -41,6 +43,7 @@ export async function openModelSession(model: Uint8Array, o: OpenModelSessionOpt
         inputName: o.inputName,
         outputName: o.outputName,
         memoryArena: o.memoryArena,
+        spinning: o.spinning,
       });
       fellBack.push(...native.fellBack);
       if (native.opened) {
@@ -56,6 +59,7 @@ export async function openModelSession(model: Uint8Array, o: OpenModelSessionOpt
             nativeProbe,
           },
           run: n.run,
+          runTensors: n.runTensors,
           release: n.release,
         });
       }
@@ -84,14 +88,22 @@ export async function openModelSession(model: Uint8Array, o: OpenModelSessionOpt
       nativeProbe,
     },
     run: wasm.run,
+    runTensors: wasm.runTensors,
     release: wasm.release,
   });
 }
 
 function finish(
   o: OpenModelSessionOptions,
-  s: { report: RuntimeReport; run: ModelSession['run']; release: ModelSession['release'] },
+  s: { report: RuntimeReport; run: ModelSession['run']; runTensors: ModelSession['runTensors']; release: ModelSession['release'] },
 ): ModelSession {
   o.log?.info({ runtime: s.report }, describeRuntime(s.report));
-  return { runtime: s.report.runtime, provider: s.report.provider, report: s.report, run: s.run, release: s.release };
+  return {
+    runtime: s.report.runtime,
+    provider: s.report.provider,
+    report: s.report,
+    run: s.run,
+    runTensors: s.runTensors,
+    release: s.release,
+  };
 }

@@ -97,7 +97,7 @@ describe.each([
   const frame = spotFrame(75, 53, 7, 30);
 
   async function engine(window: number, halo: number, batch = 3) {
-    return WorkerEngine.onnx(model, { provider: 'cpu', threads: 1, tile: { window, memoryMB: 1024, halo }, batch });
+    return WorkerEngine.onnx(model, { provider: 'cpu', threads: 1, tile: { mode: 'windows', window, memoryMB: 1024, halo }, batch });
   }
   async function reconstructWith(window: number, halo: number, batch = 3) {
     const r = await engine(window, halo, batch);

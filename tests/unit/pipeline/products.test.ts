@@ -311,7 +311,7 @@ describe('the event loop only routes', () => {
         trainedBy: 'tests',
       },
     };
-    const engine = await WorkerEngine.onnx(model, { provider: 'cpu', threads: 1, tile: { window: 32, memoryMB: 64 } });
+    const engine = await WorkerEngine.onnx(model, { provider: 'cpu', threads: 1, tile: { window: 32, memoryMB: 0.05 } });
     try {
       const img = spotFrame(96, 80, 3, 10);
       let reads = 0;
