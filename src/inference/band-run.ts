@@ -1,11 +1,12 @@
 /**
- * Stream a frame through a network cut at its levels (band-plan.ts) in full-width row bands.
+ * Stream a frame through a network cut at its levels (band-plan.ts) in row bands.
  *
  * Pull order: the last part is asked for the next band of output rows; before it runs, each
- * part it reads is run as far down the frame as those rows need (itself pulling from its own
- * inputs), at least a band at a time. Every part's output rows are kept in a store until the
- * last part that reads them has moved past, so what is held is a few bands of each level, not
- * the frame's activations. A part run on frame rows [P, Q) keeps only the rows its context
+ * part it reads is run just as far down the frame as those rows need (itself pulling from its
+ * own inputs). Every part's output rows are kept in a store until the last part that reads them
+ * has moved past, so what is held is about a band and the contexts of each level, not the
+ * frame's activations. A part may run a band in column tiles, each with its own columns of
+ * context, to bound its memory. A part run on frame rows [P, Q) keeps only the rows its context
  * makes exact ([P + above, Q − below), or to the frame's edge where P or Q is one), so the
  * streamed output equals the whole network's.
  */

@@ -16,7 +16,7 @@ export interface NativeSessionOptions {
   /**
    * let the intra-op threads spin-wait between runs (default). Off where several sessions take
    * turns (the band parts): a session's spinning threads otherwise hold the cores the next one
-   * needs (measured 2.6 s against 1.45 s per 1456×1088 frame through seven parts)
+   * needs (in a one-off check it nearly doubled the time of a 1456×1088 frame through seven parts)
    */
   spinning?: boolean;
 }

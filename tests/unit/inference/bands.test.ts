@@ -3,9 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { analyseBands, type BandGraph, bandShape } from '../../../src/inference/band-plan.ts';
 import { runBands } from '../../../src/inference/band-run.ts';
 import { WorkerEngine } from '../../../src/inference/engine.ts';
-import type { LoadedModel } from '../../../src/inference/manifest.ts';
 import { findPeaks } from '../../../src/inference/peaks.ts';
-import { sha256Hex } from '../../../src/inference/registry.ts';
 import { openModelSession } from '../../../src/inference/runtime/index.ts';
 import { MapStats, MapStitcher } from '../../../src/inference/tiling.ts';
 import { GraphBuilder } from '../../../src/onnx/builder.ts';
@@ -13,31 +11,10 @@ import { attr, decodeModel, encodeModel, makeValueInfo, type OnnxModel } from '.
 import { extractSubgraph } from '../../../src/onnx/subgraph.ts';
 import type { Image } from '../../../src/optics/image.ts';
 import { buildDamnLikeModel, buildTinyUNet, TINY_UNET_MULTIPLE, TINY_UNET_RECEPTIVE_FIELD } from '../../fixtures/tiny-model.ts';
-import { spotFrame } from './helpers.ts';
+import { loadedDamnModel, spotFrame } from './helpers.ts';
 
 const fixture = (file: string) => new Uint8Array(readFileSync(new URL(`../../fixtures/${file}`, import.meta.url)));
 const shipped = (file: string) => new Uint8Array(readFileSync(new URL(`../../../models-int8/${file}`, import.meta.url)));
-
-function loaded(bytes: Uint8Array, id: string, receptiveField: number, multiple: number): LoadedModel {
-  return {
-    path: `${id}.onnx`,
-    bytes,
-    sha256: sha256Hex(bytes),
-    entry: {
-      id,
-      file: `${id}.onnx`,
-      sha256: sha256Hex(bytes),
-      task: 'damn',
-      precision: 'fp32',
-      input: { name: 'input', layout: 'NCHW', normalisation: 'min-sub-unit-sum-x-hw/2500', multiple },
-      output: { name: 'output', scale: 4, meaning: 'test' },
-      opset: 13,
-      macsPerPixel: 0,
-      receptiveField,
-      trainedBy: 'tests',
-    },
-  };
-}
 
 function maxRelDiff(a: Image, b: Image): number {
   expect(a.width).toBe(b.width);
@@ -91,7 +68,7 @@ async function streamed(
 }
 
 async function untiled(bytes: Uint8Array, frame: Image, multiple: number): Promise<Image> {
-  const e = await WorkerEngine.onnx(loaded(bytes, 'whole', 0, multiple), {
+  const e = await WorkerEngine.onnx(loadedDamnModel(bytes, 'whole', 0, multiple), {
     provider: 'cpu',
     threads: 1,
     tile: { window: 0, memoryMB: 1024 },
@@ -245,7 +222,7 @@ describe('streaming a frame through the levels in row bands', () => {
 
   it('runs in the engine by default: localisations at band edges equal the untiled map’s', async () => {
     const bytes = encodeModel(buildDamnLikeModel());
-    const model = loaded(bytes, 'damn-like', 69, 8);
+    const model = loadedDamnModel(bytes, 'damn-like', 69, 8);
     const frame = spotFrame(96, 400, 5, 80);
     const whole = await untiled(bytes, frame, 8);
     const post = { threshold: 0.05, minDistance: 2, maxLocalizations: 1000 };
@@ -277,7 +254,7 @@ describe('streaming a frame through the levels in row bands', () => {
     const y = b.node('Conv', [b.node('Sub', [x, mean]), w], [attr.ints('kernel_shape', [1, 1])]);
     b.node('DepthToSpace', [y], [attr.int('blocksize', 4), attr.string('mode', 'CRD')], ['output']);
     b.output('output', ['N', 1, 'H4', 'W4']);
-    const e = await WorkerEngine.onnx(loaded(encodeModel(b.build(13)), 'global', 0, 1), {
+    const e = await WorkerEngine.onnx(loadedDamnModel(encodeModel(b.build(13)), 'global', 0, 1), {
       provider: 'cpu',
       threads: 1,
       tile: { window: 64, memoryMB: 64, halo: 0 },

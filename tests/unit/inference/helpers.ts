@@ -1,5 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LoadedModel } from '../../../src/inference/manifest.ts';
+import { sha256Hex } from '../../../src/inference/registry.ts';
 import { encodeNpy } from '../../../src/io/npy.ts';
 import { type Image, makeImage } from '../../../src/optics/image.ts';
 
@@ -44,4 +46,26 @@ export function relativeL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den += a[i] ** 2;
   }
   return Math.sqrt(num / den);
+}
+
+/** A damn-task model as the registry would hand it over, for engines built straight from bytes. */
+export function loadedDamnModel(bytes: Uint8Array, id: string, receptiveField: number, multiple: number): LoadedModel {
+  return {
+    path: `${id}.onnx`,
+    bytes,
+    sha256: sha256Hex(bytes),
+    entry: {
+      id,
+      file: `${id}.onnx`,
+      sha256: sha256Hex(bytes),
+      task: 'damn',
+      precision: 'fp32',
+      input: { name: 'input', layout: 'NCHW', normalisation: 'min-sub-unit-sum-x-hw/2500', multiple },
+      output: { name: 'output', scale: 4, meaning: 'test' },
+      opset: 13,
+      macsPerPixel: 0,
+      receptiveField,
+      trainedBy: 'tests',
+    },
+  };
 }

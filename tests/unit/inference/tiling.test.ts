@@ -3,32 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { WorkerEngine } from '../../../src/inference/engine.ts';
 import type { LoadedModel } from '../../../src/inference/manifest.ts';
 import { findPeaks } from '../../../src/inference/peaks.ts';
-import { sha256Hex } from '../../../src/inference/registry.ts';
 import { planAxis, planTiles } from '../../../src/inference/tiling.ts';
 import { imageSum } from '../../../src/optics/image.ts';
 import { TINY_RECEPTIVE_FIELD, TINY_UNET_MULTIPLE, TINY_UNET_RECEPTIVE_FIELD } from '../../fixtures/tiny-model.ts';
-import { spotFrame } from './helpers.ts';
+import { loadedDamnModel, spotFrame } from './helpers.ts';
 
 function fixtureModel(file: string, receptiveField: number, multiple: number): LoadedModel {
   const bytes = new Uint8Array(readFileSync(new URL(`../../fixtures/${file}`, import.meta.url)));
-  return {
-    path: file,
-    bytes,
-    sha256: sha256Hex(bytes),
-    entry: {
-      id: file.replace('.onnx', ''),
-      file,
-      sha256: sha256Hex(bytes),
-      task: 'damn',
-      precision: 'fp32',
-      input: { name: 'input', layout: 'NCHW', normalisation: 'min-sub-unit-sum-x-hw/2500', multiple },
-      output: { name: 'output', scale: 4, meaning: 'test' },
-      opset: 13,
-      macsPerPixel: 0,
-      receptiveField,
-      trainedBy: 'tests',
-    },
-  };
+  return { ...loadedDamnModel(bytes, file.replace('.onnx', ''), receptiveField, multiple), path: file };
 }
 
 describe('tile planning', () => {
