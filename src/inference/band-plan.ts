@@ -200,6 +200,7 @@ function nodeRule(f: GraphFacts, n: OnnxNode, ins: Info[]): { outs: Info[]; grow
   }
   if (op === 'Concat') {
     if (attrInt(n, 'axis', 1) !== 1) fail(n, 'concatenation is not over channels');
+    if ((n.input ?? []).some((i) => f.isConst(i))) fail(n, 'concatenation of a constant');
     if (ins.some((i) => i.stride !== x.stride)) fail(n, 'inputs on different grids');
     return { outs: [{ ...x, channels: ins.reduce((s, i) => s + i.channels, 0) }], ...same };
   }
@@ -212,6 +213,7 @@ function nodeRule(f: GraphFacts, n: OnnxNode, ins: Info[]): { outs: Info[]; grow
   }
   if (op === 'Pad') {
     if (attrString(n, 'mode', 'constant') !== 'constant') fail(n, 'non-constant padding');
+    if (n.input?.[3]) fail(n, 'padding with an axes input');
     const p = f.constValues(n.input?.[1] ?? '');
     if (!p || p.length !== 8 || p[0] || p[2] || p[3] || p[4] || p[6] || p[7]) fail(n, 'padding outside the channel axis');
     return { outs: [{ ...x, channels: x.channels + p[1] + p[5] }], ...same };
@@ -224,10 +226,20 @@ function nodeRule(f: GraphFacts, n: OnnxNode, ins: Info[]): { outs: Info[]; grow
   if (POINTWISE.has(op)) {
     let uint8 = false;
     if (op === 'QuantizeLinear') {
+      // without a zero point ONNX quantises to uint8, unless opset 21's output_dtype says otherwise
       const zp = n.input?.[2];
       const t = zp ? f.consts.get(zp) : undefined;
-      if (t && t.dataType !== DataType.UINT8) fail(n, 'quantised activations that are not uint8');
+      if (zp && !t) fail(n, 'the zero point is not a constant');
+      if ((t && t.dataType !== DataType.UINT8) || attrInt(n, 'output_dtype', DataType.UINT8) !== DataType.UINT8) {
+        fail(n, 'quantised activations that are not uint8');
+      }
       uint8 = true;
+    }
+    // a constant operand may only broadcast per channel (a bias, a scale), never along rows or columns
+    for (const i of n.input ?? []) {
+      const d = f.isConst(i) ? f.constDims(i) : undefined;
+      if (d && d.length >= 3 && (d[d.length - 1] > 1 || d[d.length - 2] > 1)) fail(n, `constant operand ${i} varies along rows or columns`);
+      if (d && d.length === 4 && d[1] > Math.max(...ins.map((x) => x.channels))) fail(n, `constant operand ${i} adds channels`);
     }
     return { outs: [{ ...x, channels: Math.max(...ins.map((i) => i.channels)), uint8 }], ...same };
   }
@@ -362,6 +374,7 @@ export function analyseBands(model: OnnxModel): BandGraph {
         multiple: coarsest,
       };
     });
+  if (parts[parts.length - 1].output !== output) throw new Error(`a cut (${parts[parts.length - 1].output}) is made after the output`);
   const multiple = Math.max(1, ...[...info.values()].map((i) => i.stride));
   return { input, output, tensors, parts, multiple, scale: 1 / out.stride };
 }
@@ -416,7 +429,8 @@ export function bandShape(g: BandGraph, width: number, height: number, multiple:
   let best: BandShape | undefined;
   let bestTime = Number.POSITIVE_INFINITY;
   const maxCols = Math.max(1, Math.floor(W / (8 * m)));
-  for (let R = 4 * m; R <= H; R += m) {
+  // a frame shorter than four grid steps is one band
+  for (let R = Math.min(4 * m, H); R <= H; R += m) {
     const cols = g.parts.map(() => 1);
     let used = cols.reduce((s, n, k) => s + tileMem(k, R, n), 0);
     // cut the part whose next column split saves the most memory until the band fits

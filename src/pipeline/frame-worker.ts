@@ -100,7 +100,12 @@ async function openEngine(): Promise<{
     if (graph) {
       const measured = init.bandBytesPerPixel;
       if (measured?.length === graph.parts.length) for (const [k, p] of graph.parts.entries()) p.bytesPerPixel = measured[k];
-      return openBands(init, graph);
+      try {
+        return await openBands(init, graph);
+      } catch (err) {
+        // a part onnxruntime will not load: the whole model still may, in windows
+        why = `a part of the cut network did not load: ${(err as Error).message.split('\n')[0]}`;
+      }
     }
   }
   const session = await openModelSession(init.model, {
@@ -124,7 +129,7 @@ async function openEngine(): Promise<{
 async function openBands(o: OnnxWorkerInit, graph: BandGraph): Promise<Awaited<ReturnType<typeof openEngine>>> {
   const sessions: ModelSession[] = [];
   const release = async () => {
-    for (const s of sessions) await s.release();
+    await Promise.allSettled(sessions.map((s) => s.release()));
   };
   try {
     for (const part of graph.parts) {
@@ -177,8 +182,10 @@ function transfers(out: FrameOutput): ArrayBuffer[] {
 async function main(): Promise<void> {
   let opened: Awaited<ReturnType<typeof openEngine>>;
   let path: WorkerPath;
+  let release: (() => Promise<void>) | undefined;
   try {
     opened = await openEngine();
+    release = opened.release;
     const engine = opened.engine;
     if (init.kind === 'onnx' && init.task === 'unet' && engine.kind === 'windows') {
       path = new NanoholePath((d, n, h, w) => engine.run(d, n, h, w));
@@ -197,6 +204,8 @@ async function main(): Promise<void> {
       });
     }
   } catch (err) {
+    // a warm-up that fails must not leave the sessions open
+    await release?.().catch(() => undefined);
     port?.postMessage({ type: 'failed', error: (err as Error).message } satisfies FrameWorkerReply);
     return;
   }

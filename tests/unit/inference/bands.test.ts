@@ -126,6 +126,16 @@ describe('cutting a U-Net at its levels', () => {
     s.node('Conv', [y, w], [attr.ints('kernel_shape', [3, 3]), attr.ints('pads', [1, 1, 1, 1]), attr.ints('strides', [2, 2])], ['output']);
     s.output('output', ['N', 1, 'H', 'W']);
     expect(() => analyseBands(s.build(13))).toThrow(/Conv .*strided/);
+    const c = new GraphBuilder('constant-map');
+    const z = c.input('input', ['N', 1, 'H', 'W']);
+    const ramp = c.constant(
+      'ramp',
+      [1, 1, 4, 4],
+      new Float32Array(16).map((_, i) => i),
+    );
+    c.node('Add', [z, ramp], [], ['output']);
+    c.output('output', ['N', 1, 'H', 'W']);
+    expect(() => analyseBands(c.build(13))).toThrow(/Add .*varies along rows or columns/);
   });
 
   it('extracts the nodes between given tensors and leaves out inputs a part does not read', () => {
@@ -172,6 +182,10 @@ describe('band shapes', () => {
     // the last part (the float head) is the hungriest: it is cut first
     const tight = bandShape(g, 4056, 3040, 8, 128 * 2 ** 20);
     expect(Math.max(...tight.columns)).toBe(tight.columns[g.parts.length - 1]);
+  });
+
+  it('gives a frame shorter than four grid steps one band', () => {
+    expect(bandShape(g, 64, 20, 8, 160 * 2 ** 20)).toEqual({ rows: 24, columns: g.parts.map(() => 1) });
   });
 
   it('runs the whole frame in one band when the budget allows or there is none', () => {
