@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { hostInfo } from '../src/commands/bench-host.ts';
 import { analyseBands } from '../src/inference/band-plan.ts';
 import { readManifest } from '../src/inference/manifest.ts';
@@ -38,12 +39,16 @@ const { readFileSync } = require('node:fs');
 })();
 `;
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const rows = Number(arg('--rows') ?? 136);
-const width = Number(arg('--width') ?? 1456);
+const { values } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '136' },
+    width: { type: 'string', default: '1456' },
+    json: { type: 'string' },
+    'write-manifest': { type: 'boolean', default: false },
+  },
+});
+const rows = Number(values.rows);
+const width = Number(values.width);
 const modelsDir = fileURLToPath(new URL('../models-int8', import.meta.url));
 const ortPath = fileURLToPath(new URL('../node_modules/onnxruntime-node/dist/index.js', import.meta.url));
 const manifest = await readManifest(modelsDir);
@@ -71,10 +76,10 @@ try {
   rmSync(tmp, { recursive: true, force: true });
 }
 const report = { measured: new Date().toISOString(), host: hostInfo(), rows, width, results };
-const out = arg('--json');
+const out = values.json;
 if (out) writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 for (const r of results) console.log(`${r.model}: measured ${r.bytesPerPixel.join(' ')} B/px; estimated ${r.estimate.join(' ')}`);
-if (process.argv.includes('--write-manifest')) {
+if (values['write-manifest']) {
   const path = join(modelsDir, 'manifest.json');
   const raw = JSON.parse(readFileSync(path, 'utf8')) as { models: Array<{ id: string; bandBytesPerPixel?: number[] }> };
   for (const e of raw.models) {

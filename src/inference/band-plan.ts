@@ -6,8 +6,9 @@
  * tensor that enters a MaxPool or a Resize, each part runs at one or two resolutions and needs
  * only its own few rows of context (2–4 rows of its own grid); the parts' outputs are kept, a
  * band of rows at a time, until every consumer has read them. Full-width bands need no context
- * across columns at all. The result equals the whole network's: every kept row is one whose
- * inputs were all exact (checked in tests/unit/inference/bands.test.ts).
+ * across columns; a part cut into column tiles to bound its memory needs its few columns too.
+ * The result equals the whole network's: every kept row is one whose inputs were all exact
+ * (checked in tests/unit/inference/bands.test.ts).
  *
  * The analysis below reads the graph (Conv, pooling, nearest Resize, DepthToSpace, Concat and
  * per-pixel ops, float or QDQ) and refuses anything it cannot prove row-local; the daemon then
@@ -145,12 +146,18 @@ function fail(n: OnnxNode, why: string): never {
   throw new Error(`${n.op_type} ${n.name ?? '(unnamed)'}: ${why}`);
 }
 
-/** Shape facts of one node's outputs, and its context in frame rows above/below. */
-function nodeRule(f: GraphFacts, n: OnnxNode, ins: Info[]): { outs: Info[]; grow: (c: Context) => Context; macs: number } {
+/** Shape facts of one node's outputs, how it widens the context its output needs, and its MACs per frame pixel. */
+interface NodeRule {
+  outs: Info[];
+  grow: (c: Context) => Context;
+  macs: number;
+}
+
+function nodeRule(f: GraphFacts, n: OnnxNode, ins: Info[]): NodeRule {
   const op = n.op_type ?? '';
   const x = ins[0];
   const same = { grow: (c: Context) => c, macs: 0 };
-  if (ins.some((i) => i.stride !== x.stride) && op !== 'Concat') fail(n, 'inputs on different grids');
+  if (ins.some((i) => i.stride !== x.stride)) fail(n, 'inputs on different grids');
   if (op === 'Conv') {
     const w = f.constDims(n.input?.[1] ?? '');
     if (!w || w.length !== 4) fail(n, 'weights are not a constant 4-D tensor');
@@ -181,13 +188,13 @@ function nodeRule(f: GraphFacts, n: OnnxNode, ins: Info[]): { outs: Info[]; grow
       macs: 0,
     };
   }
-  if (op === 'Resize' || op === 'Upsample') {
+  if (op === 'Resize') {
     if (attrString(n, 'mode', 'nearest') !== 'nearest') fail(n, 'only nearest resizing is row-exact');
     const ctm = attrString(n, 'coordinate_transformation_mode', 'half_pixel');
     const nm = attrString(n, 'nearest_mode', 'round_prefer_floor');
     if (!(ctm === 'asymmetric' && nm === 'floor')) fail(n, `nearest resizing with ${ctm}/${nm} (asymmetric/floor is supported)`);
     if (n.input?.[3]) fail(n, 'resizing to sizes (scales are supported)');
-    const sc = f.constValues(n.input?.[op === 'Upsample' ? 1 : 2] ?? '');
+    const sc = f.constValues(n.input?.[2] ?? '');
     if (!sc || sc.length !== 4 || sc[0] !== 1 || sc[1] !== 1 || sc[2] !== sc[3] || !Number.isInteger(sc[2]) || sc[2] < 1) {
       fail(n, 'scales are not a constant [1, 1, s, s] with integer s');
     }
@@ -201,7 +208,6 @@ function nodeRule(f: GraphFacts, n: OnnxNode, ins: Info[]): { outs: Info[]; grow
   if (op === 'Concat') {
     if (attrInt(n, 'axis', 1) !== 1) fail(n, 'concatenation is not over channels');
     if ((n.input ?? []).some((i) => f.isConst(i))) fail(n, 'concatenation of a constant');
-    if (ins.some((i) => i.stride !== x.stride)) fail(n, 'inputs on different grids');
     return { outs: [{ ...x, channels: ins.reduce((s, i) => s + i.channels, 0) }], ...same };
   }
   if (op === 'Split') {
@@ -261,6 +267,7 @@ export function analyseBands(model: OnnxModel): BandGraph {
 
   // every tensor's grid, channels and type, from the input forwards
   const info = new Map<string, Info>([[input, { stride: 1, channels: 1, uint8: false }]]);
+  const rules = new Map<OnnxNode, NodeRule>();
   const order = new Map<string, number>();
   nodes.forEach((n, k) => {
     for (const o of n.output ?? []) order.set(o, k);
@@ -268,6 +275,7 @@ export function analyseBands(model: OnnxModel): BandGraph {
     const ins = (n.input ?? []).filter((i) => !f.isConst(i)).map((i) => info.get(i) ?? fail(n, `input ${i} comes from nowhere`));
     if (ins.length === 0) return;
     const rule = nodeRule(f, n, ins);
+    rules.set(n, rule);
     (n.output ?? []).forEach((o, i) => {
       if (o) info.set(o, rule.outs[Math.min(i, rule.outs.length - 1)]);
     });
@@ -275,6 +283,7 @@ export function analyseBands(model: OnnxModel): BandGraph {
   const out = info.get(output);
   if (!out) throw new Error(`output ${output} is not computed from the input`);
   if (out.channels !== 1) throw new Error(`output ${output} has ${out.channels} channels, expected 1`);
+  if (out.uint8) throw new Error(`output ${output} is quantised`);
 
   // float tensors that onnxruntime never makes in a QDQ graph: a dequantised activation read only
   // by ops it runs on uint8 (QLinearConv, MaxPool, Resize, QLinearConcat), and such an op's output
@@ -298,7 +307,7 @@ export function analyseBands(model: OnnxModel): BandGraph {
   // cut before every change of grid: at the tensor a MaxPool or Resize reads (its quantised form in a QDQ graph)
   const cuts: string[] = [];
   for (const n of nodes) {
-    if (!['MaxPool', 'AveragePool', 'Resize', 'Upsample'].includes(n.op_type ?? '')) continue;
+    if (!['MaxPool', 'AveragePool', 'Resize'].includes(n.op_type ?? '')) continue;
     let t = n.input?.[0] ?? '';
     const p = f.producer.get(t);
     if (p?.op_type === 'DequantizeLinear' && !f.isConst(p.input?.[0] ?? '')) t = p.input?.[0] ?? t;
@@ -342,11 +351,8 @@ export function analyseBands(model: OnnxModel): BandGraph {
           left: Math.max(...cs.map((c) => c.left)),
           right: Math.max(...cs.map((c) => c.right)),
         };
-        const rule = nodeRule(
-          f,
-          n,
-          live.map((i) => info.get(i) as Info),
-        );
+        // the parts hold the graph's own node objects: the rule worked out in the pass above
+        const rule = rules.get(n) as NodeRule;
         macs += rule.macs;
         let nodeBytes = live.reduce((s, i) => s + bytes(i), 0);
         for (const o of n.output ?? []) {
@@ -360,10 +366,10 @@ export function analyseBands(model: OnnxModel): BandGraph {
       const c = ctx.get(target) as Context;
       const held = partInputs.reduce((s, t) => s + bytes(t), 0);
       // ×2: onnxruntime keeps reordered copies next to the plain tensors (blocked layout for float
-      // convolutions, channels-last for QLinearConv). The parts of the shipped INT8 model, each run
-      // alone on a 272-row band 1456 px wide, took 187, 81, 33, 13, 37, 97 and 610 B/px of peak
-      // RSS; this estimate says 260, 80, 40, 15, 41, 91, 408: within 1.4×, the last part's float
-      // head under by 1.5×
+      // convolutions, channels-last for QLinearConv). For the shipped INT8 model this estimates
+      // 260, 80, 40, 15, 41, 91, 408 B/px; run alone, the parts measured 201, 93, 40, 23, 47, 108,
+      // 692 (bench/results/band-memory.json): within 1.5×, but the last part's float head measured
+      // 1.7× its estimate, which is why the worker takes the manifest's measured figures when it has them
       return {
         model: sub,
         inputs: partInputs,
@@ -449,13 +455,16 @@ export function bandShape(g: BandGraph, width: number, height: number, multiple:
       used -= saved;
       cols[pick]++;
     }
-    if (used > budgetBytes && best) break;
+    if (used > budgetBytes) {
+      // taller bands only need more: when even the shortest cannot fit, it is the least bad
+      best ??= { rows: R, columns: cols };
+      break;
+    }
     const t = time(R, cols);
-    if (t < bestTime || !best) {
+    if (t < bestTime) {
       bestTime = t;
       best = { rows: R, columns: cols };
     }
-    if (used > budgetBytes) break;
   }
   return best as BandShape;
 }

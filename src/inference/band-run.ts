@@ -13,7 +13,7 @@
 import type { Image } from '../optics/image.ts';
 import type { BandGraph, LevelTensor } from './band-plan.ts';
 import type { NchwTensor } from './runtime/model-session.ts';
-import { contractAffine, type TileConsumer } from './tiling.ts';
+import { contractAffine, cutNormalised, type TileConsumer } from './tiling.ts';
 
 /** Runs part `index` of the graph on the given inputs; returns its output. */
 export type PartRunner = (index: number, feeds: Record<string, NchwTensor>) => Promise<NchwTensor>;
@@ -35,8 +35,6 @@ export interface BandRunStats {
   bands: number;
   /** network work done over the whole network's on the padded frame, weighted by each part's MACs (≥ 1) */
   overhead: number;
-  /** the most bytes the stores held at once */
-  storeBytes: number;
 }
 
 const roundUp = (v: number, m: number) => Math.ceil(v / m) * m;
@@ -54,10 +52,6 @@ class RowStore {
     /** the tensor's own width */
     readonly width: number,
   ) {}
-
-  get bytes(): number {
-    return this.chunks.reduce((s, c) => s + c.data.byteLength, 0);
-  }
 
   /** Keep frame rows [lo, hi) of `out`, a part's output that starts at frame row `from`. */
   append(lo: number, hi: number, from: number, out: NchwTensor): void {
@@ -105,7 +99,8 @@ class RowStore {
 
 /**
  * Normalise the frame (the contract's affine map), stream it through the parts and hand every
- * band of output to `consume` top to bottom, as a full-width window whose core is the band.
+ * band of output to `consume` top to bottom, as windows (one per column tile of the last part)
+ * whose cores are the band.
  */
 export async function runBands(frame: Image, o: BandRunOptions, run: PartRunner, consume: TileConsumer): Promise<BandRunStats> {
   const g = o.graph;
@@ -114,7 +109,7 @@ export async function runBands(frame: Image, o: BandRunOptions, run: PartRunner,
   const rows = Math.max(m, roundDown(o.rows, m));
   const W = roundUp(frame.width, m);
   const H = roundUp(frame.height, m);
-  const { offset, gain } = contractAffine(frame);
+  const affine = contractAffine(frame);
   const last = g.parts.length - 1;
   const producer = new Map(g.parts.map((p, k) => [p.output, k]));
   const stores = new Map<string, RowStore>();
@@ -129,20 +124,12 @@ export async function runBands(frame: Image, o: BandRunOptions, run: PartRunner,
   const done = g.parts.map(() => 0);
   const firstRow = (k: number) => Math.max(0, roundDown(done[k] - above[k], g.parts[k].multiple));
   let work = 0;
-  let storeBytes = 0;
   let bands = 0;
 
   const inputRows = (p: number, q: number, x0: number, x1: number): NchwTensor => {
-    const fw = frame.width;
-    const w = x1 - x0;
-    const data = new Float32Array((q - p) * w);
-    const xEnd = Math.min(x1, fw);
-    for (let y = p; y < Math.min(q, frame.height); y++) {
-      const src = y * fw;
-      const dst = (y - p) * w - x0;
-      for (let x = x0; x < xEnd; x++) data[dst + x] = (frame.data[src + x] - offset) * gain;
-    }
-    return { data, dims: [1, 1, q - p, w] };
+    const data = new Float32Array((q - p) * (x1 - x0));
+    cutNormalised(frame, affine, x0, p, x1 - x0, q - p, data);
+    return { data, dims: [1, 1, q - p, x1 - x0] };
   };
   // a part may run each band in column tiles (bandShape: the hungriest parts, to bound memory):
   // cores split evenly on the part's grid, each tile with the part's own context (and the
@@ -220,19 +207,13 @@ export async function runBands(frame: Image, o: BandRunOptions, run: PartRunner,
     if (whole) (stores.get(part.output) as RowStore).append(d, e, d, { data: whole, dims: [1, t.channels, (e - d) / s, W / s] });
     if (k === last) bands++;
     done[k] = e;
-    storeBytes = Math.max(
-      storeBytes,
-      [...stores.values()].reduce((sum, st) => sum + st.bytes, 0),
-    );
     for (const name of part.inputs) {
       const st = stores.get(name);
       if (st) st.drop(Math.min(...(readers.get(name) ?? []).map(firstRow)));
     }
   };
 
-  if (!(g.parts[last].output === g.output)) throw new Error('the last part does not make the output');
-  if (g.tensors[g.output].uint8) throw new Error('the output is quantised');
   while (done[last] < H) await runPart(last, Math.min(H, done[last] + rows));
   const whole = g.parts.reduce((s, p) => s + p.macsPerPixel, 0) * W * H;
-  return { bands, overhead: whole > 0 ? work / whole : 1, storeBytes };
+  return { bands, overhead: whole > 0 ? work / whole : 1 };
 }

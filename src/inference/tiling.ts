@@ -147,15 +147,38 @@ export function contractAffine(frame: Image): { offset: number; gain: number } {
 }
 
 /**
+ * Frame pixels [x0, x0 + w) × [y0, y0 + h) mapped by the contract's affine into `into` (row-major,
+ * `w` wide, from `at`). Pixels beyond the frame are left as they are: zero in a fresh array, as if
+ * the normalised frame had been zero-padded.
+ */
+export function cutNormalised(
+  frame: Image,
+  a: { offset: number; gain: number },
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  into: Float32Array,
+  at = 0,
+): void {
+  const fw = frame.width;
+  const xEnd = Math.min(fw, x0 + w);
+  const yEnd = Math.min(frame.height, y0 + h);
+  for (let y = y0; y < yEnd; y++) {
+    const src = y * fw;
+    const dst = at + (y - y0) * w - x0;
+    for (let x = x0; x < xEnd; x++) into[dst + x] = (frame.data[src + x] - a.offset) * a.gain;
+  }
+}
+
+/**
  * Normalise, cut into the plan's windows, run, and hand every window's output to `consume`, in
  * plan order. Pixels beyond the frame (alignment padding) are zero after normalisation, as if
  * the normalised frame had been zero-padded.
  */
 export async function runTiled(frame: Image, o: TiledRunOptions, run: BatchRunner, consume: TileConsumer): Promise<void> {
   const { plan } = o;
-  const { offset, gain } = contractAffine(frame);
-  const fw = frame.width;
-  const fh = frame.height;
+  const affine = contractAffine(frame);
   const bw = plan.windowWidth;
   const bh = plan.windowHeight;
   const batch = Math.max(1, o.batch);
@@ -163,16 +186,7 @@ export async function runTiled(frame: Image, o: TiledRunOptions, run: BatchRunne
   for (let b0 = 0; b0 < plan.tiles.length; b0 += batch) {
     const group = plan.tiles.slice(b0, b0 + batch);
     const input = new Float32Array(group.length * bw * bh);
-    group.forEach((t, k) => {
-      const xEnd = Math.min(fw, t.x.start + bw);
-      for (let y = 0; y < bh; y++) {
-        const fy = t.y.start + y;
-        if (fy >= fh) break;
-        const src = fy * fw;
-        const dst = k * bw * bh + y * bw - t.x.start;
-        for (let x = t.x.start; x < xEnd; x++) input[dst + x] = (frame.data[src + x] - offset) * gain;
-      }
-    });
+    for (const [k, t] of group.entries()) cutNormalised(frame, affine, t.x.start, t.y.start, bw, bh, input, k * bw * bh);
     const out = await run(input, group.length, bh, bw);
     const ow = bw * s;
     const oh = bh * s;

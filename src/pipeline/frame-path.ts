@@ -11,7 +11,7 @@
  * encoded here and only the file's bytes leave the worker.
  */
 
-import { type BandGraph, bandShape } from '../inference/band-plan.ts';
+import { type BandGraph, type BandShape, bandShape } from '../inference/band-plan.ts';
 import { type PartRunner, runBands } from '../inference/band-run.ts';
 import type { HoleReport, HoleSettings } from '../inference/holes.ts';
 import { type LocalizationColumns, PeakCollector } from '../inference/peaks.ts';
@@ -193,6 +193,7 @@ function framePreview(frame: Image, maxEdge: number): Image {
 
 export class FramePath {
   private planCache: { key: string; plan: TilePlan } | undefined;
+  private shapeCache: { key: string; shape: BandShape } | undefined;
   private noiseCache: { source: Image; flat: Image | undefined; key: string; map: Float32Array } | undefined;
   calibration: Calibration = {};
   private region = new RegionCalibration(this.calibration);
@@ -283,7 +284,11 @@ export class FramePath {
         inferMs += performance.now() - ti;
         return out;
       };
-      const shape = bandShape(e.graph, frame.width, frame.height, e.multiple, e.memoryBytes);
+      // cached like the window plan: frame sizes rarely change, and the shape search is not free
+      const key = `${frame.width}x${frame.height}`;
+      if (this.shapeCache?.key !== key)
+        this.shapeCache = { key, shape: bandShape(e.graph, frame.width, frame.height, e.multiple, e.memoryBytes) };
+      const shape = this.shapeCache.shape;
       // one camera pixel beyond each core: the peak test and centroid at a band's edge read it
       const streamed = await runBands(frame, { graph: e.graph, ...shape, multiple: e.multiple, context: 1 }, timedRun, consumeTile);
       tiles = streamed.bands;

@@ -74,11 +74,8 @@ export async function runWindows(
   w: number,
 ): Promise<Float32Array> {
   checkWindowShape(data, n, h, w);
-  const result = await session.run({ [names.inputName]: new Tensor('float32', data, [n, 1, h, w]) }, [names.outputName]);
-  const out = result[names.outputName];
-  const values = out.data as Float32Array;
-  out.dispose();
-  return values;
+  const out = await runNchw(session, Tensor, { [names.inputName]: { data, dims: [n, 1, h, w] } }, names.outputName);
+  return out.data as Float32Array;
 }
 
 /** Named NCHW tensors through a session of either runtime; the output's values and shape. */

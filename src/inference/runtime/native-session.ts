@@ -4,7 +4,7 @@
  */
 import type { InferenceSession } from 'onnxruntime-node';
 import { type NativeProviderType, providerPlan } from '../providers.ts';
-import { type AnySession, type NchwTensor, runNchw, runWindows, type TensorCtor } from './model-session.ts';
+import { type NchwTensor, runNchw, runWindows } from './model-session.ts';
 
 export interface NativeSessionOptions {
   provider: NativeProviderType;
@@ -68,7 +68,7 @@ export async function openNativeSession(
       provider: p.type,
       version: ort.env.versions.common ?? 'unknown',
       run: (data, n, h, w) => runWindows(session, ort.Tensor, o, data, n, h, w),
-      runTensors: (feeds, outputName) => runNchw(session as unknown as AnySession, ort.Tensor as unknown as TensorCtor, feeds, outputName),
+      runTensors: (feeds, outputName) => runNchw(session, ort.Tensor, feeds, outputName),
       release: () => session.release(),
     };
     return { opened, fellBack };

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { type AnySession, type NchwTensor, runNchw, runWindows, type TensorCtor } from './model-session.ts';
+import { type NchwTensor, runNchw, runWindows } from './model-session.ts';
 
 export interface WasmSessionOptions {
   threads: number;
@@ -58,7 +58,7 @@ export async function openWasmSession(model: Uint8Array, o: WasmSessionOptions):
     threads,
     note: threads === o.threads ? undefined : `wasm runs ${threads} thread${threads === 1 ? '' : 's'} (asked for ${o.threads})`,
     run: (data, n, h, w) => runWindows(session, ort.Tensor, o, data, n, h, w),
-    runTensors: (feeds, outputName) => runNchw(session as unknown as AnySession, ort.Tensor as unknown as TensorCtor, feeds, outputName),
+    runTensors: (feeds, outputName) => runNchw(session, ort.Tensor, feeds, outputName),
     release: () => session.release(),
   };
 }
