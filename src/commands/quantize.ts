@@ -19,6 +19,7 @@ interface QuantizeCliOptions {
   target: string;
   merge: boolean;
   task: string;
+  rangeSearch: string;
   json?: boolean;
 }
 
@@ -60,6 +61,11 @@ export function register(program: Command): void {
       'input contract of the calibration frames: damn (emitters) or unet (nanoholes, 128×128 intensity_*.npy)',
       'damn',
     )
+    .option(
+      '--range-search <passes>',
+      "passes of the output-aware range search: each activation's range scaled while the INT8 output moves closer to FP32's on the calibration frames (0 = off)",
+      '0',
+    )
     .option('--no-merge', 'keep sibling Convs (same input and geometry) separate instead of stacking them')
     .option('--json', 'print the report as JSON')
     .action(async (o: QuantizeCliOptions) => {
@@ -86,6 +92,7 @@ export function register(program: Command): void {
         // quantizeModelFile checks the name and says which targets exist
         target: o.target as QuantizeOptionsTarget,
         mergeSiblings: o.merge,
+        rangeSearch: integer(o.rangeSearch, 'range-search', 0, 20),
       });
       const fused = await summariseOptimizedGraph(o.out, 1);
       if (o.json) {
@@ -98,6 +105,9 @@ export function register(program: Command): void {
           report.mergedConvs
             .map((m) => `stacked ${m.merged.join(' + ')} into ${m.name} (gains ${m.gains.map((g) => g.toPrecision(3)).join(', ')})\n`)
             .join('') +
+          (report.rangeSearch
+            ? `range search: ${report.rangeSearch.scales.size} range(s) rescaled in ${report.rangeSearch.trials} trials, output distance to FP32 ${report.rangeSearch.before.toPrecision(3)} → ${report.rangeSearch.after.toPrecision(3)}\n`
+            : '') +
           `onnxruntime CPU graph: ${fused.qlinearConvs} QLinearConv, ${fused.floatConvs} float Conv\n`,
       );
       // the Convs --exclude asked for run in float by design; warn only about the others

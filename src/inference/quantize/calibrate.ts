@@ -42,7 +42,7 @@ async function listDirectoryFrames(dir: string): Promise<string[]> {
 /** Which input contract calibration frames are normalised with: damn (emitters) or unet (nanoholes). */
 export type CalibrationTask = 'damn' | 'unet';
 
-async function loadFrame(path: string, multiple: number, task: CalibrationTask): Promise<Image> {
+export async function loadFrame(path: string, multiple: number, task: CalibrationTask): Promise<Image> {
   const img = decodeNpy(await readFile(path), path);
   if (task === 'unet') {
     const n = NANOHOLE.inputSize;

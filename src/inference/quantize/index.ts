@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { UserError } from '../../errors.ts';
 import { decodeModel, encodeModel, type OnnxModel } from '../../onnx/model.ts';
+import { type RangeSearchResult, searchRanges } from './range-search.ts';
 import { type CalibrationTask, collectStats, listCalibrationFrames } from './calibrate.ts';
 import { activationRange, type QdqReport, quantizeQdq, tensorsToCalibrate } from './qdq.ts';
 import type { RangeMethod } from './ranges.ts';
@@ -33,6 +34,8 @@ export interface QuantizeOptions {
   softmaxRewrite?: boolean;
   /** input contract the calibration frames are normalised with: damn (default) or unet (nanoholeInput) */
   task?: CalibrationTask;
+  /** passes of the output-aware range search (see range-search.ts); 0 (default) = the range method's ranges */
+  rangeSearch?: number;
   /** /proc/cpuinfo text for target 'auto' (tests); read from the file when omitted */
   cpuinfo?: string;
 }
@@ -46,6 +49,7 @@ export interface QuantizeResult extends QdqReport {
   target: QuantTarget;
   weightBits: 7 | 8;
   mergedConvs: MergedConv[];
+  rangeSearch?: RangeSearchResult;
 }
 
 async function readOnnx(path: string): Promise<OnnxModel> {
@@ -85,12 +89,8 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
   const sharedParams = new Map(anchored.anchors.map((a) => [a.to, a.from]));
   const tensors = tensorsToCalibrate(model, o.exclude);
   if (tensors.length === 0) throw new UserError('--model: no quantizable ops (Conv, Add, Concat, ...) found');
-  const stats = await collectStats(model, frames, tensors, {
-    inputName: inputs[0].name ?? 'input',
-    multiple: o.multiple ?? 8,
-    threads: o.threads ?? 2,
-    task: o.task,
-  });
+  const calibration = { inputName: inputs[0].name ?? 'input', multiple: o.multiple ?? 8, threads: o.threads ?? 2, task: o.task };
+  const stats = await collectStats(model, frames, tensors, calibration);
   const ranges = { method, percentile, headroom };
   // Sibling Convs are stacked after calibration: the rewrite leaves every other tensor as it was, and
   // the stacked output's range is the hull of its parts' ranges, each part scaled into it by its gain.
@@ -126,9 +126,12 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
       else exclude = [...exclude.filter((n) => !m.merged.includes(n)), m.name];
     }
   }
+  const qdqOptions = { ...ranges, exclude, weightQmax: spec.weightQmax, fixedRanges, sharedParams };
+  let search: RangeSearchResult | undefined;
   let q: ReturnType<typeof quantizeQdq>;
   try {
-    q = quantizeQdq(graph, stats, { ...ranges, exclude, weightQmax: spec.weightQmax, fixedRanges, sharedParams });
+    if ((o.rangeSearch ?? 0) > 0) search = await searchRanges(graph, stats, qdqOptions, frames, { ...calibration, passes: o.rangeSearch ?? 0 });
+    q = quantizeQdq(graph, stats, { ...qdqOptions, rangeScale: search?.scales });
   } catch (err) {
     throw new UserError(`quantize: ${(err as Error).message}`);
   }
@@ -147,6 +150,9 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     activations: 'uint8 asymmetric, per tensor',
     weights: `int8 symmetric per output channel, ${spec.weightBits}-bit [-${spec.weightQmax}, ${spec.weightQmax}]`,
     bias: 'int32, scale = x_scale * w_scale',
+    rangeSearch: search
+      ? { passes: o.rangeSearch, outputDistance: [search.before, search.after], scales: Object.fromEntries(search.scales) }
+      : undefined,
   };
   q.model.metadata_props = [
     ...(q.model.metadata_props ?? []).filter((p) => p.key !== 'rayleigh.quantization'),
@@ -164,6 +170,7 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     target,
     weightBits: spec.weightBits,
     mergedConvs: merged,
+    rangeSearch: search,
   };
 }
 

@@ -52,6 +52,8 @@ export interface QdqOptions extends RangeOptions {
   fixedRanges?: Map<string, { lo: number; hi: number }>;
   /** tensor → tensor whose quantization parameters it takes (identity layers stay exact) */
   sharedParams?: Map<string, string>;
+  /** tensor → factor its clipping range is multiplied by (see range-search.ts) */
+  rangeScale?: Map<string, number>;
 }
 
 /**
@@ -78,6 +80,8 @@ export interface QdqReport {
   convs: number;
   removedRelus: number;
   tensors: number;
+  /** activations whose range comes from their own statistics (the rest share another tensor's) */
+  ownRanges: string[];
 }
 
 function isQuantizable(n: OnnxNode, exclude: Set<string>, initializers: Map<string, OnnxTensor>): boolean {
@@ -201,6 +205,12 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
   }
 
   const params = new Map<string, QParams>();
+  const ownRanges: string[] = [];
+  const scaled = (t: string, r: { lo: number; hi: number }) => {
+    ownRanges.push(t);
+    const f = o.rangeScale?.get(t) ?? 1;
+    return uint8Params(r.lo * f, r.hi * f);
+  };
   const paramsFor = (t: string): QParams => {
     const known = params.get(t);
     if (known) return known;
@@ -226,13 +236,11 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
       } else if (o.sharedParams?.has(t)) {
         p = paramsFor(o.sharedParams.get(t) as string);
       } else if (o.fixedRanges?.has(t)) {
-        const { lo, hi } = o.fixedRanges.get(t) as { lo: number; hi: number };
-        p = uint8Params(lo, hi);
+        p = scaled(t, o.fixedRanges.get(t) as { lo: number; hi: number });
       } else {
         const s = stats.get(t);
         if (!s) throw new Error(`no calibration statistics for tensor "${t}"`);
-        const { lo, hi } = activationRange({ graph: { ...src, node: nodes } }, t, s, o, nonNegative.has(t));
-        p = uint8Params(lo, hi);
+        p = scaled(t, activationRange({ graph: { ...src, node: nodes } }, t, s, o, nonNegative.has(t)));
       }
     }
     params.set(t, p);
@@ -359,6 +367,6 @@ export function quantizeQdq(model: OnnxModel, stats: Map<string, TensorStats>, o
   };
   return {
     model: result,
-    report: { quantizedNodes: quantNodes.length, convs, removedRelus, tensors: quantTensors.size },
+    report: { quantizedNodes: quantNodes.length, convs, removedRelus, tensors: quantTensors.size, ownRanges },
   };
 }

@@ -1,0 +1,128 @@
+/**
+ * Output-aware range search. A range method (mse, percentile, …) judges each activation on its own:
+ * the threshold that loses least of *that tensor*. What matters is the model's output, and a layer
+ * whose rounding the later layers amplify wants a finer step than its own histogram asks for, one
+ * whose outliers carry little wants a tighter clip. So, starting from the method's ranges, each
+ * activation's range is scaled by a few factors in turn, and a factor is kept when the whole INT8
+ * model's output on the calibration frames moves closer to the FP32 model's (coordinate descent,
+ * a few passes over the tensors in graph order, the step shrinking when a pass keeps nothing).
+ *
+ * The objective is the *worst* calibration directory's mean distance, not the mean over all frames:
+ * per-tensor uint8 ranges trade one regime against another (isolated bright stars of many
+ * magnitudes want wide ranges, dense or equal-brightness fields want fine steps), and a mean lets
+ * the larger set win while the smaller regime's error grows. Give each regime its own directory.
+ */
+import { dirname } from 'node:path';
+import { encodeModel, type OnnxModel } from '../../onnx/model.ts';
+import type { Image } from '../../optics/image.ts';
+import { type CalibrationOptions, loadFrame } from './calibrate.ts';
+import { type QdqOptions, quantizeQdq } from './qdq.ts';
+import type { TensorStats } from './ranges.ts';
+
+/** First step: each tensor's range is tried ×1.25 and ÷1.25; a pass that keeps nothing halves the step (in log). */
+export const FIRST_STEP = 1.25;
+
+export interface RangeSearchResult {
+  /** tensor → factor applied to the range method's clipping range (only those ≠ 1) */
+  scales: Map<string, number>;
+  /** worst directory's mean output distance (see outputDistance) before and after the search */
+  before: number;
+  after: number;
+  /** each calibration directory's mean output distance before and after */
+  directories: { dir: string; frames: number; before: number; after: number }[];
+  /** models built and run */
+  trials: number;
+}
+
+/**
+ * Mean over frames of the L1 distance between the two outputs, each normalised to unit sum as the
+ * runtime normalises a map (relative to the FP32 map's own L1 mass, so 0.01 = 1% of the map moved).
+ */
+export function outputDistance(a: Float32Array, b: Float32Array): number {
+    let sa = 0;
+    let sb = 0;
+    for (let i = 0; i < a.length; i++) {
+      sa += a[i];
+      sb += b[i];
+    }
+    let d = 0;
+    for (let i = 0; i < a.length; i++) {
+      const e = Math.sqrt(Math.max(0, a[i]) / (sa || 1)) - Math.sqrt(Math.max(0, b[i]) / (sb || 1));
+      d += e * e;
+    }
+  return d;
+}
+
+/** Per-group mean of the per-frame distances; groups[f] is frame f's group index. */
+export function groupDistances(fp32: Float32Array[], int8: Float32Array[], groups: number[], nGroups: number): number[] {
+  const sum = new Array<number>(nGroups).fill(0);
+  const count = new Array<number>(nGroups).fill(0);
+  for (let f = 0; f < fp32.length; f++) {
+    sum[groups[f]] += outputDistance(fp32[f], int8[f]);
+    count[groups[f]]++;
+  }
+  return sum.map((s, g) => (count[g] > 0 ? s / count[g] : 0));
+}
+
+export async function searchRanges(
+  fp32: OnnxModel,
+  stats: Map<string, TensorStats>,
+  qdqOptions: QdqOptions,
+  framePaths: string[],
+  o: CalibrationOptions & { passes: number },
+): Promise<RangeSearchResult> {
+  const ort = await import('onnxruntime-node');
+  const frames: Image[] = [];
+  for (const p of framePaths) frames.push(await loadFrame(p, o.multiple, o.task ?? 'damn'));
+  const output = fp32.graph?.output?.[0]?.name ?? '';
+
+  const runAll = async (model: OnnxModel): Promise<Float32Array[]> => {
+    const session = await ort.InferenceSession.create(encodeModel(model), {
+      graphOptimizationLevel: 'all',
+      intraOpNumThreads: o.threads,
+    });
+    const out: Float32Array[] = [];
+    try {
+      for (const img of frames) {
+        const feed = { [o.inputName]: new ort.Tensor('float32', img.data, [1, 1, img.height, img.width]) };
+        const r = await session.run(feed, [output]);
+        out.push(new Float32Array(r[output].data as Float32Array));
+        for (const v of Object.values(r)) v.dispose();
+      }
+    } finally {
+      await session.release();
+    }
+    return out;
+  };
+
+  const reference = await runAll(fp32);
+  let trials = 0;
+  const distanceWith = async (scales: Map<string, number>): Promise<number> => {
+    trials++;
+    const { model } = quantizeQdq(fp32, stats, { ...qdqOptions, rangeScale: scales });
+    return outputDistance(reference, await runAll(model));
+  };
+
+  const tensors = quantizeQdq(fp32, stats, qdqOptions).report.ownRanges;
+  let scales = new Map<string, number>();
+  const before = await distanceWith(scales);
+  let best = before;
+  let step = FIRST_STEP;
+  for (let pass = 0; pass < o.passes; pass++) {
+    let improved = false;
+    for (const t of tensors) {
+      for (const f of [1 / step, step]) {
+        const trial = new Map(scales).set(t, (scales.get(t) ?? 1) * f);
+        const d = await distanceWith(trial);
+        if (d < best) {
+          best = d;
+          scales = trial;
+          improved = true;
+          break;
+        }
+      }
+    }
+    if (!improved) step = Math.sqrt(step);
+  }
+  return { scales, before, after: best, trials };
+}
