@@ -106,7 +106,10 @@ export function register(program: Command): void {
             .map((m) => `stacked ${m.merged.join(' + ')} into ${m.name} (gains ${m.gains.map((g) => g.toPrecision(3)).join(', ')})\n`)
             .join('') +
           (report.rangeSearch
-            ? `range search: ${report.rangeSearch.scales.size} range(s) rescaled in ${report.rangeSearch.trials} trials, output distance to FP32 ${report.rangeSearch.before.toPrecision(3)} → ${report.rangeSearch.after.toPrecision(3)}\n`
+            ? `range search: ${report.rangeSearch.scales.size} range(s) rescaled in ${report.rangeSearch.trials} trials, worst directory's output distance to FP32 ${report.rangeSearch.before.toPrecision(3)} → ${report.rangeSearch.after.toPrecision(3)}\n` +
+              report.rangeSearch.directories
+                .map((d) => `  ${d.dir} (${d.frames} frames): ${d.before.toPrecision(3)} → ${d.after.toPrecision(3)}\n`)
+                .join('')
             : '') +
           `onnxruntime CPU graph: ${fused.qlinearConvs} QLinearConv, ${fused.floatConvs} float Conv\n`,
       );

@@ -151,7 +151,13 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     weights: `int8 symmetric per output channel, ${spec.weightBits}-bit [-${spec.weightQmax}, ${spec.weightQmax}]`,
     bias: 'int32, scale = x_scale * w_scale',
     rangeSearch: search
-      ? { passes: o.rangeSearch, outputDistance: [search.before, search.after], scales: Object.fromEntries(search.scales) }
+      ? {
+          passes: o.rangeSearch,
+          objective: "worst calibration directory's mean squared Hellinger distance to FP32",
+          outputDistance: [search.before, search.after],
+          directories: search.directories,
+          scales: Object.fromEntries(search.scales),
+        }
       : undefined,
   };
   q.model.metadata_props = [

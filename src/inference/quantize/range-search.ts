@@ -35,21 +35,23 @@ export interface RangeSearchResult {
 }
 
 /**
- * Mean over frames of the L1 distance between the two outputs, each normalised to unit sum as the
- * runtime normalises a map (relative to the FP32 map's own L1 mass, so 0.01 = 1% of the map moved).
+ * Squared Hellinger distance between two output maps, each normalised to unit sum as the runtime
+ * normalises a map (negative values, which a ReLU-free head can emit, count as zero). Unlike L1 it
+ * weighs a faint emitter's mass by its square root, so the dim stars of a wide-magnitude field are
+ * not drowned by one bright star's peak.
  */
 export function outputDistance(a: Float32Array, b: Float32Array): number {
-    let sa = 0;
-    let sb = 0;
-    for (let i = 0; i < a.length; i++) {
-      sa += a[i];
-      sb += b[i];
-    }
-    let d = 0;
-    for (let i = 0; i < a.length; i++) {
-      const e = Math.sqrt(Math.max(0, a[i]) / (sa || 1)) - Math.sqrt(Math.max(0, b[i]) / (sb || 1));
-      d += e * e;
-    }
+  let sa = 0;
+  let sb = 0;
+  for (let i = 0; i < a.length; i++) {
+    sa += Math.max(0, a[i]);
+    sb += Math.max(0, b[i]);
+  }
+  let d = 0;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.sqrt(Math.max(0, a[i]) / (sa || 1)) - Math.sqrt(Math.max(0, b[i]) / (sb || 1));
+    d += e * e;
+  }
   return d;
 }
 
@@ -62,6 +64,41 @@ export function groupDistances(fp32: Float32Array[], int8: Float32Array[], group
     count[groups[f]]++;
   }
   return sum.map((s, g) => (count[g] > 0 ? s / count[g] : 0));
+}
+
+/**
+ * Coordinate descent on per-tensor range factors: each tensor's factor is tried ÷step and ×step
+ * and the first that lowers the worst group's distance is kept; a pass that keeps nothing halves
+ * the step (in log). evaluate returns one distance per group.
+ */
+export async function descend(
+  tensors: string[],
+  evaluate: (scales: Map<string, number>) => Promise<number[]>,
+  passes: number,
+): Promise<{ scales: Map<string, number>; first: number[]; best: number[] }> {
+  let scales = new Map<string, number>();
+  const first = await evaluate(scales);
+  let best = first;
+  let worst = Math.max(...first);
+  let step = FIRST_STEP;
+  for (let pass = 0; pass < passes; pass++) {
+    let improved = false;
+    for (const t of tensors) {
+      for (const f of [1 / step, step]) {
+        const trial = new Map(scales).set(t, (scales.get(t) ?? 1) * f);
+        const g = await evaluate(trial);
+        if (Math.max(...g) < worst) {
+          worst = Math.max(...g);
+          best = g;
+          scales = trial;
+          improved = true;
+          break;
+        }
+      }
+    }
+    if (!improved) step = Math.sqrt(step);
+  }
+  return { scales, first, best };
 }
 
 export async function searchRanges(
@@ -95,34 +132,28 @@ export async function searchRanges(
     return out;
   };
 
+  // one group per calibration directory, in order of first appearance
+  const dirs: string[] = [];
+  const groups = framePaths.map((p) => {
+    const d = dirname(p);
+    if (!dirs.includes(d)) dirs.push(d);
+    return dirs.indexOf(d);
+  });
   const reference = await runAll(fp32);
   let trials = 0;
-  const distanceWith = async (scales: Map<string, number>): Promise<number> => {
+  const distancesWith = async (scales: Map<string, number>): Promise<number[]> => {
     trials++;
     const { model } = quantizeQdq(fp32, stats, { ...qdqOptions, rangeScale: scales });
-    return outputDistance(reference, await runAll(model));
+    return groupDistances(reference, await runAll(model), groups, dirs.length);
   };
 
   const tensors = quantizeQdq(fp32, stats, qdqOptions).report.ownRanges;
-  let scales = new Map<string, number>();
-  const before = await distanceWith(scales);
-  let best = before;
-  let step = FIRST_STEP;
-  for (let pass = 0; pass < o.passes; pass++) {
-    let improved = false;
-    for (const t of tensors) {
-      for (const f of [1 / step, step]) {
-        const trial = new Map(scales).set(t, (scales.get(t) ?? 1) * f);
-        const d = await distanceWith(trial);
-        if (d < best) {
-          best = d;
-          scales = trial;
-          improved = true;
-          break;
-        }
-      }
-    }
-    if (!improved) step = Math.sqrt(step);
-  }
-  return { scales, before, after: best, trials };
+  const { scales, first, best } = await descend(tensors, distancesWith, o.passes);
+  const directories = dirs.map((dir, g) => ({
+    dir,
+    frames: groups.filter((x) => x === g).length,
+    before: first[g],
+    after: best[g],
+  }));
+  return { scales, before: Math.max(...first), after: Math.max(...best), directories, trials };
 }

@@ -1,0 +1,151 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listCalibrationFrames, loadFrame } from '../../../src/inference/quantize/calibrate.ts';
+import { quantizeModelFile } from '../../../src/inference/quantize/index.ts';
+import { descend, FIRST_STEP, groupDistances, outputDistance } from '../../../src/inference/quantize/range-search.ts';
+import { decodeModel, tensorValues } from '../../../src/onnx/model.ts';
+import { encodeNpy } from '../../../src/io/npy.ts';
+import { spotFrame, writeCalibrationSet } from './helpers.ts';
+
+const root = join(import.meta.dirname, '..', '..', '..');
+const fixtures = join(root, 'tests', 'fixtures');
+let dir: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'rayleigh-rsearch-'));
+  writeCalibrationSet(join(dir, 'busy'), 6);
+  // a second regime: one bright spot per frame on a flat background
+  mkdirSync(join(dir, 'sparse'));
+  for (let i = 0; i < 3; i++) writeFileSync(join(dir, 'sparse', `f${i}.npy`), encodeNpy(spotFrame(40, 40, 7000 + i, 1)));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('outputDistance (squared Hellinger of unit-sum maps)', () => {
+  it('is zero for maps equal up to scale, 2 for disjoint maps, and ignores negative values', () => {
+    const a = new Float32Array([1, 2, 3, 0]);
+    expect(outputDistance(a, a.map((v) => v * 7))).toBeCloseTo(0, 12);
+    expect(outputDistance(new Float32Array([1, 0]), new Float32Array([0, 5]))).toBeCloseTo(2, 12);
+    expect(outputDistance(new Float32Array([1, -4, 3]), new Float32Array([1, 0, 3]))).toBeCloseTo(0, 12);
+    // (√½ − 1)² + (√½ − 0)² = 2 − √2
+    expect(outputDistance(new Float32Array([1, 1]), new Float32Array([1, 0]))).toBeCloseTo(2 - Math.SQRT2, 12);
+  });
+
+  it('groupDistances averages per group, not over all frames', () => {
+    const same = new Float32Array([1, 1]);
+    const off = new Float32Array([1, 0]);
+    // group 0: one exact frame, one off frame; group 1: one exact frame
+    const d = groupDistances([same, same, same], [same, off, same], [0, 0, 1], 2);
+    expect(d[0]).toBeCloseTo((2 - Math.SQRT2) / 2, 12);
+    expect(d[1]).toBe(0);
+  });
+});
+
+describe('descend (coordinate descent on range factors)', () => {
+  it('minimises the worst group, where the mean of the groups would stop elsewhere', async () => {
+    // x = factor in steps of FIRST_STEP; group 0 wants x = 0, group 1 x = 3. The worst group is
+    // least at x = 1 (4 and 4); the mean would be least at x = 0.6 and the descent would stop near 0.5.
+    const x = (s: Map<string, number>) => Math.log(s.get('t') ?? 1) / Math.log(FIRST_STEP);
+    const evaluate = async (s: Map<string, number>) => [4 * x(s) ** 2, (x(s) - 3) ** 2];
+    const r = await descend(['t'], evaluate, 6);
+    expect(r.scales.get('t')).toBeCloseTo(FIRST_STEP, 9);
+    expect(r.first).toEqual([0, 9]);
+    expect(r.best[0]).toBeCloseTo(4, 9);
+    expect(r.best[1]).toBeCloseTo(4, 9);
+  });
+
+  it('keeps a factor only when it lowers the distance', async () => {
+    const r = await descend(['a', 'b'], async (s) => [1 + (s.get('a') ?? 1) ** 2 + (s.get('b') ?? 1) ** -2], 2);
+    expect(r.scales.size).toBe(2); // a shrinks and b grows: both lower the distance
+    const flat = await descend(['a'], async () => [1, 2], 3);
+    expect(flat.scales.size).toBe(0);
+    expect(flat.best).toEqual([1, 2]);
+  });
+});
+
+async function outputs(model: Uint8Array | string, frames: string[]): Promise<Float32Array[]> {
+  const s = await ort.InferenceSession.create(model as string, { logSeverityLevel: 3 });
+  const out: Float32Array[] = [];
+  for (const f of frames) {
+    const img = await loadFrame(f, 8, 'damn');
+    const r = await s.run({ input: new ort.Tensor('float32', img.data, [1, 1, img.height, img.width]) });
+    out.push(new Float32Array(r.output.data as Float32Array));
+  }
+  await s.release();
+  return out;
+}
+
+function scaleOf(model: ReturnType<typeof decodeModel>, tensor: string): number {
+  const name = `${tensor.replace(/[^A-Za-z0-9_./:-]/g, '_')}__scale`;
+  const t = (model.graph?.initializer ?? []).find((x) => x.name === name);
+  if (!t) throw new Error(`no ${name}`);
+  return tensorValues(t)[0];
+}
+
+describe('quantize --range-search', () => {
+  it("minimises the worst directory's distance to FP32, reports each directory truthfully and records the scales", async () => {
+    const model = join(fixtures, 'tiny-fp32.onnx');
+    const calibration = `${join(dir, 'busy')},${join(dir, 'sparse')}`;
+    const plainOut = join(dir, 'plain.onnx');
+    const searchedOut = join(dir, 'searched.onnx');
+    await quantizeModelFile({ model, calibration, out: plainOut, threads: 1 });
+    const r = await quantizeModelFile({ model, calibration, out: searchedOut, threads: 1, rangeSearch: 2 });
+    const s = r.rangeSearch;
+    if (!s) throw new Error('no range search in the report');
+    expect(s.directories.map((d) => [d.dir, d.frames])).toEqual([
+      [join(dir, 'busy'), 6],
+      [join(dir, 'sparse'), 3],
+    ]);
+    expect(s.before).toBe(Math.max(...s.directories.map((d) => d.before)));
+    expect(s.after).toBe(Math.max(...s.directories.map((d) => d.after)));
+    expect(s.after).toBeLessThanOrEqual(s.before);
+    expect(s.trials).toBeGreaterThan(1);
+    expect(s.scales.size).toBeGreaterThan(0);
+    expect(s.after).toBeLessThan(s.before);
+
+    // the figures are those of the written model, measured here independently
+    const frames = await listCalibrationFrames(calibration);
+    const groups = frames.map((f) => (f.startsWith(join(dir, 'busy')) ? 0 : 1));
+    const ref = await outputs(model, frames);
+    const measured = groupDistances(ref, await outputs(searchedOut, frames), groups, 2);
+    const plain = groupDistances(ref, await outputs(plainOut, frames), groups, 2);
+    for (let g = 0; g < 2; g++) {
+      expect(measured[g]).toBeCloseTo(s.directories[g].after, 5);
+      expect(plain[g]).toBeCloseTo(s.directories[g].before, 5);
+    }
+
+    // each rescaled tensor's quantization step is the plain model's times the recorded factor
+    const searched = decodeModel(readFileSync(searchedOut));
+    const meta = JSON.parse(searched.metadata_props?.find((p) => p.key === 'rayleigh.quantization')?.value ?? '{}');
+    expect(meta.rangeSearch.passes).toBe(2);
+    expect(Object.keys(meta.rangeSearch.scales).length).toBe(s.scales.size);
+    const plainModel = decodeModel(readFileSync(plainOut));
+    for (const [t, f] of s.scales) expect(scaleOf(searched, t) / scaleOf(plainModel, t)).toBeCloseTo(f, 4);
+  });
+
+  it('the CLI refuses a pass count that is not an integer in 0..20', () => {
+    for (const bad of ['-1', '21', '1.5']) {
+      const r = spawnSync(
+        process.execPath,
+        [
+          join(root, 'bin', 'rayleigh.mjs'),
+          'quantize',
+          '--model',
+          join(fixtures, 'tiny-fp32.onnx'),
+          '--calibration',
+          join(dir, 'busy'),
+          '--out',
+          join(dir, 'cli.onnx'),
+          '--range-search',
+          bad,
+        ],
+        { cwd: root, encoding: 'utf8', timeout: 120_000 },
+      );
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain(`--range-search: expected an integer in 0..20, got "${bad}"`);
+    }
+  });
+});
