@@ -12,9 +12,12 @@
  * magnitudes want wide ranges, dense or equal-brightness fields want fine steps), and a mean lets
  * the larger set win while the smaller regime's error grows. Give each regime its own directory.
  */
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { encodeModel, type OnnxModel } from '../../onnx/model.ts';
+import type { Emitter } from '../../optics/emitter.ts';
 import type { Image } from '../../optics/image.ts';
+import { renderTruth } from '../../optics/simulate.ts';
 import { type CalibrationOptions, loadFrame } from './calibrate.ts';
 import { type QdqOptions, quantizeQdq } from './qdq.ts';
 import type { TensorStats } from './ranges.ts';
@@ -101,6 +104,70 @@ export async function descend(
   return { scales, first, best };
 }
 
+/**
+ * The simulator's truth for a frame written by `rayleigh simulate --out` (frame_N.npy beside
+ * params_N.json, which lists the emitters): photons per fine pixel, or undefined when there is none.
+ */
+export type Truth = Pick<Image, 'data' | 'width' | 'height'>;
+
+export async function loadTruth(framePath: string): Promise<Truth | undefined> {
+  const m = /^frame_(.+)\.npy$/.exec(basename(framePath));
+  if (!m) return undefined;
+  let p: { width?: unknown; height?: unknown; scale?: unknown; emitters?: unknown };
+  try {
+    p = JSON.parse(await readFile(join(dirname(framePath), `params_${m[1]}.json`), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const { width, height, scale, emitters } = p;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || !Number.isInteger(scale) || !Array.isArray(emitters)) return undefined;
+  return renderTruth(emitters as Emitter[], width as number, height as number, scale as number);
+}
+
+/**
+ * Mean absolute error of a model map against a truth map, both normalised to unit sum (the eval's
+ * fine-grid MAE); the map may be larger (a frame padded to the network's multiple), its top-left
+ * corner is the frame.
+ */
+export function truthMae(map: Float32Array, mapWidth: number, truth: Truth): number {
+  let sm = 0;
+  let st = 0;
+  for (let y = 0; y < truth.height; y++)
+    for (let x = 0; x < truth.width; x++) {
+      sm += Math.max(0, map[y * mapWidth + x]);
+      st += truth.data[y * truth.width + x];
+    }
+  let d = 0;
+  for (let y = 0; y < truth.height; y++)
+    for (let x = 0; x < truth.width; x++)
+      d += Math.abs(Math.max(0, map[y * mapWidth + x]) / (sm || 1) - truth.data[y * truth.width + x] / (st || 1));
+  return d / (truth.width * truth.height);
+}
+
+/**
+ * Per group, how much worse INT8's maps are than FP32's against the truth: Σ MAE(INT8) / Σ MAE(FP32) − 1,
+ * the figure `rayleigh eval` reports per condition. inputs are the (padded) frames the maps were
+ * made from.
+ */
+export function excessMae(
+  fp32: Float32Array[],
+  int8: Float32Array[],
+  truths: Truth[],
+  inputs: { width: number; height: number }[],
+  groups: number[],
+  nGroups: number,
+): number[] {
+  const a = new Array<number>(nGroups).fill(0);
+  const b = new Array<number>(nGroups).fill(0);
+  for (let f = 0; f < fp32.length; f++) {
+    const { width, height } = inputs[f];
+    const w = width * Math.round(Math.sqrt(fp32[f].length / (width * height)));
+    a[groups[f]] += truthMae(int8[f], w, truths[f]);
+    b[groups[f]] += truthMae(fp32[f], w, truths[f]);
+  }
+  return a.map((x, g) => (b[g] > 0 ? x / b[g] - 1 : 0));
+}
+
 export async function searchRanges(
   fp32: OnnxModel,
   stats: Map<string, TensorStats>,
@@ -140,11 +207,15 @@ export async function searchRanges(
     return dirs.indexOf(d);
   });
   const reference = await runAll(fp32);
+  const truths = await Promise.all(framePaths.map(loadTruth));
+  const withTruth = truths.every((t) => t !== undefined);
   let trials = 0;
   const distancesWith = async (scales: Map<string, number>): Promise<number[]> => {
     trials++;
     const { model } = quantizeQdq(fp32, stats, { ...qdqOptions, rangeScale: scales });
-    return groupDistances(reference, await runAll(model), groups, dirs.length);
+    const out = await runAll(model);
+    if (!withTruth) return groupDistances(reference, out, groups, dirs.length);
+    return excessMae(reference, out, truths as Truth[], frames, groups, dirs.length);
   };
 
   const tensors = quantizeQdq(fp32, stats, qdqOptions).report.ownRanges;

@@ -6,7 +6,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listCalibrationFrames, loadFrame } from '../../../src/inference/quantize/calibrate.ts';
 import { quantizeModelFile } from '../../../src/inference/quantize/index.ts';
-import { descend, FIRST_STEP, groupDistances, outputDistance } from '../../../src/inference/quantize/range-search.ts';
+import { descend, excessMae, FIRST_STEP, groupDistances, loadTruth, outputDistance, truthMae } from '../../../src/inference/quantize/range-search.ts';
 import { decodeModel, tensorValues } from '../../../src/onnx/model.ts';
 import { encodeNpy } from '../../../src/io/npy.ts';
 import { spotFrame, writeCalibrationSet } from './helpers.ts';
@@ -41,6 +41,44 @@ describe('outputDistance (squared Hellinger of unit-sum maps)', () => {
     const d = groupDistances([same, same, same], [same, off, same], [0, 0, 1], 2);
     expect(d[0]).toBeCloseTo((2 - Math.SQRT2) / 2, 12);
     expect(d[1]).toBe(0);
+  });
+});
+
+describe('the truth objective', () => {
+  const truth = { width: 2, height: 2, data: new Float32Array([3, 0, 0, 1]) };
+  it('truthMae is the unit-sum MAE on the frame, ignoring the padded columns and negative values', () => {
+    // a 3-wide map whose third column is padding; unit sums 0.75/0.25 against 0.5/0.5
+    const map = new Float32Array([1, -2, 9, 0, 1, 9]);
+    expect(truthMae(map, 3, truth)).toBeCloseTo((0.25 + 0 + 0 + 0.25) / 4, 12);
+    expect(truthMae(new Float32Array([6, 0, 0, 2]), 2, truth)).toBe(0);
+  });
+
+  it('excessMae is Σ MAE(INT8) / Σ MAE(FP32) − 1 per group, with the map grid k× the input', () => {
+    const exact = new Float32Array([3, 0, 0, 1]);
+    const off = new Float32Array([1, 0, 0, 1]); // MAE 0.125
+    const offer = new Float32Array([1, 1, 0, 1]); // unit sums 1/3 each: MAE (5/12 + 1/3 + 0 + 1/12) / 4
+    const input = { width: 1, height: 1 }; // the 2×2 map is 2× a 1×1 input
+    const g = excessMae([off, off, exact], [offer, off, exact], [truth, truth, truth], [input, input, input], [0, 0, 1], 2);
+    expect(g[0]).toBeCloseTo((5 / 24 + 0.125) / 0.25 - 1, 12);
+    expect(g[1]).toBe(0); // FP32 exact: no ratio to take
+  });
+
+  it('loadTruth renders the emitters of params_N.json beside frame_N.npy, and nothing for other files', async () => {
+    const d = join(dir, 'truth');
+    mkdirSync(d);
+    writeFileSync(join(d, 'frame_0007.npy'), encodeNpy(spotFrame(4, 3, 1, 0)));
+    const emitters = [
+      { x: 1.3, y: 2.9, photons: 50 },
+      { x: 9, y: 1, photons: 7 }, // outside: dropped
+    ];
+    writeFileSync(join(d, 'params_0007.json'), JSON.stringify({ width: 4, height: 3, scale: 2, emitters }));
+    const t = await loadTruth(join(d, 'frame_0007.npy'));
+    expect([t?.width, t?.height]).toEqual([8, 6]);
+    expect(t?.data[5 * 8 + 2]).toBe(50);
+    expect(t?.data.reduce((a, b) => a + b, 0)).toBe(50);
+    expect(await loadTruth(join(dir, 'busy', 'frame-000.npy'))).toBeUndefined();
+    writeFileSync(join(d, 'frame_0008.npy'), encodeNpy(spotFrame(4, 3, 1, 0)));
+    expect(await loadTruth(join(d, 'frame_0008.npy'))).toBeUndefined(); // no params
   });
 });
 
