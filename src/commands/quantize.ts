@@ -20,6 +20,7 @@ interface QuantizeCliOptions {
   merge: boolean;
   task: string;
   rangeSearch: string;
+  searchFrames?: string;
   json?: boolean;
 }
 
@@ -66,6 +67,10 @@ export function register(program: Command): void {
       "passes of the output-aware range search: each activation's range scaled while the INT8 output moves closer to FP32's on the calibration frames (0 = off)",
       '0',
     )
+    .option(
+      '--search-frames <dirs>',
+      'with --range-search: the directories it scores on, e.g. simulated frames whose truth it can compare with (default: the calibration directories)',
+    )
     .option('--no-merge', 'keep sibling Convs (same input and geometry) separate instead of stacking them')
     .option('--json', 'print the report as JSON')
     .action(async (o: QuantizeCliOptions) => {
@@ -93,6 +98,7 @@ export function register(program: Command): void {
         target: o.target as QuantizeOptionsTarget,
         mergeSiblings: o.merge,
         rangeSearch: integer(o.rangeSearch, 'range-search', 0, 20),
+        searchFrames: o.searchFrames,
       });
       const fused = await summariseOptimizedGraph(o.out, 1);
       if (o.json) {

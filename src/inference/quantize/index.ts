@@ -36,6 +36,8 @@ export interface QuantizeOptions {
   task?: CalibrationTask;
   /** passes of the output-aware range search (see range-search.ts); 0 (default) = the range method's ranges */
   rangeSearch?: number;
+  /** directories the range search scores on (default: the calibration directories) */
+  searchFrames?: string;
   /** /proc/cpuinfo text for target 'auto' (tests); read from the file when omitted */
   cpuinfo?: string;
 }
@@ -130,7 +132,7 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
   let search: RangeSearchResult | undefined;
   let q: ReturnType<typeof quantizeQdq>;
   try {
-    if ((o.rangeSearch ?? 0) > 0) search = await searchRanges(graph, stats, qdqOptions, frames, { ...calibration, passes: o.rangeSearch ?? 0 });
+    if ((o.rangeSearch ?? 0) > 0) search = await searchRanges(graph, stats, qdqOptions, o.searchFrames ? await listCalibrationFrames(o.searchFrames) : frames, { ...calibration, passes: o.rangeSearch ?? 0 });
     q = quantizeQdq(graph, stats, { ...qdqOptions, rangeScale: search?.scales });
   } catch (err) {
     throw new UserError(`quantize: ${(err as Error).message}`);
