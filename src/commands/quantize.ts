@@ -64,7 +64,7 @@ export function register(program: Command): void {
     )
     .option(
       '--range-search <passes>',
-      "passes of the output-aware range search: each activation's range scaled while the INT8 output moves closer to FP32's on the calibration frames (0 = off)",
+      "passes of the output-aware range search (calibration/README.md): each activation's range scaled while the worst search directory's INT8 error shrinks (0 = off)",
       '0',
     )
     .option(
@@ -112,7 +112,7 @@ export function register(program: Command): void {
             .map((m) => `stacked ${m.merged.join(' + ')} into ${m.name} (gains ${m.gains.map((g) => g.toPrecision(3)).join(', ')})\n`)
             .join('') +
           (report.rangeSearch
-            ? `range search: ${report.rangeSearch.scales.size} range(s) rescaled in ${report.rangeSearch.trials} trials, worst directory's output distance to FP32 ${report.rangeSearch.before.toPrecision(3)} → ${report.rangeSearch.after.toPrecision(3)}\n` +
+            ? `range search: ${report.rangeSearch.scales.size} range(s) rescaled in ${report.rangeSearch.trials} trials, worst directory's ${report.rangeSearch.objective === 'excess-mae' ? 'INT8 MAE / FP32 MAE − 1 (against the truth)' : 'distance to FP32'} ${report.rangeSearch.before.toPrecision(3)} → ${report.rangeSearch.after.toPrecision(3)}\n` +
               report.rangeSearch.directories
                 .map((d) => `  ${d.dir} (${d.frames} frames): ${d.before.toPrecision(3)} → ${d.after.toPrecision(3)}\n`)
                 .join('')

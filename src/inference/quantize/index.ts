@@ -1,9 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { UserError } from '../../errors.ts';
 import { decodeModel, encodeModel, type OnnxModel } from '../../onnx/model.ts';
-import { type RangeSearchResult, searchRanges } from './range-search.ts';
 import { type CalibrationTask, collectStats, listCalibrationFrames } from './calibrate.ts';
 import { activationRange, type QdqReport, quantizeQdq, tensorsToCalibrate } from './qdq.ts';
+import { type RangeSearchResult, searchRanges } from './range-search.ts';
 import type { RangeMethod } from './ranges.ts';
 import { dropSoftmaxDegree, insertLayoutAnchors, type MergedConv, mergeSiblingConvs, siblingConvGroups } from './rewrite.ts';
 import { isQuantTarget, QUANT_TARGETS, type QuantTarget, TARGETS, targetFromCpuinfo } from './targets.ts';
@@ -83,6 +83,8 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
   if (unknown.length > 0) throw new UserError(`--exclude: no node named ${unknown.map((n) => `"${n}"`).join(', ')} in ${o.model}`);
   const target = await resolveTarget(o.target ?? 'generic', o.cpuinfo);
   const spec = TARGETS[target];
+  if (o.searchFrames && !((o.rangeSearch ?? 0) > 0))
+    throw new UserError('--search-frames: only the range search reads them (add --range-search N)');
   const frames = await listCalibrationFrames(o.calibration);
   const softmax = o.softmaxRewrite === false ? { model, convs: [] } : dropSoftmaxDegree(model);
   model = softmax.model;
@@ -132,7 +134,11 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
   let search: RangeSearchResult | undefined;
   let q: ReturnType<typeof quantizeQdq>;
   try {
-    if ((o.rangeSearch ?? 0) > 0) search = await searchRanges(graph, stats, qdqOptions, o.searchFrames ? await listCalibrationFrames(o.searchFrames) : frames, { ...calibration, passes: o.rangeSearch ?? 0 });
+    if ((o.rangeSearch ?? 0) > 0)
+      search = await searchRanges(graph, stats, qdqOptions, o.searchFrames ? await listCalibrationFrames(o.searchFrames) : frames, {
+        ...calibration,
+        passes: o.rangeSearch ?? 0,
+      });
     q = quantizeQdq(graph, stats, { ...qdqOptions, rangeScale: search?.scales });
   } catch (err) {
     throw new UserError(`quantize: ${(err as Error).message}`);
@@ -155,8 +161,12 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
     rangeSearch: search
       ? {
           passes: o.rangeSearch,
-          objective: "worst calibration directory's mean squared Hellinger distance to FP32",
-          outputDistance: [search.before, search.after],
+          objective:
+            search.objective === 'excess-mae'
+              ? "worst search directory's INT8 fine MAE against the simulator's truth / FP32's − 1"
+              : "worst search directory's mean squared Hellinger distance to FP32's map",
+          searchFrames: o.searchFrames ?? o.calibration,
+          worst: [search.before, search.after],
           directories: search.directories,
           scales: Object.fromEntries(search.scales),
         }

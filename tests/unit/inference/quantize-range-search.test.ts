@@ -6,9 +6,21 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listCalibrationFrames, loadFrame } from '../../../src/inference/quantize/calibrate.ts';
 import { quantizeModelFile } from '../../../src/inference/quantize/index.ts';
-import { descend, excessMae, FIRST_STEP, groupDistances, loadTruth, outputDistance, truthMae } from '../../../src/inference/quantize/range-search.ts';
-import { decodeModel, tensorValues } from '../../../src/onnx/model.ts';
+import {
+  descend,
+  excessMae,
+  FIRST_STEP,
+  groupDistances,
+  loadTruth,
+  outputDistance,
+  type Truth,
+  truthMae,
+} from '../../../src/inference/quantize/range-search.ts';
 import { encodeNpy } from '../../../src/io/npy.ts';
+import { decodeModel, tensorValues } from '../../../src/onnx/model.ts';
+import { Rng } from '../../../src/optics/random.ts';
+import { randomScene } from '../../../src/optics/scene.ts';
+import { renderFrame } from '../../../src/optics/simulate.ts';
 import { spotFrame, writeCalibrationSet } from './helpers.ts';
 
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -27,7 +39,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('outputDistance (squared Hellinger of unit-sum maps)', () => {
   it('is zero for maps equal up to scale, 2 for disjoint maps, and ignores negative values', () => {
     const a = new Float32Array([1, 2, 3, 0]);
-    expect(outputDistance(a, a.map((v) => v * 7))).toBeCloseTo(0, 12);
+    expect(
+      outputDistance(
+        a,
+        a.map((v) => v * 7),
+      ),
+    ).toBeCloseTo(0, 12);
     expect(outputDistance(new Float32Array([1, 0]), new Float32Array([0, 5]))).toBeCloseTo(2, 12);
     expect(outputDistance(new Float32Array([1, -4, 3]), new Float32Array([1, 0, 3]))).toBeCloseTo(0, 12);
     // (√½ − 1)² + (√½ − 0)² = 2 − √2
@@ -45,7 +62,7 @@ describe('outputDistance (squared Hellinger of unit-sum maps)', () => {
 });
 
 describe('the truth objective', () => {
-  const truth = { width: 2, height: 2, data: new Float32Array([3, 0, 0, 1]) };
+  const truth = { width: 2, height: 2, scale: 2, data: new Float32Array([3, 0, 0, 1]) };
   it('truthMae is the unit-sum MAE on the frame, ignoring the padded columns and negative values', () => {
     // a 3-wide map whose third column is padding; unit sums 0.75/0.25 against 0.5/0.5
     const map = new Float32Array([1, -2, 9, 0, 1, 9]);
@@ -61,6 +78,9 @@ describe('the truth objective', () => {
     const g = excessMae([off, off, exact], [offer, off, exact], [truth, truth, truth], [input, input, input], [0, 0, 1], 2);
     expect(g[0]).toBeCloseTo((5 / 24 + 0.125) / 0.25 - 1, 12);
     expect(g[1]).toBe(0); // FP32 exact: no ratio to take
+    expect(() => excessMae([off], [off], [{ ...truth, scale: 4 }], [input], [0], 1)).toThrow(
+      "the model's map is 2× the frame, the truth 4×",
+    );
   });
 
   it('loadTruth renders the emitters of params_N.json beside frame_N.npy, and nothing for other files', async () => {
@@ -159,9 +179,42 @@ describe('quantize --range-search', () => {
     const searched = decodeModel(readFileSync(searchedOut));
     const meta = JSON.parse(searched.metadata_props?.find((p) => p.key === 'rayleigh.quantization')?.value ?? '{}');
     expect(meta.rangeSearch.passes).toBe(2);
+    expect(s.objective).toBe('distance'); // these frames carry no truth
     expect(Object.keys(meta.rangeSearch.scales).length).toBe(s.scales.size);
     const plainModel = decodeModel(readFileSync(plainOut));
     for (const [t, f] of s.scales) expect(scaleOf(searched, t) / scaleOf(plainModel, t)).toBeCloseTo(f, 4);
+  });
+
+  it("scores --search-frames that carry the simulator's truth by INT8's excess MAE over FP32, the eval's figure", async () => {
+    const sim = join(dir, 'sim');
+    mkdirSync(sim);
+    const rng = new Rng(5);
+    for (let i = 0; i < 4; i++) {
+      const emitters = randomScene(rng, { width: 32, height: 32, density: 20, photons: 4000 });
+      writeFileSync(join(sim, `frame_000${i}.npy`), encodeNpy(renderFrame(emitters, { shape: 'gauss', width: 1.5 }, 32, 32, 5, rng)));
+      writeFileSync(join(sim, `params_000${i}.json`), JSON.stringify({ width: 32, height: 32, scale: 4, emitters }));
+    }
+    const model = join(fixtures, 'tiny-fp32.onnx');
+    const plainOut = join(dir, 'plain-sim.onnx');
+    const out = join(dir, 'searched-sim.onnx');
+    await quantizeModelFile({ model, calibration: join(dir, 'busy'), out: plainOut, threads: 1 });
+    const r = await quantizeModelFile({ model, calibration: join(dir, 'busy'), out, threads: 1, rangeSearch: 1, searchFrames: sim });
+    const s = r.rangeSearch;
+    if (!s) throw new Error('no range search in the report');
+    expect(r.frames).toBe(6); // statistics from the calibration directory only
+    expect(s.objective).toBe('excess-mae');
+    expect(s.directories.map((d) => [d.dir, d.frames])).toEqual([[sim, 4]]);
+    const frames = await listCalibrationFrames(sim);
+    const truths = await Promise.all(frames.map(async (f) => (await loadTruth(f)) as Truth));
+    const inputs = await Promise.all(frames.map((f) => loadFrame(f, 8, 'damn')));
+    const ref = await outputs(model, frames);
+    const groups = [0, 0, 0, 0];
+    expect(excessMae(ref, await outputs(plainOut, frames), truths, inputs, groups, 1)[0]).toBeCloseTo(s.directories[0].before, 6);
+    expect(excessMae(ref, await outputs(out, frames), truths, inputs, groups, 1)[0]).toBeCloseTo(s.directories[0].after, 6);
+    expect(s.after).toBeLessThanOrEqual(s.before);
+    await expect(quantizeModelFile({ model, calibration: join(dir, 'busy'), out, searchFrames: sim })).rejects.toThrow(
+      '--search-frames: only the range search reads them',
+    );
   });
 
   it('the CLI refuses a pass count that is not an integer in 0..20', () => {
