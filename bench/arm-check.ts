@@ -143,10 +143,13 @@ if (armVersion.status !== 0)
   finish({ ok: false, qemu: qemuVersion, why: `arm64 Node does not start under ${qemu}: ${armVersion.stderr.trim().split('\n')[0]}` });
 
 const manifest = JSON.parse(readFileSync(join(root, 'models-int8/manifest.json'), 'utf8')) as {
-  models: Array<{ id: string; file: string; precision: string }>;
+  models: Array<{ id: string; file: string; precision: string; task: string }>;
 };
+// the emitter models, on emitter frames; the nanohole models take a fixed 128×128 intensity and are not checked here
 const models = [
-  ...manifest.models.map((m) => ({ id: m.id, file: join(root, 'models-int8', m.file), precision: m.precision })),
+  ...manifest.models
+    .filter((m) => m.task === 'damn')
+    .map((m) => ({ id: m.id, file: join(root, 'models-int8', m.file), precision: m.precision })),
   ...(values.extra ?? '')
     .split(',')
     .filter(Boolean)
