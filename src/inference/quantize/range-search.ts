@@ -25,7 +25,8 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { encodeModel, type OnnxModel } from '../../onnx/model.ts';
 import type { Emitter } from '../../optics/emitter.ts';
-import type { Image } from '../../optics/image.ts';
+import { type Image, makeImage, normaliseUnitSum } from '../../optics/image.ts';
+import { mae } from '../../optics/metrics.ts';
 import { renderTruth } from '../../optics/simulate.ts';
 import { type CalibrationOptions, loadFrame } from './calibrate.ts';
 import { type QdqOptions, quantizeQdq } from './qdq.ts';
@@ -115,13 +116,13 @@ export async function descend(
   return { scales, first, best };
 }
 
-/**
- * The simulator's truth for a frame written by `rayleigh simulate --out` (frame_N.npy beside
- * params_N.json, which lists the emitters): photons per fine pixel, or undefined when there is none.
- */
 /** Photons per fine pixel; scale = fine pixels per camera pixel. */
 export type Truth = Pick<Image, 'data' | 'width' | 'height'> & { scale: number };
 
+/**
+ * The simulator's truth for a frame written by `rayleigh simulate --out` (frame_N.npy beside
+ * params_N.json, which lists the emitters), or undefined when there is none.
+ */
 export async function loadTruth(framePath: string): Promise<Truth | undefined> {
   const m = /^frame_(.+)\.npy$/.exec(basename(framePath));
   if (!m) return undefined;
@@ -142,18 +143,9 @@ export async function loadTruth(framePath: string): Promise<Truth | undefined> {
  * corner is the frame.
  */
 export function truthMae(map: Float32Array, mapWidth: number, truth: Truth): number {
-  let sm = 0;
-  let st = 0;
-  for (let y = 0; y < truth.height; y++)
-    for (let x = 0; x < truth.width; x++) {
-      sm += Math.max(0, map[y * mapWidth + x]);
-      st += truth.data[y * truth.width + x];
-    }
-  let d = 0;
-  for (let y = 0; y < truth.height; y++)
-    for (let x = 0; x < truth.width; x++)
-      d += Math.abs(Math.max(0, map[y * mapWidth + x]) / (sm || 1) - truth.data[y * truth.width + x] / (st || 1));
-  return d / (truth.width * truth.height);
+  const { width, height } = truth;
+  const frame = Float32Array.from({ length: width * height }, (_, i) => Math.max(0, map[Math.floor(i / width) * mapWidth + (i % width)]));
+  return mae(normaliseUnitSum(makeImage(width, height, frame)), normaliseUnitSum(makeImage(width, height, truth.data)));
 }
 
 /**
