@@ -12,30 +12,30 @@ import { TensorStats } from './ranges.ts';
  * The .npy frames of a calibration directory, sorted by name so runs are reproducible; a
  * comma-separated list of directories gives their frames one directory after the other.
  */
-export async function listCalibrationFrames(dirs: string): Promise<string[]> {
+export async function listCalibrationFrames(dirs: string, option = '--calibration'): Promise<string[]> {
   const list = dirs
     .split(',')
     .map((d) => d.trim())
     .filter(Boolean);
-  if (list.length === 0) throw new UserError('--calibration: no directory given');
+  if (list.length === 0) throw new UserError(`${option}: no directory given`);
   const out: string[] = [];
-  for (const d of list) out.push(...(await listDirectoryFrames(d)));
+  for (const d of list) out.push(...(await listDirectoryFrames(d, option)));
   return out;
 }
 
-async function listDirectoryFrames(dir: string): Promise<string[]> {
+async function listDirectoryFrames(dir: string, option: string): Promise<string[]> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch {
-    throw new UserError(`--calibration: cannot read directory ${dir}`);
+    throw new UserError(`${option}: cannot read directory ${dir}`);
   }
   const npy = names.filter((n) => n.toLowerCase().endsWith('.npy')).sort();
   // `rayleigh simulate --out` puts truth maps beside the frames: then only frame_*.npy (damn) or
   // intensity_*.npy (unet) are frames
   const frames = npy.filter((n) => n.startsWith('frame_') || n.startsWith('intensity_'));
   const files = frames.length > 0 ? frames : npy;
-  if (files.length === 0) throw new UserError(`--calibration: no .npy frames in ${dir}`);
+  if (files.length === 0) throw new UserError(`${option}: no .npy frames in ${dir}`);
   return files.map((n) => join(dir, n));
 }
 

@@ -86,6 +86,8 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
   if (o.searchFrames && !((o.rangeSearch ?? 0) > 0))
     throw new UserError('--search-frames: only the range search reads them (add --range-search N)');
   const frames = await listCalibrationFrames(o.calibration);
+  // listed before the statistics pass, so a wrong directory fails at once
+  const searchFrames = o.searchFrames ? await listCalibrationFrames(o.searchFrames, '--search-frames') : frames;
   const softmax = o.softmaxRewrite === false ? { model, convs: [] } : dropSoftmaxDegree(model);
   model = softmax.model;
   const anchored = insertLayoutAnchors(model, o.layoutAnchors === false ? [] : anchorTensors(model, new Set(o.exclude ?? [])));
@@ -135,7 +137,7 @@ export async function quantizeModelFile(o: QuantizeOptions): Promise<QuantizeRes
   let q: ReturnType<typeof quantizeQdq>;
   try {
     if ((o.rangeSearch ?? 0) > 0)
-      search = await searchRanges(graph, stats, qdqOptions, o.searchFrames ? await listCalibrationFrames(o.searchFrames) : frames, {
+      search = await searchRanges(graph, stats, qdqOptions, searchFrames, {
         ...calibration,
         passes: o.rangeSearch ?? 0,
       });

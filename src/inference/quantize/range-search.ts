@@ -102,8 +102,9 @@ export async function descend(
       for (const f of [1 / step, step]) {
         const trial = new Map(scales).set(t, (scales.get(t) ?? 1) * f);
         const g = await evaluate(trial);
-        if (Math.max(...g) < worst) {
-          worst = Math.max(...g);
+        const w = Math.max(...g);
+        if (w < worst) {
+          worst = w;
           best = g;
           scales = trial;
           improved = true;
@@ -149,27 +150,28 @@ export function truthMae(map: Float32Array, mapWidth: number, truth: Truth): num
 }
 
 /**
- * Per group, how much worse INT8's maps are than FP32's against the truth: Σ MAE(INT8) / Σ MAE(FP32) − 1,
- * the figure `rayleigh eval` reports per condition. inputs are the (padded) frames the maps were
- * made from.
+ * Each map's truthMae. inputs are the (padded) frames the maps were made from: a map is k× its
+ * frame, and k must be the truth's scale.
  */
-export function excessMae(
-  fp32: Float32Array[],
-  int8: Float32Array[],
-  truths: Truth[],
-  inputs: { width: number; height: number }[],
-  groups: number[],
-  nGroups: number,
-): number[] {
+export function truthMaes(maps: Float32Array[], truths: Truth[], inputs: { width: number; height: number }[]): number[] {
+  return maps.map((map, f) => {
+    const { width, height } = inputs[f];
+    const k = Math.round(Math.sqrt(map.length / (width * height)));
+    if (k !== truths[f].scale) throw new Error(`the model's map is ${k}× the frame, the truth ${truths[f].scale}×`);
+    return truthMae(map, width * k, truths[f]);
+  });
+}
+
+/**
+ * Per group, how much worse INT8's maps are than FP32's against the truth: Σ MAE(INT8) / Σ MAE(FP32) − 1,
+ * the figure `rayleigh eval` reports per condition (per-frame MAEs from truthMaes).
+ */
+export function excessMae(fp32: number[], int8: number[], groups: number[], nGroups: number): number[] {
   const a = new Array<number>(nGroups).fill(0);
   const b = new Array<number>(nGroups).fill(0);
   for (let f = 0; f < fp32.length; f++) {
-    const { width, height } = inputs[f];
-    const k = Math.round(Math.sqrt(fp32[f].length / (width * height)));
-    if (k !== truths[f].scale) throw new Error(`the model's map is ${k}× the frame, the truth ${truths[f].scale}×`);
-    const w = width * k;
-    a[groups[f]] += truthMae(int8[f], w, truths[f]);
-    b[groups[f]] += truthMae(fp32[f], w, truths[f]);
+    a[groups[f]] += int8[f];
+    b[groups[f]] += fp32[f];
   }
   return a.map((x, g) => (b[g] > 0 ? x / b[g] - 1 : 0));
 }
@@ -215,13 +217,15 @@ export async function searchRanges(
   const reference = await runAll(fp32);
   const truths = await Promise.all(framePaths.map(loadTruth));
   const withTruth = truths.every((t) => t !== undefined);
+  // FP32's own error against the truth does not change between trials
+  const referenceMaes = withTruth ? truthMaes(reference, truths as Truth[], frames) : [];
   let trials = 0;
   const distancesWith = async (scales: Map<string, number>): Promise<number[]> => {
     trials++;
     const { model } = quantizeQdq(fp32, stats, { ...qdqOptions, rangeScale: scales });
     const out = await runAll(model);
     if (!withTruth) return groupDistances(reference, out, groups, dirs.length);
-    return excessMae(reference, out, truths as Truth[], frames, groups, dirs.length);
+    return excessMae(referenceMaes, truthMaes(out, truths as Truth[], frames), groups, dirs.length);
   };
 
   const tensors = quantizeQdq(fp32, stats, qdqOptions).report.ownRanges;

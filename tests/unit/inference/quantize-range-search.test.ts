@@ -15,6 +15,7 @@ import {
   outputDistance,
   type Truth,
   truthMae,
+  truthMaes,
 } from '../../../src/inference/quantize/range-search.ts';
 import { encodeNpy } from '../../../src/io/npy.ts';
 import { decodeModel, tensorValues } from '../../../src/onnx/model.ts';
@@ -75,12 +76,12 @@ describe('the truth objective', () => {
     const off = new Float32Array([1, 0, 0, 1]); // MAE 0.125
     const offer = new Float32Array([1, 1, 0, 1]); // unit sums 1/3 each: MAE (5/12 + 1/3 + 0 + 1/12) / 4
     const input = { width: 1, height: 1 }; // the 2×2 map is 2× a 1×1 input
-    const g = excessMae([off, off, exact], [offer, off, exact], [truth, truth, truth], [input, input, input], [0, 0, 1], 2);
+    const truths = [truth, truth, truth];
+    const inputs = [input, input, input];
+    const g = excessMae(truthMaes([off, off, exact], truths, inputs), truthMaes([offer, off, exact], truths, inputs), [0, 0, 1], 2);
     expect(g[0]).toBeCloseTo((5 / 24 + 0.125) / 0.25 - 1, 6); // float32 maps
     expect(g[1]).toBe(0); // FP32 exact: no ratio to take
-    expect(() => excessMae([off], [off], [{ ...truth, scale: 4 }], [input], [0], 1)).toThrow(
-      "the model's map is 2× the frame, the truth 4×",
-    );
+    expect(() => truthMaes([off], [{ ...truth, scale: 4 }], [input])).toThrow("the model's map is 2× the frame, the truth 4×");
   });
 
   it('loadTruth renders the emitters of params_N.json beside frame_N.npy, and nothing for other files', async () => {
@@ -209,12 +210,22 @@ describe('quantize --range-search', () => {
     const inputs = await Promise.all(frames.map((f) => loadFrame(f, 8, 'damn')));
     const ref = await outputs(model, frames);
     const groups = [0, 0, 0, 0];
-    expect(excessMae(ref, await outputs(plainOut, frames), truths, inputs, groups, 1)[0]).toBeCloseTo(s.directories[0].before, 6);
-    expect(excessMae(ref, await outputs(out, frames), truths, inputs, groups, 1)[0]).toBeCloseTo(s.directories[0].after, 6);
+    expect(excessMae(truthMaes(ref, truths, inputs), truthMaes(await outputs(plainOut, frames), truths, inputs), groups, 1)[0]).toBeCloseTo(
+      s.directories[0].before,
+      6,
+    );
+    expect(excessMae(truthMaes(ref, truths, inputs), truthMaes(await outputs(out, frames), truths, inputs), groups, 1)[0]).toBeCloseTo(
+      s.directories[0].after,
+      6,
+    );
     expect(s.after).toBeLessThanOrEqual(s.before);
     await expect(quantizeModelFile({ model, calibration: join(dir, 'busy'), out, searchFrames: sim })).rejects.toThrow(
       '--search-frames: only the range search reads them',
     );
+    // a wrong search directory is named as such, before the statistics pass
+    await expect(
+      quantizeModelFile({ model, calibration: join(dir, 'busy'), out, rangeSearch: 1, searchFrames: join(dir, 'missing') }),
+    ).rejects.toThrow(`--search-frames: cannot read directory ${join(dir, 'missing')}`);
   });
 
   it('the CLI refuses a pass count that is not an integer in 0..20', () => {
