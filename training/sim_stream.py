@@ -65,8 +65,10 @@ def sim_args(seed: int, size: int = 64, scale: int = 4, psf: str = "gauss,airy",
 
 def unet_sim_args(seed: int, holes: str = "1:10", pair_fraction: float = 0.0, pair_distance: str | None = None,
                   frame_photons: str = "0", read_noise: str = "0", binning: int = 1, pixel_integration: bool = False,
-                  count: int | None = None, film_amplitude: str | None = None, film_phase: str | None = None) -> list[str]:
-    """`rayleigh simulate --task unet --stream` (the scalar nanohole simulator, src/optics/nanohole.ts)."""
+                  count: int | None = None, film_amplitude: str | None = None, film_phase: str | None = None,
+                  dipole_ratio: str | None = None, dipole_phase: str | None = None) -> list[str]:
+    """`rayleigh simulate --task unet --stream` (the nanohole simulator, src/optics/nanohole.ts: scalar, or
+    vector holes when `dipole_ratio` is given)."""
     prefix = json.loads(os.environ["DAMN_SIM_PREFIX"]) if os.environ.get("DAMN_SIM_PREFIX") else ["node", str(CLI)]
     args = [*prefix, "simulate", "--task", "unet", "--stream", "--seed", str(seed), "--holes", holes,
             "--pair-fraction", str(pair_fraction), "--frame-photons", frame_photons, "--read-noise", read_noise,
@@ -77,6 +79,8 @@ def unet_sim_args(seed: int, holes: str = "1:10", pair_fraction: float = 0.0, pa
         args.append("--pixel-integration")
     if film_amplitude is not None:
         args += ["--film-amplitude", film_amplitude, "--film-phase", film_phase or "0"]
+    if dipole_ratio is not None:
+        args += ["--vector", "--dipole-ratio", dipole_ratio, "--dipole-phase", dipole_phase or "0"]
     if count is not None:
         args += ["--count", str(count)]
     return args

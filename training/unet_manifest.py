@@ -49,9 +49,11 @@ def main() -> None:
     torch.set_num_threads(1)
     from unet_model import IN_SIZE, NanoholeUNet, macs_per_frame, receptive_field_radius
 
-    macs_px = round(macs_per_frame(NanoholeUNet()) / IN_SIZE ** 2)
-    rf = receptive_field_radius()
     summary = json.loads(args.summary.read_text())
+    # the channel plan the summary's run trained (summaries before the plans existed: "base")
+    model = NanoholeUNet(**summary.get("config", {}))
+    macs_px = round(macs_per_frame(model) / IN_SIZE ** 2)
+    rf = receptive_field_radius(model)
     checks = {Path(c["model"]).name: c for c in (json.loads(line) for line in args.check.read_text().splitlines() if line.strip())}
     manifest = json.loads(args.manifest.read_text())
     models_dir = args.manifest.parent

@@ -106,10 +106,19 @@ def crop(x: torch.Tensor, n: int, full: int) -> torch.Tensor:
     return x[:, :, o:o + n, o:o + n]
 
 
+# Named channel plans. "base" is the 12 k-MAC/px network of training stages 1-3; "wide" doubles every
+# width (4x the MACs): stage 3 showed more steps of "base" no longer moving the cluster scores.
+WIDTHS: dict[str, dict[str, tuple[int, ...]]] = {
+    "base": dict(c=(16, 32, 64, 96), d=(64, 32, 24), f=(24, 16, 8)),
+    "wide": dict(c=(32, 64, 128, 192), d=(128, 64, 48), f=(48, 32, 16)),
+}
+
+
 class NanoholeUNet(nn.Module):
-    def __init__(self, c: tuple[int, int, int, int] = (16, 32, 64, 96), d: tuple[int, int, int] = (64, 32, 24),
-                 f: tuple[int, int, int] = (24, 16, 8)) -> None:
+    def __init__(self, c: tuple[int, ...] = WIDTHS["base"]["c"], d: tuple[int, ...] = WIDTHS["base"]["d"],
+                 f: tuple[int, ...] = WIDTHS["base"]["f"]) -> None:
         super().__init__()
+        self.config = dict(c=tuple(c), d=tuple(d), f=tuple(f))
         self.register_buffer("resample", torch.from_numpy(resample_matrix()), persistent=False)
         self.enc0 = Stage(1, c[0])
         self.enc1 = Stage(c[0], c[1])
@@ -164,19 +173,57 @@ def macs_per_frame(model: nn.Module) -> float:
     return conv + matmul
 
 
-def receptive_field_radius() -> int:
+def receptive_field_radius(model: "NanoholeUNet | None" = None) -> int:
     """Radius (input px, from the input centre) of the input region any output pixel depends on."""
     from macs import input_support
 
-    support = input_support(NanoholeUNet(), IN_SIZE, lambda m, x: m.logits(x).sum())
+    support = input_support(model or NanoholeUNet(), IN_SIZE, lambda m, x: m.logits(x).sum())
     ys, xs = torch.nonzero(support, as_tuple=True)
     c = IN_SIZE / 2 - 0.5
     return int(math.ceil(max((xs - c).abs().max().item(), (ys - c).abs().max().item())))
 
 
+def build(width: str) -> NanoholeUNet:
+    if width not in WIDTHS:
+        raise SystemExit(f"unknown width {width!r}; one of {', '.join(WIDTHS)}")
+    return NanoholeUNet(**WIDTHS[width])
+
+
+# Convs whose input is a concatenation [a, b]: the first part's width in the plan (key, index).
+CONCAT_INPUTS = {"dec2.inp": ("c", 3), "dec1.inp": ("d", 0), "dec0.inp": ("d", 1)}
+
+
+@torch.no_grad()
+def widen(old: NanoholeUNet, new: NanoholeUNet) -> NanoholeUNet:
+    """Copy `old` into the wider `new` so that `new` computes exactly what `old` does.
+
+    Every conv's old block goes into the leading channels (concatenated inputs: into each part's
+    leading channels; DepthToSpace keeps channel c's four sub-pixels at 4c..4c+3, a prefix too).
+    Old output channels get zero weights from the new input channels, so the new channels (random
+    init) start as features the old ones ignore; training then uses them (Net2Net-style widening).
+    """
+    convs_new = dict(new.named_modules())
+    for name, conv in old.named_modules():
+        if not isinstance(conv, nn.Conv2d):
+            continue
+        target = convs_new[name]
+        o_old, i_old = conv.weight.shape[:2]
+        if name in CONCAT_INPUTS:
+            key, k = CONCAT_INPUTS[name]
+            a_old, a_new = old.config[key][k], new.config[key][k]
+            in_idx = list(range(a_old)) + list(range(a_new, a_new + i_old - a_old))
+        else:
+            in_idx = list(range(i_old))
+        target.weight[:o_old] = 0.0
+        target.weight[:o_old, in_idx] = conv.weight
+        target.bias[:o_old] = conv.bias
+    return new
+
+
 def load_trained(weights: "str | Path") -> NanoholeUNet:
-    model = NanoholeUNet()
+    """Weights saved as {"model": state, "config": channel plan} or, from stages 1-3, a bare "base" state."""
     state = torch.load(weights)
+    model = NanoholeUNet(**state.get("config", {})) if "model" in state else NanoholeUNet()
     model.load_state_dict(state["model"] if "model" in state else state)
     model.eval()
     return model
@@ -187,8 +234,8 @@ if __name__ == "__main__":
     import time
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    torch.set_num_threads(1)
-    m = NanoholeUNet()
+    torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
+    m = build(sys.argv[1] if len(sys.argv) > 1 else "base")
     print(f"params: {sum(p.numel() for p in m.parameters())}")
     macs = macs_per_frame(m)
     print(f"MACs per frame: {macs / 1e6:.1f} M; per input pixel: {macs / IN_SIZE ** 2:.0f}")

@@ -15,6 +15,7 @@ import { parseCameraPresets } from '../optics/camera.ts';
 import { makeImage } from '../optics/image.ts';
 import {
   type FilmTransmission,
+  type HoleDipoles,
   MAX_HOLES,
   NANOHOLE,
   type NanoholeSample,
@@ -64,6 +65,9 @@ interface NanoholeCliOptions {
   pixelIntegration?: boolean;
   filmAmplitude?: string;
   filmPhase?: string;
+  vector?: boolean;
+  dipoleRatio?: string;
+  dipolePhase?: string;
 }
 
 type SimulateOptions = DamnCliOptions & NanoholeCliOptions;
@@ -172,6 +176,12 @@ export function register(program: Command): void {
     .option('--binning <k>', 'unet: camera pixel = k×k grid pixels (1, 2, 4, …; the stored frame stays 128×128)', '1')
     .option('--film-amplitude <a:b>', 'unet: amplitude transmission |t| of the film around the holes (uniform; default 0 = opaque)', '0')
     .option('--film-phase <a:b>', 'unet: phase of t in degrees (uniform)', '0')
+    .option(
+      '--vector',
+      'unet: vector holes under x polarisation (magnetic + electric dipole; HoleDipoles in src/optics/nanohole.ts) instead of scalar Kirchhoff',
+    )
+    .option('--dipole-ratio <a:b>', 'unet, with --vector: |η|, electric (x) to magnetic (y) dipole ratio (uniform)', '0')
+    .option('--dipole-phase <a:b>', 'unet, with --vector: arg η in degrees (uniform)', '0')
     .option('--pixel-integration', 'unet: integrate the intensity over each camera pixel instead of sampling its centre')
     .action(async (o: SimulateOptions) => {
       await runSimulate(o);
@@ -197,6 +207,8 @@ export interface NanoholeSpec {
   /** |t| of the film (max 0: opaque) and its phase in degrees */
   filmAmplitude: LinearRange;
   filmPhase: LinearRange;
+  /** vector holes: |η| and arg η in degrees; absent: scalar Kirchhoff */
+  dipoles?: { ratio: LinearRange; phase: LinearRange };
 }
 
 export function buildNanoholeSpec(o: NanoholeCliOptions): NanoholeSpec {
@@ -214,6 +226,9 @@ export function buildNanoholeSpec(o: NanoholeCliOptions): NanoholeSpec {
   const readNoise = parseLinearRange(o.readNoise, 'read-noise', 1e6);
   if (readNoise.max > 0 && framePhotons.max === 0) throw new UserError('--read-noise needs --frame-photons (a photon budget)');
   const binning = positiveInt(o.binning, 'binning', NANOHOLE.inputSize);
+  const dipoleRatio = parseLinearRange(o.dipoleRatio ?? '0', 'dipole-ratio', 10);
+  const dipolePhase = parseLinearRange(o.dipolePhase ?? '0', 'dipole-phase', 360);
+  if (!o.vector && (dipoleRatio.max > 0 || dipolePhase.max > 0)) throw new UserError('--dipole-ratio and --dipole-phase need --vector');
   if (NANOHOLE.inputSize % binning !== 0) throw new UserError(`--binning: must divide ${NANOHOLE.inputSize}, got ${binning}`);
   return {
     minHoles: holes.min,
@@ -226,6 +241,7 @@ export function buildNanoholeSpec(o: NanoholeCliOptions): NanoholeSpec {
     pixelIntegration: o.pixelIntegration === true,
     filmAmplitude: parseLinearRange(o.filmAmplitude ?? '0', 'film-amplitude', 1),
     filmPhase: parseLinearRange(o.filmPhase ?? '0', 'film-phase', 360),
+    ...(o.vector ? { dipoles: { ratio: dipoleRatio, phase: dipolePhase } } : {}),
   };
 }
 
@@ -233,7 +249,7 @@ export function buildNanoholeSpec(o: NanoholeCliOptions): NanoholeSpec {
 export function drawNanohole(
   rng: Rng,
   spec: NanoholeSpec,
-): { sample: NanoholeSample; conditions: NanoholeRecordConditions; film?: FilmTransmission } {
+): { sample: NanoholeSample; conditions: NanoholeRecordConditions; film?: FilmTransmission; dipoles?: HoleDipoles } {
   const pair = spec.pairFraction > 0 && rng.uniform() < spec.pairFraction;
   const photons = spec.framePhotons.max > 0 ? rng.logUniform(spec.framePhotons.min, spec.framePhotons.max) : 0;
   const readNoise = photons > 0 && spec.readNoise.max > 0 ? rng.range(spec.readNoise.min, spec.readNoise.max) : 0;
@@ -245,6 +261,12 @@ export function drawNanohole(
           phase: (rng.range(spec.filmPhase.min, spec.filmPhase.max) * Math.PI) / 180,
         }
       : undefined;
+  const dipoles = spec.dipoles
+    ? {
+        ratio: rng.range(spec.dipoles.ratio.min, spec.dipoles.ratio.max),
+        phase: (rng.range(spec.dipoles.phase.min, spec.dipoles.phase.max) * Math.PI) / 180,
+      }
+    : undefined;
   const sample = simulateNanohole(
     {
       minHoles: spec.minHoles,
@@ -253,10 +275,11 @@ export function drawNanohole(
       noise: { photons, readNoise },
       camera: { binning: spec.binning, pixelIntegration: spec.pixelIntegration },
       film,
+      dipoles,
     },
     rng,
   );
-  return { sample, conditions, film };
+  return { sample, conditions, film, dipoles };
 }
 
 function parseSeed(o: { seed?: string }): number {
@@ -305,13 +328,16 @@ async function writeNanoholeSamples(spec: NanoholeSpec, seed: number, count: num
   const digits = Math.max(4, String(count - 1).length);
   const n = NANOHOLE.inputSize;
   for (let i = 0; i < count; i++) {
-    const { sample: s, conditions, film } = drawNanohole(rng, spec);
+    const { sample: s, conditions, film, dipoles } = drawNanohole(rng, spec);
     const id = String(i).padStart(digits, '0');
     await writeFile(join(dir, `intensity_${id}.npy`), encodeNpy(makeImage(n, n, s.intensity)));
     await writeFile(join(dir, `truth_${id}.npy`), encodeNpy(makeImage(NANOHOLE.mapSize, NANOHOLE.mapSize, Float32Array.from(s.truth))));
     const meta = {
       task: 'unet',
-      model: 'scalar (Kirchhoff apertures, angular spectrum)',
+      model: dipoles
+        ? 'vector holes (magnetic + electric dipole under x polarisation, angular spectrum)'
+        : 'scalar (Kirchhoff apertures, angular spectrum)',
+      ...(dipoles ? { dipoles: { ratio: dipoles.ratio, phaseDegrees: (dipoles.phase * 180) / Math.PI } } : {}),
       seed,
       index: i,
       grid: NANOHOLE,

@@ -127,9 +127,30 @@ export interface FilmTransmission {
   phase: number;
 }
 
+/**
+ * Vector holes (an option beyond the Kirchhoff model): the incident wave is polarised along x and
+ * each hole radiates as a small aperture does in full-Maxwell theory, a magnetic dipole along y
+ * (Bethe) plus, optionally, an electric dipole along x with the complex ratio η = ratio·e^(i·phase)
+ * (η = 0: the perfect-conductor limit). With the 1/f_z of the Weyl expansion the transverse
+ * angular spectrum per hole is the Kirchhoff disk's A_j(f) times
+ *   (E_x, E_y) = (1 + η·(1 − f_x²)/f_z,  −η·f_x·f_y/f_z),
+ * and E_z = −(f_x·E_x + f_y·E_y)/f_z follows from transversality, so the recorded intensity is
+ * |E_x|² + |E_y|² + |E_z|². At η = 0, E_x is the scalar field and E_z adds the lobes along the
+ * polarisation that the FDTD set shows (training/fdtd/README.md: one hole's spectrum rises ~6.5× at
+ * f = (±0.9, 0), ~1.3× at (0, ±0.9)). Still no film thickness, permittivity or near-field coupling.
+ */
+export interface HoleDipoles {
+  /** |η|, electric-dipole (x) to magnetic-dipole (y) amplitude ratio */
+  ratio: number;
+  /** arg η, radians */
+  phase: number;
+}
+
 export interface DiffractionOptions {
   /** partially transmitting film (default: opaque) */
   film?: FilmTransmission;
+  /** vector holes under x polarisation (default: the scalar Kirchhoff field) */
+  dipoles?: HoleDipoles;
   /** recording distance above the film, λ (default NANOHOLE.heightH) */
   height?: number;
   /** collecting numerical aperture (default NANOHOLE.na) */
@@ -187,7 +208,8 @@ function field(
   rowFrom: number,
   rowCount: number,
   film: FilmTransmission | undefined,
-): { re: Float64Array; im: Float64Array } {
+  dipoles?: HoleDipoles,
+): { re: Float64Array; im: Float64Array }[] {
   const period = n * pitch;
   const df = 1 / period;
   const mMax = Math.min(n / 2 - 1, Math.floor(na / df));
@@ -214,6 +236,12 @@ function field(
   const sr = new Float64Array(n * w);
   const si = new Float64Array(n * w);
   const na2 = na * na;
+  // vector holes: the E_x spectrum goes into sr/si, E_y and E_z into their own
+  const vec = dipoles
+    ? { yr: new Float64Array(n * w), yi: new Float64Array(n * w), zr: new Float64Array(n * w), zi: new Float64Array(n * w) }
+    : null;
+  const er = dipoles ? dipoles.ratio * Math.cos(dipoles.phase) : 0;
+  const ei = dipoles ? dipoles.ratio * Math.sin(dipoles.phase) : 0;
   for (let v = 0; v < w; v++) {
     const fy = (v - mMax) * df;
     const row = ((v - mMax + n) % n) * w;
@@ -235,26 +263,66 @@ function field(
       const ph = 2 * Math.PI * height * Math.sqrt(1 - rho2);
       const pr = amp * Math.cos(ph);
       const pi = amp * Math.sin(ph);
-      sr[row + u] = ar * pr - ai * pi;
-      si[row + u] = ar * pi + ai * pr;
+      const cr = ar * pr - ai * pi;
+      const ci = ar * pi + ai * pr;
+      if (!vec) {
+        sr[row + u] = cr;
+        si[row + u] = ci;
+        continue;
+      }
+      const fz = Math.sqrt(1 - rho2);
+      // gx = 1 + η(1 − fx²)/fz, gy = −η·fx·fy/fz (complex), gz = −(fx·gx + fy·gy)/fz
+      const a = (1 - fx * fx) / fz;
+      const b = (-fx * fy) / fz;
+      const gxr = 1 + er * a;
+      const gxi = ei * a;
+      const gyr = er * b;
+      const gyi = ei * b;
+      const gzr = -(fx * gxr + fy * gyr) / fz;
+      const gzi = -(fx * gxi + fy * gyi) / fz;
+      sr[row + u] = cr * gxr - ci * gxi;
+      si[row + u] = cr * gxi + ci * gxr;
+      vec.yr[row + u] = cr * gyr - ci * gyi;
+      vec.yi[row + u] = cr * gyi + ci * gyr;
+      vec.zr[row + u] = cr * gzr - ci * gzi;
+      vec.zi[row + u] = cr * gzi + ci * gzr;
     }
   }
+  const spectra: [Float64Array, Float64Array][] = [[sr, si]];
+  if (vec) spectra.push([vec.yr, vec.yi], [vec.zr, vec.zi]);
   if (film) {
     // screen transmitting t: aperture field t + (1 − t)·Σ disks; the uniform part is the f = 0 plane wave
+    // (the direct wave is polarised along x like the incident one: it goes into E_x only)
     const tr = film.amplitude * Math.cos(film.phase);
     const tim = film.amplitude * Math.sin(film.phase);
     const kr = 1 - tr;
     const ki = -tim;
-    for (let k = 0; k < sr.length; k++) {
-      const a = sr[k];
-      const b = si[k];
-      sr[k] = a * kr - b * ki;
-      si[k] = a * ki + b * kr;
+    for (const [cr, ci] of spectra) {
+      for (let k = 0; k < cr.length; k++) {
+        const a = cr[k];
+        const b = ci[k];
+        cr[k] = a * kr - b * ki;
+        ci[k] = a * ki + b * kr;
+      }
     }
     const ph = 2 * Math.PI * height;
     sr[mMax] += tr * Math.cos(ph) - tim * Math.sin(ph);
     si[mMax] += tr * Math.sin(ph) + tim * Math.cos(ph);
   }
+  return spectra.map(([cr, ci]) => synthesise(fft, cr, ci, n, w, mMax, rowFrom, rowCount));
+}
+
+/** Rows [rowFrom, rowFrom + rowCount) of the field whose spectrum holds w columns (|m| ≤ mMax); consumes sr/si. */
+function synthesise(
+  fft: ComplexFft,
+  sr: Float64Array,
+  si: Float64Array,
+  n: number,
+  w: number,
+  mMax: number,
+  rowFrom: number,
+  rowCount: number,
+): { re: Float64Array; im: Float64Array } {
   fft.inverse(sr, si, w);
   // rows wanted, as n-long sequences along x (batch rowCount): element mx of row b at b + rowCount·mx
   const tr = new Float64Array(n * rowCount);
@@ -305,20 +373,22 @@ export function diffractionIntensity(holes: Hole[], radius: number, opts: Diffra
   const off = (n - size) / 2;
   let out = new Float32Array(size * size);
   if (!opts.pixelIntegration) {
-    const { re, im } = field(holes, radius, n, pitch, height, na, off, size, opts.film);
-    for (let i = 0; i < size; i++) {
-      for (let j = 0; j < size; j++) {
-        const k = i * n + off + j;
-        out[i * size + j] = re[k] * re[k] + im[k] * im[k];
+    for (const { re, im } of field(holes, radius, n, pitch, height, na, off, size, opts.film, opts.dipoles)) {
+      for (let i = 0; i < size; i++) {
+        for (let j = 0; j < size; j++) {
+          const k = i * n + off + j;
+          out[i * size + j] += re[k] * re[k] + im[k] * im[k];
+        }
       }
     }
   } else {
     // |U|² is band-limited to 2·NA; sampled at pitch < 1/(4·NA) over the period it is alias-free,
     // so the pixel box is exact as a sinc in its spectrum.
     if (pitch >= 1 / (4 * na)) throw new Error('diffractionIntensity: pixelIntegration needs pitch < λ/(4·NA)');
-    const { re, im } = field(holes, radius, n, pitch, height, na, 0, n, opts.film);
     const intensity = new Float64Array(n * n);
-    for (let k = 0; k < n * n; k++) intensity[k] = re[k] * re[k] + im[k] * im[k];
+    for (const { re, im } of field(holes, radius, n, pitch, height, na, 0, n, opts.film, opts.dipoles)) {
+      for (let k = 0; k < n * n; k++) intensity[k] += re[k] * re[k] + im[k] * im[k];
+    }
     const rfft = new RealFft2d(n, n);
     const sr = new Float64Array(rfft.size);
     const si = new Float64Array(rfft.size);
@@ -384,6 +454,8 @@ export interface NanoholeSampleOptions {
   noise?: NanoholeNoise;
   /** partially transmitting film (default opaque) */
   film?: FilmTransmission;
+  /** vector holes under x polarisation (default scalar) */
+  dipoles?: HoleDipoles;
   /** camera sampling: pixel integration and a coarser camera (binning); the stored intensity stays on the 128 grid (each camera pixel's value repeated over its binning² block) */
   camera?: { pixelIntegration?: boolean; binning?: number };
 }
@@ -437,7 +509,12 @@ export function simulateNanohole(opts: NanoholeSampleOptions, rng: Rng): Nanohol
     holes = drawHoles(lo + rng.int(hi - lo + 1), radius, rng);
   }
   const binning = opts.camera?.binning ?? 1;
-  const camera = diffractionIntensity(holes, radius, { pixelIntegration: opts.camera?.pixelIntegration, binning, film: opts.film });
+  const camera = diffractionIntensity(holes, radius, {
+    pixelIntegration: opts.camera?.pixelIntegration,
+    binning,
+    film: opts.film,
+    dipoles: opts.dipoles,
+  });
   const recorded = recordIntensity(camera, opts.noise ?? {}, rng);
   const size = NANOHOLE.inputSize;
   let intensity = recorded;

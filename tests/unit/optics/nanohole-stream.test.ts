@@ -84,6 +84,25 @@ describe('simulate --task unet', () => {
     expect(() => buildNanoholeSpec({ ...cli, filmAmplitude: '2' })).toThrow(UserError);
   });
 
+  it('draws vector holes within the asked ranges only with --vector; scalar by default', () => {
+    const spec = buildNanoholeSpec({ ...cli, vector: true, dipoleRatio: '0:0.3', dipolePhase: '10:350' });
+    const rng = new Rng(13);
+    for (let i = 0; i < 10; i++) {
+      const { dipoles, sample } = drawNanohole(rng, spec);
+      expect(dipoles?.ratio).toBeGreaterThanOrEqual(0);
+      expect(dipoles?.ratio).toBeLessThanOrEqual(0.3);
+      expect(((dipoles?.phase ?? 0) * 180) / Math.PI).toBeGreaterThanOrEqual(10);
+      expect(((dipoles?.phase ?? 0) * 180) / Math.PI).toBeLessThanOrEqual(350);
+      // the sample's intensity is the vector simulator's for its holes
+      const again = diffractionIntensity(sample.holes, NANOHOLE_RADIUS, { dipoles });
+      expect(again.every((v, k) => v === sample.intensity[k])).toBe(true);
+    }
+    expect(drawNanohole(rng, buildNanoholeSpec({ ...cli, vector: true })).dipoles).toEqual({ ratio: 0, phase: 0 });
+    expect(drawNanohole(rng, buildNanoholeSpec(cli)).dipoles).toBeUndefined();
+    expect(() => buildNanoholeSpec({ ...cli, dipoleRatio: '0.2' })).toThrow(/need --vector/);
+    expect(() => buildNanoholeSpec({ ...cli, vector: true, dipolePhase: '400' })).toThrow(UserError);
+  });
+
   it('streams a unet header and records whose fields decode to the sample', async () => {
     const { code, out } = await run(['--stream', '--count', '3', '--seed', '5', '--pair-fraction', '1', '--pair-distance', '0.3:0.3']);
     expect(code).toBe(0);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   diffractionIntensity,
@@ -13,7 +14,7 @@ import {
   simulateNanohole,
 } from '../../../src/optics/nanohole.ts';
 import { Rng } from '../../../src/optics/random.ts';
-import { besselJ0 } from '../../../src/optics/special.ts';
+import { besselJ0, besselJ1 } from '../../../src/optics/special.ts';
 
 const A = NANOHOLE_RADIUS;
 const N: number = NANOHOLE.inputSize;
@@ -215,6 +216,139 @@ describe('partially transmitting film', () => {
     expect(Math.abs(crossA)).toBeGreaterThan(0.1 * opaque[c]);
     expect(crossB / crossA).toBeLessThan(-0.9);
     expect(crossB / crossA).toBeGreaterThan(-1.1);
+  });
+});
+
+/**
+ * One x-polarised vector hole at the origin (η = 0, a magnetic dipole along y), by Hankel transforms:
+ * E_x is the scalar field U0(r); E_z(f) = −(f_x/f_z)·E_x(f), whose transform is cos φ · U1(r) with
+ * U1(r) = ∫_0^NA A(ρ) (ρ/√(1−ρ²)) e^{i2πH√(1−ρ²)} J1(2πρr) 2πρ dρ, so I = |U0|² + cos²φ·|U1|².
+ */
+function vectorHoleIntensity(r: number, cosPhi: number): number {
+  const u1 = (part: (x: number) => number) =>
+    simpson(
+      (p) =>
+        ((diskByIntegral(p) * p) / Math.sqrt(1 - p * p)) *
+        part(2 * Math.PI * Math.sqrt(1 - p * p)) *
+        besselJ1(2 * Math.PI * p * r) *
+        2 *
+        Math.PI *
+        p,
+      0,
+      0.9,
+      1200,
+    );
+  const re = u1(Math.cos);
+  const im = u1(Math.sin);
+  return singleHoleIntensity(r) + cosPhi * cosPhi * (re * re + im * im);
+}
+
+/** full width at half maximum of a profile, in pixels × pitch (training/fdtd/validate.py's definition) */
+function fwhm(profile: number[], pitch: number): number {
+  const peak = Math.max(...profile);
+  const above = profile.flatMap((v, k) => (v >= peak / 2 ? [k] : []));
+  return (above[above.length - 1] - above[0] + 1) * pitch;
+}
+
+describe('vector holes (x polarisation)', () => {
+  const dipole = { ratio: 0, phase: 0 };
+
+  it('matches the Hankel-transform result of a magnetic dipole at a few pixels, anisotropic along x', () => {
+    const vec = diffractionIntensity([{ x: 0, y: 0 }], A, { dipoles: dipole });
+    const c = N / 2;
+    const peak = vectorHoleIntensity(Math.SQRT2 * 0.5 * PITCH, Math.SQRT1_2);
+    for (const [i, j] of [
+      [0, 0],
+      [0, 3],
+      [3, 0],
+      [2, 5],
+      [5, 2],
+      [0, 8],
+      [8, 0],
+    ]) {
+      const x = (j + 0.5) * PITCH;
+      const y = (i + 0.5) * PITCH;
+      const r = Math.hypot(x, y);
+      const got = at(vec, c + i, c + j);
+      expect(Math.abs(got - vectorHoleIntensity(r, x / r)) / peak).toBeLessThan(0.01);
+    }
+    // the E_z lobes lie along the polarisation: more light 3 px out along x than along y
+    expect(at(vec, c, c + 3)).toBeGreaterThan(1.5 * at(vec, c + 3, c));
+  });
+
+  it('adds only E_z: equal to the scalar field on the line through the hole across the polarisation', () => {
+    const holes = [{ x: PITCH / 2, y: -0.3 }];
+    const scalar = diffractionIntensity(holes, A);
+    const vec = diffractionIntensity(holes, A, { dipoles: dipole });
+    const peak = Math.max(...scalar);
+    const col = N / 2; // pixel centre x = pitch/2: E_z, odd in x about the hole, vanishes there
+    let onLine = 0;
+    let below = 0;
+    let offLine = 0;
+    for (let i = 0; i < N; i++) {
+      onLine = Math.max(onLine, Math.abs(at(vec, i, col) - at(scalar, i, col)));
+      for (let j = 0; j < N; j++) {
+        below = Math.max(below, at(scalar, i, j) - at(vec, i, j));
+        offLine = Math.max(offLine, at(vec, i, j) - at(scalar, i, j));
+      }
+    }
+    expect(onLine / peak).toBeLessThan(1e-9);
+    expect(below / peak).toBeLessThan(1e-9);
+    expect(offLine / peak).toBeGreaterThan(0.1);
+  });
+
+  it('one hole has the widths the FDTD solver found (training/fdtd/validation.txt), the scalar model does not', () => {
+    const text = readFileSync(new URL('../../../training/fdtd/validation.txt', import.meta.url), 'utf8');
+    const m = /FDTD\s+FWHM along x = ([\d.]+) lambda, along y = ([\d.]+) lambda/.exec(text);
+    expect(m).not.toBeNull();
+    const [fdtdX, fdtdY] = [Number(m?.[1]), Number(m?.[2])];
+    expect(fdtdX).toBeGreaterThan(1.3 * fdtdY); // the solver's own anisotropy
+    const holes = [{ x: 0.3, y: -0.2 }]; // validate.py's hole
+    const widths = (img: Float32Array): [number, number] => {
+      let k = 0;
+      for (let q = 1; q < img.length; q++) if (img[q] > img[k]) k = q;
+      const [pi, pj] = [Math.floor(k / N), k % N];
+      return [
+        fwhm(
+          Array.from({ length: N }, (_, j) => at(img, pi, j)),
+          PITCH,
+        ),
+        fwhm(
+          Array.from({ length: N }, (_, i) => at(img, i, pj)),
+          PITCH,
+        ),
+      ];
+    };
+    const [vx, vy] = widths(diffractionIntensity(holes, A, { dipoles: dipole }));
+    expect(Math.abs(vx - fdtdX)).toBeLessThan(PITCH * 0.99);
+    expect(Math.abs(vy - fdtdY)).toBeLessThan(PITCH * 0.99);
+    const [sx, sy] = widths(diffractionIntensity(holes, A));
+    expect(Math.abs(sx - fdtdX)).toBeGreaterThan(PITCH * 1.5);
+    expect(Math.abs(sy - fdtdY)).toBeLessThan(PITCH * 0.99);
+  });
+
+  it('radiates the dipole power within the NA, electric and magnetic alike (Parseval over the full period)', () => {
+    // Σ_c |E_c(f)|² = |A|²·(1 − f_y²)/f_z² (magnetic, y) or |A|²·(1 − f_x²)/f_z² (electric, x): both average
+    // over the angle to |A|²·(1 − ρ²/2)/(1 − ρ²), against |A|² for the scalar disk
+    const n = 256;
+    const power = (dipoles?: { ratio: number; phase: number }, scale = 1): number => {
+      let sum = 0;
+      for (const v of diffractionIntensity([{ x: 0.3, y: -0.2 }], A, { size: n, extent: n * PITCH, fftSize: n, dipoles }))
+        sum += v * PITCH * PITCH;
+      return sum / scale;
+    };
+    const expected = simpson((p) => ((diskByIntegral(p) ** 2 * (1 - (p * p) / 2)) / (1 - p * p)) * 2 * Math.PI * p, 0, 0.9, 400);
+    const eta = 1e4;
+    expect(Math.abs(power(dipole) - expected) / expected).toBeLessThan(0.01);
+    expect(Math.abs(power({ ratio: eta, phase: 0.7 }, eta * eta) - expected) / expected).toBeLessThan(0.01);
+    expect(power(dipole) / power()).toBeGreaterThan(1.5);
+  });
+
+  it("the film's direct wave stays uniform (polarised along x, no E_z)", () => {
+    const t = { amplitude: 0.05, phase: 1.3 };
+    const bare = diffractionIntensity([], A, { film: t, dipoles: { ratio: 0.2, phase: 1 } });
+    expect(Math.max(...bare)).toBeCloseTo(t.amplitude ** 2, 9);
+    expect(Math.min(...bare)).toBeCloseTo(t.amplitude ** 2, 9);
   });
 });
 
