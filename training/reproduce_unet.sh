@@ -8,7 +8,7 @@
 # The run is fixed by its step count (the learning-rate schedule is a function of step/steps),
 # as recorded in training/logs/unet-train.log; it is not bit-identical to the shipped run
 # because the replay buffer's mix of fresh and replayed samples depends on how fast the
-# simulator keeps up. One torch thread (the shipped run shared a 2-core machine).
+# simulator keeps up. One torch thread for stages 1-2, two for stage 4 (as the shipped runs).
 # --smoke runs 20 steps: checks the chain end to end, not a useful model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +29,16 @@ budget2=(--steps 3000 --val-every 500)
 if [ "$SMOKE" = 1 ]; then budget2=(--steps 20 --val-every 10); fi
 echo "reproduce_unet: film fine-tune (${budget2[*]})" >&2
 "$PY" training/train_unet.py "${budget2[@]}" --init "$OUT/unet-stage1.pt" --lr 5e-4 --film-weight 0.6 --batch 12 --seed 0 \
-  --threads 1 --out "$OUT/unet.pt" --ckpt-dir "$OUT/checkpoints-film" --summary "$OUT/unet-train-film-summary.json" \
+  --threads 1 --out "$OUT/unet-stage2.pt" --ckpt-dir "$OUT/checkpoints-film" --summary "$OUT/unet-train-film-summary.json" \
   >"$OUT/unet-train-film.log" 2>&1
+# stage 4: the stage-2 network widened to the "wide" channel plan (function-preserving), then trained on
+# half scalar / half vector holes, half opaque / half film (4500 steps; stage 3 was a tried longer stage 2)
+budget4=(--steps 4500 --val-every 500)
+if [ "$SMOKE" = 1 ]; then budget4=(--steps 20 --val-every 10); fi
+echo "reproduce_unet: widen + vector holes (${budget4[*]})" >&2
+"$PY" training/train_unet.py "${budget4[@]}" --width wide --init "$OUT/unet-stage2.pt" --lr 8e-4 --film-weight 0.5 \
+  --vector-weight 0.5 --batch 12 --seed 4 --threads 2 --out "$OUT/unet.pt" --ckpt-dir "$OUT/checkpoints-stage4" \
+  --summary "$OUT/unet-train-stage4-summary.json" >"$OUT/unet-train-stage4.log" 2>&1
 
 echo "reproduce_unet: export, calibration set, quantize, check" >&2
 "$PY" training/export_unet.py --weights "$OUT/unet.pt" --out "$OUT/models/unet-fp32.onnx" --calibration "$OUT/calibration" \
@@ -42,7 +50,7 @@ CHECK=(node --import tsx training/check_unet_onnx.ts --samples 60 --pairs 20 --s
 # a manifest beside the models (unet entries only), so `rayleigh eval --task unet` can load them
 echo '{"models": []}' >"$OUT/models/manifest.json"
 "$PY" training/unet_manifest.py --manifest "$OUT/models/manifest.json" --check "$OUT/check.jsonl" \
-  --check-command "${CHECK[*]} MODELS" --summary "$OUT/unet-train-film-summary.json" --measured "$(date -u +%F)" \
+  --check-command "${CHECK[*]} MODELS" --summary "$OUT/unet-train-stage4-summary.json" --measured "$(date -u +%F)" \
   --quantize-command "npx rayleigh quantize --task unet ... --multiple 1"
 printf 'inference:\n  modelsDir: %s\n' "$OUT/models" >"$OUT/config.yaml"
 echo "reproduce_unet: done; models and logs in $OUT" >&2

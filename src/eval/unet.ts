@@ -20,6 +20,7 @@ import { decodeNpy } from '../io/npy.ts';
 import { makeImage } from '../optics/image.ts';
 import { matchEmitters, pearson } from '../optics/metrics.ts';
 import {
+  type DiffractionOptions,
   diffractionIntensity,
   drawHoles,
   drawPair,
@@ -323,7 +324,13 @@ export interface UnetEvalReport {
    * mean Pearson correlation of the FDTD recorded intensity with the scalar simulator's intensity
    * for the same holes: how far the simulator the models were trained on is from full Maxwell
    */
-  fdtd_vs_scalar_intensity: { total: number; scattered: number | null; samples: number } | null;
+  fdtd_vs_scalar_intensity: {
+    total: number;
+    scattered: number | null;
+    /** the scattered field against the simulator's vector holes (magnetic dipole, η = 0, opaque) */
+    scattered_vector: number | null;
+    samples: number;
+  } | null;
   /** cluster size → INT8 mean Pearson, scalar set */
   pearson_by_cluster: Record<string, number>;
   /** the same on the FDTD set (null without one) */
@@ -392,15 +399,21 @@ export async function evaluateUnet(
   };
 }
 
-/** Mean Pearson of FDTD intensities with the scalar simulator's for the same holes. */
+/** Mean Pearson of FDTD intensities with the fast simulator's for the same holes (scalar, and vector for the scattered field). */
 function intensityAgreement(total: UnetSample[], scattered?: UnetSample[]): NonNullable<UnetEvalReport['fdtd_vs_scalar_intensity']> {
   const N = NANOHOLE.inputSize;
-  const mean = (set: UnetSample[]) => {
+  const mean = (set: UnetSample[], opts: DiffractionOptions = {}) => {
     let sum = 0;
-    for (const s of set) sum += pearson(makeImage(N, N, diffractionIntensity(s.holes, NANOHOLE_RADIUS)), makeImage(N, N, s.intensity));
+    for (const s of set)
+      sum += pearson(makeImage(N, N, diffractionIntensity(s.holes, NANOHOLE_RADIUS, opts)), makeImage(N, N, s.intensity));
     return set.length ? sum / set.length : Number.NaN;
   };
-  return { total: mean(total), scattered: scattered ? mean(scattered) : null, samples: total.length };
+  return {
+    total: mean(total),
+    scattered: scattered ? mean(scattered) : null,
+    scattered_vector: scattered ? mean(scattered, { dipoles: { ratio: 0, phase: 0 } }) : null,
+    samples: total.length,
+  };
 }
 
 const f2 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : x.toFixed(2));
@@ -492,7 +505,10 @@ export function formatUnetReport(r: UnetEvalReport, command: string): string {
         `Mean Pearson correlation of the FDTD recorded intensity with the scalar simulator's intensity for the same holes (${a.samples} samples): ` +
           `**${f3(a.total)}** for the recorded (total) field` +
           (a.scattered !== null
-            ? `, **${f3(a.scattered)}** for the holes' scattered field alone (the film's direct transmission subtracted).`
+            ? `, **${f3(a.scattered)}** for the holes' scattered field alone (the film's direct transmission subtracted)` +
+              (a.scattered_vector !== null && a.scattered_vector !== undefined
+                ? `, and **${f3(a.scattered_vector)}** for the scattered field against the simulator's vector holes (\`--vector\`: x-polarised magnetic dipoles, opaque).`
+                : '.')
             : '.'),
         '',
       );

@@ -228,6 +228,10 @@ describe('evaluateUnet with tiny ONNX models in the engine worker', () => {
     // this "FDTD" set is the scalar intensity itself (quantised to uint16): it agrees with the simulator
     expect(rep.fdtd_vs_scalar_intensity?.total).toBeGreaterThan(0.9999);
     expect(rep.fdtd_vs_scalar_intensity?.samples).toBe(2);
+    // …and the vector holes' pattern (E_z lobes along x) is not the scalar one it was made from
+    const vec = rep.fdtd_vs_scalar_intensity?.scattered_vector ?? Number.NaN;
+    expect(vec).toBeLessThan((rep.fdtd_vs_scalar_intensity?.scattered ?? 0) - 0.005);
+    expect(vec).toBeGreaterThan(0.5);
     expect(rep.fdtd_scattered?.byCluster.u8['3'].pearson).toBeCloseTo(rep.fdtd?.byCluster.u8['3'].pearson ?? Number.NaN, 9);
     expect(Object.keys(rep.pearson_by_cluster_fdtd ?? {})).toEqual(['3']);
     expect(said.some((m) => m.includes('FDTD test set: 2 samples'))).toBe(true);
@@ -236,6 +240,7 @@ describe('evaluateUnet with tiny ONNX models in the engine worker', () => {
     expect(md).toContain('FDTD (Meep), recorded intensity');
     expect(md).toContain("FDTD (Meep), holes' scattered field only");
     expect(md).toContain('## FDTD against the scalar simulator');
+    expect(md).toContain("against the simulator's vector holes");
     expect(md).toMatch(/\| 2 \| 1 \| .* \| 0\.82 \|/);
     expect(md).toMatch(/\| 4 \| 1 \| .* \| – \|/);
     expect(PUBLISHED.pearsonByCluster[10]).toBe(0.71);
