@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "models-int8" / "unet-fp32.onnx")
     ap.add_argument("--calibration", type=Path, default=None, help="also write this INT8 calibration directory")
     ap.add_argument("--calibration-count", type=int, default=32)
+    ap.add_argument("--calibration-vector", type=Path, default=None,
+                    help="also write a calibration directory of vector holes behind a film (the stage-4 streams' other half)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -76,15 +78,21 @@ def main() -> None:
     if res.returncode != 0:
         raise SystemExit(f"onnxruntime-node check failed: {res.stderr.strip()}")
 
-    if args.calibration is not None:
-        # noiseless random scenes of 1..10 holes and a quarter two-hole pairs
-        shutil.rmtree(args.calibration, ignore_errors=True)
-        cmd = ["node", str(ROOT / "bin" / "rayleigh.mjs"), "simulate", "--task", "unet", "--out", str(args.calibration),
-               "--count", str(args.calibration_count), "--seed", str(CALIBRATION_SEED), "--pair-fraction", "0.25"]
+    # noiseless random scenes of 1..10 holes and a quarter two-hole pairs: scalar and opaque, or vector
+    # holes behind a film with the training ranges of train_unet.py (FILM, DIPOLES)
+    vector_film = ["--vector", "--dipole-ratio", "0:0.3", "--dipole-phase", "0:360",
+                   "--film-amplitude", "0.03:0.15", "--film-phase", "70:150"]
+    for out, seed, extra in ((args.calibration, CALIBRATION_SEED, []),
+                             (args.calibration_vector, CALIBRATION_SEED + 1000, vector_film)):
+        if out is None:
+            continue
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = ["node", str(ROOT / "bin" / "rayleigh.mjs"), "simulate", "--task", "unet", "--out", str(out),
+               "--count", str(args.calibration_count), "--seed", str(seed), "--pair-fraction", "0.25", *extra]
         subprocess.run(cmd, check=True, cwd=str(ROOT))
-        for p in list(args.calibration.glob("truth_*.npy")) + list(args.calibration.glob("params_*.json")):
+        for p in list(out.glob("truth_*.npy")) + list(out.glob("params_*.json")):
             p.unlink()
-        print(f"calibration set: {' '.join(cmd[2:])} (truth and params deleted) -> {args.calibration}")
+        print(f"calibration set: {' '.join(cmd[2:])} (truth and params deleted) -> {out}")
 
 
 if __name__ == "__main__":

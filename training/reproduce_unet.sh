@@ -42,8 +42,9 @@ echo "reproduce_unet: widen + vector holes (${budget4[*]})" >&2
 
 echo "reproduce_unet: export, calibration set, quantize, check" >&2
 "$PY" training/export_unet.py --weights "$OUT/unet.pt" --out "$OUT/models/unet-fp32.onnx" --calibration "$OUT/calibration" \
+  --calibration-vector "$OUT/calibration-vector" \
   >"$OUT/export.log" 2>&1
-npx rayleigh quantize --task unet --model "$OUT/models/unet-fp32.onnx" --calibration "$OUT/calibration" \
+npx rayleigh quantize --task unet --model "$OUT/models/unet-fp32.onnx" --calibration "$OUT/calibration,$OUT/calibration-vector" \
   --out "$OUT/models/unet-int8.onnx" --multiple 1 --threads 1 >"$OUT/quantize.log" 2>&1
 CHECK=(node --import tsx training/check_unet_onnx.ts --samples 60 --pairs 20 --seed 3000000)
 "${CHECK[@]}" "$OUT/models/unet-fp32.onnx" "$OUT/models/unet-int8.onnx" | tee "$OUT/check.jsonl"

@@ -9,7 +9,9 @@
  * low-passed by the collecting NA (|f| ≤ NA/λ), and recorded as intensity |U|². It ignores the
  * film's thickness and permittivity, polarisation and the near-field coupling of close holes;
  * the full-Maxwell check is the FDTD test set in training/fdtd/. Report results from this
- * simulator as "scalar".
+ * simulator as "scalar". One option goes beyond it: `dipoles` (HoleDipoles) makes each hole an
+ * x-polarised vector source (magnetic dipole along y plus an optional electric dipole along x),
+ * which gives the anisotropic pattern the FDTD solver shows; report those results as "vector holes".
  *
  * Units: lengths in λ. Angular spectrum of one disk centred at r_j:
  *   A_j(f) = πa² · 2J1(2πa|f|)/(2πa|f|) · exp(−i2π f·r_j)
