@@ -22,15 +22,10 @@ import {
   simulateNanohole,
 } from '../src/optics/nanohole.ts';
 import { Rng } from '../src/optics/random.ts';
+import { numberOption } from './cli_args.ts';
 
 const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => {
-  const i = argv.indexOf(name);
-  if (i < 0) return dflt;
-  const v = Number(argv.splice(i, 2)[1]);
-  if (!Number.isFinite(v)) throw new Error(`${name}: expected a number`);
-  return v;
-};
+const opt = (name: string, dflt: number): number => numberOption(argv, name, dflt);
 const count = opt('--samples', 60);
 const pairs = opt('--pairs', 20);
 const seed = opt('--seed', 3_000_000);

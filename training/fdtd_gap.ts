@@ -10,15 +10,10 @@ import { FDTD_SCATTERED, loadFdtdSet, type UnetSample } from '../src/eval/unet.t
 import { makeImage } from '../src/optics/image.ts';
 import { pearson } from '../src/optics/metrics.ts';
 import { type DiffractionOptions, diffractionIntensity, holeMap, NANOHOLE, NANOHOLE_RADIUS, nanoholeInput } from '../src/optics/nanohole.ts';
+import { numberOption } from './cli_args.ts';
 
 const argv = process.argv.slice(2);
-const opt = (name: string, dflt: number): number => {
-  const i = argv.indexOf(name);
-  if (i < 0) return dflt;
-  const v = Number(argv.splice(i, 2)[1]);
-  if (!Number.isFinite(v)) throw new Error(`${name}: expected a number`);
-  return v;
-};
+const opt = (name: string, dflt: number): number => numberOption(argv, name, dflt);
 // default: the best grid point of the fit on the independent FDTD samples (training/logs/unet-film-fit-independent.txt)
 const film = { amplitude: opt('--film-amplitude', 0.09), phase: (opt('--film-phase', 94) * Math.PI) / 180 };
 const [dir, ...models] = argv;
