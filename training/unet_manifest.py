@@ -22,9 +22,11 @@ sys.path.insert(0, str(HERE))
 
 TRAINED_RANGES = {"holes": [1, 10], "pairDistance": [0.158, 0.677], "framePhotons": [1e5, 1e8], "readNoise": [0, 3]}
 NOTE_SCALAR = (
-    "Trained ONLY on the scalar simulator (src/optics/nanohole.ts: Kirchhoff apertures in an infinitely thin screen, "
-    "opaque or (film option) transmitting a uniform complex amplitude t; angular-spectrum propagation to H = 1 lambda, NA 0.9; no film thickness, permittivity, polarisation or "
-    "near-field coupling) - every figure from scalar test data is a scalar-model figure. "
+    "Trained ONLY on the fast simulator (src/optics/nanohole.ts: Kirchhoff apertures in an infinitely thin screen, "
+    "opaque or (film option) transmitting a uniform complex amplitude t; angular-spectrum propagation to H = 1 lambda, NA 0.9; "
+    "scalar holes, and from stage 4 on half of the samples vector holes: x-polarised magnetic + electric dipoles, "
+    "--vector; no film thickness, permittivity or near-field coupling) - the eval's test set is scalar, and every "
+    "figure from it is a scalar-model figure. "
 )
 
 

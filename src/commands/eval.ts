@@ -378,6 +378,8 @@ async function recordUnetAccuracy(path: string, r: Awaited<ReturnType<typeof eva
 /** The command line that reproduces a unet evaluation (written into its results). */
 function unetCommand(o: EvalCli): string {
   const parts = ['npx rayleigh eval --task unet'];
+  // the settings file says which models directory the ids came from
+  if (o.config) parts.push(`--config ${o.config}`);
   if (o.models) parts.push(`--models ${o.models}`);
   parts.push(`--per-cluster ${o.perCluster}`, `--per-distance ${o.perDistance}`, `--seed ${o.seed ?? DEFAULT_UNET_EVAL.seed}`);
   if (o.fdtd !== DEFAULT_FDTD_DIR) parts.push(`--fdtd ${o.fdtd}`);
