@@ -9,7 +9,7 @@ import ort from 'onnxruntime-node';
 import { FDTD_SCATTERED, loadFdtdSet, type UnetSample } from '../src/eval/unet.ts';
 import { makeImage } from '../src/optics/image.ts';
 import { pearson } from '../src/optics/metrics.ts';
-import { type DiffractionOptions, diffractionIntensity, holeMap, NANOHOLE, NANOHOLE_RADIUS, nanoholeInput } from '../src/optics/nanohole.ts';
+import { diffractionIntensity, holeMap, MAGNETIC_DIPOLES, NANOHOLE, NANOHOLE_RADIUS, nanoholeInput } from '../src/optics/nanohole.ts';
 import { numberOption } from './cli_args.ts';
 
 const argv = process.argv.slice(2);
@@ -25,17 +25,19 @@ const total = await loadFdtdSet(dir);
 const scattered = await loadFdtdSet(dir, FDTD_SCATTERED);
 if (!total) throw new Error(`${dir}: no FDTD set (samples.json + intensity.npy.gz)`);
 
-const vector = { ratio: 0, phase: 0 };
+const vector = MAGNETIC_DIPOLES;
 const variants: [string, (s: UnetSample, i: number) => Float32Array | null][] = [
   ['FDTD recorded (total)', (_s, i) => total.samples[i].intensity],
   ['scalar + film', (s) => diffractionIntensity(s.holes, NANOHOLE_RADIUS, { film })],
-  ['vector + film', (s) => diffractionIntensity(s.holes, NANOHOLE_RADIUS, { film, dipoles: vector } satisfies DiffractionOptions)],
+  ['vector + film', (s) => diffractionIntensity(s.holes, NANOHOLE_RADIUS, { film, dipoles: vector })],
   ['FDTD scattered only', (_s, i) => scattered?.samples[i].intensity ?? null],
   ['scalar opaque', (s) => diffractionIntensity(s.holes, NANOHOLE_RADIUS)],
   ['vector opaque', (s) => diffractionIntensity(s.holes, NANOHOLE_RADIUS, { dipoles: vector })],
 ];
 const n = NANOHOLE.inputSize;
 const m = NANOHOLE.mapSize;
+// one truth map per sample, shared by every variant and model
+const truths = total.samples.map((s) => makeImage(m, m, Float32Array.from(holeMap(s.holes, NANOHOLE_RADIUS))));
 const mean = (v: number[]): number | null => (v.length ? Number((v.reduce((a, b) => a + b, 0) / v.length).toFixed(4)) : null);
 for (const path of models) {
   const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 1 });
@@ -47,7 +49,7 @@ for (const path of models) {
       if (!intensity) continue;
       const out = await session.run({ intensity: new ort.Tensor('float32', nanoholeInput(intensity), [1, 1, n, n]) });
       const map = makeImage(m, m, out.map.data as Float32Array);
-      byKind[s.kind].push(pearson(map, makeImage(m, m, Float32Array.from(holeMap(s.holes, NANOHOLE_RADIUS)))));
+      byKind[s.kind].push(pearson(map, truths[i]));
     }
     rows[name] = { clusters: mean(byKind.cluster), pairs: mean(byKind.pair) };
   }

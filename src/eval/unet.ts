@@ -27,6 +27,7 @@ import {
   type Hole,
   holeMap,
   largestSubRayleighCluster,
+  MAGNETIC_DIPOLES,
   MAX_HOLES,
   NANOHOLE,
   NANOHOLE_RADIUS,
@@ -411,7 +412,7 @@ function intensityAgreement(total: UnetSample[], scattered?: UnetSample[]): NonN
   return {
     total: mean(total),
     scattered: scattered ? mean(scattered) : null,
-    scattered_vector: scattered ? mean(scattered, { dipoles: { ratio: 0, phase: 0 } }) : null,
+    scattered_vector: scattered ? mean(scattered, { dipoles: MAGNETIC_DIPOLES }) : null,
     samples: total.length,
   };
 }

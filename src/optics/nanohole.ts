@@ -138,8 +138,10 @@ export interface FilmTransmission {
  *   (E_x, E_y) = (1 + η·(1 − f_x²)/f_z,  −η·f_x·f_y/f_z),
  * and E_z = −(f_x·E_x + f_y·E_y)/f_z follows from transversality, so the recorded intensity is
  * |E_x|² + |E_y|² + |E_z|². At η = 0, E_x is the scalar field and E_z adds the lobes along the
- * polarisation that the FDTD set shows (training/fdtd/README.md: one hole's spectrum rises ~6.5× at
- * f = (±0.9, 0), ~1.3× at (0, ±0.9)). Still no film thickness, permittivity or near-field coupling.
+ * polarisation that widen one hole's spot along x as the FDTD solver found (training/fdtd/
+ * validation.txt: 1.031λ × 0.688λ). The FDTD angular spectrum there (≈ 2.2× its f = 0 value at
+ * (±0.9, 0), ≈ 1.1× at (0, ±0.9)) is fitted by no η (a magnetic dipole gives 5.3× and 1×).
+ * Still no film thickness, permittivity or near-field coupling.
  */
 export interface HoleDipoles {
   /** |η|, electric-dipole (x) to magnetic-dipole (y) amplitude ratio */
@@ -147,6 +149,9 @@ export interface HoleDipoles {
   /** arg η, radians */
   phase: number;
 }
+
+/** the perfect-conductor limit η = 0: a magnetic dipole along y only */
+export const MAGNETIC_DIPOLES: HoleDipoles = Object.freeze({ ratio: 0, phase: 0 });
 
 export interface DiffractionOptions {
   /** partially transmitting film (default: opaque) */
