@@ -27,7 +27,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from sim_stream import collect, unet_sim_args  # noqa: E402
+from sim_stream import collect, unet_physics_flags, unet_sim_args  # noqa: E402
+from train_unet import DIPOLES, FILM  # noqa: E402
 from unet_model import IN_SIZE, MAP_SIZE, load_trained, macs_per_frame, nanohole_input  # noqa: E402
 
 ALLOWED_OPS = {"MatMul", "Mul", "Conv", "Relu", "Add", "MaxPool", "Resize", "Concat", "Slice", "DepthToSpace",
@@ -80,8 +81,7 @@ def main() -> None:
 
     # noiseless random scenes of 1..10 holes and a quarter two-hole pairs: scalar and opaque, or vector
     # holes behind a film with the training ranges of train_unet.py (FILM, DIPOLES)
-    vector_film = ["--vector", "--dipole-ratio", "0:0.3", "--dipole-phase", "0:360",
-                   "--film-amplitude", "0.03:0.15", "--film-phase", "70:150"]
+    vector_film = unet_physics_flags(**FILM, **DIPOLES)
     for out, seed, extra in ((args.calibration, CALIBRATION_SEED, []),
                              (args.calibration_vector, CALIBRATION_SEED + 1000, vector_film)):
         if out is None:

@@ -22,6 +22,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1; shift ;;
     --stage4) STAGE4=1; shift ;;
+    -*) echo "usage: training/reproduce_unet.sh [--smoke] [--stage4] [OUT_DIR]" >&2; exit 2 ;;
     *) break ;;
   esac
 done
@@ -42,7 +43,11 @@ echo "reproduce_unet: film fine-tune (${budget2[*]})" >&2
 "$PY" training/train_unet.py "${budget2[@]}" --init "$OUT/unet-stage1.pt" --lr 5e-4 --film-weight 0.6 --batch 12 --seed 0 \
   --threads 1 --out "$OUT/unet-stage2.pt" --ckpt-dir "$OUT/checkpoints-film" --summary "$OUT/unet-train-film-summary.json" \
   >"$OUT/unet-train-film.log" 2>&1
+# what the export, quantization and manifest use: stage 2's, or stage 4's below
 FINAL="$OUT/unet-stage2.pt"
+SUMMARY="$OUT/unet-train-film-summary.json"
+CAL="$OUT/calibration"
+VEC=()
 # stage 4 (--stage4; tried, not shipped): the stage-2 network widened to the "wide" channel plan (function-preserving), then trained on
 # half scalar / half vector holes, half opaque / half film (4500 steps; stage 3 was a tried longer stage 2)
 budget4=(--steps 4500 --val-every 500)
@@ -50,16 +55,16 @@ if [ "$SMOKE" = 1 ]; then budget4=(--steps 20 --val-every 10); fi
 if [ "$STAGE4" = 1 ]; then
 echo "reproduce_unet: widen + vector holes (${budget4[*]})" >&2
 FINAL="$OUT/unet.pt"
+SUMMARY="$OUT/unet-train-stage4-summary.json"
+# stage 4 saw vector holes behind a film too: its calibration frames include them
+CAL="$OUT/calibration,$OUT/calibration-vector"
+VEC=(--calibration-vector "$OUT/calibration-vector")
 "$PY" training/train_unet.py "${budget4[@]}" --width wide --init "$OUT/unet-stage2.pt" --lr 8e-4 --film-weight 0.5 \
   --vector-weight 0.5 --batch 12 --seed 4 --threads 2 --out "$OUT/unet.pt" --ckpt-dir "$OUT/checkpoints-stage4" \
   --summary "$OUT/unet-train-stage4-summary.json" >"$OUT/unet-train-stage4.log" 2>&1
 fi
 
 echo "reproduce_unet: export, calibration set, quantize, check" >&2
-# stage 4 saw vector holes behind a film too: its calibration frames include them
-CAL="$OUT/calibration"
-VEC=()
-if [ "$STAGE4" = 1 ]; then CAL="$OUT/calibration,$OUT/calibration-vector"; VEC=(--calibration-vector "$OUT/calibration-vector"); fi
 "$PY" training/export_unet.py --weights "$FINAL" --out "$OUT/models/unet-fp32.onnx" --calibration "$OUT/calibration" \
   "${VEC[@]}" >"$OUT/export.log" 2>&1
 npx rayleigh quantize --task unet --model "$OUT/models/unet-fp32.onnx" --calibration "$CAL" \
@@ -69,7 +74,7 @@ CHECK=(node --import tsx training/check_unet_onnx.ts --samples 60 --pairs 20 --s
 # a manifest beside the models (unet entries only), so `rayleigh eval --task unet` can load them
 echo '{"models": []}' >"$OUT/models/manifest.json"
 "$PY" training/unet_manifest.py --manifest "$OUT/models/manifest.json" --check "$OUT/check.jsonl" \
-  --check-command "${CHECK[*]} MODELS" --summary "$([ "$STAGE4" = 1 ] && echo "$OUT/unet-train-stage4-summary.json" || echo "$OUT/unet-train-film-summary.json")" --measured "$(date -u +%F)" \
+  --check-command "${CHECK[*]} MODELS" --summary "$SUMMARY" --measured "$(date -u +%F)" \
   --quantize-command "npx rayleigh quantize --task unet ... --multiple 1"
 printf 'inference:\n  modelsDir: %s\n' "$OUT/models" >"$OUT/config.yaml"
 echo "reproduce_unet: done; models and logs in $OUT" >&2

@@ -63,6 +63,17 @@ def sim_args(seed: int, size: int = 64, scale: int = 4, psf: str = "gauss,airy",
     return args
 
 
+def unet_physics_flags(film_amplitude: str | None = None, film_phase: str | None = None,
+                       dipole_ratio: str | None = None, dipole_phase: str | None = None) -> list[str]:
+    """`simulate --task unet` flags for a film (when `film_amplitude` is given) and vector holes (when `dipole_ratio` is)."""
+    flags: list[str] = []
+    if film_amplitude is not None:
+        flags += ["--film-amplitude", film_amplitude, "--film-phase", film_phase or "0"]
+    if dipole_ratio is not None:
+        flags += ["--vector", "--dipole-ratio", dipole_ratio, "--dipole-phase", dipole_phase or "0"]
+    return flags
+
+
 def unet_sim_args(seed: int, holes: str = "1:10", pair_fraction: float = 0.0, pair_distance: str | None = None,
                   frame_photons: str = "0", read_noise: str = "0", binning: int = 1, pixel_integration: bool = False,
                   count: int | None = None, film_amplitude: str | None = None, film_phase: str | None = None,
@@ -77,10 +88,7 @@ def unet_sim_args(seed: int, holes: str = "1:10", pair_fraction: float = 0.0, pa
         args += ["--pair-distance", pair_distance]
     if pixel_integration:
         args.append("--pixel-integration")
-    if film_amplitude is not None:
-        args += ["--film-amplitude", film_amplitude, "--film-phase", film_phase or "0"]
-    if dipole_ratio is not None:
-        args += ["--vector", "--dipole-ratio", dipole_ratio, "--dipole-phase", dipole_phase or "0"]
+    args += unet_physics_flags(film_amplitude, film_phase, dipole_ratio, dipole_phase)
     if count is not None:
         args += ["--count", str(count)]
     return args

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sim_stream import ReplayBuffer, Sample, collect, unet_sim_args  # noqa: E402
+from sim_stream import ReplayBuffer, Sample, collect, unet_physics_flags, unet_sim_args  # noqa: E402
 from unet_model import IN_SIZE, NanoholeUNet, build, load_trained, macs_per_frame, nanohole_input, widen  # noqa: E402
 
 TRAIN_SEED_BASE = 20_000
@@ -189,7 +189,7 @@ def main() -> None:
         ]
     if args.vector_weight > 0:
         vw = args.vector_weight
-        dip = ["--vector", "--dipole-ratio", DIPOLES["dipole_ratio"], "--dipole-phase", DIPOLES["dipole_phase"]]
+        dip = unet_physics_flags(**DIPOLES)
         # the vector twin of each stream: same arguments, its own seed (+50)
         twins = []
         for a, wt in streams:
