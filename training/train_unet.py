@@ -14,10 +14,12 @@ holes cover 0.3-3 % of the map). The learning-rate schedule is a function of the
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import random
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +31,7 @@ import torch.nn.functional as F
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sim_stream import ReplayBuffer, Sample, collect, unet_physics_flags, unet_sim_args  # noqa: E402
+from sim_stream import ReplayBuffer, Sample, collect, d4, unet_physics_flags, unet_sim_args  # noqa: E402
 from unet_model import IN_SIZE, NanoholeUNet, build, load_trained, macs_per_frame, nanohole_input, widen  # noqa: E402
 
 TRAIN_SEED_BASE = 20_000
@@ -51,6 +53,61 @@ VAL_FILM = ("film", (dict(holes="1:10", **FILM), 32))
 # for the film fit, training/fdtd/film-fit-data, |eta| 0..0.3 changed the scattered-field match by < 0.002).
 DIPOLES = dict(dipole_ratio="0:0.3", dipole_phase="0:360")
 VAL_VECTOR = ("vector-film", (dict(holes="1:10", **FILM, **DIPOLES), 32))
+
+
+# FDTD fine-tuning sets (training/fdtd/make_set.py, another seed than the test set's): the recorded
+# intensity as a camera sees it. The illumination is polarised along x, so only the flips that keep
+# that axis augment them (d4's k = 0, 2, 5, 7: identity, 180 degrees, and the two mirror flips).
+FDTD_TEST_DIR = HERE / "fdtd" / "data"
+FDTD_FLIPS = (0, 2, 5, 7)
+# every FDTD_HOLDOUT-th sample of the pool is held out as the "fdtd" validation set
+FDTD_HOLDOUT = 10
+
+
+class FdtdPool:
+    """FDTD samples in memory: frames [S,128,128], truth maps (src/optics/nanohole.ts holeMap via
+    training/fdtd_truth.ts, the eval's definition) and largest sub-Rayleigh cluster sizes."""
+
+    def __init__(self, dirs: list[Path], cache: Path) -> None:
+        test = json.loads((FDTD_TEST_DIR / "samples.json").read_text())
+        frames, truths, clusters = [], [], []
+        cache.mkdir(parents=True, exist_ok=True)
+        for i, d in enumerate(dirs):
+            meta = json.loads((d / "samples.json").read_text())
+            if d.resolve() == FDTD_TEST_DIR.resolve() or meta.get("seed") == test.get("seed"):
+                raise SystemExit(f"{d}: the FDTD test set (or its plan seed {test.get('seed')}) is never trained on")
+            with gzip.open(d / "intensity.npy.gz") as f:
+                inten = np.load(f).astype(np.float32)
+            out = cache / f"fdtd-truth-{i}.npy"
+            subprocess.run(["node", "--import", "tsx", str(HERE / "fdtd_truth.ts"), str(d), str(out)],
+                           check=True, cwd=HERE.parent, stdout=subprocess.DEVNULL)
+            t = np.load(out)
+            if len(t) != len(inten) or len(t) != len(meta["samples"]):
+                raise SystemExit(f"{d}: {len(inten)} frames, {len(t)} truth maps, {len(meta['samples'])} samples")
+            frames.append(inten.reshape(-1, IN_SIZE, IN_SIZE))
+            truths.append(t.reshape(-1, IN_SIZE, IN_SIZE))
+            clusters += [s["largestCluster"] for s in meta["samples"]]
+        self.frames = np.concatenate(frames)
+        self.truths = np.concatenate(truths)
+        self.clusters = np.asarray(clusters, np.float32)
+        idx = np.arange(len(self.frames))
+        self.val_idx = idx[idx % FDTD_HOLDOUT == 0]
+        self.train_idx = idx[idx % FDTD_HOLDOUT != 0]
+
+    def batch(self, n: int, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+        frames = np.empty((n, 1, IN_SIZE, IN_SIZE), np.float32)
+        truths = np.empty((n, 1, IN_SIZE, IN_SIZE), np.float32)
+        for k in range(n):
+            i = int(self.train_idx[rng.randrange(len(self.train_idx))])
+            frames[k, 0], truths[k, 0] = d4(self.frames[i], self.truths[i], rng.choice(FDTD_FLIPS))
+        return frames, truths
+
+    def validation(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        v = self.val_idx
+        params = np.zeros((len(v), 8), np.float32)
+        params[:, 1] = self.clusters[v]
+        return (torch.from_numpy(self.frames[v][:, None].copy()), torch.from_numpy(self.truths[v][:, None].copy()),
+                torch.from_numpy(params))
 
 
 def to_tensors(samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -135,6 +192,9 @@ def main() -> None:
                     help="share of every stream drawn with a partially transmitting film (FILM ranges)")
     ap.add_argument("--vector-weight", type=float, default=0.0,
                     help="share of every stream drawn with vector holes (DIPOLES ranges), film or not")
+    ap.add_argument("--fdtd", default=None,
+                    help="comma-separated FDTD fine-tuning sets (never training/fdtd/data, the test set)")
+    ap.add_argument("--fdtd-weight", type=float, default=0.0, help="share of every batch drawn from the --fdtd sets")
     ap.add_argument("--out", type=Path, default=HERE / "unet.pt")
     ap.add_argument("--ckpt-dir", type=Path, default=HERE / "checkpoints" / "unet")
     ap.add_argument("--summary", type=Path, default=HERE / "logs" / "unet-train-summary.json")
@@ -203,6 +263,12 @@ def main() -> None:
     val_sets = dict(VAL_SETS, **({VAL_FILM[0]: VAL_FILM[1]} if args.film_weight > 0 else {}),
                     **({VAL_VECTOR[0]: VAL_VECTOR[1]} if args.vector_weight > 0 else {}))
     val = validation_set(args.ckpt_dir / "val.npz", val_sets)
+    pool = None
+    if args.fdtd:
+        pool = FdtdPool([Path(d) for d in args.fdtd.split(",")], args.ckpt_dir)
+        val["fdtd"] = pool.validation()
+        log(f"FDTD pool: {len(pool.train_idx)} training samples, {len(pool.val_idx)} held out; batch share {args.fdtd_weight}")
+    n_fdtd = round(args.batch * args.fdtd_weight) if pool is not None else 0
     log("validation set: " + ", ".join(f"{k} {len(v[0])}" for k, v in val.items()))
     while not buf.ready(args.batch):
         if buf.errors:
@@ -232,7 +298,10 @@ def main() -> None:
         lr = args.lr * min(1.0, (step + 1) / warmup) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        frames, truths, _ = buf.batch(args.batch, rng)
+        frames, truths, _ = buf.batch(args.batch - n_fdtd, rng)
+        if n_fdtd:
+            ff, ft = pool.batch(n_fdtd, rng)
+            frames, truths = np.concatenate([frames, ff]), np.concatenate([truths, ft])
         x = nanohole_input(torch.from_numpy(frames))
         t = torch.from_numpy(truths)
         logits = model.logits(x)
@@ -274,9 +343,12 @@ def main() -> None:
     torch.save(weights(), args.out)
     summary = {"steps": step, "schedule_steps": args.steps, "stopped_by_signal": bool(stopping), "batch": args.batch, "lr": args.lr,
                "minutes_this_session": round((time.time() - t_start) / 60, 1), "final_val_pearson": res,
-               "best_val_mean": best, "film_weight": args.film_weight, "vector_weight": args.vector_weight, "width": args.width, "config": model.config, "macs_per_frame": macs, "macs_per_input_px": macs / IN_SIZE ** 2,
+               "best_val_mean": best, "film_weight": args.film_weight, "vector_weight": args.vector_weight,
+               "fdtd": args.fdtd, "fdtd_weight": args.fdtd_weight,
+               "fdtd_samples": None if pool is None else {"train": len(pool.train_idx), "held_out": len(pool.val_idx)},
+               "width": args.width, "config": model.config, "macs_per_frame": macs, "macs_per_input_px": macs / IN_SIZE ** 2,
                "samples_fresh": buf.used_fresh, "samples_replayed": buf.used_replay,
-               "data": "scalar simulator (rayleigh simulate --task unet)"}
+               "data": "scalar simulator (rayleigh simulate --task unet)" + (" + FDTD fine-tuning sets" if pool is not None else "")}
     args.summary.parent.mkdir(parents=True, exist_ok=True)
     args.summary.write_text(json.dumps(summary, indent=2))
     log(f"saved {args.out}; summary {json.dumps(summary)}")
