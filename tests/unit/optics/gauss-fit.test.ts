@@ -259,4 +259,56 @@ describe('merging and the residual search (fitGaussiansWithSearch)', () => {
     expect(kept.photons / 8000).toBeGreaterThan(0.95);
     expect(kept.photons / 8000).toBeLessThan(1.05);
   });
+
+  it('the split test: a pair the detector saw as one emitter becomes two, each on its own emitter', () => {
+    // pairs 2.4–3 px apart (1.7–2.1 σ at w = 2), brightness 2:1, each found once at its centroid
+    const onTarget = { split: 0, off: 0 };
+    let extra = 0;
+    for (let f = 0; f < 8; f++) {
+      const rng = new Rng(300 + f);
+      const isolated = isolatedEmitters(rng, 3000).filter((_, i) => i % 5 !== 0);
+      const a = { x: 25 + rng.range(0, 1), y: 30 + rng.range(0, 1), photons: 4000 };
+      const angle = rng.range(0, Math.PI);
+      const d = rng.range(2.4, 3);
+      const b = { x: a.x + d * Math.cos(angle), y: a.y + d * Math.sin(angle), photons: 2000 };
+      const frame = renderFrame([...isolated, a, b], { shape: 'gauss', width: 2 }, 64, 64, 10, rng);
+      const merged = { x: (2 * a.x + b.x) / 3, y: (2 * a.y + b.y) / 3, photons: 6000 };
+      const starts = [...isolated.map((e) => ({ ...e })), merged];
+      const o = { width: 2, priorSigma: 0.15, maxShift: 0.4, maxShiftAlone: 0.7 };
+      for (const [mode, splitThreshold] of [
+        ['split', undefined],
+        ['off', Number.POSITIVE_INFINITY],
+      ] as const) {
+        const { results, added } = fitGaussiansWithSearch(frame, starts, o, { splitThreshold });
+        const found = [results[results.length - 1], ...added];
+        const hit = (t: Emitter) => found.some((r) => Math.hypot(r.x - t.x, r.y - t.y) < 0.5);
+        if (hit(a) && hit(b)) onTarget[mode]++;
+        if (mode === 'split') extra += added.length - 1;
+      }
+    }
+    expect(onTarget.split).toBe(8);
+    expect(extra).toBe(0);
+    // without it the fit stays between the two and the residual search adds the two lobes it leaves
+    expect(onTarget.off).toBeLessThanOrEqual(1);
+  });
+
+  it('the split test leaves single emitters alone: bright Gaussians, and Airy spots the Gaussian does not fit', () => {
+    let extra = 0;
+    for (let f = 0; f < 6; f++) {
+      const rng = new Rng(400 + f);
+      const em = isolatedEmitters(rng, 20_000);
+      for (const psf of [
+        { shape: 'gauss' as const, width: 2 },
+        { shape: 'airy' as const, width: 2 },
+      ]) {
+        const frame = renderFrame(em, psf, 64, 64, 10, rng);
+        extra += fitGaussiansWithSearch(
+          frame,
+          em.map((e) => ({ ...e })),
+          { width: 2, priorSigma: 0.15, maxShift: 0.4, maxShiftAlone: 0.7 },
+        ).added.length;
+      }
+    }
+    expect(extra).toBe(0);
+  });
 });
