@@ -1,4 +1,5 @@
-"""Trains the nanohole residual U-Net (training/unet_model.py) on live streams from the scalar simulator.
+"""Trains the nanohole residual U-Net (training/unet_model.py) on live streams from the scalar simulator,
+optionally mixed with FDTD fine-tuning sets (`--fdtd`, made apart from the FDTD test set).
 
 Data: `rayleigh simulate --task unet --stream` (src/optics/nanohole.ts, the one physics definition;
 scalar Kirchhoff apertures + angular spectrum, NOT full-Maxwell), mixed from three streams:
@@ -288,6 +289,10 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.append(True))
 
+    if step == 0 and args.init is not None:
+        model.eval()
+        log("val step 0 (init) pearson " + " ".join(f"{k}={v:.4f}" for k, v in evaluate(model, val).items()))
+        model.train()
     warmup = 200
     last_ckpt = time.time()
     t_log = time.time()
