@@ -1,8 +1,8 @@
 /**
  * What the localisation fit (pipeline.postprocess.fit: gauss) costs next to the network, on one
  * sensor-size frame, side by side in one process: the tiled network (the daemon's engine, in
- * this thread), peak finding alone, and peak finding + fit (+ residual search), each repeated.
- * Reports medians and the ratio fit / network. Simulated frame: the sim camera's defaults
+ * this thread), peak finding alone, and peak finding + fit (+ split test and residual search),
+ * and the fit without the split test, each repeated. Reports medians and the ratio fit / network. Simulated frame: the sim camera's defaults
  * (Gaussian w = 2, 50 emitters per 50×50 px, 5000 photons, background 10).
  *
  *   npx tsx bench/fit-cost.ts [--width 1456] [--height 1088] [--rounds 3] [--model damn] [--max 2000] [--json FILE]
@@ -38,6 +38,7 @@ const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const net: number[] = [];
 const peaks: number[] = [];
 const fit: number[] = [];
+const fitNoSplit: number[] = [];
 let found = 0;
 let fitted = 0;
 for (let r = 0; r < rounds; r++) {
@@ -50,6 +51,9 @@ for (let r = 0; r < rounds; r++) {
   t = performance.now();
   const f = fitLocalizations(frame, locs, undefined, post.maxLocalizations);
   fit.push(performance.now() - t);
+  t = performance.now();
+  fitLocalizations(frame, locs, undefined, post.maxLocalizations, undefined, Number.POSITIVE_INFINITY);
+  fitNoSplit.push(performance.now() - t);
   found = locs.length;
   fitted = f.filter((q) => q.sigmaX > 0).length;
 }
@@ -62,8 +66,9 @@ const res = {
   model,
   localizations: found,
   fittedOk: fitted,
-  medianMs: { network: median(net), peaks: median(peaks), fit: median(fit) },
+  medianMs: { network: median(net), peaks: median(peaks), fit: median(fit), fitWithoutSplitTest: median(fitNoSplit) },
   fitOverNetwork: median(fit) / median(net),
+  splitTestCost: median(fit) / median(fitNoSplit),
   fitMsPerLocalization: median(fit) / Math.max(found, 1),
 };
 process.stdout.write(`${JSON.stringify(res, null, 2)}\n`);

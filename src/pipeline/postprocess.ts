@@ -50,6 +50,8 @@ export function refineLocalizations(
   stats?: FrameStats,
   maxLocalizations = Number.POSITIVE_INFINITY,
   readNoiseMap?: Float32Array,
+  /** the split test's threshold (src/optics/gauss-fit.ts SPLIT_THRESHOLD; Infinity: no split test) */
+  splitThreshold?: number,
 ): void {
   const n = locs.count;
   if (n === 0) return;
@@ -75,7 +77,7 @@ export function refineLocalizations(
       readNoiseMap,
       readNoiseMapScale: perAdu,
     },
-    { maxAdded: Math.max(0, maxLocalizations - n) },
+    { maxAdded: Math.max(0, maxLocalizations - n), splitThreshold },
   );
   // an emitter the map found twice is kept once; the residual search's finds follow the map's
   const kept = r.flatMap((f, i) => (f.duplicate ? [] : [i]));
@@ -153,9 +155,10 @@ export function fitLocalizations(
   photometry?: Photometry,
   maxLocalizations?: number,
   readNoiseMap?: Float32Array,
+  splitThreshold?: number,
 ): FittedLocalization[] {
   const c = listToColumns(locs);
-  refineLocalizations(frame, c, photometry, undefined, maxLocalizations, readNoiseMap);
+  refineLocalizations(frame, c, photometry, undefined, maxLocalizations, readNoiseMap, splitThreshold);
   return columnsToFittedList(c);
 }
 
