@@ -3,11 +3,12 @@
 # scalar simulator's stream, FP32 export, INT8 calibration set and quantization, and the quick
 # onnxruntime-node Pearson check, all into one output directory (shipped files are not touched).
 #
-#   training/reproduce_unet.sh [--smoke] [--stage4] [OUT_DIR]      (default OUT_DIR: training/reproduce-unet)
+#   training/reproduce_unet.sh [--smoke] [--stage4 | --fdtd] [OUT_DIR]      (default OUT_DIR: training/reproduce-unet)
 #
 # --stage4 adds the tried, not shipped, stage 4 (training/README.md): the stage-2 network widened
 # and trained on scalar and vector holes; the models in OUT_DIR are then stage 4's
 # (bench/results/eval-unet-stage4.md was made from them with OUT_DIR training/reproduce-unet-stage4).
+# --fdtd adds stage 5 instead: stage 2 fine-tuned with FDTD samples made apart from the test set.
 #
 # The run is fixed by its step count (the learning-rate schedule is a function of step/steps),
 # as recorded in training/logs/unet-train.log; it is not bit-identical to the shipped run
@@ -18,14 +19,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=0
 STAGE4=0
+STAGE5=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1; shift ;;
     --stage4) STAGE4=1; shift ;;
-    -*) echo "usage: training/reproduce_unet.sh [--smoke] [--stage4] [OUT_DIR]" >&2; exit 2 ;;
+    --fdtd) STAGE5=1; shift ;;
+    -*) echo "usage: training/reproduce_unet.sh [--smoke] [--stage4 | --fdtd] [OUT_DIR]" >&2; exit 2 ;;
     *) break ;;
   esac
 done
+if [ "$STAGE4" = 1 ] && [ "$STAGE5" = 1 ]; then echo "reproduce_unet: --stage4 and --fdtd are alternatives" >&2; exit 2; fi
 OUT=$(realpath -m "${1:-training/reproduce-unet}")
 PY=/usr/bin/python3
 mkdir -p "$OUT/models"
@@ -62,6 +66,20 @@ VEC=(--calibration-vector "$OUT/calibration-vector")
 "$PY" training/train_unet.py "${budget4[@]}" --width wide --init "$OUT/unet-stage2.pt" --lr 8e-4 --film-weight 0.5 \
   --vector-weight 0.5 --batch 12 --seed 4 --threads 2 --out "$OUT/unet.pt" --ckpt-dir "$OUT/checkpoints-stage4" \
   --summary "$OUT/unet-train-stage4-summary.json" >"$OUT/unet-train-stage4.log" 2>&1
+fi
+
+# stage 5 (--fdtd): stage 2 fine-tuned with half of every batch from the FDTD fine-tuning sets
+# (training/fdtd/finetune-s17, -s18: Meep samples made apart from the test set), the other half as stage 2
+budget5=(--steps 5000 --val-every 500)
+if [ "$SMOKE" = 1 ]; then budget5=(--steps 20 --val-every 10); fi
+if [ "$STAGE5" = 1 ]; then
+echo "reproduce_unet: FDTD fine-tune (${budget5[*]})" >&2
+FINAL="$OUT/unet.pt"
+SUMMARY="$OUT/unet-train-stage5-summary.json"
+"$PY" training/train_unet.py "${budget5[@]}" --init "$OUT/unet-stage2.pt" --lr 5e-4 --film-weight 0.6 \
+  --fdtd training/fdtd/finetune-s17,training/fdtd/finetune-s18 --fdtd-weight 0.5 --batch 12 --seed 5 --threads 2 \
+  --out "$OUT/unet.pt" --ckpt-dir "$OUT/checkpoints-stage5" --summary "$OUT/unet-train-stage5-summary.json" \
+  >"$OUT/unet-train-stage5.log" 2>&1
 fi
 
 echo "reproduce_unet: export, calibration set, quantize, check" >&2

@@ -30,6 +30,15 @@ NOTE_SCALAR = (
 )
 
 
+NOTE_FDTD = (
+    "Trained on the fast simulator (src/optics/nanohole.ts: Kirchhoff apertures in an infinitely thin screen, "
+    "opaque or (film option) transmitting a uniform complex amplitude t; angular-spectrum propagation to H = 1 lambda, "
+    "NA 0.9; scalar holes) and, in its last stage, on full-Maxwell (Meep FDTD) samples made apart from the FDTD test "
+    "set ({fdtd}; half of every batch). The eval's scalar test set is scalar-model figures; its FDTD test set "
+    "(training/fdtd/data) was never trained on. "
+)
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -52,6 +61,7 @@ def main() -> None:
     from unet_model import IN_SIZE, NanoholeUNet, macs_per_frame, receptive_field_radius
 
     summary = json.loads(args.summary.read_text())
+    note = NOTE_FDTD.format(fdtd=summary["fdtd"]) if summary.get("fdtd") else NOTE_SCALAR
     # the channel plan the summary's run trained (summaries before the plans existed: "base")
     model = NanoholeUNet(**summary.get("config", {}))
     macs_px = round(macs_per_frame(model) / IN_SIZE ** 2)
@@ -99,12 +109,12 @@ def main() -> None:
                               **({"floatNodes": int8_meta["floatNodes"]} if int8_meta.get("floatNodes") else {})}}
             if int8_meta else {}),
          "accuracy": accuracy("unet-int8.onnx"),
-         "notes": NOTE_SCALAR + f"QDQ INT8 from unet-fp32 by: {args.quantize_command}. The input resampling "
+         "notes": note + f"QDQ INT8 from unet-fp32 by: {args.quantize_command}. The input resampling "
                                 "(two MatMuls onto the 0.156-lambda grid), Slice and Sigmoid run in float. "
                                 + args.extra_note},
         {"id": "unet-fp32", "file": "unet-fp32.onnx", "sha256": sha256(models_dir / "unet-fp32.onnx"), **common,
          "precision": "fp32", "accuracy": accuracy("unet-fp32.onnx"),
-         "notes": NOTE_SCALAR + "FP32 export by training/export_unet.py (checked against PyTorch in onnxruntime-node). "
+         "notes": note + "FP32 export by training/export_unet.py (checked against PyTorch in onnxruntime-node). "
                   + args.extra_note},
     ]
     ids = {e["id"] for e in entries}
