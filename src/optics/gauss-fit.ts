@@ -727,8 +727,8 @@ const SPLIT_MIN_SHARE = 0.08;
 const SPLIT_CENTROID = 0.1;
 /**
  * a window holding more of its neighbours' light than the emitter's own is not tested: in dense
- * frames a split there mostly takes an undetected neighbour's light (dense selection frames: 174
- * splits, none of them a true pair, before this gate)
+ * frames a split there mostly takes an undetected neighbour's light (dense selection frames, before
+ * this gate: 174 splits, 186 more false positives and 12 fewer true positives)
  */
 const SPLIT_MAX_CROWDING = 1;
 
