@@ -3,12 +3,12 @@
 # scalar simulator's stream, FP32 export, INT8 calibration set and quantization, and the quick
 # onnxruntime-node Pearson check, all into one output directory (shipped files are not touched).
 #
-#   training/reproduce_unet.sh [--smoke] [--stage4 | --fdtd] [OUT_DIR]      (default OUT_DIR: training/reproduce-unet)
+#   training/reproduce_unet.sh [--smoke] [--stage4] [OUT_DIR]      (default OUT_DIR: training/reproduce-unet)
 #
-# --stage4 adds the tried, not shipped, stage 4 (training/README.md): the stage-2 network widened
-# and trained on scalar and vector holes; the models in OUT_DIR are then stage 4's
+# The shipped chain: stage 1 (scalar simulator), stage 2 (film), stage 5 (FDTD fine-tuning sets).
+# --stage4 runs the tried, not shipped, stage 4 (training/README.md) instead of stage 5: the stage-2
+# network widened and trained on scalar and vector holes; the models in OUT_DIR are then stage 4's
 # (bench/results/eval-unet-stage4.md was made from them with OUT_DIR training/reproduce-unet-stage4).
-# --fdtd adds stage 5 instead: stage 2 fine-tuned with FDTD samples made apart from the test set.
 #
 # The run is fixed by its step count (the learning-rate schedule is a function of step/steps),
 # as recorded in training/logs/unet-train.log; it is not bit-identical to the shipped run
@@ -19,17 +19,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SMOKE=0
 STAGE4=0
-STAGE5=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) SMOKE=1; shift ;;
     --stage4) STAGE4=1; shift ;;
-    --fdtd) STAGE5=1; shift ;;
-    -*) echo "usage: training/reproduce_unet.sh [--smoke] [--stage4 | --fdtd] [OUT_DIR]" >&2; exit 2 ;;
+    -*) echo "usage: training/reproduce_unet.sh [--smoke] [--stage4] [OUT_DIR]" >&2; exit 2 ;;
     *) break ;;
   esac
 done
-if [ "$STAGE4" = 1 ] && [ "$STAGE5" = 1 ]; then echo "reproduce_unet: --stage4 and --fdtd are alternatives" >&2; exit 2; fi
 OUT=$(realpath -m "${1:-training/reproduce-unet}")
 PY=/usr/bin/python3
 mkdir -p "$OUT/models"
@@ -47,7 +44,7 @@ echo "reproduce_unet: film fine-tune (${budget2[*]})" >&2
 "$PY" training/train_unet.py "${budget2[@]}" --init "$OUT/unet-stage1.pt" --lr 5e-4 --film-weight 0.6 --batch 12 --seed 0 \
   --threads 1 --out "$OUT/unet-stage2.pt" --ckpt-dir "$OUT/checkpoints-film" --summary "$OUT/unet-train-film-summary.json" \
   >"$OUT/unet-train-film.log" 2>&1
-# what the export, quantization and manifest use: stage 2's, or stage 4's below
+# what the export, quantization and manifest use: set by stage 4 or stage 5 below
 FINAL="$OUT/unet-stage2.pt"
 SUMMARY="$OUT/unet-train-film-summary.json"
 CAL="$OUT/calibration"
@@ -60,6 +57,7 @@ if [ "$STAGE4" = 1 ]; then
 echo "reproduce_unet: widen + vector holes (${budget4[*]})" >&2
 FINAL="$OUT/unet.pt"
 SUMMARY="$OUT/unet-train-stage4-summary.json"
+TRAINED="training/reproduce_unet.sh --stage4: stage 1 (8000 steps, lr 1.5e-3), stage 2 film fine-tune (3000, lr 5e-4, film 0.6), stage 4 widened, scalar + vector holes (4500, lr 8e-4, film 0.5, vector 0.5); batch 12, cosine schedules (training/README.md, training/logs/unet-train*.log)"
 # stage 4 saw vector holes behind a film too: its calibration frames include them
 CAL="$OUT/calibration,$OUT/calibration-vector"
 VEC=(--calibration-vector "$OUT/calibration-vector")
@@ -68,14 +66,15 @@ VEC=(--calibration-vector "$OUT/calibration-vector")
   --summary "$OUT/unet-train-stage4-summary.json" >"$OUT/unet-train-stage4.log" 2>&1
 fi
 
-# stage 5 (--fdtd): stage 2 fine-tuned with half of every batch from the FDTD fine-tuning sets
+# stage 5 (shipped; not with --stage4): stage 2 fine-tuned with half of every batch from the FDTD fine-tuning sets
 # (training/fdtd/finetune-s17, -s18: Meep samples made apart from the test set), the other half as stage 2
 budget5=(--steps 5000 --val-every 500)
 if [ "$SMOKE" = 1 ]; then budget5=(--steps 20 --val-every 10); fi
-if [ "$STAGE5" = 1 ]; then
+if [ "$STAGE4" = 0 ]; then
 echo "reproduce_unet: FDTD fine-tune (${budget5[*]})" >&2
 FINAL="$OUT/unet.pt"
 SUMMARY="$OUT/unet-train-stage5-summary.json"
+TRAINED="training/reproduce_unet.sh: stage 1 (8000 steps, lr 1.5e-3), stage 2 film fine-tune (3000, lr 5e-4, film 0.6), stage 5 FDTD fine-tune (5000, lr 5e-4, film 0.6, half of every batch from training/fdtd/finetune-s17 and -s18); batch 12, cosine schedules (training/README.md, training/logs/unet-train*.log)"
 "$PY" training/train_unet.py "${budget5[@]}" --init "$OUT/unet-stage2.pt" --lr 5e-4 --film-weight 0.6 \
   --fdtd training/fdtd/finetune-s17,training/fdtd/finetune-s18 --fdtd-weight 0.5 --batch 12 --seed 5 --threads 2 \
   --out "$OUT/unet.pt" --ckpt-dir "$OUT/checkpoints-stage5" --summary "$OUT/unet-train-stage5-summary.json" \
@@ -93,6 +92,6 @@ CHECK=(node --import tsx training/check_unet_onnx.ts --samples 60 --pairs 20 --s
 echo '{"models": []}' >"$OUT/models/manifest.json"
 "$PY" training/unet_manifest.py --manifest "$OUT/models/manifest.json" --check "$OUT/check.jsonl" \
   --check-command "${CHECK[*]} MODELS" --summary "$SUMMARY" --measured "$(date -u +%F)" \
-  --quantize-command "npx rayleigh quantize --task unet ... --multiple 1"
+  --quantize-command "npx rayleigh quantize --task unet ... --multiple 1" --trained-by "$TRAINED"
 printf 'inference:\n  modelsDir: %s\n' "$OUT/models" >"$OUT/config.yaml"
 echo "reproduce_unet: done; models and logs in $OUT" >&2
