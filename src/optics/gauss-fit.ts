@@ -651,9 +651,9 @@ export function fitGaussiansWithSearch(
   const kept = results.flatMap((r, i) => (r.duplicate ? [] : [i]));
   const threshold = search.threshold ?? 7;
   if (search.maxAdded !== undefined && search.maxAdded <= 0) return { results, added: [] };
-  const budget = { left: search.maxAdded ?? Number.POSITIVE_INFINITY };
+  const maxAdded = search.maxAdded ?? Number.POSITIVE_INFINITY;
   // first the detections that are two emitters, so that the residual holds only what was missed
-  const splits = splitPairs(frame, results, kept, w, o, threshold, search.splitThreshold ?? SPLIT_THRESHOLD, budget);
+  const splits = splitPairs(frame, results, kept, w, o, threshold, search.splitThreshold ?? SPLIT_THRESHOLD, maxAdded);
   const split = new Set(splits.map((p) => p.i));
   const known: FitStart[] = kept.map((i) => {
     const r = results[i];
@@ -671,7 +671,7 @@ export function fitGaussiansWithSearch(
     readVariance(o, frame.width * frame.height, o.excess ?? 1),
     threshold,
   );
-  cands = cands.slice(0, Math.max(0, budget.left));
+  cands = cands.slice(0, Math.max(0, maxAdded - splits.length));
   if (cands.length === 0) return withSplits();
   const fixedOpts = { ...o, widthMode: 'fixed' as const, width: w, priorSigma: undefined, maxShift: Math.max(1, w) };
   const fitted = fitGaussians(frame, cands, { ...fixedOpts, fixed: [...known, ...seconds] });
@@ -739,23 +739,15 @@ interface WindowBox {
   y1: number;
 }
 
-/**
- * Poisson log-likelihood (and deviance) of `frame` in `box` under background `b` plus the light of
- * `emitters` (photons in frame units, divided by F inside), the read variance added to data and model.
- */
-function windowFit(
-  frame: Image,
+/** The light of `emitters` (photons in frame units) over the pixels of `box`, row by row. */
+function windowLight(
   box: WindowBox,
-  b: number,
   emitters: ReadonlyArray<{ x: number; y: number; photons: number; width?: number }>,
   w: number,
-  F: number,
-  r2At: (i: number) => number,
-): { logL: number; deviance: number; pixels: number } {
-  const W = frame.width;
+): Float64Array {
   const ww = box.x1 - box.x0;
   const wh = box.y1 - box.y0;
-  const mu = new Float64Array(ww * wh).fill(b / F);
+  const out = new Float64Array(ww * wh);
   const ax = makeAxis(ww);
   const ay = makeAxis(wh);
   for (const e of emitters) {
@@ -763,9 +755,26 @@ function windowFit(
     if (e.x < box.x0 - 3 * ew - 1 || e.x > box.x1 + 3 * ew + 1 || e.y < box.y0 - 3 * ew - 1 || e.y > box.y1 + 3 * ew + 1) continue;
     profile(ax, box.x0, ww, e.x, ew, false);
     profile(ay, box.y0, wh, e.y, ew, false);
-    const n = e.photons / F;
-    for (let yy = 0; yy < wh; yy++) for (let xx = 0; xx < ww; xx++) mu[yy * ww + xx] += n * ax.e[xx] * ay.e[yy];
+    for (let yy = 0; yy < wh; yy++) for (let xx = 0; xx < ww; xx++) out[yy * ww + xx] += e.photons * ax.e[xx] * ay.e[yy];
   }
+  return out;
+}
+
+/**
+ * Poisson log-likelihood (and deviance) of `frame` in `box` under background `b` plus `light`
+ * (windowLight's, frame units; both divided by F inside), the read variance added to data and model.
+ */
+function windowFit(
+  frame: Image,
+  box: WindowBox,
+  b: number,
+  light: Float64Array,
+  F: number,
+  r2At: (i: number) => number,
+): { logL: number; deviance: number; pixels: number } {
+  const W = frame.width;
+  const ww = box.x1 - box.x0;
+  const wh = box.y1 - box.y0;
   let logL = 0;
   let deviance = 0;
   for (let yy = 0; yy < wh; yy++) {
@@ -773,7 +782,7 @@ function windowFit(
       const i = (box.y0 + yy) * W + box.x0 + xx;
       const r2 = r2At(i);
       const d = Math.max(0, frame.data[i] / F) + r2;
-      const m = mu[yy * ww + xx] + r2;
+      const m = (b + light[yy * ww + xx]) / F + r2;
       if (!(m > 0)) return { logL: Number.NEGATIVE_INFINITY, deviance: Number.POSITIVE_INFINITY, pixels: ww * wh };
       logL += d * Math.log(m) - m;
       deviance += 2 * ((d > 0 ? d * Math.log(d / m) : 0) - (d - m));
@@ -800,9 +809,10 @@ function splitPairs(
   o: FitOptions,
   threshold: number,
   splitThreshold: number,
-  budget: { left: number },
+  /** at most this many splits */
+  maxSplits: number,
 ): Array<{ i: number; second: FitResult }> {
-  if (!(splitThreshold < Number.POSITIVE_INFINITY) || budget.left <= 0) return [];
+  if (!(splitThreshold < Number.POSITIVE_INFINITY) || maxSplits <= 0) return [];
   const F = o.excess ?? 1;
   const r2At = readVariance(o, frame.width * frame.height, F);
   const half = Math.max(3, Math.min(MAX_HALF_WINDOW, Math.ceil(1.5 * w) + 2));
@@ -833,7 +843,7 @@ function splitPairs(
     const r = results[i];
     if (!r.ok || !(r.photons / r.sigmaPhotons >= 2 * threshold)) return null;
     const box = boxOf(r.x, r.y);
-    const f = windowFit(frame, box, r.background, [light[k], ...others(k, box)], w, F, r2At);
+    const f = windowFit(frame, box, r.background, windowLight(box, [light[k], ...others(k, box)], w), F, r2At);
     return { i, k, box, ...f };
   });
   // Model mismatch, as a factor on the deviance: its median per pixel over the frame's windows.
@@ -847,7 +857,7 @@ function splitPairs(
   const limit = splitThreshold * mismatch;
   const out: Array<{ i: number; second: FitResult }> = [];
   for (const f of one) {
-    if (!f || budget.left <= 0) continue;
+    if (!f || out.length >= maxSplits) continue;
     // a window the one-emitter model explains (deviance near its pixel count) has nothing to split
     if (f.deviance - mismatch * f.pixels < limit) continue;
     const r = results[f.i];
@@ -858,15 +868,8 @@ function splitPairs(
     let mx = 0;
     let my = 0;
     const ws: number[] = [];
-    const ax = makeAxis(x1 - x0);
-    const ay = makeAxis(y1 - y0);
-    const nbLight = new Float64Array((x1 - x0) * (y1 - y0));
-    for (const e of nb) {
-      profile(ax, x0, x1 - x0, e.x, e.width, false);
-      profile(ay, y0, y1 - y0, e.y, e.width, false);
-      for (let yy = 0; yy < y1 - y0; yy++)
-        for (let xx = 0; xx < x1 - x0; xx++) nbLight[yy * (x1 - x0) + xx] += e.photons * ax.e[xx] * ay.e[yy];
-    }
+    // the neighbours' light, rendered once: for the crowding gate, the moments and the pair's likelihood
+    const nbLight = windowLight(f.box, nb, w);
     let nbSum = 0;
     for (const v of nbLight) nbSum += v;
     if (nbSum > SPLIT_MAX_CROWDING * r.photons) continue;
@@ -931,13 +934,14 @@ function splitPairs(
     const cx = (a.x * a.photons + b.x * b.photons) / total;
     const cy = (a.y * a.photons + b.y * b.photons) / total;
     if (Math.hypot(cx - r.x, cy - r.y) > SPLIT_CENTROID * w) continue;
-    const two = windowFit(frame, f.box, (a.background + b.background) / 2, [a, b, ...nb], w, F, r2At);
+    const pairLight = windowLight(f.box, [a, b], w);
+    for (let j = 0; j < pairLight.length; j++) pairLight[j] += nbLight[j];
+    const two = windowFit(frame, f.box, (a.background + b.background) / 2, pairLight, F, r2At);
     if (!(2 * (two.logL - f.logL) >= limit)) continue;
     // the part nearer the detection keeps its place in the list
     const [first, second] = Math.hypot(a.x - r.x, a.y - r.y) <= Math.hypot(b.x - r.x, b.y - r.y) ? [a, b] : [b, a];
     results[f.i] = first;
     out.push({ i: f.i, second });
-    budget.left--;
     light[f.k] = { x: first.x, y: first.y, photons: first.photons, width: w };
     parts.push({ x: second.x, y: second.y, photons: second.photons, width: w });
   }
