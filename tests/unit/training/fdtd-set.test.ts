@@ -49,9 +49,10 @@ interface FdtdSet {
   samples: FdtdSample[];
 }
 
+const loadMeta = (dir: string) => JSON.parse(readFileSync(join(FDTD, dir, 'samples.json'), 'utf8')) as FdtdSet;
 function loadSet(dir: string) {
   const path = join(FDTD, dir);
-  const meta = JSON.parse(readFileSync(join(path, 'samples.json'), 'utf8')) as FdtdSet;
+  const meta = loadMeta(dir);
   const rows = (file: string) => decodeNpy(gunzipSync(readFileSync(join(path, file))), file);
   return { meta, intensity: rows('intensity.npy.gz'), scattered: rows('intensity-scattered.npy.gz') };
 }
@@ -145,11 +146,11 @@ describe.each([TEST_SET, ...OTHER_SETS])('FDTD nanohole set training/fdtd/%s', (
 });
 
 describe('sets trained or fitted on stay apart from the FDTD test set', () => {
-  const test = loadSet(TEST_SET).meta;
+  const test = loadMeta(TEST_SET);
   const key = (s: FdtdSample) => JSON.stringify(s.holes.map(([x, y]) => [x.toFixed(4), y.toFixed(4)]).sort());
   const testKeys = new Set(test.samples.map(key));
   it.each(OTHER_SETS)("%s: another plan seed, no sample with the test set's holes", (dir) => {
-    const { meta } = loadSet(dir);
+    const meta = loadMeta(dir);
     expect(meta.seed).not.toBe(test.seed);
     expect(meta.samples.filter((s) => testKeys.has(key(s))).map((s) => s.index)).toEqual([]);
   });
