@@ -242,6 +242,35 @@ describe('merging and the residual search (fitGaussiansWithSearch)', () => {
     expect(added).toBeLessThanOrEqual(1);
   });
 
+  it('finds missed emitters up to the frame edge and in its corners, and nothing on an empty border', () => {
+    // found: four isolated ones inside (they set the PSF width); missed: edge-hugging ones,
+    // within the 1.5w + 2 px a full search window needs
+    const found: Emitter[] = [
+      { x: 20.3, y: 20.6, photons: 3000 },
+      { x: 43.5, y: 20.2, photons: 3000 },
+      { x: 20.1, y: 43.7, photons: 3000 },
+      { x: 43.4, y: 43.9, photons: 3000 },
+    ];
+    const missed: Emitter[] = [
+      { x: 0.6, y: 31.2, photons: 1500 }, // half its light outside
+      { x: 33.4, y: 1.8, photons: 800 },
+      { x: 62.9, y: 12.3, photons: 1000 },
+      { x: 30.2, y: 62.4, photons: 1200 },
+      { x: 1.4, y: 62.7, photons: 2000 }, // a corner
+    ];
+    for (const seed of [3, 4, 5]) {
+      const rng = new Rng(seed);
+      const frame = renderFrame([...found, ...missed], { shape: 'gauss', width: 1.5 }, 64, 64, 10, rng);
+      const starts = found.map((e) => ({ x: e.x + 0.1, y: e.y - 0.1, photons: e.photons }));
+      const { added } = fitGaussiansWithSearch(frame, starts, { width: 1.2, priorSigma: 0.15, maxShift: 0.4 });
+      expect(added).toHaveLength(missed.length);
+      for (const t of missed) expect(Math.min(...added.map((a) => Math.hypot(a.x - t.x, a.y - t.y)))).toBeLessThan(0.4);
+      // the same frame without the edge emitters: nothing is found on its border
+      const empty = renderFrame(found, { shape: 'gauss', width: 1.5 }, 64, 64, 10, new Rng(seed));
+      expect(fitGaussiansWithSearch(empty, starts, { width: 1.2, priorSigma: 0.15, maxShift: 0.4 }).added).toHaveLength(0);
+    }
+  });
+
   it('an emitter detected twice is kept once, with all its photons', () => {
     const rng = new Rng(8);
     const frame = renderFrame([{ x: 30.2, y: 30.7, photons: 8000 }], { shape: 'gauss', width: 2 }, 64, 64, 10, rng);
