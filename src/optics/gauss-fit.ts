@@ -848,10 +848,10 @@ function splitPairs(
   });
   // Model mismatch, as a factor on the deviance: its median per pixel over the frame's windows.
   // Most windows hold one emitter the model explains, so the median says how well the model
-  // fits this frame at all: ≈ 1.05 on the eval's Gaussian frames, ≈ 2.2 with an Airy PSF, ≈ 3.9
-  // on sCMOS and ≈ 18 on EMCCD frames, whose noise the fit's Poisson approximations only
-  // approach (`damn`, 40 test frames each). Unscaled, the test split single emitters on sCMOS
-  // frames.
+  // fits this frame at all: ≈ 1.06 on the eval's Gaussian frames, sCMOS and EMCCD included,
+  // ≈ 2.1 with an Airy PSF (`damn`, 20 selection frames each; sCMOS 3.9 and EMCCD 18 came from
+  // fits started 2–20× too faint, fixed in refineLocalizations): a PSF the Gaussian
+  // fits less well raises every window's deviance, not only a pair's.
   const ratios = one.flatMap((f) => (f ? [f.deviance / f.pixels] : [])).sort((a, b) => a - b);
   const mismatch = ratios.length >= 5 ? Math.max(1, ratios[ratios.length >> 1]) : 1;
   const limit = splitThreshold * mismatch;

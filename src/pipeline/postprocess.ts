@@ -62,7 +62,9 @@ export function refineLocalizations(
   const perAdu = photometry.gain ? photometry.gain / (photometry.emGain ?? 1) : 1;
   const e = aduToElectrons(frame.data, { offset, gain: perAdu, emGain: 1 });
   const em = (photometry.emGain ?? 1) > 1;
-  const starts = Array.from({ length: n }, (_, i) => ({ x: locs.x[i], y: locs.y[i], photons: locs.photons[i] * perAdu }));
+  // the map's photons are photo-electrons already (signalPhotons applies the photometry); scaling
+  // them by perAdu again started every fit 2–20× too faint on sCMOS and EMCCD frames
+  const starts = Array.from({ length: n }, (_, i) => ({ x: locs.x[i], y: locs.y[i], photons: locs.photons[i] }));
   const { results: r, added } = fitGaussiansWithSearch(
     makeImage(frame.width, frame.height, e),
     starts,
