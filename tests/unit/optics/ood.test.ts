@@ -28,6 +28,16 @@ describe('frame statistics estimator', () => {
     }
   });
 
+  it('a crowded frame (50 emitters per 50×50 px, the eval default): σ and photons of single emitters, not of blends', () => {
+    // most "isolated" maxima here are blends; their median was σ 4.9 and 7 500 photons
+    for (const seed of [61, 62]) {
+      const s = estimateFrameStats(frame({ shape: 'gauss', width: 2 }, seed, {}, 5000, 512, 50));
+      expect(Math.abs((s.psfWidth as number) / 2 - 1)).toBeLessThan(0.1);
+      expect(Math.abs((s.photons as number) / 5000 - 1)).toBeLessThan(0.15);
+      expect(compareWithTrainedRanges(s, TRAINED).inRange).toBe(true);
+    }
+  });
+
   it('recovers a wide σ = 6 px (binned search) and flags it against a 1–4 px range, with a reason', () => {
     const s = estimateFrameStats(frame({ shape: 'gauss', width: 6 }, 3, {}, 5000, 256));
     expect(Math.abs((s.psfWidth as number) / 6 - 1)).toBeLessThan(0.15);
@@ -35,7 +45,7 @@ describe('frame statistics estimator', () => {
     expect(v.inRange).toBe(false);
     expect(v.flags.map((f) => f.quantity)).toEqual(['psfWidth']);
     expect(v.flags[0].side).toBe('above');
-    expect(v.flags[0].reason).toMatch(/PSF width σ 6\.\d+ px from \d+ isolated peaks is above the trained 1\.00–4\.00 px/);
+    expect(v.flags[0].reason).toMatch(/PSF width σ \d\.\d+ px from \d+ isolated peaks is above the trained 1\.00–4\.00 px/);
     // an in-range frame is not flagged
     const ok = compareWithTrainedRanges(estimateFrameStats(frame({ shape: 'gauss', width: 2 }, 4)), TRAINED);
     expect(ok.inRange).toBe(true);
