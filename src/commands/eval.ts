@@ -18,6 +18,7 @@ interface EvalCli {
   json?: boolean;
   models?: string;
   samples: string;
+  size: string;
   rlSamples: string;
   oracleTrials: string;
   seed?: string;
@@ -202,6 +203,11 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable output (one JSON object)')
     .option('--models <ids>', "comma-separated model ids (default: every model of the task's in the manifest)")
     .option('--samples <n>', 'test frames per condition', String(DEFAULT_EVAL.samples))
+    .option(
+      '--size <px>',
+      'damn: edge of the square test frames (a sensor-size check: 512 with --rl-samples 0 --oracle-trials 0)',
+      String(DEFAULT_EVAL.size),
+    )
     .option('--rl-samples <n>', 'of those, frames also run through Richardson–Lucy', String(DEFAULT_EVAL.rlSamples))
     .option(
       '--oracle-trials <n>',
@@ -273,7 +279,8 @@ export function register(program: Command): void {
         const opts = {
           ...DEFAULT_EVAL,
           samples: intArg(o.samples, '--samples'),
-          rlSamples: intArg(o.rlSamples, '--rl-samples'),
+          size: intArg(o.size, '--size', 16),
+          rlSamples: intArg(o.rlSamples, '--rl-samples', 0),
           seed: intArg(o.seed ?? String(DEFAULT_EVAL.seed), '--seed'),
           oracleTrials: intArg(o.oracleTrials, '--oracle-trials', 0),
           fit: fitArg(o.fit),
@@ -311,7 +318,7 @@ export function register(program: Command): void {
           for (const entry of raw.models) {
             if (!ids.includes(entry.id)) continue;
             entry.accuracy = {
-              command: `npx rayleigh eval --fit ${opts.fit} --samples ${opts.samples} --rl-samples ${opts.rlSamples} --oracle-trials ${opts.oracleTrials} --seed ${opts.seed}${o.baselinesFrom ? ` --baselines-from ${o.baselinesFrom}` : ''}`,
+              command: `npx rayleigh eval --fit ${opts.fit}${opts.size !== DEFAULT_EVAL.size ? ` --size ${opts.size}` : ''} --samples ${opts.samples} --rl-samples ${opts.rlSamples} --oracle-trials ${opts.oracleTrials} --seed ${opts.seed}${o.baselinesFrom ? ` --baselines-from ${o.baselinesFrom}` : ''}`,
               measured: stamp,
               frame: `${opts.size}x${opts.size}`,
               metric: 'mean absolute error of unit-sum maps (fine = model grid, cam = camera grid); Jaccard at 0.5 camera px',

@@ -176,12 +176,18 @@ export const inferenceSchema = z
     tile: remote(
       z.strictObject({
         /**
-         * bands (default): the network cut at its levels runs in full-width row bands, each level
-         * with only its own few rows of context (src/inference/band-plan.ts); windows: overlap
-         * tiles of the whole network with a receptive-field halo. A model the bands cannot run
-         * exactly falls back to windows, with a warning saying why
+         * trained (default): windows of the frame size the model was trained on (manifest
+         * `trainedFrame`, 64 px for the emitter models) with an 8-px halo, so that the network sees
+         * what it saw in training, a frame edge within its receptive field. On whole sensor frames
+         * the emitter models lose much of their accuracy (`damn`, 512 × 512 default condition,
+         * Jaccard 0.69 on the whole frame, 0.91 in 64-px windows; README); a model without
+         * `trainedFrame` runs in bands. bands: the network cut at its levels runs in full-width
+         * row bands, each level with only its own few rows of context (src/inference/band-plan.ts),
+         * exactly the whole-frame network; windows: overlap tiles of the whole network with a
+         * receptive-field halo, exact as well. A model the bands cannot run exactly falls back to
+         * windows, with a warning saying why
          */
-        mode: z.enum(['bands', 'windows']).default('bands'),
+        mode: z.enum(['trained', 'bands', 'windows']).default('trained'),
         /**
          * windows mode: largest tile window edge in input pixels, halo included; 0 = never tile
          * (in either mode: the whole frame in one run). Windows bound
@@ -196,7 +202,10 @@ export const inferenceSchema = z
          * leaves room on a 4 GB Pi
          */
         memoryMB: z.number().int().min(16).max(65536).default(160),
-        /** halo in input pixels (default: the receptive-field radius + 1); must cover the receptive field */
+        /**
+         * halo in input pixels (default: 8 in trained mode; otherwise the receptive-field radius + 1,
+         * which bands and windows need to be exact)
+         */
         halo: z.number().int().min(0).max(1024).optional(),
       }),
     ).prefault({}),

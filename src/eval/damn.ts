@@ -101,7 +101,8 @@ export const DEFAULT_EVAL: EvalOptions = {
   oracleTrials: 400,
 };
 
-const POST = { threshold: 0.1, minDistance: 2, maxLocalizations: 5000 };
+// no cap: the eval scores every emitter (a 512 × 512 default frame holds ~5 200)
+const POST = { threshold: 0.1, minDistance: 2, maxLocalizations: 1_000_000 };
 
 /** What a calibrated daemon would be configured with for this camera (`camera.photometry`). */
 function photometryOf(camera: CameraModel | null): Photometry | undefined {

@@ -39,6 +39,12 @@ export const manifestEntrySchema = z
     /** radius in input pixels; the tiling halo must be at least this */
     receptiveField: z.number().int().min(0),
     /**
+     * edge (px) of the square frames the model was trained on: every pixel it trained on had a
+     * frame edge (zero padding) within its receptive field. `inference.tile.mode: trained` runs
+     * it in windows of this size
+     */
+    trainedFrame: z.number().int().min(8).optional(),
+    /**
      * peak activation memory per input pixel of a window, bytes (measured with
      * `npx tsx bench/window-memory.ts`); the tile planner sizes windows to `inference.tile.memoryMB` with it
      */

@@ -260,6 +260,32 @@ describe('streaming a frame through the levels in row bands', () => {
     }
   });
 
+  it('a model trained on small frames runs in windows of that size with an 8-px halo (tile.mode trained, the default)', async () => {
+    const bytes = encodeModel(buildDamnLikeModel());
+    const base = loadedDamnModel(bytes, 'damn-like', 69, 8);
+    const model = { ...base, entry: { ...base.entry, trainedFrame: 32 } };
+    const frame = spotFrame(96, 96, 5, 80);
+    const e = await WorkerEngine.onnx(model, { provider: 'cpu', threads: 1, tile: { window: 512, memoryMB: 64 } });
+    try {
+      expect(e.tilingMode.mode).toBe('windows');
+      expect(e.tiling?.maxWindow).toBe(32);
+      expect(e.tiling?.halo).toBe(8);
+      const out = await e.process({ image: frame, postprocess: { threshold: 0.05, minDistance: 2, maxLocalizations: 1000 } });
+      // 96 px in ≤ 32-px windows overlapping by 2 × 8: at least 5 per axis
+      expect(out.tiles).toBeGreaterThanOrEqual(25);
+      expect(out.localizations.count).toBeGreaterThan(0);
+    } finally {
+      await e.close();
+    }
+    // asked for, the exact whole-frame tilings still run it
+    const b = await WorkerEngine.onnx(model, { provider: 'cpu', threads: 1, tile: { mode: 'bands', window: 512, memoryMB: 64 } });
+    try {
+      expect(b.tilingMode.mode).toBe('bands');
+    } finally {
+      await b.close();
+    }
+  });
+
   it('falls back to overlap windows, saying why, for a graph it cannot cut', async () => {
     const b = new GraphBuilder('global');
     const x = b.input('input', ['N', 1, 'H', 'W']);
