@@ -5,7 +5,8 @@
 #
 #   training/reproduce_unet.sh [--smoke] [--stage4] [OUT_DIR]      (default OUT_DIR: training/reproduce-unet)
 #
-# The shipped chain: stage 1 (scalar simulator), stage 2 (film), stage 5 (FDTD fine-tuning sets).
+# The shipped chain: stage 1 (scalar simulator), stage 2 (film), stage 5 (FDTD fine-tuning sets; on
+# the sets as committed now, 417 samples, this is the shipped stage 6 of training/README.md).
 # --stage4 runs the tried, not shipped, stage 4 (training/README.md) instead of stage 5: the stage-2
 # network widened and trained on scalar and vector holes; the models in OUT_DIR are then stage 4's
 # (bench/results/eval-unet-stage4.md was made from them with OUT_DIR training/reproduce-unet-stage4).
@@ -74,7 +75,7 @@ if [ "$STAGE4" = 0 ]; then
 echo "reproduce_unet: FDTD fine-tune (${budget5[*]})" >&2
 FINAL="$OUT/unet.pt"
 SUMMARY="$OUT/unet-train-stage5-summary.json"
-TRAINED="training/reproduce_unet.sh: stage 1 (8000 steps, lr 1.5e-3), stage 2 film fine-tune (3000, lr 5e-4, film 0.6), stage 5 FDTD fine-tune (5000, lr 5e-4, film 0.6, half of every batch from training/fdtd/finetune-s17 and -s18); batch 12, cosine schedules (training/README.md, training/logs/unet-train*.log)"
+TRAINED="training/reproduce_unet.sh: stage 1 (8000 steps, lr 1.5e-3), stage 2 film fine-tune (3000, lr 5e-4, film 0.6), stage 5 FDTD fine-tune (5000, lr 5e-4, film 0.6, half of every batch from training/fdtd/finetune-s17 and -s18, 417 samples); batch 12, cosine schedules (training/README.md, training/logs/unet-train*.log)"
 "$PY" training/train_unet.py "${budget5[@]}" --init "$OUT/unet-stage2.pt" --lr 5e-4 --film-weight 0.6 \
   --fdtd training/fdtd/finetune-s17,training/fdtd/finetune-s18 --fdtd-weight 0.5 --batch 12 --seed 5 --threads 2 \
   --out "$OUT/unet.pt" --ckpt-dir "$OUT/checkpoints-stage5" --summary "$OUT/unet-train-stage5-summary.json" \
