@@ -62,7 +62,9 @@ export interface PipelineOptions {
   photometry?: Photometry;
   /**
    * called once when frames start falling outside the model's trained ranges, and once when they
-   * are back inside (one event per episode, not per frame)
+   * are back inside (one event per episode, not per frame): an episode starts after
+   * OOD_EPISODE_FRAMES flagged frames in a row and ends after as many in range, and the call
+   * names the first frame of that run
    */
   onOutOfRange?: (e: { inRange: boolean; seq: number; flags: OodFlag[] }) => void;
   /**
@@ -124,6 +126,12 @@ const NO_PRODUCTS: ImageProducts = {
   bytesPerSecond: Number.POSITIVE_INFINITY,
 };
 
+/**
+ * Frames in a row that start or end an out-of-range episode. Why not 1: on the simulated
+ * instrument's blinking scenes, single near-empty frames (density below the trained range) made
+ * 11 out_of_range episodes in 69 frames, each with its event, while the field was in range.
+ */
+export const OOD_EPISODE_FRAMES = 3;
 const META_BYTES_BASE = 600;
 /** One hole in the meta's `holes` list (λ and px centres, radius, peak, keys). */
 const META_BYTES_PER_HOLE = 100;
@@ -183,6 +191,8 @@ export class Pipeline {
   private imagesSkipped = 0;
   private outOfRange = 0;
   private oodEpisode = false;
+  /** frames in a row that disagree with oodEpisode, from the first one's seq and flags */
+  private oodRun: { frames: number; seq: number; flags: OodFlag[] } = { frames: 0, seq: 0, flags: [] };
   /** exponential mean of the engine's busy time per frame, ms */
   private busyMs = 0;
   private readonly products: ImageProducts;
@@ -487,10 +497,19 @@ export class Pipeline {
 
   private trackOutOfRange(inRange: boolean, seq: number, flags: OodFlag[]): void {
     if (!inRange) this.outOfRange++;
-    if (inRange === !this.oodEpisode) return;
+    // the frame agrees with the episode state: any run of frames that disagreed is over
+    if (inRange === !this.oodEpisode) {
+      this.oodRun = { frames: 0, seq, flags: [] };
+      return;
+    }
+    if (this.oodRun.frames === 0) this.oodRun = { frames: 0, seq, flags };
+    this.oodRun.frames++;
+    if (this.oodRun.frames < OOD_EPISODE_FRAMES) return;
+    const start = this.oodRun;
     this.oodEpisode = !inRange;
+    this.oodRun = { frames: 0, seq, flags: [] };
     try {
-      this.opts.onOutOfRange?.({ inRange, seq, flags });
+      this.opts.onOutOfRange?.({ inRange, seq: start.seq, flags: inRange ? [] : start.flags });
     } catch (e) {
       this.log.warn({ err: (e as Error).message }, 'out-of-range listener failed');
     }

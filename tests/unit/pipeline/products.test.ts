@@ -8,7 +8,7 @@ import { sha256Hex } from '../../../src/inference/registry.ts';
 import type { MapEngine } from '../../../src/inference/types.ts';
 import { readPngText } from '../../../src/io/png.ts';
 import { type Image, makeImage } from '../../../src/optics/image.ts';
-import { type ImageProducts, Pipeline } from '../../../src/pipeline/pipeline.ts';
+import { type ImageProducts, OOD_EPISODE_FRAMES, Pipeline } from '../../../src/pipeline/pipeline.ts';
 import { checkCalibration, sensorReadNoise } from '../../../src/pipeline/preprocess.ts';
 import type { FrameResult } from '../../../src/pipeline/types.ts';
 import { TINY_RECEPTIVE_FIELD } from '../../fixtures/tiny-model.ts';
@@ -533,16 +533,20 @@ describe('out-of-distribution guard', () => {
         );
       };
       const results: FrameResult[] = [];
-      for (const [i, w] of [2, 6, 6, 2].entries())
+      // single wide frames (seq 1, 3) are flagged but start no episode; three in a row (5–7) do,
+      // and three in range (8–10) end it
+      const widths = [2, 6, 2, 6, 2, 6, 6, 6, 2, 2, 2];
+      for (const [i, w] of widths.entries())
         results.push(await p.processOne({ seq: i, timestamp: Date.now(), image: draw(w, 40 + i), source: 'test' }));
-      expect(results.map((r) => r.ood?.inRange)).toEqual([true, false, false, true]);
-      expect(results[1].ood?.flags[0]).toMatchObject({ quantity: 'psfWidth', side: 'above' });
-      expect(results[1].ood?.psfWidth).toBeGreaterThan(4.5);
+      expect(results.map((r) => r.ood?.inRange)).toEqual(widths.map((w) => w === 2));
+      expect(results[5].ood?.flags[0]).toMatchObject({ quantity: 'psfWidth', side: 'above' });
+      expect(results[5].ood?.psfWidth).toBeGreaterThan(4.5);
+      expect(OOD_EPISODE_FRAMES).toBe(3);
       expect(episodes).toEqual([
-        { inRange: false, seq: 1, flags: results[1].ood?.flags },
-        { inRange: true, seq: 3, flags: [] },
+        { inRange: false, seq: 5, flags: results[5].ood?.flags },
+        { inRange: true, seq: 8, flags: [] },
       ]);
-      expect(p.stats().outOfRange).toBe(2);
+      expect(p.stats().outOfRange).toBe(5);
     } finally {
       await engine.close();
     }
