@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { loadSettings } from '../src/config/load.ts';
 import { selectConditions } from '../src/eval/conditions.ts';
-import { drawTestSample } from '../src/eval/damn.ts';
+import { drawTestSample, EVAL_POSTPROCESS } from '../src/eval/damn.ts';
 import { createReconstructor } from '../src/inference/registry.ts';
 import { createLogger } from '../src/log.ts';
 import { makeImage } from '../src/optics/image.ts';
@@ -27,7 +27,7 @@ const out = arg('--json', '');
 const S = 512;
 const MARGIN = 8;
 const SEED = 5_700_000;
-const POST = { threshold: 0.1, minDistance: 2, maxLocalizations: 1_000_000 };
+const POST = EVAL_POSTPROCESS;
 
 const settings = loadSettings(undefined);
 settings.inference.tile.window = 0; // the whole frame in one run: no tiling of any kind

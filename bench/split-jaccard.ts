@@ -9,7 +9,7 @@
 import { writeFileSync } from 'node:fs';
 import { loadSettings } from '../src/config/load.ts';
 import { selectConditions } from '../src/eval/conditions.ts';
-import { drawTestSample } from '../src/eval/damn.ts';
+import { drawTestSample, EVAL_POSTPROCESS } from '../src/eval/damn.ts';
 import { createReconstructor } from '../src/inference/registry.ts';
 import { createLogger } from '../src/log.ts';
 import { matchEmitters } from '../src/optics/metrics.ts';
@@ -24,7 +24,7 @@ const spec = arg('--conditions', 'all');
 const samples = Number(arg('--samples', '20'));
 const out = arg('--json', '');
 const SEED = 5_700_000;
-const POST = { threshold: 0.1, minDistance: 2, maxLocalizations: 5000 };
+const POST = EVAL_POSTPROCESS;
 
 const rec = await createReconstructor(model, loadSettings(undefined), createLogger('warn'), {});
 const rows: Array<{ condition: string; without: number; with: number }> = [];

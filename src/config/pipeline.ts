@@ -180,7 +180,7 @@ export const inferenceSchema = z
          * `trainedFrame`, 64 px for the emitter models) with an 8-px halo, so that the network sees
          * what it saw in training, a frame edge within its receptive field. On whole sensor frames
          * the emitter models lose much of their accuracy (`damn`, 512 × 512 default condition,
-         * Jaccard 0.69 on the whole frame, 0.91 in 64-px windows; README); a model without
+         * Jaccard 0.70 in bands, 0.91 in 64-px windows; README); a model without
          * `trainedFrame` runs in bands. bands: the network cut at its levels runs in full-width
          * row bands, each level with only its own few rows of context (src/inference/band-plan.ts),
          * exactly the whole-frame network; windows: overlap tiles of the whole network with a

@@ -1018,7 +1018,7 @@ function insideSums(g: Float64Array, n: number): { g: Float64Array; g2: Float64A
  * frames 189 of 500 misses lay within 5.5 px of an edge, and a cropped ROI of a real camera has
  * the same border.
  */
-export function residualPeaks(
+function residualPeaks(
   frame: Image,
   known: ReadonlyArray<FitStart>,
   w: number,
@@ -1042,6 +1042,9 @@ export function residualPeaks(
       sumG += a * b;
       sumG2 += a * a * b * b;
     }
+  // a window wholly inside the frame: its kernel mean and normalisation
+  const gMeanFull = sumG / nBox;
+  const normFull = sumG2 - gMeanFull * sumG;
   // a window with less of the PSF inside the frame than this is not scored (a corner's sliver)
   const minInside = 0.3 * sumG;
   const inX = insideSums(g, W);
@@ -1108,17 +1111,14 @@ export function residualPeaks(
       const nearY = fy < h || fy >= H - h;
       for (let fx = 0; fx < W; fx++) {
         const i = (fy - top) * PW + fx + pad;
-        let gMean: number;
-        let norm: number;
+        let gMean = gMeanFull;
+        let norm = normFull;
         if (nearY || fx < h || fx >= W - h) {
           // the frame is a rectangle, so the kernel's sums over its inside are products of 1-D sums
           const gIn = inX.g[fx] * inY.g[fy];
           if (!(gIn >= minInside)) continue;
           gMean = gIn / (inX.n[fx] * inY.n[fy]);
           norm = inX.g2[fx] * inY.g2[fy] - gMean * gIn;
-        } else {
-          gMean = sumG / nBox;
-          norm = sumG2 - gMean * sumG;
         }
         const a = gR[i] - gMean * bR[i];
         const v = g2V[i] - 2 * gMean * gV[i] + gMean * gMean * bV[i];

@@ -126,8 +126,6 @@ export class FrameStatsEstimator {
   private readonly o: Required<EstimatorOptions>;
   private sample = new Float32Array(0);
   private cand = new Int32Array(0);
-  /** 1 where a candidate reaches the detection threshold (the others only count against isolation) */
-  private bright = new Uint8Array(0);
   private mask = new Uint8Array(0);
   /** candidates above threshold before the maxCandidates cut (for the density) */
   private found = 0;
@@ -220,7 +218,7 @@ export class FrameStatsEstimator {
   ): { bg: number; noise: number; found: number; isolated: number; sigma: number | null; ratio: number | null; flux: number | null } {
     const rough = this.background(data, w);
     const thr = rough.bg + this.o.threshold * Math.max(rough.noise, 1e-12);
-    const nc = this.candidates(data, w, h, thr, thr);
+    const nc = this.candidates(data, w, h, thr);
     let sigma: number | null = null;
     let ratio: number | null = null;
     let flux: number | null = null;
@@ -241,7 +239,7 @@ export class FrameStatsEstimator {
       iso = Math.max(this.o.isolation, Math.ceil(3 * sigma + 2));
     }
     const { bg, noise } = this.maskedBackground(data, w, h, nc, sigma === null ? this.o.isolation : 3 * sigma + 2, rough.bg, rough.noise);
-    return { bg, noise, found: this.found, isolated, sigma, ratio, flux };
+    return { bg, noise, found: nc, isolated, sigma, ratio, flux };
   }
 
   private background(data: Float32Array, w: number): { bg: number; noise: number } {
@@ -315,14 +313,12 @@ export class FrameStatsEstimator {
     return { bg: med + mean, noise: Math.sqrt(Math.max(ss / m - mean * mean, 0) * (m / (m - 1))) };
   }
 
-  private candidates(data: Float32Array, w: number, h: number, thr: number, brightThr: number): number {
+  private candidates(data: Float32Array, w: number, h: number, thr: number): number {
     const cap = this.o.maxCandidates;
     if (this.cand.length < cap) {
       this.cand = new Int32Array(cap);
-      this.bright = new Uint8Array(cap);
     }
     let n = 0;
-    let nBright = 0;
     for (let y = 1; y < h - 1 && n < cap; y++) {
       const row = y * w;
       for (let x = 1; x < w - 1; x++) {
@@ -341,13 +337,11 @@ export class FrameStatsEstimator {
         )
           continue;
         this.cand[n] = i;
-        this.bright[n] = v >= brightThr ? 1 : 0;
-        nBright += this.bright[n];
         n++;
         if (n >= cap) break;
       }
     }
-    this.found = nBright;
+    this.found = n;
     return n;
   }
 
@@ -382,7 +376,6 @@ export class FrameStatsEstimator {
     const stride = nc % PRIME_STRIDE === 0 ? 1 : PRIME_STRIDE;
     for (let q = 0; q < nc && n < this.o.maxPeaks; q++) {
       const k = (q * stride) % nc;
-      if (!this.bright[k]) continue;
       const x = cand[k] % w;
       const y = (cand[k] - x) / w;
       if (x - half < 0 || y - half < 0 || x + half >= w || y + half >= h) continue;

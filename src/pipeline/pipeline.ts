@@ -499,15 +499,14 @@ export class Pipeline {
     if (!inRange) this.outOfRange++;
     // the frame agrees with the episode state: any run of frames that disagreed is over
     if (inRange === !this.oodEpisode) {
-      this.oodRun = { frames: 0, seq, flags: [] };
+      this.oodRun.frames = 0;
       return;
     }
     if (this.oodRun.frames === 0) this.oodRun = { frames: 0, seq, flags };
-    this.oodRun.frames++;
-    if (this.oodRun.frames < OOD_EPISODE_FRAMES) return;
+    if (++this.oodRun.frames < OOD_EPISODE_FRAMES) return;
     const start = this.oodRun;
     this.oodEpisode = !inRange;
-    this.oodRun = { frames: 0, seq, flags: [] };
+    this.oodRun = { frames: 0, seq: 0, flags: [] };
     try {
       this.opts.onOutOfRange?.({ inRange, seq: start.seq, flags: inRange ? [] : start.flags });
     } catch (e) {
