@@ -39,12 +39,17 @@ interface EvalCli {
 /** The committed FDTD test set (training/fdtd/data of the installation). */
 const DEFAULT_FDTD_DIR = `${INSTALL_ROOT}/training/fdtd/data`;
 
-/** An integer option ≥ `min` (1 unless said otherwise). */
-function intArg(v: string, name: string, min = 1): number {
+/** An integer option ≥ `min` (1 unless said otherwise) and ≤ `max`. */
+function intArg(v: string, name: string, min = 1, max = Number.POSITIVE_INFINITY): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UserError(`${name} must be an integer ≥ ${min}, got ${v}`);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UserError(`${name} must be an integer ≥ ${min}${max < Number.POSITIVE_INFINITY ? ` and ≤ ${max}` : ''}, got ${v}`);
+  }
   return n;
 }
+
+/** Largest --size: a 4096² test frame is a big sensor's; larger would only exhaust memory (the 4× truth map) */
+const MAX_EVAL_SIZE = 4096;
 
 function fitArg(v: string | undefined): 'gauss' | 'none' {
   if (v === undefined || v === 'gauss' || v === 'none') return v ?? 'gauss';
@@ -279,7 +284,7 @@ export function register(program: Command): void {
         const opts = {
           ...DEFAULT_EVAL,
           samples: intArg(o.samples, '--samples'),
-          size: intArg(o.size, '--size', 16),
+          size: intArg(o.size, '--size', 16, MAX_EVAL_SIZE),
           rlSamples: intArg(o.rlSamples, '--rl-samples', 0),
           seed: intArg(o.seed ?? String(DEFAULT_EVAL.seed), '--seed'),
           oracleTrials: intArg(o.oracleTrials, '--oracle-trials', 0),
