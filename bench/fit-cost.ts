@@ -10,6 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import { hostInfo } from '../src/commands/bench-host.ts';
 import { loadSettings } from '../src/config/load.ts';
+import { PEAK_DEFAULTS } from '../src/inference/peaks.ts';
 import { createReconstructor } from '../src/inference/registry.ts';
 import { createLogger } from '../src/log.ts';
 import { Rng } from '../src/optics/random.ts';
@@ -32,7 +33,7 @@ const emitters = randomScene(rng, { width: W, height: H, density: 50, photons: 5
 const frame = renderFrame(emitters, { shape: 'gauss', width: 2 }, W, H, 10, rng);
 const rec = await createReconstructor(model, loadSettings(undefined), createLogger('warn'), {});
 // the daemon's default cap (pipeline.postprocess.maxLocalizations)
-const post = { threshold: 0.1, minDistance: 2, maxLocalizations: Number(arg('--max', '2000')) };
+const post = { ...PEAK_DEFAULTS, maxLocalizations: Number(arg('--max', '2000')) };
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 const net: number[] = [];

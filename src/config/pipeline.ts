@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PEAK_DEFAULTS } from '../inference/peaks.ts';
 import { DEFAULT_MODELS_DIR } from './install-paths.ts';
 import { live, remote } from './remote.ts';
 
@@ -70,9 +71,9 @@ export const pipelineSchema = z
     postprocess: live(
       z.strictObject({
         /** relative peak threshold (fraction of the max on the output grid) */
-        threshold: z.number().min(0).max(1).default(0.1),
+        threshold: z.number().min(0).max(1).default(PEAK_DEFAULTS.threshold),
         /** minimum distance between peaks, output pixels */
-        minDistance: z.number().int().min(1).default(2),
+        minDistance: z.number().int().min(1).default(PEAK_DEFAULTS.minDistance),
         maxLocalizations: z.number().int().min(0).max(1_000_000).default(2000),
         /**
          * continuous localisations: `gauss` refines each peak by a maximum-likelihood fit of a

@@ -1,3 +1,4 @@
+import { PEAK_DEFAULTS } from '../inference/peaks.ts';
 import type { MapEngine } from '../inference/types.ts';
 import { BACKGROUND_PRESETS } from '../optics/background.ts';
 import { aduToElectrons, type CameraModel, cameraMaps, cameraPreset, isIdealCamera } from '../optics/camera.ts';
@@ -106,7 +107,7 @@ export const DEFAULT_EVAL: EvalOptions = {
  * peak threshold and spacing, and no cap, so that every emitter is scored (a 512 × 512 default
  * frame holds ~5 200)
  */
-export const EVAL_POSTPROCESS = { threshold: 0.1, minDistance: 2, maxLocalizations: 1_000_000 };
+export const EVAL_POSTPROCESS = { ...PEAK_DEFAULTS, maxLocalizations: 1_000_000 };
 const POST = EVAL_POSTPROCESS;
 
 /** What a calibrated daemon would be configured with for this camera (`camera.photometry`). */

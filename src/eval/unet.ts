@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { UserError } from '../errors.ts';
 import { countComponents, DEFAULT_HOLE_SETTINGS, type HoleSettings } from '../inference/holes.ts';
+import { PEAK_DEFAULTS } from '../inference/peaks.ts';
 import type { Reconstructor } from '../inference/types.ts';
 import { decodeNpy } from '../io/npy.ts';
 import { makeImage } from '../optics/image.ts';
@@ -290,7 +291,7 @@ export async function evaluateSet(engines: Reconstructor[], samples: UnetSample[
     for (const [i, s] of samples.entries()) {
       const out = await e.process({
         image: makeImage(N, N, Float32Array.from(s.intensity)),
-        postprocess: { threshold: 0.1, minDistance: 2, maxLocalizations: 0 },
+        postprocess: { ...PEAK_DEFAULTS, maxLocalizations: 0 },
         fullMap: true,
         holes: settings,
       });

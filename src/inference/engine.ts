@@ -6,6 +6,7 @@ import type { FrameJob, FrameOutput } from '../pipeline/frame-path.ts';
 import type { FrameWorkerInit, FrameWorkerReply, FrameWorkerRequest, TilingReport } from '../pipeline/frame-worker.ts';
 import type { Calibration } from '../pipeline/preprocess.ts';
 import type { LoadedModel } from './manifest.ts';
+import { PEAK_DEFAULTS } from './peaks.ts';
 import type { ProviderType } from './providers.ts';
 import { describeRuntime, probeNativeRuntime, type RuntimeReport } from './runtime/index.ts';
 import type { TilePlanOptions } from './tiling.ts';
@@ -16,8 +17,8 @@ export interface OnnxEngineOptions {
   provider: ProviderType;
   threads: number;
   /**
-   * mode (default trained): windows of the model's training frame size (manifest `trainedFrame`;
-   * bands for a model without it), bands through the network's levels, or overlap windows;
+   * mode (default trained): windows of the size the model holds its accuracy on (manifest
+   * `frameWindow`; bands for a model without it), bands through the network's levels, or overlap windows;
    * window 0 = the whole frame in one run
    */
   tile: { mode?: 'trained' | 'bands' | 'windows'; window: number; memoryMB: number; halo?: number };
@@ -96,8 +97,8 @@ export class WorkerEngine implements Reconstructor {
   static async onnx(model: LoadedModel, o: OnnxEngineOptions): Promise<WorkerEngine> {
     const e = model.entry;
     const mode = o.tile.mode ?? 'trained';
-    // trained: windows of the training frame size, each with its own zero-padded edge, as in training
-    const trained = mode === 'trained' && e.trainedFrame !== undefined && o.tile.window !== 0;
+    // trained: windows of the model's frameWindow, each with its own zero-padded edge, as in training
+    const trained = mode === 'trained' && e.frameWindow !== undefined && o.tile.window !== 0;
     // one camera pixel beyond the receptive field: the peak test and centroid window at a core's
     // edge read their neighbours from the same window, and those must be exact too
     const halo = o.tile.halo ?? (trained ? TRAINED_HALO : e.receptiveField + 1);
@@ -110,7 +111,7 @@ export class WorkerEngine implements Reconstructor {
     // probed here once per process (cached), so a model switch does not spawn the probe again
     const nativeProbe = o.provider === 'wasm' ? undefined : await probeNativeRuntime({ threads: o.threads });
     const tiling: TilePlanOptions = {
-      maxWindow: trained ? (e.trainedFrame as number) : o.tile.window,
+      maxWindow: trained ? (e.frameWindow as number) : o.tile.window,
       halo,
       multiple: e.input.multiple,
       memoryBytes: o.tile.memoryMB * 1024 * 1024,
@@ -174,7 +175,7 @@ export class WorkerEngine implements Reconstructor {
   }
 
   async reconstruct(frame: Image): Promise<Image> {
-    const out = await this.process({ image: frame, fullMap: true, postprocess: { threshold: 0.1, minDistance: 2, maxLocalizations: 0 } });
+    const out = await this.process({ image: frame, fullMap: true, postprocess: { ...PEAK_DEFAULTS, maxLocalizations: 0 } });
     if (!out.map) throw new Error(`${this.id}: engine returned no map`);
     return out.map;
   }

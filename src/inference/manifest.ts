@@ -38,12 +38,15 @@ export const manifestEntrySchema = z
     macsPerPixel: z.number().nonnegative(),
     /** radius in input pixels; the tiling halo must be at least this */
     receptiveField: z.number().int().min(0),
-    /**
-     * edge (px) of the square frames the model was trained on: every pixel it trained on had a
-     * frame edge (zero padding) within its receptive field. `inference.tile.mode: trained` runs
-     * it in windows of this size
-     */
+    /** edge (px) of the square frames the model was trained on (its last stage) */
     trainedFrame: z.number().int().min(8).optional(),
+    /**
+     * edge (px) of the windows `inference.tile.mode: trained` cuts a frame into for this model: set
+     * for a model that loses accuracy on frames much larger than it was trained on (measured with
+     * `npx tsx bench/frame-size.ts`: the 64-px emitter models on a whole 512 × 512 frame). A model
+     * without it holds on whole frames and runs in the exact bands
+     */
+    frameWindow: z.number().int().min(8).optional(),
     /**
      * peak activation memory per input pixel of a window, bytes (measured with
      * `npx tsx bench/window-memory.ts`); the tile planner sizes windows to `inference.tile.memoryMB` with it

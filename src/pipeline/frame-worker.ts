@@ -10,6 +10,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { analyseBands, type BandGraph } from '../inference/band-plan.ts';
+import { PEAK_DEFAULTS } from '../inference/peaks.ts';
 import type { ProviderType } from '../inference/providers.ts';
 import { type ModelSession, type NativeProbeResult, openModelSession, type RuntimeReport } from '../inference/runtime/index.ts';
 import type { TilePlanOptions } from '../inference/tiling.ts';
@@ -192,7 +193,7 @@ async function main(): Promise<void> {
       // warm-up, as below: one dark recorded frame
       await path.process({
         image: makeImage(NANOHOLE.inputSize, NANOHOLE.inputSize),
-        postprocess: { threshold: 0.1, minDistance: 2, maxLocalizations: 0 },
+        postprocess: { ...PEAK_DEFAULTS, maxLocalizations: 0 },
       });
     } else path = new FramePath(engine, init.kind === 'onnx' ? init.trainedRanges : undefined);
     if (engine.kind !== 'frame' && !(path instanceof NanoholePath)) {
@@ -200,7 +201,7 @@ async function main(): Promise<void> {
       const side = Math.max(init.kind === 'onnx' ? init.tiling.multiple : 1, 64);
       await path.process({
         image: makeImage(side, side, new Float32Array(side * side).fill(1)),
-        postprocess: { threshold: 0.1, minDistance: 2, maxLocalizations: 0 },
+        postprocess: { ...PEAK_DEFAULTS, maxLocalizations: 0 },
       });
     }
   } catch (err) {

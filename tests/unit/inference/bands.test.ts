@@ -263,7 +263,7 @@ describe('streaming a frame through the levels in row bands', () => {
   it('a model trained on small frames runs in windows of that size with an 8-px halo (tile.mode trained, the default)', async () => {
     const bytes = encodeModel(buildDamnLikeModel());
     const base = loadedDamnModel(bytes, 'damn-like', 69, 8);
-    const model = { ...base, entry: { ...base.entry, trainedFrame: 32 } };
+    const model = { ...base, entry: { ...base.entry, trainedFrame: 32, frameWindow: 32 } };
     const frame = spotFrame(96, 96, 5, 80);
     const e = await WorkerEngine.onnx(model, { provider: 'cpu', threads: 1, tile: { window: 512, memoryMB: 64 } });
     try {
@@ -283,6 +283,15 @@ describe('streaming a frame through the levels in row bands', () => {
       expect(b.tilingMode.mode).toBe('bands');
     } finally {
       await b.close();
+    }
+    // trained on small frames but holding on whole ones (no frameWindow): the default is the bands
+    const whole = { ...base, entry: { ...base.entry, trainedFrame: 32 } };
+    const w = await WorkerEngine.onnx(whole, { provider: 'cpu', threads: 1, tile: { window: 512, memoryMB: 64 } });
+    try {
+      expect(w.tilingMode.mode).toBe('bands');
+      expect(w.tiling?.halo).toBe(70);
+    } finally {
+      await w.close();
     }
   });
 
