@@ -7,8 +7,9 @@
 #
 # Each stage runs for the number of steps its log records (training/logs/), so the learning-rate
 # schedule does not depend on the machine's speed; at ~6 steps/s (2 cores, simulator keeping up)
-# the whole chain takes about 3 h (stage 7 alone ran 100 min here), at the ~2 steps/s of the
-# original stages 1-6 about 8.5 h. Runs are not bit-identical to the shipped ones: the replay
+# stages 1-8 take about 3 h (stage 7 alone ran 100 min here) and the 128-px stages 9a-10 about
+# 1.5 h more at their ~1.4 steps/s (at the ~2 steps/s of the original stages 1-6, stages 1-8
+# take about 8.5 h). Stage 9a ran a 32-minute wall-clock schedule; here it runs its 2 549 steps. Runs are not bit-identical to the shipped ones: the replay
 # buffer's mix of fresh and replayed samples depends on how fast the simulator keeps up. Two stages were stopped by hand in the original
 # chain (stage 1 at step 1 360 of a 45-minute schedule, the stage-4 pilot at step 420 of a
 # 7-minute one); here they run a full schedule of that many steps instead.
@@ -64,14 +65,20 @@ stage "$ROOT/training" stage6 9259 stage5 --lr 5e-4 --focused-weight 0.8 --seed 
 stage "$ROOT/training" stage7 32048 stage6 --lr 3e-4 --focused-weight 0.8 --seed 7 --val-every 400
 # damn-realism: stage 7 fine-tuned with 60 % realistic scenes (exported next to damn below)
 stage "$ROOT/training" stage8 3000 stage7 --lr 3e-4 --focused-weight 0.8 --realism-weight 0.6 --seed 8 --val-every 300
+# 128-px frames, so that the whole-frame network holds at sensor size: 9a (a 32-min schedule by hand, 2 549 steps), 9 -> damn
+stage "$ROOT/training" stage9a 2549 stage7 --lr 3e-4 --focused-weight 0.6 --seed 9 --val-every 250 --size 128 --batch 8
+stage "$ROOT/training" stage9 2400 stage9a --lr 1.5e-4 --focused-weight 0.6 --seed 10 --val-every 300 --size 128 --batch 8
+# 10 -> damn-realism: stage 8 on 128-px frames
+stage "$ROOT/training" stage10 2400 stage8 --lr 3e-4 --focused-weight 0.8 --realism-weight 0.6 --seed 11 --val-every 300 --size 128 --batch 8
 
 echo "reproduce: export, quantize, evaluate" >&2
 MODELS="$OUT/models"
 mkdir -p "$MODELS"
-"$PY" training/export.py --weights "$OUT/stage7.pt" --out "$MODELS/damn-fp32.onnx" --val-cache "$OUT/val.npz" >"$OUT/export.log" 2>&1
+"$PY" training/export.py --weights "$OUT/stage9.pt" --out "$MODELS/damn-fp32.onnx" --val-cache "$OUT/val.npz" >"$OUT/export.log" 2>&1
 npx rayleigh quantize --model "$MODELS/damn-fp32.onnx" --calibration calibration/damn-sim --out "$MODELS/damn-int8.onnx" \
-  --method mse --exclude /mass/Conv,/enc0/enc0.0/Conv,/enc0/enc0.2/Conv >"$OUT/quantize.log" 2>&1
-"$PY" training/export.py --weights "$OUT/stage8.pt" --out "$MODELS/damn-realism-fp32.onnx" --val-cache "$OUT/val.npz" >"$OUT/export-realism.log" 2>&1
+  --method mse --exclude /enc0/enc0.0/Conv,/enc0/enc0.2/Conv,/mass/Conv,/subpixel/Conv \
+  --range-search 6 --search-frames calibration/damn-bright-sim,calibration/damn-spread-sim,calibration/damn-equal-sim >"$OUT/quantize.log" 2>&1
+"$PY" training/export.py --weights "$OUT/stage10.pt" --out "$MODELS/damn-realism-fp32.onnx" --val-cache "$OUT/val.npz" >"$OUT/export-realism.log" 2>&1
 npx rayleigh quantize --model "$MODELS/damn-realism-fp32.onnx" --calibration calibration/damn-sim,calibration/damn-bright-sim --out "$MODELS/damn-realism-int8.onnx" \
   --method mse --exclude /mass/Conv,/enc0/enc0.0/Conv,/enc0/enc0.2/Conv >"$OUT/quantize-realism.log" 2>&1
 # the shipped manifest with these files' hashes, so eval loads them exactly as the daemon would
