@@ -83,7 +83,7 @@ async function benchEngine(spec: EngineSpec, width: number, height: number, fram
     lat.sort((a, b) => a - b);
     return {
       engine: spec.engine,
-      // the window the engine plans with (trained mode: the model's training frame size)
+      // the window the engine plans with (trained mode: the model's manifest frameWindow)
       window: r.tiling?.maxWindow ?? settings.inference.tile.window,
       tiling: settings.inference.tile.window === 0 ? 'untiled' : r.tilingMode.mode,
       provider: r.provider,

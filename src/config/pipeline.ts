@@ -182,8 +182,9 @@ export const inferenceSchema = z
          * it saw in training, a frame edge within its receptive field (the emitter models trained
          * on 64-px frames lost much of their accuracy on whole sensor frames: 512 × 512 default
          * condition, Jaccard 0.70 in bands, 0.91 in 64-px windows; README); a model without it
-         * (every shipped model: the emitter models are trained on 128-px frames) runs in bands. bands: the network cut at its levels runs in full-width
-         * row bands, each level with only its own few rows of context (src/inference/band-plan.ts),
+         * (every shipped model: the emitter models are trained on 128-px frames) runs in bands.
+         * bands: the network cut at its levels runs in full-width row bands, each level with only
+         * its own few rows of context (src/inference/band-plan.ts),
          * exactly the whole-frame network; windows: overlap tiles of the whole network with a
          * receptive-field halo, exact as well. A model the bands cannot run exactly falls back to
          * windows, with a warning saying why

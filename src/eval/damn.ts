@@ -108,7 +108,6 @@ export const DEFAULT_EVAL: EvalOptions = {
  * frame holds ~5 200)
  */
 export const EVAL_POSTPROCESS = { ...PEAK_DEFAULTS, maxLocalizations: 1_000_000 };
-const POST = EVAL_POSTPROCESS;
 
 /** What a calibrated daemon would be configured with for this camera (`camera.photometry`). */
 function photometryOf(camera: CameraModel | null): Photometry | undefined {
@@ -281,8 +280,9 @@ class Accum {
     this.maeFine += mae(fine, s.truthFine);
     this.maeCamera += mae(cam, truthCam);
     const outScale = out.width / s.frame.width;
-    const mapLocs = postprocess(out, outScale, s.frame, POST, s.photometry);
-    const fitted = this.fit === 'gauss' ? fitLocalizations(s.frame, mapLocs, s.photometry, POST.maxLocalizations, s.readNoise) : null;
+    const mapLocs = postprocess(out, outScale, s.frame, EVAL_POSTPROCESS, s.photometry);
+    const fitted =
+      this.fit === 'gauss' ? fitLocalizations(s.frame, mapLocs, s.photometry, EVAL_POSTPROCESS.maxLocalizations, s.readNoise) : null;
     const locs: Localization[] = fitted ?? mapLocs;
     const m = matchEmitters(s.emitters, locs, 0.5);
     this.jaccard += m.jaccard;

@@ -98,7 +98,8 @@ export class WorkerEngine implements Reconstructor {
     const e = model.entry;
     const mode = o.tile.mode ?? 'trained';
     // trained: windows of the model's frameWindow, each with its own zero-padded edge, as in training
-    const trained = mode === 'trained' && e.frameWindow !== undefined && o.tile.window !== 0;
+    const frameWindow = mode === 'trained' && o.tile.window !== 0 ? e.frameWindow : undefined;
+    const trained = frameWindow !== undefined;
     // one camera pixel beyond the receptive field: the peak test and centroid window at a core's
     // edge read their neighbours from the same window, and those must be exact too
     const halo = o.tile.halo ?? (trained ? TRAINED_HALO : e.receptiveField + 1);
@@ -111,7 +112,7 @@ export class WorkerEngine implements Reconstructor {
     // probed here once per process (cached), so a model switch does not spawn the probe again
     const nativeProbe = o.provider === 'wasm' ? undefined : await probeNativeRuntime({ threads: o.threads });
     const tiling: TilePlanOptions = {
-      maxWindow: trained ? (e.frameWindow as number) : o.tile.window,
+      maxWindow: frameWindow ?? o.tile.window,
       halo,
       multiple: e.input.multiple,
       memoryBytes: o.tile.memoryMB * 1024 * 1024,

@@ -14,8 +14,9 @@ import type { Image } from '../optics/image.ts';
 /**
  * the daemon's default peak settings (`postprocess` in the config), which the eval, warm-ups and
  * maps-only runs use too: a relative threshold of 0.1 of the map's maximum, peaks at least 2 fine
- * pixels apart. Lowering the threshold to 0.03 changed the selection-frame Jaccard by only
- * +0.00…+0.02 (a one-off run, session 16), so 0.1 stays
+ * pixels apart. Lowering the threshold to 0.05 or 0.03 changed the selection-frame Jaccard of the
+ * shipped emitter models by −0.005 … +0.016 (seeds 5 700 000, 20 frames per condition; a one-off
+ * run, not kept as a command), so 0.1 stays
  */
 export const PEAK_DEFAULTS = { threshold: 0.1, minDistance: 2 } as const;
 
